@@ -1,0 +1,261 @@
+//! The common contract over the four providers: register, handle and unregister call pushes.
+//!
+//! [`PushAdapter`] is what the client drives. Each adapter contributes what differs between
+//! platforms — token rules, the envelope, what the system call UI must be told — and shares
+//! the rest: verification, the stale rule and the outcome.
+
+mod registrar;
+mod token;
+
+use async_trait::async_trait;
+
+pub use registrar::{InMemoryRegistrar, Registrar};
+pub use token::normalize_token;
+
+use crate::error::Error;
+use crate::model::{
+    is_valid_installation_id, ApnsEnvironment, HandleOutcome, IncomingCall, InstallationRequest, Outcome,
+    Platform, PushEvent, RawPush, RegisterOptions, Registration, Rejection, RejectionKind, SystemReport,
+    MAX_TTL_SECONDS, MIN_TTL_SECONDS,
+};
+use crate::wire::{open_envelope, Jws, KeySet};
+
+/// What `handle` needs besides the push: the trusted keys, the time, and who this device is.
+#[derive(Debug, Clone, Copy)]
+pub struct HandleContext<'a> {
+    /// The server keys pushes must be signed with.
+    pub keys: &'a KeySet,
+    /// Now on the server's clock (device clock corrected by the registration offset), unix s.
+    pub now: i64,
+    /// The identity this device registered under; a push for anyone else is refused.
+    /// `None` skips the check (the `inspect` command knows no identity).
+    pub audience: Option<&'a str>,
+}
+
+/// Register, handle and unregister call pushes for one provider.
+#[async_trait]
+pub trait PushAdapter: Send + Sync {
+    /// The provider this adapter speaks for.
+    fn platform(&self) -> Platform;
+
+    /// What the app must do with the system call UI for `outcome`, inside the push callback.
+    fn report(&self, outcome: Outcome) -> SystemReport;
+
+    /// Validates `token` and `opts` into the request the registrar stores. Synchronous and
+    /// pure, so apps and servers can check a token without registering it.
+    fn installation(&self, token: &str, opts: &RegisterOptions) -> Result<InstallationRequest, Error> {
+        installation_request(self.platform(), token, opts, opts.apns_environment)
+    }
+
+    /// Validates and normalises the token, then registers it under the installation id.
+    async fn register(
+        &self,
+        registrar: &dyn Registrar,
+        token: &str,
+        opts: &RegisterOptions,
+    ) -> Result<Registration, Error> {
+        let request = self.installation(token, opts)?;
+        registrar.put_installation(&request).await
+    }
+
+    /// Turns one raw push, exactly as the platform hands it to the app, into an outcome.
+    ///
+    /// Synchronous: iOS requires the CallKit report inside the PushKit callback, and
+    /// HarmonyOS within 10 s. Never fails: a bad push is an outcome (`Rejected`), not an error.
+    fn handle(&self, push: &RawPush, ctx: &HandleContext<'_>) -> HandleOutcome {
+        let (outcome, call, error) = decide(self.platform(), push, ctx);
+        HandleOutcome { outcome, report: self.report(outcome), call, error }
+    }
+
+    /// Withdraws the registration, so its token stops ringing.
+    async fn unregister(&self, registrar: &dyn Registrar, reg: &Registration) -> Result<(), Error> {
+        registrar.delete_installation(&reg.installation_id).await
+    }
+}
+
+/// Decodes, verifies and classifies one push; the platform only changes the envelope.
+fn decide(
+    platform: Platform,
+    push: &RawPush,
+    ctx: &HandleContext<'_>,
+) -> (Outcome, Option<IncomingCall>, Option<Rejection>) {
+    let rejected = |call, rejection| (Outcome::Rejected, call, Some(rejection));
+    let opened = match open_envelope(platform, push) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return (Outcome::Ignore, None, None),
+        Err(rejection) => return rejected(None, rejection),
+    };
+    let jws = match Jws::decode(&opened.jws) {
+        Ok(jws) => jws,
+        Err(rejection) => return rejected(None, rejection),
+    };
+    let call_of = |invite| IncomingCall::from_invite(invite, opened.system_call_id.clone());
+    if let Err(rejection) = jws.verify(ctx.keys) {
+        // Shown to help debugging, never acted on: these claims are not authentic.
+        return rejected(jws.claims().ok().map(call_of), rejection);
+    }
+    let invite = match jws.claims() {
+        Ok(invite) => invite,
+        Err(rejection) => return rejected(None, rejection),
+    };
+    if let Some(audience) = ctx.audience {
+        if invite.aud != audience {
+            let rejection = Rejection::new(
+                RejectionKind::WrongAudience,
+                "the push is addressed to another user than the one this device registered",
+            );
+            return rejected(Some(call_of(invite)), rejection);
+        }
+    }
+    let outcome = match invite.evt {
+        _ if ctx.now >= invite.exp => Outcome::Stale,
+        PushEvent::Ring => Outcome::Ring,
+        PushEvent::Cancel => Outcome::Cancel,
+    };
+    (outcome, Some(call_of(invite)), None)
+}
+
+fn installation_request(
+    platform: Platform,
+    token: &str,
+    opts: &RegisterOptions,
+    apns_environment: Option<ApnsEnvironment>,
+) -> Result<InstallationRequest, Error> {
+    if !is_valid_installation_id(&opts.installation_id) {
+        return Err(Error::InvalidArgument(
+            "installation_id must be 1 to 64 bytes of ASCII letters, digits and -_.".into(),
+        ));
+    }
+    if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&opts.ttl_seconds) {
+        return Err(Error::InvalidArgument(format!(
+            "ttl_seconds is {}; it must be from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS}",
+            opts.ttl_seconds
+        )));
+    }
+    if let Some(app_id) = &opts.app_id {
+        if app_id.is_empty()
+            || app_id.len() > 255
+            || app_id.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(Error::InvalidArgument("app_id must be 1 to 255 bytes without spaces".into()));
+        }
+    }
+    let apns_environment = match platform {
+        Platform::Apns => Some(apns_environment.ok_or(crate::TokenError::MissingApnsEnvironment)?),
+        _ => None,
+    };
+    Ok(InstallationRequest {
+        installation_id: opts.installation_id.clone(),
+        platform,
+        token: normalize_token(platform, token)?,
+        ttl_seconds: opts.ttl_seconds,
+        apns_environment,
+        app_id: opts.app_id.clone(),
+    })
+}
+
+/// Huawei Push Kit for HarmonyOS NEXT: push-type 10 in-app call messages.
+///
+/// Every push that is a call but will not ring (cancel, stale, refused, duplicate) must be
+/// answered with `voipCall.reportIncomingCallError` using the system call id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HarmonyAdapter;
+
+#[async_trait]
+impl PushAdapter for HarmonyAdapter {
+    fn platform(&self) -> Platform {
+        Platform::Harmony
+    }
+
+    fn report(&self, outcome: Outcome) -> SystemReport {
+        match outcome {
+            Outcome::Ring => SystemReport::Ring,
+            Outcome::Cancel | Outcome::Stale | Outcome::Rejected | Outcome::Duplicate => {
+                SystemReport::ReportError
+            }
+            Outcome::Ignore => SystemReport::None,
+        }
+    }
+}
+
+/// Firebase Cloud Messaging HTTP v1: high-priority data messages on Android.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FcmAdapter;
+
+#[async_trait]
+impl PushAdapter for FcmAdapter {
+    fn platform(&self) -> Platform {
+        Platform::Fcm
+    }
+
+    fn report(&self, outcome: Outcome) -> SystemReport {
+        ring_or_nothing(outcome)
+    }
+}
+
+/// APNs VoIP pushes through PushKit on iOS.
+///
+/// iOS terminates an app that receives a VoIP push and does not report a call to CallKit,
+/// so every push that does not ring is reported and ended at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApnsAdapter {
+    environment: ApnsEnvironment,
+}
+
+impl ApnsAdapter {
+    /// An adapter registering tokens for `environment` unless the options name another.
+    pub fn new(environment: ApnsEnvironment) -> Self {
+        ApnsAdapter { environment }
+    }
+}
+
+#[async_trait]
+impl PushAdapter for ApnsAdapter {
+    fn platform(&self) -> Platform {
+        Platform::Apns
+    }
+
+    fn report(&self, outcome: Outcome) -> SystemReport {
+        match outcome {
+            Outcome::Ring => SystemReport::Ring,
+            _ => SystemReport::ReportAndEnd,
+        }
+    }
+
+    fn installation(&self, token: &str, opts: &RegisterOptions) -> Result<InstallationRequest, Error> {
+        let environment = opts.apns_environment.unwrap_or(self.environment);
+        installation_request(Platform::Apns, token, opts, Some(environment))
+    }
+}
+
+/// Windows Push Notification Services raw notifications.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WnsAdapter;
+
+#[async_trait]
+impl PushAdapter for WnsAdapter {
+    fn platform(&self) -> Platform {
+        Platform::Wns
+    }
+
+    fn report(&self, outcome: Outcome) -> SystemReport {
+        ring_or_nothing(outcome)
+    }
+}
+
+fn ring_or_nothing(outcome: Outcome) -> SystemReport {
+    match outcome {
+        Outcome::Ring => SystemReport::Ring,
+        _ => SystemReport::None,
+    }
+}
+
+/// The adapter for `platform`; APNs tokens default to the production environment.
+pub fn adapter_for(platform: Platform) -> Box<dyn PushAdapter> {
+    match platform {
+        Platform::Harmony => Box::new(HarmonyAdapter),
+        Platform::Fcm => Box::new(FcmAdapter),
+        Platform::Apns => Box::new(ApnsAdapter::default()),
+        Platform::Wns => Box::new(WnsAdapter),
+    }
+}

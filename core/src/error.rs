@@ -1,0 +1,116 @@
+//! The one public error type, with a stable machine-readable kind per variant.
+
+use crate::model::Platform;
+
+/// Why a push token was refused, naming exactly what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The token is empty (or only whitespace).
+    #[error("the {platform} token is empty")]
+    Empty {
+        /// Platform the token was given for.
+        platform: Platform,
+    },
+    /// The token is longer than any real token of its platform.
+    #[error("the {platform} token is {len} bytes, longer than the {max}-byte maximum")]
+    TooLong {
+        /// Platform the token was given for.
+        platform: Platform,
+        /// Length of the token given.
+        len: usize,
+        /// Longest token accepted.
+        max: usize,
+    },
+    /// The token is shorter than any real token of its platform.
+    #[error("the {platform} token is {len} bytes, shorter than the {min}-byte minimum")]
+    TooShort {
+        /// Platform the token was given for.
+        platform: Platform,
+        /// Length of the token given.
+        len: usize,
+        /// Shortest token accepted.
+        min: usize,
+    },
+    /// The token holds a character its platform never uses.
+    #[error("the {platform} token has {found:?} at byte {index}; {expected}")]
+    BadCharacter {
+        /// Platform the token was given for.
+        platform: Platform,
+        /// The offending character.
+        found: char,
+        /// Its byte offset.
+        index: usize,
+        /// What the platform's tokens are made of.
+        expected: &'static str,
+    },
+    /// An APNs token with an odd number of hex digits.
+    #[error("the APNs token has {len} hex digits; a token is whole bytes, so the count must be even")]
+    OddLength {
+        /// Number of hex digits given.
+        len: usize,
+    },
+    /// An APNs token passed as `NSData.description` (`<abcd 1234>`) instead of hex.
+    #[error("the APNs token looks like NSData.description output; pass the token bytes hex-encoded, without `<`, `>` or spaces")]
+    DataDescription,
+    /// A WNS channel URI that is not `https`.
+    #[error("the WNS channel URI must use https, not `{scheme}`")]
+    NotHttps {
+        /// The scheme given (empty when there was none).
+        scheme: String,
+    },
+    /// A WNS channel URI on a host other than `notify.windows.com` or one of its subdomains.
+    #[error("the WNS channel URI host `{host}` is not notify.windows.com or a subdomain of it")]
+    HostNotAllowed {
+        /// The host given.
+        host: String,
+    },
+    /// A WNS channel URI with credentials, an unusual port or another oddity in its authority.
+    #[error("the WNS channel URI has an invalid authority: {detail}")]
+    BadAuthority {
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// An APNs token registered without saying whether it is for sandbox or production.
+    #[error("an APNs token needs its environment (sandbox or production)")]
+    MissingApnsEnvironment,
+}
+
+/// Every error callpush returns. `kind()` is stable across releases and bindings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The push token (or WNS channel URI) is not valid for its platform.
+    #[error("invalid push token: {0}")]
+    InvalidToken(#[from] TokenError),
+    /// An argument is out of range or badly formed; the message names it.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A push would exceed its provider's payload limit even with the caller name removed.
+    #[error("the {platform} push would be {size} bytes, over the provider's {limit}-byte limit")]
+    PayloadTooLarge {
+        /// Platform the push was built for.
+        platform: Platform,
+        /// Size of the smallest push that could be built.
+        size: usize,
+        /// The provider's limit.
+        limit: usize,
+    },
+    /// A key (JWK or signing key) is unusable; the message says why, never the key itself.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The registrar does not know this installation.
+    #[error("installation `{0}` is not registered")]
+    NotRegistered(String),
+}
+
+impl Error {
+    /// A stable, machine-readable name for the kind of error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidToken(_) => "invalid_token",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::InvalidKey(_) => "invalid_key",
+            Error::NotRegistered(_) => "not_registered",
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! Plain data shared by every layer: platforms, the signed invite, what a push means to the app.
+//!
+//! Nothing here does I/O or cryptography; the `wire` and `adapter` layers build on these types.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The push providers callpush delivers through, one per device platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Huawei Push Kit (HarmonyOS NEXT), push-type 10 in-app call messages.
+    Harmony,
+    /// Firebase Cloud Messaging HTTP v1, high-priority data messages (Android).
+    Fcm,
+    /// Apple Push Notification service, PushKit VoIP pushes (iOS).
+    Apns,
+    /// Windows Push Notification Services, raw notifications.
+    Wns,
+}
+
+impl Platform {
+    /// Every platform, in a fixed order (used by tests, vectors and the demo).
+    pub const ALL: [Platform; 4] = [Platform::Harmony, Platform::Fcm, Platform::Apns, Platform::Wns];
+
+    /// The lowercase name used on the wire, in the HTTP API and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Harmony => "harmony",
+            Platform::Fcm => "fcm",
+            Platform::Apns => "apns",
+            Platform::Wns => "wns",
+        }
+    }
+
+    /// Largest payload the provider accepts for a call push, in bytes (DESIGN §4).
+    pub fn payload_limit(self) -> usize {
+        match self {
+            Platform::Harmony => 4096,
+            Platform::Fcm => 4096,
+            Platform::Apns => 5120,
+            Platform::Wns => 5000,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a platform name that is not one of `harmony`, `fcm`, `apns`, `wns`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown platform `{0}` (expected harmony, fcm, apns or wns)")]
+pub struct UnknownPlatform(pub String);
+
+impl FromStr for Platform {
+    type Err = UnknownPlatform;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownPlatform(s.to_owned()))
+    }
+}
+
+/// Which APNs environment a VoIP token belongs to; tokens of one never work in the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApnsEnvironment {
+    /// `api.sandbox.push.apple.com`: development builds.
+    Sandbox,
+    /// `api.push.apple.com`: TestFlight and App Store builds.
+    #[default]
+    Production,
+}
+
+impl ApnsEnvironment {
+    /// The lowercase name used in the HTTP API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApnsEnvironment::Sandbox => "sandbox",
+            ApnsEnvironment::Production => "production",
+        }
+    }
+}
+
+/// Why a call stopped ringing, as carried by a cancel push and reported to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The caller hung up before anyone answered.
+    CallerCancelled,
+    /// Another device of the callee answered.
+    AnsweredElsewhere,
+    /// Another device of the callee declined.
+    DeclinedElsewhere,
+    /// Nobody answered before the ring deadline.
+    Timeout,
+}
+
+impl CancelReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [CancelReason; 4] = [
+        CancelReason::CallerCancelled,
+        CancelReason::AnsweredElsewhere,
+        CancelReason::DeclinedElsewhere,
+        CancelReason::Timeout,
+    ];
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::CallerCancelled => "caller_cancelled",
+            CancelReason::AnsweredElsewhere => "answered_elsewhere",
+            CancelReason::DeclinedElsewhere => "declined_elsewhere",
+            CancelReason::Timeout => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a call push asks of the device: start ringing, or stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushEvent {
+    /// A new incoming call.
+    Ring,
+    /// A call that rang stopped ringing.
+    Cancel,
+}
+
+/// The caller as the invite names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// Stable id of the calling user in the app's own namespace.
+    pub id: String,
+    /// Display name, if the app backend gave one; the encoder may truncate it to fit a provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Version of the wire contract this crate speaks.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Longest call id the wire contract allows, in bytes.
+pub const MAX_CALL_ID_LEN: usize = 64;
+
+/// The signed claims of one call push (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// Server id.
+    pub iss: String,
+    /// Callee user id: the identity the device registered under.
+    pub aud: String,
+    /// Unique id of this push message.
+    pub jti: String,
+    /// Server time at send, unix seconds.
+    pub iat: i64,
+    /// Ring deadline, unix seconds; after it the push is stale.
+    pub exp: i64,
+    /// Wire contract version, [`WIRE_VERSION`].
+    pub v: u32,
+    /// Ring or cancel.
+    pub evt: PushEvent,
+    /// Call id, at most [`MAX_CALL_ID_LEN`] bytes.
+    pub cid: String,
+    /// The caller.
+    pub from: Caller,
+    /// Whether video is offered.
+    pub video: bool,
+    /// Why a cancel was sent; absent on a ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CancelReason>,
+    /// App data, copied through untouched.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+}
+
+/// Whether `id` is a usable call id: 1 to 64 bytes of ASCII letters, digits and `-_.:`.
+///
+/// Call ids travel in URL paths and file names, so the alphabet is kept URL- and path-safe.
+pub fn is_valid_call_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CALL_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A call as a push describes it, in the form apps and the `inspect` command show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingCall {
+    /// The call id (claim `cid`).
+    pub call_id: String,
+    /// The caller's user id.
+    pub caller_id: String,
+    /// The caller's display name, if given.
+    pub caller_name: Option<String>,
+    /// Whether video is offered.
+    pub video: bool,
+    /// The callee's user id (claim `aud`).
+    pub callee: String,
+    /// Server time at send, unix seconds.
+    pub issued_at: i64,
+    /// Ring deadline, unix seconds.
+    pub expires_at: i64,
+    /// For a cancel, why the call stopped ringing.
+    pub reason: Option<CancelReason>,
+    /// HarmonyOS only: the system call id from `receiveMessage('VoIP')`, which
+    /// `voipCall.reportIncomingCall` must use. Distinct from `call_id`.
+    pub system_call_id: Option<String>,
+    /// App data from the invite.
+    #[serde(serialize_with = "sorted_map")]
+    pub data: HashMap<String, String>,
+}
+
+impl IncomingCall {
+    /// The call an invite describes, with the HarmonyOS system call id when there is one.
+    pub fn from_invite(invite: Invite, system_call_id: Option<String>) -> Self {
+        IncomingCall {
+            call_id: invite.cid,
+            caller_id: invite.from.id,
+            caller_name: invite.from.name,
+            video: invite.video,
+            callee: invite.aud,
+            issued_at: invite.iat,
+            expires_at: invite.exp,
+            reason: match invite.evt {
+                PushEvent::Cancel => invite.reason,
+                PushEvent::Ring => None,
+            },
+            system_call_id,
+            data: invite.data.into_iter().collect(),
+        }
+    }
+}
+
+fn sorted_map<S: Serializer>(map: &HashMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(map.iter().collect::<BTreeMap<_, _>>())
+}
+
+/// One push exactly as the platform hands it to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawPush {
+    /// Text: HarmonyOS `receiveMessage('VoIP')` `data`, the APNs `dictionaryPayload` as JSON,
+    /// the WNS raw content, or the FCM data map as a JSON object.
+    Text(String),
+    /// A string map: FCM `RemoteMessage.data` passed as it is, without serialising it.
+    Map(HashMap<String, String>),
+}
+
+impl From<String> for RawPush {
+    fn from(text: String) -> Self {
+        RawPush::Text(text)
+    }
+}
+
+impl From<&str> for RawPush {
+    fn from(text: &str) -> Self {
+        RawPush::Text(text.to_owned())
+    }
+}
+
+/// What one push means for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A live incoming call: ring now.
+    Ring,
+    /// A call stopped ringing; [`IncomingCall::reason`] says why.
+    Cancel,
+    /// A call push whose deadline has passed: never ring it; show a missed call.
+    Stale,
+    /// Not a callpush push at all; some other part of the app owns it.
+    Ignore,
+    /// A callpush push that failed verification; never ring it.
+    Rejected,
+    /// A call this device already knows about (the client's dedupe; adapters never say this).
+    Duplicate,
+}
+
+impl Outcome {
+    /// The snake_case name printed by `inspect`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ring => "ring",
+            Outcome::Cancel => "cancel",
+            Outcome::Stale => "stale",
+            Outcome::Ignore => "ignore",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What the app must do with the system call UI right now, inside the push callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemReport {
+    /// Report a new incoming call (CallKit, Telecom, `voipCall.reportIncomingCall`, toast).
+    Ring,
+    /// iOS: report a new incoming call and end it at once; iOS terminates apps that
+    /// receive a VoIP push and do not report it to CallKit.
+    ReportAndEnd,
+    /// HarmonyOS: call `voipCall.reportIncomingCallError` with the system call id.
+    ReportError,
+    /// Nothing to report.
+    None,
+}
+
+/// Why a callpush push was refused. The kinds are stable, machine-readable names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    /// The signature does not verify, or the push is not signed with EdDSA.
+    BadSignature,
+    /// The push names a key id the device does not trust (or no key id at all).
+    UnknownKey,
+    /// The push is not well-formed: framing, header, claims, envelope or size.
+    Malformed,
+    /// The push speaks a wire version this library does not know.
+    UnsupportedVersion,
+    /// The push is signed correctly but addressed to another user than this device's.
+    WrongAudience,
+}
+
+impl RejectionKind {
+    /// The snake_case name printed by `inspect` and carried in error events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionKind::BadSignature => "bad_signature",
+            RejectionKind::UnknownKey => "unknown_key",
+            RejectionKind::Malformed => "malformed",
+            RejectionKind::UnsupportedVersion => "unsupported_version",
+            RejectionKind::WrongAudience => "wrong_audience",
+        }
+    }
+}
+
+impl fmt::Display for RejectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused push: the kind, and a message for the developer reading the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct Rejection {
+    /// Machine-readable kind.
+    pub kind: RejectionKind,
+    /// Human-readable detail; never contains key material.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection of `kind` with `message`.
+    pub fn new(kind: RejectionKind, message: impl Into<String>) -> Self {
+        Rejection { kind, message: message.into() }
+    }
+
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
+        Rejection::new(RejectionKind::Malformed, message)
+    }
+}
+
+/// The decision about one push: what it means, what to report now, and the call it describes.
+///
+/// Serialises to exactly the JSON object `callpush inspect` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandleOutcome {
+    /// What the push means.
+    pub outcome: Outcome,
+    /// What the app must do with the system call UI before the push callback returns.
+    pub report: SystemReport,
+    /// The call the push describes, whenever its claims could be read (even if rejected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<IncomingCall>,
+    /// Why the push was rejected; set only when `outcome` is `Rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Rejection>,
+}
+
+/// Shortest registration lease, seconds (5 minutes).
+pub const MIN_TTL_SECONDS: u32 = 300;
+/// Longest registration lease, seconds (180 days).
+pub const MAX_TTL_SECONDS: u32 = 15_552_000;
+/// Registration lease used when the app does not choose one, seconds (24 hours).
+pub const DEFAULT_TTL_SECONDS: u32 = 86_400;
+
+/// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
+///
+/// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Key type; `OKP` for Ed25519.
+    pub kty: String,
+    /// Curve; `Ed25519`.
+    #[serde(default)]
+    pub crv: String,
+    /// The public key, base64url without padding.
+    #[serde(default)]
+    pub x: String,
+    /// Key id that pushes name in their `kid` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Algorithm the key is for, if stated; `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// Intended use, if stated; `sig`.
+    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+/// What the app asks for when it registers a device token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterOptions {
+    /// The device's installation id: created once by the client and kept, so a new token
+    /// replaces the old one instead of adding a second registration.
+    pub installation_id: String,
+    /// Lease length in seconds, from [`MIN_TTL_SECONDS`] to [`MAX_TTL_SECONDS`].
+    pub ttl_seconds: u32,
+    /// APNs only: which environment the VoIP token is for.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Optional app id (bundle id, package name) for servers that host several apps.
+    pub app_id: Option<String>,
+}
+
+impl RegisterOptions {
+    /// Options for `installation_id` with the default lease and nothing else set.
+    pub fn new(installation_id: impl Into<String>) -> Self {
+        RegisterOptions {
+            installation_id: installation_id.into(),
+            ttl_seconds: DEFAULT_TTL_SECONDS,
+            apns_environment: None,
+            app_id: None,
+        }
+    }
+}
+
+/// One validated installation, as sent to the registrar (`PUT /v1/installations/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRequest {
+    /// The device's installation id.
+    pub installation_id: String,
+    /// The provider the token belongs to.
+    pub platform: Platform,
+    /// The normalised push token (channel URI for WNS).
+    pub token: String,
+    /// Lease length in seconds.
+    pub ttl_seconds: u32,
+    /// APNs only: the token's environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Optional app id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+}
+
+/// A live registration lease: what was registered and what the registrar answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The device's installation id.
+    pub installation_id: String,
+    /// The provider the token belongs to.
+    pub platform: Platform,
+    /// The normalised token that was registered.
+    pub token: String,
+    /// Lease length asked for, seconds.
+    pub ttl_seconds: u32,
+    /// APNs only: the token's environment.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Optional app id.
+    pub app_id: Option<String>,
+    /// When the lease ends, server clock, unix seconds.
+    pub expires_at: i64,
+    /// The server's clock when it answered, unix seconds; the client derives its offset from it.
+    pub server_time: i64,
+    /// The keys the server signs call pushes with.
+    pub signing_keys: Vec<Jwk>,
+}
+
+/// Whether `id` is a usable installation id: 1 to 64 bytes of ASCII letters, digits and `-_.`.
+pub fn is_valid_installation_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}

@@ -1,0 +1,259 @@
+//! Provider envelopes: how the JWS rides in each platform's push, both ways (DESIGN §4).
+//!
+//! Building: [`encode_push`] signs an invite and wraps it for one provider, refusing anything
+//! over the provider's size limit (the caller name is shortened first, never the signature).
+//! Opening: [`open_envelope`] finds the JWS in a push exactly as the platform hands it to the
+//! app, tolerating what platforms add around it (`google.*` keys, `aps`, whitespace).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::jws::{self, MAX_JWS_LEN};
+use super::keys::CallSigner;
+use crate::error::Error;
+use crate::model::{Invite, Platform, RawPush, Rejection};
+
+/// The key under which every envelope carries the JWS.
+pub const PUSH_KEY: &str = "callpush";
+
+/// Bytes of a Push Kit v3 request body that are not the payload: `target` without its tokens
+/// and `pushOptions` (`ttl`, a 64-byte `biTag`, `testMessage`). Push Kit's 4096-byte limit
+/// counts the body without tokens, so the payload gets what is left.
+const HARMONY_REQUEST_FRAMING: usize = 160;
+
+/// Largest raw push `open_envelope` reads: no provider delivers more than twice its limit once
+/// the platform has wrapped it (escaping, system fields), so anything larger is refused unread.
+const MAX_RAW_PUSH: usize = 2 * MAX_JWS_LEN + 1024;
+
+/// A signed call push, wrapped for one provider: exactly what its sender puts in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderPayload {
+    /// Push Kit v3 push-type 10: the `payload.extraData` string.
+    Harmony {
+        /// `{"callpush":"<jws>"}` as a string.
+        extra_data: String,
+    },
+    /// FCM HTTP v1: `message.data`.
+    Fcm {
+        /// `{"callpush": "<jws>"}`.
+        data: BTreeMap<String, String>,
+    },
+    /// APNs VoIP: the request body.
+    Apns {
+        /// `{"callpush":"<jws>"}`.
+        body: String,
+    },
+    /// WNS raw: the request body.
+    Wns {
+        /// `{"callpush":"<jws>"}`.
+        body: String,
+    },
+}
+
+impl ProviderPayload {
+    /// The platform this payload is for.
+    pub fn platform(&self) -> Platform {
+        match self {
+            ProviderPayload::Harmony { .. } => Platform::Harmony,
+            ProviderPayload::Fcm { .. } => Platform::Fcm,
+            ProviderPayload::Apns { .. } => Platform::Apns,
+            ProviderPayload::Wns { .. } => Platform::Wns,
+        }
+    }
+
+    /// The size the provider counts against its limit, bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            // extraData is a JSON string inside the request body: its quotes get escaped.
+            ProviderPayload::Harmony { extra_data } => {
+                json_string_len(extra_data) + r#"{"payload":{"extraData":}}"#.len() + HARMONY_REQUEST_FRAMING
+            }
+            // FCM counts the keys and values of the data map.
+            ProviderPayload::Fcm { data } => data.iter().map(|(k, v)| k.len() + v.len()).sum(),
+            ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => body.len(),
+        }
+    }
+}
+
+fn json_string_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(usize::MAX, |quoted| quoted.len())
+}
+
+/// Signs `invite` and wraps it for `platform`, within the provider's size limit.
+///
+/// When the push is too large the caller name is shortened (ending in `…`), then dropped;
+/// if it still does not fit — app data too large — the result is `PayloadTooLarge`.
+pub fn encode_push(
+    platform: Platform,
+    invite: &Invite,
+    signer: &CallSigner,
+) -> Result<ProviderPayload, Error> {
+    let limit = platform.payload_limit();
+    let mut invite = invite.clone();
+    loop {
+        let payload = wrap(platform, jws::sign(&invite, signer));
+        let size = payload.size();
+        if size <= limit {
+            return Ok(payload);
+        }
+        let Some(name) = invite.from.name.as_mut() else {
+            return Err(Error::PayloadTooLarge { platform, size, limit });
+        };
+        // Base64 grows the claims by 4/3; cut at least that much, plus room for the ellipsis.
+        let excess = (size - limit) * 3 / 4 + 1 + '…'.len_utf8();
+        let trimmed = name.trim_end_matches('…');
+        if excess >= trimmed.len() {
+            invite.from.name = None;
+        } else {
+            let mut cut = trimmed.len() - excess;
+            while !trimmed.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            *name = format!("{}…", &trimmed[..cut]);
+        }
+    }
+}
+
+/// Wraps an already signed JWS for `platform`, without checking its size.
+pub fn wrap(platform: Platform, jws: String) -> ProviderPayload {
+    match platform {
+        Platform::Fcm => ProviderPayload::Fcm { data: BTreeMap::from([(PUSH_KEY.to_owned(), jws)]) },
+        _ => {
+            let body = Value::Object(Map::from_iter([(PUSH_KEY.to_owned(), Value::String(jws))])).to_string();
+            match platform {
+                Platform::Harmony => ProviderPayload::Harmony { extra_data: body },
+                Platform::Apns => ProviderPayload::Apns { body },
+                _ => ProviderPayload::Wns { body },
+            }
+        }
+    }
+}
+
+/// The JWS found in a push, with what the platform added that the app needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedPush {
+    /// The JWS compact string.
+    pub jws: String,
+    /// HarmonyOS: the system call id from `receiveMessage('VoIP')` (`callId`).
+    pub system_call_id: Option<String>,
+}
+
+/// Finds the callpush JWS in a push as `platform` hands it to the app.
+///
+/// `Ok(None)`: the push is not ours (no `callpush` key; for WNS also any non-JSON content,
+/// which apps may use for their own raw notifications). `Err`: the push cannot be what the
+/// platform delivers (not the platform's JSON shape, larger than the provider allows, or a
+/// `callpush` value that is not a string).
+pub fn open_envelope(platform: Platform, push: &RawPush) -> Result<Option<OpenedPush>, Rejection> {
+    let opened = match push {
+        RawPush::Map(map) => {
+            check_raw_size(platform, map.iter().map(|(k, v)| k.len() + v.len()).sum())?;
+            let object = map.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            open_object(platform, object)?
+        }
+        RawPush::Text(text) => {
+            check_raw_size(platform, text.len())?;
+            open_text(platform, text.trim())?
+        }
+    };
+    match opened {
+        Some(push) if push.jws.len() > platform.payload_limit() => Err(Rejection::malformed(format!(
+            "the push is {} bytes, over the {}-byte limit of {platform}; no provider delivers it",
+            push.jws.len(),
+            platform.payload_limit()
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn check_raw_size(platform: Platform, len: usize) -> Result<(), Rejection> {
+    if len > MAX_RAW_PUSH {
+        return Err(Rejection::malformed(format!(
+            "the push is {len} bytes; {platform} never delivers more than {MAX_RAW_PUSH}"
+        )));
+    }
+    Ok(())
+}
+
+fn open_text(platform: Platform, text: &str) -> Result<Option<OpenedPush>, Rejection> {
+    let object = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => object,
+        // WNS raw content is any string the app's servers send; only JSON objects can be ours.
+        _ if platform == Platform::Wns => return Ok(None),
+        Ok(_) => return Err(Rejection::malformed(format!("a {platform} push must be a JSON object"))),
+        Err(e) => return Err(Rejection::malformed(format!("a {platform} push must be JSON: {e}"))),
+    };
+    open_object(platform, object)
+}
+
+fn open_object(platform: Platform, object: Map<String, Value>) -> Result<Option<OpenedPush>, Rejection> {
+    match platform {
+        Platform::Harmony => open_harmony(object),
+        // Some apps pass the whole message (`{"data": {...}}`) rather than its data map.
+        Platform::Fcm => match jws_in(&object)? {
+            Some(jws) => Ok(Some(OpenedPush { jws, system_call_id: None })),
+            None => Ok(object
+                .get("data")
+                .and_then(value_nested)
+                .map(|jws| OpenedPush { jws, system_call_id: None })),
+        },
+        Platform::Apns | Platform::Wns => {
+            Ok(jws_in(&object)?.map(|jws| OpenedPush { jws, system_call_id: None }))
+        }
+    }
+}
+
+/// HarmonyOS: `{"callId": "<system id>", "data": "<extraData>", "header": {...}}`, where
+/// extraData is the `{"callpush": "<jws>"}` string the server sent.
+fn open_harmony(object: Map<String, Value>) -> Result<Option<OpenedPush>, Rejection> {
+    let system_call_id = match object.get("callId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(_) => return Err(Rejection::malformed("callId must be a non-empty string")),
+    };
+    let extra = match object.get("data") {
+        Some(Value::String(extra)) => match serde_json::from_str::<Value>(extra) {
+            Ok(Value::Object(extra)) => extra,
+            // extraData that is not a JSON object was sent by someone else.
+            _ => return Ok(None),
+        },
+        Some(Value::Object(extra)) => extra.clone(),
+        _ => return Ok(None),
+    };
+    Ok(jws_in(&extra)?.map(|jws| OpenedPush { jws, system_call_id }))
+}
+
+fn jws_in(object: &Map<String, Value>) -> Result<Option<String>, Rejection> {
+    match object.get(PUSH_KEY) {
+        None => Ok(None),
+        Some(Value::String(jws)) => Ok(Some(jws.clone())),
+        Some(_) => Err(Rejection::malformed(format!("`{PUSH_KEY}` must be a string"))),
+    }
+}
+
+fn nested(data: &str) -> Option<String> {
+    match serde_json::from_str::<Value>(data) {
+        Ok(Value::Object(object)) => jws_in(&object).ok().flatten(),
+        _ => None,
+    }
+}
+
+fn value_nested(data: &Value) -> Option<String> {
+    match data {
+        Value::Object(object) => jws_in(object).ok().flatten(),
+        Value::String(text) => nested(text),
+        _ => None,
+    }
+}
+
+/// What a HarmonyOS device hands the app for a Push Kit push-type 10 message carrying
+/// `extra_data`: the `data` string of `receiveMessage('VoIP')`. Used by emulators and tests.
+pub fn harmony_delivery(system_call_id: &str, extra_data: &str, token: &str) -> String {
+    serde_json::json!({
+        "callId": system_call_id,
+        "data": extra_data,
+        "header": { "token": token },
+    })
+    .to_string()
+}

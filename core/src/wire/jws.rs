@@ -1,0 +1,272 @@
+//! The call-push JWT (DESIGN §4): JWS compact serialisation, EdDSA, explicit `typ`.
+//!
+//! Decoding is split in two so a refused push can still be shown: [`Jws::decode`] only frames
+//! and parses; [`Jws::verify`] decides whether the push is authentic; [`Jws::claims`] reads the
+//! invite. Nothing here panics or allocates more than a small multiple of its input.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::Signature;
+use serde::Deserialize;
+
+use super::keys::{CallSigner, KeySet, ALG_EDDSA};
+use crate::model::{
+    is_valid_call_id, Caller, CancelReason, Invite, PushEvent, Rejection, RejectionKind, WIRE_VERSION,
+};
+
+/// The `typ` header of every call push.
+pub const TYP: &str = "callpush+jwt";
+
+/// Longest JWS accepted, bytes: larger than any provider can carry (APNs VoIP, 5120 B).
+pub const MAX_JWS_LEN: usize = 5120;
+
+/// Signs `invite` as a JWS compact string with header `{"alg":"EdDSA","kid":…,"typ":"callpush+jwt"}`.
+pub fn sign(invite: &Invite, signer: &CallSigner) -> String {
+    #[derive(serde::Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        kid: &'a str,
+        typ: &'a str,
+    }
+    let header = Header { alg: ALG_EDDSA, kid: signer.kid(), typ: TYP };
+    // Serialising these plain structs cannot fail.
+    let header = serde_json::to_vec(&header).unwrap_or_default();
+    let claims = serde_json::to_vec(invite).unwrap_or_default();
+    let mut out = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 90);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut out);
+    let signature = signer.sign(out.as_bytes());
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+    out
+}
+
+/// The JOSE header members callpush reads; others are ignored, except `crit`.
+#[derive(Debug, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A framed but not yet verified JWS.
+#[derive(Debug)]
+pub struct Jws<'a> {
+    signing_input: &'a str,
+    header: Header,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl<'a> Jws<'a> {
+    /// Splits and decodes a JWS compact string. Fails with `Malformed` when it is not one.
+    pub fn decode(token: &'a str) -> Result<Self, Rejection> {
+        if token.len() > MAX_JWS_LEN {
+            return Err(Rejection::malformed(format!(
+                "the push is {} bytes, more than any provider carries ({MAX_JWS_LEN})",
+                token.len()
+            )));
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Rejection::malformed("not a JWS compact string (three base64url parts)"));
+        };
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+        let header_json = b64(header, "header")?;
+        let header: Header = serde_json::from_slice(&header_json)
+            .map_err(|e| Rejection::malformed(format!("the JWS header is not valid: {e}")))?;
+        Ok(Jws {
+            signing_input,
+            header,
+            payload: b64(payload, "payload")?,
+            signature: b64(signature, "signature")?,
+        })
+    }
+
+    /// The key id the push names, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// Checks the header and the EdDSA signature against the trusted keys.
+    pub fn verify(&self, keys: &KeySet) -> Result<(), Rejection> {
+        let alg = self.header.alg.as_str();
+        if alg != ALG_EDDSA {
+            let why = if alg.eq_ignore_ascii_case("none") {
+                "alg `none` (an unsigned push) is never accepted".to_owned()
+            } else {
+                format!("alg `{}` is not EdDSA", truncate(alg))
+            };
+            return Err(Rejection::new(RejectionKind::BadSignature, why));
+        }
+        match self.header.typ.as_deref() {
+            Some(typ) if is_callpush_typ(typ) => {}
+            Some(typ) => return Err(Rejection::malformed(format!("typ `{}` is not `{TYP}`", truncate(typ)))),
+            None => return Err(Rejection::malformed(format!("the header has no typ `{TYP}`"))),
+        }
+        if self.header.crit.is_some() {
+            return Err(Rejection::malformed("the header lists critical extensions (`crit`)"));
+        }
+        let Some(kid) = self.kid() else {
+            return Err(Rejection::new(RejectionKind::UnknownKey, "the push names no key id (kid)"));
+        };
+        let Some(key) = keys.get(kid) else {
+            return Err(Rejection::new(
+                RejectionKind::UnknownKey,
+                format!("no trusted key has the id `{}`", truncate(kid)),
+            ));
+        };
+        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| {
+            Rejection::new(
+                RejectionKind::BadSignature,
+                format!("the signature is {} bytes, not 64", self.signature.len()),
+            )
+        })?;
+        key.verify_strict(self.signing_input.as_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| Rejection::new(RejectionKind::BadSignature, "the signature does not verify"))
+    }
+
+    /// Reads and checks the claims. Says nothing about authenticity: call [`Jws::verify`].
+    pub fn claims(&self) -> Result<Invite, Rejection> {
+        parse_claims(&self.payload)
+    }
+}
+
+fn b64(part: &str, what: &str) -> Result<Vec<u8>, Rejection> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| Rejection::malformed(format!("the JWS {what} is not base64url without padding")))
+}
+
+/// `typ` compares case-insensitively and may carry the `application/` prefix (RFC 7515 §4.1.9).
+fn is_callpush_typ(typ: &str) -> bool {
+    let typ = typ.get(..12).filter(|p| p.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
+    typ.eq_ignore_ascii_case(TYP)
+}
+
+/// Keeps attacker-chosen strings short in messages.
+fn truncate(s: &str) -> String {
+    let mut out: String = s.chars().take(40).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Every claim optional, so a missing claim gets a message naming it.
+#[derive(Deserialize)]
+struct RawClaims {
+    iss: Option<String>,
+    aud: Option<String>,
+    jti: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    v: Option<u64>,
+    evt: Option<String>,
+    cid: Option<String>,
+    from: Option<RawCaller>,
+    video: Option<bool>,
+    reason: Option<String>,
+    data: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+struct RawCaller {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// Parses and checks the claims of wire contract v1.
+pub fn parse_claims(payload: &[u8]) -> Result<Invite, Rejection> {
+    let raw: RawClaims = match serde_json::from_slice(payload) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(version_rejection(payload)
+                .unwrap_or_else(|| Rejection::malformed(format!("the claims are not valid: {e}"))))
+        }
+    };
+    let v = raw.v.ok_or_else(|| missing("v"))?;
+    if v != u64::from(WIRE_VERSION) {
+        return Err(unsupported(v));
+    }
+    let evt = match raw.evt.as_deref() {
+        Some("ring") => PushEvent::Ring,
+        Some("cancel") => PushEvent::Cancel,
+        Some(other) => {
+            return Err(Rejection::malformed(format!("evt `{}` is neither ring nor cancel", truncate(other))))
+        }
+        None => return Err(missing("evt")),
+    };
+    let reason = match (evt, raw.reason.as_deref()) {
+        (PushEvent::Cancel, Some(reason)) => {
+            Some(CancelReason::ALL.into_iter().find(|r| r.as_str() == reason).ok_or_else(|| {
+                Rejection::malformed(format!("unknown cancel reason `{}`", truncate(reason)))
+            })?)
+        }
+        (PushEvent::Cancel, None) => return Err(missing("reason")),
+        // A ring has no reason; one sent anyway means nothing.
+        (PushEvent::Ring, _) => None,
+    };
+    let cid = non_empty(raw.cid, "cid")?;
+    if !is_valid_call_id(&cid) {
+        return Err(Rejection::malformed("cid must be 1 to 64 bytes of ASCII letters, digits and -_.:"));
+    }
+    let from = raw.from.ok_or_else(|| missing("from"))?;
+    let iat = raw.iat.ok_or_else(|| missing("iat"))?;
+    let exp = raw.exp.ok_or_else(|| missing("exp"))?;
+    if iat <= 0 || exp < iat {
+        return Err(Rejection::malformed("iat and exp must be positive with exp not before iat"));
+    }
+    Ok(Invite {
+        iss: non_empty(raw.iss, "iss")?,
+        aud: non_empty(raw.aud, "aud")?,
+        jti: non_empty(raw.jti, "jti")?,
+        iat,
+        exp,
+        v: WIRE_VERSION,
+        evt,
+        cid,
+        from: Caller { id: non_empty(from.id, "from.id")?, name: from.name },
+        video: raw.video.ok_or_else(|| missing("video"))?,
+        reason,
+        data: raw.data.unwrap_or_default(),
+    })
+}
+
+/// When claims do not parse, a `v` other than 1 explains why better than the parse error.
+fn version_rejection(payload: &[u8]) -> Option<Rejection> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: Option<serde_json::Value>,
+    }
+    let v = serde_json::from_slice::<Version>(payload).ok()?.v?.as_u64()?;
+    (v != u64::from(WIRE_VERSION)).then(|| unsupported(v))
+}
+
+fn unsupported(v: u64) -> Rejection {
+    Rejection::new(
+        RejectionKind::UnsupportedVersion,
+        format!("wire version {v} is not supported; this library speaks version {WIRE_VERSION}"),
+    )
+}
+
+fn missing(claim: &str) -> Rejection {
+    Rejection::malformed(format!("the required claim `{claim}` is missing"))
+}
+
+fn non_empty(value: Option<String>, claim: &str) -> Result<String, Rejection> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        Some(_) => Err(Rejection::malformed(format!("the claim `{claim}` is empty"))),
+        None => Err(missing(claim)),
+    }
+}

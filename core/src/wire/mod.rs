@@ -1,0 +1,14 @@
+//! The wire contract (DESIGN §4): the signed call-push JWT and the envelope of each provider.
+//!
+//! Pure functions, no I/O. The server encodes with it and the client decodes with it, so
+//! both sides share one implementation. No function here panics on any input.
+
+mod envelope;
+mod jws;
+mod keys;
+
+pub use envelope::{
+    encode_push, harmony_delivery, open_envelope, wrap, OpenedPush, ProviderPayload, PUSH_KEY,
+};
+pub use jws::{parse_claims, sign, Jws, MAX_JWS_LEN, TYP};
+pub use keys::{public_jwk, thumbprint, CallSigner, KeySet, ALG_EDDSA};

@@ -1,0 +1,4 @@
+//! One module per subcommand. Each returns `Err(message)` for a usage error.
+
+pub mod inspect;
+pub mod keys;

@@ -1,0 +1,39 @@
+//! `callpush`: the command-line front of callpush-server.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// callpush: incoming-call pushes for HarmonyOS NEXT, Android, iOS and Windows.
+#[derive(Debug, Parser)]
+#[command(name = "callpush", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate an Ed25519 call-push signing key; print its file and its public JWK.
+    Keys(commands::keys::Args),
+    /// Decode one raw push read from stdin, as the app receives it, and print the decision as JSON.
+    Inspect(commands::inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("callpush: {message}");
+            // 2, as for command-line usage errors: the command was asked something it cannot do.
+            ExitCode::from(2)
+        }
+    }
+}

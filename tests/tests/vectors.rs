@@ -1,0 +1,52 @@
+//! The shared vectors: checked in, up to date with the encoder, and passed by the core.
+
+use callpush::adapter::{adapter_for, HandleContext};
+use callpush::model::{Platform, RawPush};
+use callpush::wire::KeySet;
+use callpush_tests::vectors::{self, Vector};
+
+fn checked_in() -> Vec<Vector> {
+    vectors::load(&vectors::dir())
+}
+
+#[test]
+fn checked_in_vectors_match_what_the_generator_makes() {
+    let generated = vectors::generate();
+    let on_disk = checked_in();
+    let names = |v: &[Vector]| v.iter().map(|v| v.name.clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(names(&on_disk), names(&generated), "run tests/vectors/generate.sh");
+    for vector in &generated {
+        let disk = on_disk.iter().find(|v| v.name == vector.name).unwrap();
+        assert_eq!(disk, vector, "{} drifted: run tests/vectors/generate.sh", vector.name);
+    }
+}
+
+#[test]
+fn every_platform_has_at_least_twelve_vectors() {
+    let all = checked_in();
+    for platform in Platform::ALL {
+        let n = all.iter().filter(|v| v.platform == platform).count();
+        assert!(n >= 12, "{platform} has {n} vectors");
+    }
+}
+
+#[test]
+fn the_core_reaches_every_expected_decision() {
+    let mut failures = Vec::new();
+    let all = checked_in();
+    for vector in &all {
+        let keys = KeySet::from_json(&vector.keys.to_string()).unwrap();
+        let ctx = HandleContext { keys: &keys, now: vector.now, audience: None };
+        let outcome = adapter_for(vector.platform).handle(&RawPush::from(vector.raw.as_str()), &ctx);
+        if let Err(e) = vectors::check(vector, &serde_json::to_value(&outcome).unwrap()) {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
