@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// The push providers callpush delivers through, one per device platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// Huawei Push Kit (HarmonyOS NEXT), push-type 10 in-app call messages.
@@ -69,7 +69,7 @@ impl FromStr for Platform {
 }
 
 /// Which APNs environment a VoIP token belongs to; tokens of one never work in the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum ApnsEnvironment {
     /// `api.sandbox.push.apple.com`: development builds.
@@ -90,7 +90,7 @@ impl ApnsEnvironment {
 }
 
 /// Why a call stopped ringing, as carried by a cancel push and reported to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The caller hung up before anyone answered.
@@ -196,7 +196,7 @@ pub fn is_valid_call_id(id: &str) -> bool {
 }
 
 /// A call as a push describes it, in the form apps and the `inspect` command show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
 pub struct IncomingCall {
     /// The call id (claim `cid`).
     pub call_id: String,
@@ -270,7 +270,7 @@ impl From<&str> for RawPush {
 }
 
 /// What one push means for the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A live incoming call: ring now.
@@ -302,7 +302,7 @@ impl Outcome {
 }
 
 /// What the app must do with the system call UI right now, inside the push callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum SystemReport {
     /// Report a new incoming call (CallKit, Telecom, `voipCall.reportIncomingCall`, toast).
@@ -317,7 +317,7 @@ pub enum SystemReport {
 }
 
 /// Why a callpush push was refused. The kinds are stable, machine-readable names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionKind {
     /// The signature does not verify, or the push is not signed with EdDSA.
@@ -352,7 +352,7 @@ impl fmt::Display for RejectionKind {
 }
 
 /// A refused push: the kind, and a message for the developer reading the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, uniffi::Record)]
 #[error("{kind}: {message}")]
 pub struct Rejection {
     /// Machine-readable kind.
@@ -375,7 +375,7 @@ impl Rejection {
 /// The decision about one push: what it means, what to report now, and the call it describes.
 ///
 /// Serialises to exactly the JSON object `callpush inspect` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
 pub struct HandleOutcome {
     /// What the push means.
     pub outcome: Outcome,
@@ -399,7 +399,7 @@ pub const DEFAULT_TTL_SECONDS: u32 = 86_400;
 /// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
 ///
 /// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Record)]
 pub struct Jwk {
     /// Key type; `OKP` for Ed25519.
     pub kty: String,
@@ -466,7 +466,7 @@ pub struct InstallationRequest {
 }
 
 /// A live registration lease: what was registered and what the registrar answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
 pub struct Registration {
     /// The device's installation id.
     pub installation_id: String,
@@ -486,6 +486,9 @@ pub struct Registration {
     pub server_time: i64,
     /// The keys the server signs call pushes with.
     pub signing_keys: Vec<Jwk>,
+    /// The user id the registrar registered the device under (the bearer token's `sub`).
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// Whether `id` is a usable installation id: 1 to 64 bytes of ASCII letters, digits and `-_.`.
@@ -493,4 +496,86 @@ pub fn is_valid_installation_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Where a call stands on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Incoming and ringing: the system call UI shows it.
+    Ringing,
+    /// Outgoing, reported to the system, not yet connected.
+    Dialing,
+    /// The user answered; media is connecting.
+    Answered,
+    /// Media is connected.
+    Active,
+    /// Over; the call's `end_reason` says why.
+    Ended,
+}
+
+/// Why a call ended on this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The user declined it here.
+    Declined,
+    /// The user hung up here (or ended an outgoing call).
+    HungUp,
+    /// The caller hung up before it was answered.
+    CallerCancelled,
+    /// Another device of the user answered it.
+    AnsweredElsewhere,
+    /// Another device of the user declined it.
+    DeclinedElsewhere,
+    /// Nobody answered before the ring deadline.
+    Missed,
+    /// It could not be set up (the system call UI refused it, or the server lost it).
+    Failed,
+}
+
+impl From<CancelReason> for EndReason {
+    fn from(reason: CancelReason) -> Self {
+        match reason {
+            CancelReason::CallerCancelled => EndReason::CallerCancelled,
+            CancelReason::AnsweredElsewhere => EndReason::AnsweredElsewhere,
+            CancelReason::DeclinedElsewhere => EndReason::DeclinedElsewhere,
+            CancelReason::Timeout => EndReason::Missed,
+        }
+    }
+}
+
+/// Which way a call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// Someone calls this user.
+    Incoming,
+    /// This user calls someone.
+    Outgoing,
+}
+
+/// A call as the client tracks it, handed to the system call UI and the app's listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
+pub struct Call {
+    /// The call id.
+    pub call_id: String,
+    /// Incoming or outgoing.
+    pub direction: CallDirection,
+    /// Where it stands.
+    pub state: CallState,
+    /// Why it ended, once `state` is `Ended`.
+    pub end_reason: Option<EndReason>,
+    /// The other party's user id (the caller of an incoming call, the callee of an outgoing one).
+    pub peer_id: String,
+    /// The other party's display name, if known.
+    pub peer_name: Option<String>,
+    /// Whether video is offered.
+    pub video: bool,
+    /// HarmonyOS: the system call id `voipCall` knows the call by.
+    pub system_call_id: Option<String>,
+    /// Incoming: the ring deadline on the server clock, unix seconds.
+    pub expires_at: Option<i64>,
+    /// App data from the invite.
+    pub data: HashMap<String, String>,
 }

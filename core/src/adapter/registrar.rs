@@ -84,6 +84,7 @@ impl Registrar for InMemoryRegistrar {
             expires_at: now + i64::from(request.ttl_seconds),
             server_time: now,
             signing_keys: self.signing_keys.clone(),
+            user_id: None,
         };
         self.lock().insert(request.installation_id.clone(), registration.clone());
         Ok(registration)

@@ -257,3 +257,15 @@ pub fn harmony_delivery(system_call_id: &str, extra_data: &str, token: &str) -> 
     })
     .to_string()
 }
+
+/// The notification id of a call's missed-call notification, the same on server and device.
+///
+/// HarmonyOS collapses a Push Kit notification and a local one that share an `appMessageId`,
+/// and iOS a remote notification whose `apns-collapse-id` matches a local one's identifier, so
+/// a missed call shows once however many paths report it.
+pub fn missed_call_message_id(call_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(call_id.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("missed-{hex}")
+}

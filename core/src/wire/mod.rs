@@ -8,7 +8,8 @@ mod jws;
 mod keys;
 
 pub use envelope::{
-    encode_push, harmony_delivery, open_envelope, wrap, OpenedPush, ProviderPayload, PUSH_KEY,
+    encode_push, harmony_delivery, missed_call_message_id, open_envelope, wrap, OpenedPush, ProviderPayload,
+    PUSH_KEY,
 };
 pub use jws::{parse_claims, sign, Jws, MAX_JWS_LEN, TYP};
 pub use keys::{public_jwk, thumbprint, CallSigner, KeySet, ALG_EDDSA};

@@ -1,0 +1,296 @@
+//! The registrar and ring API of DESIGN §5 over the app's [`HttpClient`].
+//!
+//! Every request carries the app's bearer token. Transient failures (no answer, 408, 429, 5xx)
+//! are retried with exponential backoff and full jitter, honouring `Retry-After`; a 401 asks the
+//! app for a fresh token once; anything else is a typed, permanent error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::host::{AccessTokenProvider, HttpClient, HttpError, HttpRequest, HttpResponse};
+use super::store::random_u64;
+use crate::adapter::Registrar;
+use crate::error::Error;
+use crate::model::{CancelReason, InstallationRequest, Jwk, Registration};
+
+/// How hard to try before giving up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    /// Attempts in all, first included.
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Longest delay between attempts (also caps `Retry-After`).
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 4, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+    }
+}
+
+/// The state of a call on the server (`GET /v1/calls/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStatus {
+    /// The call id.
+    pub call_id: String,
+    /// `ringing`, `answered`, `declined`, `cancelled` or `missed`.
+    pub state: String,
+    /// For `cancelled`: why.
+    #[serde(default)]
+    pub reason: Option<CancelReason>,
+    /// For `answered`: the installation that answered.
+    #[serde(default)]
+    pub answered_by: Option<String>,
+}
+
+impl CallStatus {
+    /// Why the call stopped ringing for an installation other than `me`; `None` while it still
+    /// rings, or when `me` answered it.
+    pub fn ended_for(&self, me: &str) -> Option<CancelReason> {
+        match self.state.as_str() {
+            "ringing" => None,
+            "answered" if self.answered_by.as_deref() == Some(me) => None,
+            "answered" => Some(CancelReason::AnsweredElsewhere),
+            "declined" => Some(CancelReason::DeclinedElsewhere),
+            "missed" => Some(CancelReason::Timeout),
+            _ => Some(self.reason.unwrap_or(CancelReason::CallerCancelled)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct InstallationResponse {
+    installation_id: String,
+    expires_at: i64,
+    server_time: i64,
+    signing_keys: Vec<Jwk>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+    #[serde(default)]
+    call: Option<CallStatus>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// What a call action's refusal tells about the call.
+pub(crate) enum ActionError {
+    /// The call is no longer ringing; its status says why.
+    NotRinging(CallStatus),
+    /// Anything else.
+    Failed(Error),
+}
+
+/// A registrar reached over HTTP.
+pub(crate) struct HttpRegistrar {
+    base_url: String,
+    http: Arc<dyn HttpClient>,
+    tokens: Arc<dyn AccessTokenProvider>,
+    retry: RetryPolicy,
+}
+
+impl HttpRegistrar {
+    pub(crate) fn new(
+        base_url: &str,
+        http: Arc<dyn HttpClient>,
+        tokens: Arc<dyn AccessTokenProvider>,
+        retry: RetryPolicy,
+    ) -> Result<Self, Error> {
+        let base_url = base_url.trim_end_matches('/');
+        let scheme_ok = base_url.starts_with("https://") || base_url.starts_with("http://");
+        if !scheme_ok || base_url.len() <= "https://".len() || base_url.chars().any(char::is_whitespace) {
+            return Err(Error::InvalidArgument(format!("server_url `{base_url}` is not an http(s) URL")));
+        }
+        Ok(HttpRegistrar { base_url: base_url.to_owned(), http, tokens, retry })
+    }
+
+    /// `GET /v1/calls/{id}?wait=`: returns when the call changes or `wait` passes.
+    pub(crate) async fn call_status(&self, call_id: &str, wait: Duration) -> Result<CallStatus, Error> {
+        let path = format!("/v1/calls/{call_id}?wait={}", wait.as_secs());
+        let timeout = wait + Duration::from_secs(10);
+        let response = self.send("GET", &path, None, timeout).await?;
+        match response.status {
+            200 => json(&response),
+            404 => Err(Error::CallNotFound(call_id.to_owned())),
+            _ => Err(permanent(&response)),
+        }
+    }
+
+    /// `POST /v1/calls/{id}/answer` or `/decline`.
+    pub(crate) async fn call_action(
+        &self,
+        call_id: &str,
+        action: &str,
+        installation_id: &str,
+    ) -> Result<CallStatus, ActionError> {
+        let body = serde_json::json!({ "installation_id": installation_id });
+        let path = format!("/v1/calls/{call_id}/{action}");
+        let response = self
+            .send("POST", &path, Some(body), Duration::from_secs(15))
+            .await
+            .map_err(ActionError::Failed)?;
+        match response.status {
+            200 => json(&response).map_err(ActionError::Failed),
+            404 => Err(ActionError::Failed(Error::CallNotFound(call_id.to_owned()))),
+            409 => match serde_json::from_slice::<ErrorBody>(&response.body).ok().and_then(|b| b.call) {
+                Some(status) => Err(ActionError::NotRinging(status)),
+                None => Err(ActionError::Failed(permanent(&response))),
+            },
+            _ => Err(ActionError::Failed(permanent(&response))),
+        }
+    }
+
+    /// Sends with the bearer token, retrying transient failures and refreshing a refused token once.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<HttpResponse, Error> {
+        let mut fresh_token = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token =
+                self.tokens.access_token(fresh_token).await.map_err(|e| Error::AccessToken(e.to_string()))?;
+            let mut headers = HashMap::from([
+                ("Authorization".to_owned(), format!("Bearer {token}")),
+                ("Accept".to_owned(), "application/json".to_owned()),
+            ]);
+            let body = body.as_ref().map(|b| {
+                headers.insert("Content-Type".to_owned(), "application/json".to_owned());
+                b.to_string().into_bytes()
+            });
+            let request = HttpRequest {
+                method: method.to_owned(),
+                url: format!("{}{path}", self.base_url),
+                headers,
+                body,
+                timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+            };
+            let (retry_after, failure) = match self.http.send(request).await {
+                Ok(response) if response.status == 401 && !fresh_token => {
+                    fresh_token = true;
+                    attempt -= 1;
+                    continue;
+                }
+                Ok(response) if response.status == 401 => {
+                    return Err(Error::Unauthorized(error_message(&response)))
+                }
+                Ok(response) if is_transient(response.status) => {
+                    let after = response.header("Retry-After").and_then(|v| v.trim().parse::<u64>().ok());
+                    (after.map(Duration::from_secs), format!("HTTP {}", response.status))
+                }
+                Ok(response) => return Ok(response),
+                Err(HttpError::Network { message } | HttpError::Timeout { message }) => (None, message),
+            };
+            if attempt >= self.retry.attempts {
+                return Err(Error::Network(format!("{method} {path}: {failure} (after {attempt} attempts)")));
+            }
+            tokio::time::sleep(
+                retry_after.unwrap_or_else(|| self.backoff(attempt)).min(self.retry.max_delay),
+            )
+            .await;
+        }
+    }
+
+    /// Full jitter: a random delay up to base × 2^(attempt-1), capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .retry
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(self.retry.max_delay);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+        Duration::from_millis(random_u64() % millis + 1)
+    }
+}
+
+#[async_trait]
+impl Registrar for HttpRegistrar {
+    async fn put_installation(&self, request: &InstallationRequest) -> Result<Registration, Error> {
+        let path = format!("/v1/installations/{}", request.installation_id);
+        let body = serde_json::to_value(request).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let response = self.send("PUT", &path, Some(body), Duration::from_secs(15)).await?;
+        if !(200..300).contains(&response.status) {
+            return Err(permanent(&response));
+        }
+        let answer: InstallationResponse = json(&response)?;
+        if answer.installation_id != request.installation_id {
+            return Err(Error::Registrar {
+                status: response.status,
+                code: "wrong_installation".into(),
+                message: "the registrar answered for another installation".into(),
+            });
+        }
+        Ok(Registration {
+            installation_id: answer.installation_id,
+            platform: request.platform,
+            token: request.token.clone(),
+            ttl_seconds: request.ttl_seconds,
+            apns_environment: request.apns_environment,
+            app_id: request.app_id.clone(),
+            expires_at: answer.expires_at,
+            server_time: answer.server_time,
+            signing_keys: answer.signing_keys,
+            user_id: answer.user_id,
+        })
+    }
+
+    async fn delete_installation(&self, installation_id: &str) -> Result<(), Error> {
+        let path = format!("/v1/installations/{installation_id}");
+        let response = self.send("DELETE", &path, None, Duration::from_secs(15)).await?;
+        match response.status {
+            // Already gone is what was asked for.
+            200..=299 | 404 => Ok(()),
+            _ => Err(permanent(&response)),
+        }
+    }
+}
+
+fn is_transient(status: u16) -> bool {
+    matches!(status, 408 | 429) || (500..600).contains(&status)
+}
+
+fn json<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, Error> {
+    serde_json::from_slice(&response.body).map_err(|e| Error::Registrar {
+        status: response.status,
+        code: "bad_response".into(),
+        message: format!("the registrar's answer is not what DESIGN §5 says: {e}"),
+    })
+}
+
+fn permanent(response: &HttpResponse) -> Error {
+    match serde_json::from_slice::<ErrorBody>(&response.body) {
+        Ok(body) => {
+            Error::Registrar { status: response.status, code: body.error.code, message: body.error.message }
+        }
+        Err(_) => Error::Registrar {
+            status: response.status,
+            code: "http_error".into(),
+            message: String::from_utf8_lossy(&response.body).chars().take(200).collect(),
+        },
+    }
+}
+
+fn error_message(response: &HttpResponse) -> String {
+    serde_json::from_slice::<ErrorBody>(&response.body)
+        .map(|b| b.error.message)
+        .unwrap_or_else(|_| format!("HTTP {}", response.status))
+}

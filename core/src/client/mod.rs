@@ -1,0 +1,899 @@
+//! The object apps hold: [`Client`], the `CallAgent` of callpush.
+//!
+//! It owns the adapter for the app's platform, the registration lease, the per-call state
+//! machine, the dedupe set and deadlines, and it drives the host's system call UI and listener.
+//! There are no hidden timers: deadlines are checked on every entry point and
+//! [`Client::next_wakeup`] tells the app when to call back. While a call rings, a task on a
+//! small tokio runtime long-polls the server so a cancel arrives over the app's own connection.
+
+mod calls;
+mod host;
+mod http_registrar;
+#[cfg(feature = "reqwest")]
+mod reqwest_http;
+mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+pub use host::{
+    AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, ErrorEvent, ErrorKind,
+    HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
+};
+pub use http_registrar::CallStatus;
+#[cfg(feature = "reqwest")]
+pub use reqwest_http::ReqwestHttpClient;
+
+use self::calls::{CallBook, Duplicate, REMEMBER_AFTER_DEADLINE};
+use self::http_registrar::{ActionError, HttpRegistrar, RetryPolicy};
+use self::store::{random_u64, Lease, Store};
+use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
+use crate::error::Error;
+use crate::model::{
+    is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, HandleOutcome,
+    IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
+    DEFAULT_TTL_SECONDS,
+};
+use crate::wire::{missed_call_message_id, KeySet};
+
+/// How the app sets up its client.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ClientConfig {
+    /// Base URL of callpush-server, e.g. `https://calls.example.com`.
+    pub server_url: String,
+    /// A directory only this client writes: the lease, the installation id and the seen calls.
+    pub data_dir: String,
+    /// The platform the app runs on, which picks the adapter.
+    pub platform: Platform,
+    /// APNs: the environment of the app's VoIP token (debug builds: sandbox).
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Server keys to trust instead of those the registrar hands out: a JWK or a JWK Set.
+    pub pinned_keys_json: Option<String>,
+    /// The user this device belongs to; pushes for anyone else are refused. Learned from the
+    /// registrar when not set.
+    pub user_id: Option<String>,
+    /// Override of the platform's limit for reporting a push to the system call UI,
+    /// milliseconds (HarmonyOS: 10 000). For tests.
+    pub report_limit_ms: Option<u32>,
+    /// Longest single long-poll of a ringing call's status, seconds (default 25).
+    pub long_poll_seconds: Option<u32>,
+}
+
+impl ClientConfig {
+    /// A configuration with defaults for everything but the essentials.
+    pub fn new(server_url: impl Into<String>, data_dir: impl Into<String>, platform: Platform) -> Self {
+        ClientConfig {
+            server_url: server_url.into(),
+            data_dir: data_dir.into(),
+            platform,
+            apns_environment: None,
+            pinned_keys_json: None,
+            user_id: None,
+            report_limit_ms: None,
+            long_poll_seconds: None,
+        }
+    }
+}
+
+/// What the app may choose when registering.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct RegisterPushOptions {
+    /// Lease length, seconds (300 to 15 552 000; default 86 400).
+    pub ttl_seconds: Option<u32>,
+    /// APNs: the token's environment, if not the configured one.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// App id (bundle id, package name) for servers hosting several apps.
+    pub app_id: Option<String>,
+}
+
+/// What `refresh` did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RefreshOutcome {
+    /// Nothing to refresh: the device never registered or unregistered.
+    NotRegistered,
+    /// The lease is fresh; it will be renewed from `renew_at` (device clock, unix seconds).
+    NotDue {
+        /// When renewal becomes due.
+        renew_at: i64,
+    },
+    /// The lease was renewed (or re-registered with a new token).
+    Renewed {
+        /// The new lease.
+        registration: Registration,
+    },
+}
+
+/// An incoming call the app learned about over its own connection.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SignalledCall {
+    /// The call id, as in the push.
+    pub call_id: String,
+    /// The caller's user id.
+    pub caller_id: String,
+    /// The caller's display name.
+    pub caller_name: Option<String>,
+    /// Whether video is offered.
+    pub video: bool,
+    /// Ring deadline on the server clock, unix seconds; default: 30 s from now.
+    pub expires_at: Option<i64>,
+    /// HarmonyOS: the id to report to `voipCall`; default: the call id.
+    pub system_call_id: Option<String>,
+    /// App data.
+    pub data: HashMap<String, String>,
+}
+
+/// Ring time assumed for a signalled call without a deadline, seconds.
+const DEFAULT_RING_SECONDS: i64 = 30;
+/// Most often the client renews its lease on its own to fetch new server keys, seconds.
+const KEY_REFRESH_INTERVAL: i64 = 60;
+
+/// Unix time for the client; replaceable in tests.
+pub trait Clock: Send + Sync {
+    /// Now on the device clock, unix milliseconds.
+    fn now_millis(&self) -> i64;
+}
+
+/// The device's system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// The object apps hold: register, handle, unregister, and the calls that result.
+#[derive(uniffi::Object)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    adapter: Box<dyn PushAdapter>,
+    registrar: HttpRegistrar,
+    ui: Arc<dyn SystemCallUi>,
+    listener: Arc<dyn CallListener>,
+    store: Store,
+    installation_id: String,
+    clock: Arc<dyn Clock>,
+    pinned_keys: Option<KeySet>,
+    configured_user: Option<String>,
+    apns_environment: Option<ApnsEnvironment>,
+    report_limit: Option<Duration>,
+    long_poll: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    lease: Option<Lease>,
+    keys: KeySet,
+    book: CallBook,
+    lapse_reported: bool,
+    watching: HashSet<String>,
+    last_key_refresh: Option<i64>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Client {
+    /// A client for one app installation, restoring what `config.data_dir` holds.
+    #[uniffi::constructor]
+    pub fn new(
+        config: ClientConfig,
+        http: Arc<dyn HttpClient>,
+        tokens: Arc<dyn AccessTokenProvider>,
+        ui: Arc<dyn SystemCallUi>,
+        listener: Arc<dyn CallListener>,
+    ) -> Result<Arc<Self>, Error> {
+        Client::with_clock(config, http, tokens, ui, listener, Arc::new(SystemClock))
+    }
+
+    /// The installation id: made once for this data directory and kept.
+    pub fn installation_id(&self) -> String {
+        self.inner.installation_id.clone()
+    }
+
+    /// The current registration lease, if registered.
+    pub fn registration(&self) -> Option<Registration> {
+        self.inner.lock().lease.as_ref().map(|l| l.registration.clone())
+    }
+
+    /// Registers (or re-registers) the platform's push token. Call on every launch and whenever
+    /// the platform hands out a new token; a new token replaces the old one, which stops ringing.
+    pub async fn register_push(
+        &self,
+        token: String,
+        options: RegisterPushOptions,
+    ) -> Result<Registration, Error> {
+        let opts = RegisterOptions {
+            installation_id: self.inner.installation_id.clone(),
+            ttl_seconds: options.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS),
+            apns_environment: options.apns_environment.or(self.inner.apns_environment),
+            app_id: options.app_id,
+        };
+        self.inner.register(&token, &opts).await
+    }
+
+    /// Withdraws the registration: the server stops ringing this device.
+    pub async fn unregister_push(&self) -> Result<(), Error> {
+        let lease = self.inner.lock().lease.clone();
+        let lease = lease.ok_or_else(|| Error::NotRegistered(self.inner.installation_id.clone()))?;
+        self.inner.adapter.unregister(&self.inner.registrar, &lease.registration).await?;
+        let mut state = self.inner.lock();
+        state.lease = None;
+        state.keys = self.inner.pinned_keys.clone().unwrap_or_default();
+        drop(state);
+        self.inner.store.clear_lease()
+    }
+
+    /// Keeps the registration alive; what a WorkManager / BGTask / WorkScheduler job calls.
+    ///
+    /// Renews once less than 20 % of the lease is left (with jitter), at once when it lapsed,
+    /// and re-registers when `token` differs from the registered one.
+    pub async fn refresh(&self, token: Option<String>) -> Result<RefreshOutcome, Error> {
+        self.inner.housekeeping();
+        let Some(lease) = self.inner.lock().lease.clone() else {
+            return Ok(RefreshOutcome::NotRegistered);
+        };
+        let now = self.inner.server_now_with(Some(&lease));
+        let token_changed = token.as_deref().is_some_and(|t| t.trim() != lease.app_token.trim());
+        if !token_changed && now < lease.renew_at {
+            return Ok(RefreshOutcome::NotDue { renew_at: lease.renew_at - lease.clock_offset });
+        }
+        let opts = RegisterOptions {
+            installation_id: self.inner.installation_id.clone(),
+            ttl_seconds: lease.registration.ttl_seconds,
+            apns_environment: lease.apns_environment,
+            app_id: lease.registration.app_id.clone(),
+        };
+        let token = token.unwrap_or(lease.app_token);
+        let registration = self.inner.register(&token, &opts).await?;
+        Ok(RefreshOutcome::Renewed { registration })
+    }
+
+    /// When the app should next call [`Client::tick`] or [`Client::refresh`]: the earliest of a
+    /// ringing call's deadline and the lease's renewal time. Device clock, unix seconds.
+    pub fn next_wakeup(&self) -> Option<i64> {
+        self.inner.housekeeping();
+        let state = self.inner.lock();
+        let offset = state.lease.as_ref().map_or(0, |l| l.clock_offset);
+        let renew = state.lease.as_ref().map(|l| l.renew_at);
+        [renew, state.book.next_deadline()].into_iter().flatten().min().map(|at| at - offset)
+    }
+
+    /// Checks deadlines now: ends calls that rang out and notices a lapsed lease.
+    pub fn tick(&self) {
+        self.inner.housekeeping();
+    }
+
+    /// Handles one push exactly as the platform delivered it (HarmonyOS `receiveMessage('VoIP')`
+    /// data, APNs `dictionaryPayload` as JSON, WNS raw content, FCM data as JSON).
+    ///
+    /// Synchronous: the system call UI has been told what it needs before this returns.
+    pub fn handle_push(&self, raw: String) -> HandleOutcome {
+        self.inner.handle(RawPush::Text(raw))
+    }
+
+    /// Handles an FCM `RemoteMessage.data` map as it is.
+    pub fn handle_push_data(&self, data: HashMap<String, String>) -> HandleOutcome {
+        self.inner.handle(RawPush::Map(data))
+    }
+
+    /// Reports an incoming call the app learned over its own connection. Rings it unless the
+    /// same call id already came by push (or the other way round: a later push is a duplicate).
+    pub fn report_incoming_from_signalling(&self, call: SignalledCall) -> Result<HandleOutcome, Error> {
+        self.inner.signalled(call)
+    }
+
+    /// The user answered: tells the system call UI (answered), then the server, which cancels
+    /// the call on the user's other devices. Call [`Client::media_connected`] once media flows.
+    pub async fn answer(&self, call_id: String) -> Result<Call, Error> {
+        self.inner.act(&call_id, "answer").await
+    }
+
+    /// The user declined: ends the call here and tells the server.
+    pub async fn decline(&self, call_id: String) -> Result<Call, Error> {
+        self.inner.act(&call_id, "decline").await
+    }
+
+    /// Media connected for an answered or outgoing call: it becomes active.
+    pub fn media_connected(&self, call_id: String) -> Result<Call, Error> {
+        self.inner.housekeeping();
+        let call = self.inner.lock().book.media_connected(&call_id)?;
+        self.inner.report_state(&call);
+        Ok(call)
+    }
+
+    /// The user hung up. A call still ringing is declined instead.
+    pub async fn hang_up(&self, call_id: String) -> Result<Call, Error> {
+        self.inner.housekeeping();
+        let ringing = self.inner.lock().book.is_ringing(&call_id);
+        if ringing {
+            return self.inner.act(&call_id, "decline").await;
+        }
+        let call = self.inner.lock().book.hang_up(&call_id)?;
+        self.inner.report_state(&call);
+        Ok(call)
+    }
+
+    /// Reports a call this user places, so the system shows it (HarmonyOS `reportOutgoingCall`,
+    /// CallKit start-call).
+    pub fn report_outgoing_call(
+        &self,
+        call_id: String,
+        callee_id: String,
+        callee_name: Option<String>,
+        video: bool,
+    ) -> Result<Call, Error> {
+        if !is_valid_call_id(&call_id) {
+            return Err(Error::InvalidArgument(
+                "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
+            ));
+        }
+        let call = Call {
+            system_call_id: Some(call_id.clone()),
+            call_id,
+            direction: CallDirection::Outgoing,
+            state: CallState::Dialing,
+            end_reason: None,
+            peer_id: callee_id,
+            peer_name: callee_name,
+            video,
+            expires_at: None,
+            data: HashMap::new(),
+        };
+        let now = self.inner.server_now();
+        let call = self.inner.lock().book.begin_outgoing(call, now)?;
+        if let Err(e) = self.inner.ui.report_outgoing_call(call.clone()) {
+            let failed = self.inner.lock().book.fail(&call.call_id);
+            self.inner.error(ErrorKind::ReportFailed, e.to_string(), Some(&call.call_id));
+            if let Some(failed) = failed {
+                self.inner.emit(CallEvent::StateChanged { call: failed });
+            }
+            return Err(Error::InvalidCallState {
+                call_id: call.call_id,
+                state: CallState::Ended,
+                action: "reported",
+            });
+        }
+        self.inner.emit(CallEvent::StateChanged { call: call.clone() });
+        Ok(call)
+    }
+
+    /// The call `call_id`, if this device knows it.
+    pub fn call(&self, call_id: String) -> Option<Call> {
+        self.inner.lock().book.get(&call_id).cloned()
+    }
+
+    /// Every call this device knows, live ones first.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().book.all()
+    }
+}
+
+impl Client {
+    /// A client reading time from `clock` (tests, simulations).
+    pub fn with_clock(
+        config: ClientConfig,
+        http: Arc<dyn HttpClient>,
+        tokens: Arc<dyn AccessTokenProvider>,
+        ui: Arc<dyn SystemCallUi>,
+        listener: Arc<dyn CallListener>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, Error> {
+        if config.data_dir.trim().is_empty() {
+            return Err(Error::InvalidArgument("data_dir is empty".into()));
+        }
+        let registrar = HttpRegistrar::new(&config.server_url, http, tokens, RetryPolicy::default())?;
+        let pinned_keys = config.pinned_keys_json.as_deref().map(KeySet::from_json).transpose()?;
+        let store = Store::open(&PathBuf::from(&config.data_dir))?;
+        let (installation_id, id_problem) = store.installation_id()?;
+        let mut problems: Vec<String> = id_problem.into_iter().collect();
+        let lease = store.load_lease().unwrap_or_else(|problem| {
+            problems.push(problem);
+            None
+        });
+        let offset = lease.as_ref().map_or(0, |l| l.clock_offset);
+        let (seen, seen_problem) = store.load_seen(clock.now_millis() / 1000 + offset);
+        problems.extend(seen_problem);
+        let leased_keys = lease.as_ref().and_then(|l| KeySet::from_jwks(&l.registration.signing_keys).ok());
+        let keys = pinned_keys.clone().or(leased_keys).unwrap_or_default();
+        let adapter: Box<dyn PushAdapter> = match config.platform {
+            Platform::Harmony => Box::new(HarmonyAdapter),
+            Platform::Fcm => Box::new(FcmAdapter),
+            Platform::Apns => Box::new(ApnsAdapter::new(config.apns_environment.unwrap_or_default())),
+            Platform::Wns => Box::new(WnsAdapter),
+        };
+        let report_limit = config
+            .report_limit_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .or((config.platform == Platform::Harmony).then_some(Duration::from_secs(10)));
+        let inner = Arc::new(Inner {
+            adapter,
+            registrar,
+            ui,
+            listener,
+            store,
+            installation_id,
+            clock,
+            pinned_keys,
+            configured_user: config.user_id,
+            apns_environment: config.apns_environment,
+            report_limit,
+            long_poll: Duration::from_secs(config.long_poll_seconds.unwrap_or(25).clamp(1, 120).into()),
+            state: Mutex::new(State {
+                lease,
+                keys,
+                book: CallBook::with_seen(seen),
+                lapse_reported: false,
+                watching: HashSet::new(),
+                last_key_refresh: None,
+            }),
+        });
+        for problem in problems {
+            inner.error(ErrorKind::Storage, problem, None);
+        }
+        Ok(Arc::new(Client { inner }))
+    }
+}
+
+/// The runtime long-polls and background renewals run on: one worker, made on first use.
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("callpush")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent, so a panicked holder is harmless.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn server_now(&self) -> i64 {
+        let offset = self.lock().lease.as_ref().map_or(0, |l| l.clock_offset);
+        self.clock.now_millis() / 1000 + offset
+    }
+
+    fn server_now_with(&self, lease: Option<&Lease>) -> i64 {
+        self.clock.now_millis() / 1000 + lease.map_or(0, |l| l.clock_offset)
+    }
+
+    fn emit(&self, event: CallEvent) {
+        self.listener.on_event(event);
+    }
+
+    fn error(&self, kind: ErrorKind, message: String, call_id: Option<&str>) {
+        self.emit(CallEvent::Error {
+            error: ErrorEvent { kind, message, call_id: call_id.map(str::to_owned) },
+        });
+    }
+
+    /// Ends calls past their deadline and notices a lapsed lease; runs at every entry point.
+    fn housekeeping(&self) {
+        let (missed, lapsed) = {
+            let mut state = self.lock();
+            let now = self.server_now_with(state.lease.as_ref());
+            let missed = state.book.expire(now);
+            let lapsed = match &state.lease {
+                Some(lease) if now >= lease.registration.expires_at && !state.lapse_reported => {
+                    Some((lease.registration.installation_id.clone(), lease.registration.expires_at))
+                }
+                _ => None,
+            };
+            state.lapse_reported |= lapsed.is_some();
+            (missed, lapsed)
+        };
+        for call in missed {
+            self.report_state(&call);
+            self.missed(&call);
+        }
+        if let Some((installation_id, expired_at)) = lapsed {
+            self.emit(CallEvent::RegistrationLapsed { installation_id, expired_at });
+        }
+    }
+
+    async fn register(&self, token: &str, opts: &RegisterOptions) -> Result<Registration, Error> {
+        let before = self.clock.now_millis();
+        let registration = self.adapter.register(&self.registrar, token, opts).await?;
+        let after = self.clock.now_millis();
+        let keys = KeySet::from_jwks(&registration.signing_keys)?;
+        let ttl = i64::from(registration.ttl_seconds);
+        // Renew between 20 % and 15 % of the lease before it ends, so devices spread out.
+        let jitter = (random_u64() % (ttl as u64 / 20 + 1)) as i64;
+        let lease = Lease {
+            version: 1,
+            clock_offset: registration.server_time - (before + after) / 2000,
+            renew_at: registration.expires_at - ttl / 5 + jitter,
+            app_token: token.to_owned(),
+            apns_environment: opts.apns_environment,
+            registration: registration.clone(),
+        };
+        let saved = self.store.save_lease(&lease);
+        {
+            let mut state = self.lock();
+            if self.pinned_keys.is_none() {
+                state.keys = keys;
+            }
+            state.lease = Some(lease);
+            state.lapse_reported = false;
+        }
+        saved?;
+        self.emit(CallEvent::RegistrationChanged { registration: registration.clone() });
+        Ok(registration)
+    }
+
+    fn audience<'a>(&'a self, state: &'a State) -> Option<&'a str> {
+        self.configured_user
+            .as_deref()
+            .or_else(|| state.lease.as_ref().and_then(|l| l.registration.user_id.as_deref()))
+    }
+
+    fn handle(self: &Arc<Self>, raw: RawPush) -> HandleOutcome {
+        let started = Instant::now();
+        self.housekeeping();
+        let mut decision = {
+            let state = self.lock();
+            let now = self.server_now_with(state.lease.as_ref());
+            let ctx = HandleContext { keys: &state.keys, now, audience: self.audience(&state) };
+            self.adapter.handle(&raw, &ctx)
+        };
+        let call = decision.call.clone();
+        match decision.outcome {
+            Outcome::Ring => {
+                if let Some(incoming) = call {
+                    self.ring(&incoming, started, &mut decision);
+                }
+            }
+            Outcome::Cancel => {
+                if let Some(incoming) = &call {
+                    let reason = incoming.reason.unwrap_or(CancelReason::CallerCancelled);
+                    self.stop_ringing(incoming, reason);
+                }
+                self.report_push(decision.report, call.as_ref(), IncomingCallError::CallEnded);
+            }
+            Outcome::Stale => {
+                if let Some(incoming) = &call {
+                    let known = self.lock().book.is_known(&incoming.call_id);
+                    let ended = self.stop_ringing(incoming, CancelReason::Timeout);
+                    if !known && !ended {
+                        self.emit(CallEvent::Missed {
+                            app_message_id: missed_call_message_id(&incoming.call_id),
+                            call: incoming.clone(),
+                        });
+                    }
+                }
+                self.report_push(decision.report, call.as_ref(), IncomingCallError::CallEnded);
+            }
+            Outcome::Rejected => {
+                if let Some(rejection) = &decision.error {
+                    self.error(
+                        rejection.kind.into(),
+                        rejection.message.clone(),
+                        call.as_ref().map(|c| c.call_id.as_str()),
+                    );
+                    if rejection.kind == crate::model::RejectionKind::UnknownKey {
+                        self.refresh_keys_soon();
+                    }
+                }
+                self.report_push(decision.report, call.as_ref(), IncomingCallError::InvalidPush);
+            }
+            Outcome::Ignore | Outcome::Duplicate => {
+                self.report_push(decision.report, None, IncomingCallError::InvalidPush);
+            }
+        }
+        decision
+    }
+
+    /// Rings a new call, or turns the decision into `Duplicate` if its id was seen.
+    fn ring(self: &Arc<Self>, incoming: &IncomingCall, started: Instant, decision: &mut HandleOutcome) {
+        let begun = self.lock().book.begin_incoming(incoming);
+        match begun {
+            Ok(call) => self.show(call, incoming, started),
+            Err(Duplicate) => {
+                decision.outcome = Outcome::Duplicate;
+                decision.report = self.adapter.report(Outcome::Duplicate);
+                self.report_push(decision.report, Some(incoming), IncomingCallError::LineBusy);
+            }
+        }
+    }
+
+    /// Shows a call that just began ringing, measuring the time the platform allows for it.
+    fn show(self: &Arc<Self>, call: Call, incoming: &IncomingCall, started: Instant) {
+        let reported = self.ui.report_incoming_call(call.clone());
+        let elapsed = started.elapsed();
+        if let Some(limit) = self.report_limit.filter(|limit| elapsed > *limit) {
+            self.error(
+                ErrorKind::ReportTooSlow,
+                format!(
+                    "the call was reported to the system {} ms after the push arrived; {} allows {} ms",
+                    elapsed.as_millis(),
+                    self.adapter.platform(),
+                    limit.as_millis()
+                ),
+                Some(&call.call_id),
+            );
+        }
+        if let Err(e) = reported {
+            let failed = self.lock().book.fail(&call.call_id);
+            self.error(ErrorKind::ReportFailed, e.to_string(), Some(&call.call_id));
+            if let Some(failed) = failed {
+                self.emit(CallEvent::StateChanged { call: failed });
+            }
+            return;
+        }
+        self.remember(&call.call_id, incoming.expires_at);
+        self.emit(CallEvent::Incoming { call: call.clone() });
+        self.watch(call.call_id);
+    }
+
+    /// Ends a ringing call that stopped elsewhere; returns whether one was ringing here.
+    fn stop_ringing(&self, incoming: &IncomingCall, reason: CancelReason) -> bool {
+        let forget = incoming.expires_at.saturating_add(REMEMBER_AFTER_DEADLINE);
+        let ended = self.lock().book.cancel(&incoming.call_id, reason, forget);
+        self.remember(&incoming.call_id, incoming.expires_at);
+        match ended {
+            Some(call) => {
+                self.report_state(&call);
+                self.emit(CallEvent::Cancelled { call: call.clone(), reason });
+                if matches!(reason, CancelReason::CallerCancelled | CancelReason::Timeout) {
+                    self.missed(&call);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember(&self, call_id: &str, expires_at: i64) {
+        if let Err(e) = self.store.append_seen(call_id, expires_at.saturating_add(REMEMBER_AFTER_DEADLINE)) {
+            self.error(ErrorKind::Storage, e.to_string(), Some(call_id));
+        }
+    }
+
+    fn missed(&self, call: &Call) {
+        let callee = self.audience(&self.lock()).unwrap_or_default().to_owned();
+        let incoming = IncomingCall {
+            call_id: call.call_id.clone(),
+            caller_id: call.peer_id.clone(),
+            caller_name: call.peer_name.clone(),
+            video: call.video,
+            callee,
+            issued_at: 0,
+            expires_at: call.expires_at.unwrap_or_default(),
+            reason: None,
+            system_call_id: call.system_call_id.clone(),
+            data: call.data.clone(),
+        };
+        self.emit(CallEvent::Missed {
+            app_message_id: missed_call_message_id(&call.call_id),
+            call: incoming,
+        });
+    }
+
+    /// Tells the system call UI what a push that does not ring requires (DESIGN §3).
+    fn report_push(&self, report: SystemReport, call: Option<&IncomingCall>, reason: IncomingCallError) {
+        let result = match report {
+            SystemReport::ReportAndEnd => {
+                let call = call.map(|c| calls::incoming_call(c, CallState::Ended));
+                self.ui.report_and_end_call(call, reason)
+            }
+            SystemReport::ReportError => {
+                self.ui.report_incoming_call_error(call.and_then(|c| c.system_call_id.clone()), reason)
+            }
+            SystemReport::Ring | SystemReport::None => Ok(()),
+        };
+        if let Err(e) = result {
+            self.error(ErrorKind::ReportFailed, e.to_string(), call.map(|c| c.call_id.as_str()));
+        }
+    }
+
+    fn report_state(&self, call: &Call) {
+        if let Err(e) = self.ui.report_call_state(call.clone()) {
+            self.error(ErrorKind::ReportFailed, e.to_string(), Some(&call.call_id));
+        }
+        self.emit(CallEvent::StateChanged { call: call.clone() });
+    }
+
+    fn signalled(self: &Arc<Self>, signalled: SignalledCall) -> Result<HandleOutcome, Error> {
+        let started = Instant::now();
+        self.housekeeping();
+        if !is_valid_call_id(&signalled.call_id) {
+            return Err(Error::InvalidArgument(
+                "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
+            ));
+        }
+        if signalled.caller_id.is_empty() {
+            return Err(Error::InvalidArgument("caller_id is empty".into()));
+        }
+        let now = self.server_now();
+        let callee = self.audience(&self.lock()).unwrap_or_default().to_owned();
+        let incoming = IncomingCall {
+            system_call_id: Some(signalled.system_call_id.unwrap_or_else(|| signalled.call_id.clone())),
+            call_id: signalled.call_id,
+            caller_id: signalled.caller_id,
+            caller_name: signalled.caller_name,
+            video: signalled.video,
+            callee,
+            issued_at: now,
+            expires_at: signalled.expires_at.unwrap_or(now + DEFAULT_RING_SECONDS),
+            reason: None,
+            data: signalled.data,
+        };
+        let mut decision = HandleOutcome {
+            outcome: Outcome::Ring,
+            report: SystemReport::Ring,
+            call: Some(incoming.clone()),
+            error: None,
+        };
+        if now >= incoming.expires_at {
+            decision.outcome = Outcome::Stale;
+            decision.report = SystemReport::None;
+            if !self.lock().book.is_known(&incoming.call_id) {
+                self.remember(&incoming.call_id, incoming.expires_at);
+                self.lock()
+                    .book
+                    .remember(&incoming.call_id, incoming.expires_at.saturating_add(REMEMBER_AFTER_DEADLINE));
+                self.emit(CallEvent::Missed {
+                    app_message_id: missed_call_message_id(&incoming.call_id),
+                    call: incoming,
+                });
+            }
+            return Ok(decision);
+        }
+        let begun = self.lock().book.begin_incoming(&incoming);
+        match begun {
+            Ok(call) => self.show(call, &incoming, started),
+            Err(Duplicate) => {
+                // The push got here first and the system already shows the call.
+                decision.outcome = Outcome::Duplicate;
+                decision.report = SystemReport::None;
+            }
+        }
+        Ok(decision)
+    }
+
+    /// Answer or decline: local state and system UI first, then the server.
+    async fn act(self: &Arc<Self>, call_id: &str, action: &'static str) -> Result<Call, Error> {
+        self.housekeeping();
+        let call = {
+            let mut state = self.lock();
+            match action {
+                "answer" => state.book.answer(call_id)?,
+                _ => state.book.decline(call_id)?,
+            }
+        };
+        self.report_state(&call);
+        let installation_id = self.installation_id.clone();
+        match self.registrar.call_action(call_id, action, &installation_id).await {
+            Ok(status) => match status.ended_for(&installation_id) {
+                Some(reason) if action == "answer" => Err(self.ended_elsewhere(call_id, reason)),
+                _ => Ok(self.lock().book.get(call_id).cloned().unwrap_or(call)),
+            },
+            Err(ActionError::NotRinging(status)) if action == "answer" => {
+                let reason = status.ended_for(&installation_id).unwrap_or(CancelReason::CallerCancelled);
+                Err(self.ended_elsewhere(call_id, reason))
+            }
+            // Declining a call that already stopped ringing elsewhere still declined it here.
+            Err(ActionError::NotRinging(_)) => Ok(call),
+            Err(ActionError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// The server says an answered call already ended elsewhere: end it here too.
+    fn ended_elsewhere(&self, call_id: &str, reason: CancelReason) -> Error {
+        let ended = {
+            let mut state = self.lock();
+            let forget = self.server_now_with(state.lease.as_ref()) + REMEMBER_AFTER_DEADLINE;
+            state.book.cancel(call_id, reason, forget)
+        };
+        if let Some(call) = &ended {
+            self.report_state(call);
+            self.emit(CallEvent::Cancelled { call: call.clone(), reason });
+        }
+        Error::CallEnded { call_id: call_id.to_owned(), reason: reason.into() }
+    }
+
+    /// Long-polls the call's status while it rings, so a cancel arrives over the app's own
+    /// connection; ends the call at its deadline.
+    fn watch(self: &Arc<Self>, call_id: String) {
+        if !self.lock().watching.insert(call_id.clone()) {
+            return;
+        }
+        let Some(runtime) = runtime() else {
+            self.error(
+                ErrorKind::Registrar,
+                "no runtime for watching the call; cancels arrive by push only".into(),
+                Some(&call_id),
+            );
+            return;
+        };
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let (ringing, deadline) = {
+                    let state = inner.lock();
+                    (state.book.is_ringing(&call_id), state.book.get(&call_id).and_then(|c| c.expires_at))
+                };
+                let remaining = deadline.unwrap_or(0) - inner.server_now();
+                if !ringing || remaining <= 0 {
+                    inner.housekeeping();
+                    inner.lock().watching.remove(&call_id);
+                    return;
+                }
+                let wait = inner.long_poll.min(Duration::from_secs(remaining as u64));
+                match inner.registrar.call_status(&call_id, wait).await {
+                    Ok(status) => {
+                        failures = 0;
+                        if let Some(reason) = status.ended_for(&inner.installation_id) {
+                            let forget = inner.server_now() + REMEMBER_AFTER_DEADLINE;
+                            let ended = inner.lock().book.cancel(&call_id, reason, forget);
+                            if let Some(call) = ended {
+                                inner.report_state(&call);
+                                inner.emit(CallEvent::Cancelled { call: call.clone(), reason });
+                                if matches!(reason, CancelReason::CallerCancelled | CancelReason::Timeout) {
+                                    inner.missed(&call);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 {
+                            inner.error(
+                                ErrorKind::Registrar,
+                                format!("watching the call: {e}"),
+                                Some(&call_id),
+                            );
+                        }
+                        drop(inner);
+                        // Until the deadline, keep trying at a gentle pace.
+                        tokio::time::sleep(Duration::from_secs(u64::from(failures.min(5)))).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// A push named an unknown key: the server may have rotated. Renew in the background to
+    /// fetch its current keys, at most once a minute.
+    fn refresh_keys_soon(self: &Arc<Self>) {
+        let lease = {
+            let mut state = self.lock();
+            let now = self.server_now_with(state.lease.as_ref());
+            if self.pinned_keys.is_some()
+                || state.last_key_refresh.is_some_and(|at| now - at < KEY_REFRESH_INTERVAL)
+            {
+                return;
+            }
+            state.last_key_refresh = Some(now);
+            state.lease.clone()
+        };
+        let (Some(lease), Some(runtime)) = (lease, runtime()) else { return };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let Some(inner) = weak.upgrade() else { return };
+            let opts = RegisterOptions {
+                installation_id: inner.installation_id.clone(),
+                ttl_seconds: lease.registration.ttl_seconds,
+                apns_environment: lease.apns_environment,
+                app_id: lease.registration.app_id.clone(),
+            };
+            if let Err(e) = inner.register(&lease.app_token, &opts).await {
+                inner.error(ErrorKind::Registrar, format!("fetching the server's current keys: {e}"), None);
+            }
+        });
+    }
+}
