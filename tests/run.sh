@@ -27,4 +27,9 @@ stage "Rust: unit, property, vector and command tests"
 cargo test --locked --workspace
 done_stage
 
+stage "Kotlin: generated bindings, JVM tests and the Android glue (Maven)"
+command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+mvn -B -ntp -f bindings-kotlin/pom.xml verify
+done_stage
+
 printf '\n\033[1mAll suites passed in %ss.\033[0m\n' "$((SECONDS - started))"

@@ -1,5 +1,7 @@
 //! `handle` of one ring push per platform, beside the bare cost it cannot avoid: one Ed25519
-//! verification and parsing the same JSON (DESIGN §9: handle ≤ 1.5 × bare).
+//! verification and parsing the same JSON (DESIGN §9: handle ≤ 1.5 × bare). `client/*` is the
+//! whole `Client::handle_push` of a new call: decode, verify, dedupe (with the append to the
+//! seen-calls log), state machine, system call UI and listener callbacks.
 //!
 //! Run: `cargo bench -p callpush --bench handle`. Ratios are recorded in docs/performance.md.
 
@@ -9,10 +11,16 @@ use std::hint::black_box;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use callpush::adapter::{adapter_for, HandleContext};
+use callpush::client::{
+    AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig,
+    HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
+};
+use callpush::model::Call;
 use callpush::model::{Caller, Invite, Platform, PushEvent, RawPush};
 use callpush::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ed25519_dalek::{Signature, VerifyingKey};
+use std::sync::Arc;
 
 const NOW: i64 = 1_767_225_600;
 
@@ -62,6 +70,11 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("handle/{platform}"), |b| {
             b.iter(|| black_box(adapter.handle(black_box(&push), &ctx)))
         });
+        // What bindings call for the shared vectors: the key set parsed on every call.
+        let jwk = serde_json::to_string(&signer.public_jwk()).unwrap();
+        c.bench_function(&format!("inspect_push/{platform}"), |b| {
+            b.iter(|| black_box(callpush::inspect_push(platform, raw.clone(), jwk.clone(), NOW)))
+        });
 
         // The floor: verify the same signature over the same bytes and parse the same JSON.
         let jws = callpush::wire::sign(&invite(), &signer);
@@ -80,9 +93,117 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// The host side doing nothing: what remains is the client's own cost.
+struct Quiet;
+
+#[async_trait::async_trait]
+impl HttpClient for Quiet {
+    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, HttpError> {
+        Ok(HttpResponse {
+            status: 404,
+            headers: Default::default(),
+            body: br#"{"error":{"code":"not_found","message":""}}"#.to_vec(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl AccessTokenProvider for Quiet {
+    async fn access_token(&self, _: bool) -> Result<String, AccessTokenError> {
+        Ok("token".into())
+    }
+}
+
+impl SystemCallUi for Quiet {
+    fn report_incoming_call(&self, _: Call) -> Result<(), CallUiError> {
+        Ok(())
+    }
+    fn report_and_end_call(&self, _: Option<Call>, _: IncomingCallError) -> Result<(), CallUiError> {
+        Ok(())
+    }
+    fn report_incoming_call_error(&self, _: Option<String>, _: IncomingCallError) -> Result<(), CallUiError> {
+        Ok(())
+    }
+    fn report_outgoing_call(&self, _: Call) -> Result<(), CallUiError> {
+        Ok(())
+    }
+    fn report_call_state(&self, _: Call) -> Result<(), CallUiError> {
+        Ok(())
+    }
+}
+
+impl CallListener for Quiet {
+    fn on_event(&self, event: CallEvent) {
+        black_box(event);
+    }
+}
+
+fn bench_client(c: &mut Criterion) {
+    let signer = CallSigner::from_seed(&[0x11; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    for platform in Platform::ALL {
+        let mut config = ClientConfig::new(
+            "http://127.0.0.1:9",
+            dir.path().join(platform.as_str()).to_str().unwrap(),
+            platform,
+        );
+        config.pinned_keys_json = Some(serde_json::to_string(&signer.public_jwk()).unwrap());
+        config.user_id = Some("user-bob".into());
+        config.apns_environment = Some(callpush::model::ApnsEnvironment::Sandbox);
+        let quiet = Arc::new(Quiet);
+        let client = Client::new(config, quiet.clone(), quiet.clone(), quiet.clone(), quiet).unwrap();
+        let mut n = 0u64;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        c.bench_function(&format!("client/{platform}"), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let mut invite = invite();
+                    invite.cid = format!("call-{n}");
+                    (invite.iat, invite.exp) = (now, now + 3600);
+                    raw_push(encode_push(platform, &invite, &signer).unwrap())
+                },
+                |raw| black_box(client.handle_push(raw)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+/// `Client::new` over a data directory holding a lease and 500 remembered call ids (DESIGN §9:
+/// ≤ 5 ms).
+fn bench_create(c: &mut Criterion) {
+    let signer = CallSigner::from_seed(&[0x11; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let lease = serde_json::json!({
+        "version": 1, "clock_offset": 0, "renew_at": now + 60_000, "app_token": "fcm-token-1234567890",
+        "apns_environment": null,
+        "registration": {"installation_id": "inst-1", "platform": "fcm", "token": "fcm-token-1234567890",
+            "ttl_seconds": 86400, "apns_environment": null, "app_id": null, "expires_at": now + 80_000,
+            "server_time": now, "signing_keys": [signer.public_jwk()], "user_id": "user-bob"}
+    });
+    std::fs::write(dir.path().join("lease.json"), lease.to_string()).unwrap();
+    std::fs::write(dir.path().join("installation-id"), "inst-1").unwrap();
+    let seen: String = (0..500).map(|i| format!("{} call-{i}\n", now + 600)).collect();
+    std::fs::write(dir.path().join("seen-calls.log"), seen).unwrap();
+    let config = ClientConfig::new("http://127.0.0.1:9", dir.path().to_str().unwrap(), Platform::Fcm);
+    let quiet = Arc::new(Quiet);
+    c.bench_function("client_new/persisted", |b| {
+        b.iter(|| {
+            let client =
+                Client::new(config.clone(), quiet.clone(), quiet.clone(), quiet.clone(), quiet.clone())
+                    .unwrap();
+            assert!(client.registration().is_some());
+            black_box(client)
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(200).measurement_time(std::time::Duration::from_secs(3));
-    targets = bench
+    targets = bench, bench_client, bench_create
 }
 criterion_main!(benches);

@@ -79,7 +79,7 @@ pub enum TokenError {
 /// variant is its own exception type (`CallpushException.InvalidToken`, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
-pub enum Error {
+pub enum CallpushError {
     /// The push token (or WNS channel URI) is not valid for its platform.
     #[error("invalid push token: {0}")]
     InvalidToken(#[from] TokenError),
@@ -147,7 +147,11 @@ pub enum Error {
     Storage(String),
 }
 
-impl Error {
+/// The error of every fallible callpush call (`CallpushException` in Kotlin, `CallpushError`
+/// in Swift and ArkTS).
+pub type Error = CallpushError;
+
+impl CallpushError {
     /// A stable, machine-readable name for the kind of error.
     pub fn kind(&self) -> &'static str {
         match self {

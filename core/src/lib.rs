@@ -17,7 +17,7 @@ mod error;
 pub mod model;
 pub mod wire;
 
-pub use error::{Error, TokenError};
+pub use error::{CallpushError, Error, TokenError};
 
 uniffi::setup_scaffolding!();
 

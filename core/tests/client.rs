@@ -526,3 +526,15 @@ fn a_bad_configuration_is_refused_with_a_clear_error() {
     assert_eq!(make(&|c| c.data_dir = " ".into()).unwrap_err().kind(), "invalid_argument");
     assert_eq!(make(&|c| c.pinned_keys_json = Some("{}".into())).unwrap_err().kind(), "invalid_key");
 }
+
+#[tokio::test]
+async fn end_call_ends_a_call_on_this_device_only() {
+    let (registrar, dir) = fixture();
+    let d = registered(Platform::Fcm, &registrar, dir.path()).await;
+    d.client.handle_push(registrar.ring(Platform::Fcm, "call-20", "bob", 30));
+    let call = d.client.end_call("call-20".into(), EndReason::Failed).unwrap();
+    assert_eq!((call.state, call.end_reason), (CallState::Ended, Some(EndReason::Failed)));
+    assert_eq!(states(&d), vec![(CallState::Ended, Some(EndReason::Failed))]);
+    assert_eq!(registrar.call_state("call-20").unwrap()["state"], "ringing", "the server is not told");
+    assert!(d.client.end_call("call-20".into(), EndReason::HungUp).is_err(), "ends once");
+}

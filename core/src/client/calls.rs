@@ -30,6 +30,10 @@ pub(crate) struct CallBook {
     seen: HashMap<String, i64>,
     /// Order in which calls ended, oldest first, for pruning.
     ended: Vec<String>,
+    /// Earliest deadline of a ringing call, so checking deadlines is O(1) until one passes.
+    earliest_deadline: Option<i64>,
+    /// Earliest time an entry of `seen` may be forgotten, so pruning runs only when useful.
+    earliest_forget: Option<i64>,
 }
 
 /// Why a call id cannot start ringing.
@@ -39,7 +43,8 @@ pub(crate) struct Duplicate;
 impl CallBook {
     /// A book that already knows `seen` call ids (restored from disk).
     pub(crate) fn with_seen(seen: HashMap<String, i64>) -> Self {
-        CallBook { seen, ..CallBook::default() }
+        let earliest_forget = seen.values().copied().min();
+        CallBook { seen, earliest_forget, ..CallBook::default() }
     }
 
     /// Whether `call_id` was seen by any path (push, socket, outgoing).
@@ -52,6 +57,7 @@ impl CallBook {
         let known = self.is_known(call_id);
         let until = self.seen.entry(call_id.to_owned()).or_insert(forget_after);
         *until = (*until).max(forget_after);
+        self.earliest_forget = Some(self.earliest_forget.map_or(*until, |e| e.min(*until)));
         !known
     }
 
@@ -63,6 +69,8 @@ impl CallBook {
         let call = incoming_call(incoming, CallState::Ringing);
         self.remember(&call.call_id, incoming.expires_at.saturating_add(REMEMBER_AFTER_DEADLINE));
         self.calls.insert(call.call_id.clone(), call.clone());
+        self.earliest_deadline =
+            Some(self.earliest_deadline.map_or(incoming.expires_at, |e| e.min(incoming.expires_at)));
         Ok(call)
     }
 
@@ -127,6 +135,13 @@ impl CallBook {
         self.end_if(call_id, reason.into(), |s| matches!(s, CallState::Ringing | CallState::Answered))
     }
 
+    /// Ends any live call with `reason`, on this device only.
+    pub(crate) fn end(&mut self, call_id: &str, reason: EndReason) -> Result<Call, Error> {
+        self.transition(call_id, "ended", |s| {
+            (s != CallState::Ended).then_some((CallState::Ended, Some(reason)))
+        })
+    }
+
     /// Ends a call that could not be set up.
     pub(crate) fn fail(&mut self, call_id: &str) -> Option<Call> {
         self.end_if(call_id, EndReason::Failed, |s| s != CallState::Ended)
@@ -134,6 +149,13 @@ impl CallBook {
 
     /// Ends every ringing call whose deadline is at or before `now` (server clock), as missed.
     pub(crate) fn expire(&mut self, now: i64) -> Vec<Call> {
+        if self.earliest_forget.is_some_and(|at| at <= now) {
+            self.seen.retain(|_, forget_after| *forget_after > now);
+            self.earliest_forget = self.seen.values().copied().min();
+        }
+        if self.earliest_deadline.is_none_or(|at| at > now) {
+            return Vec::new();
+        }
         let overdue: Vec<String> = self
             .calls
             .values()

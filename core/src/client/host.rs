@@ -43,22 +43,22 @@ impl HttpResponse {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum HttpError {
     /// Connection refused, reset, DNS, TLS: worth retrying.
-    #[error("network: {message}")]
+    #[error("network: {detail}")]
     Network {
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// No answer within the request's timeout: worth retrying.
-    #[error("timeout: {message}")]
+    #[error("timeout: {detail}")]
     Timeout {
         /// What happened.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        HttpError::Network { message: e.reason }
+        HttpError::Network { detail: e.reason }
     }
 }
 
@@ -75,16 +75,16 @@ pub trait HttpClient: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum AccessTokenError {
     /// No token now (signed out, offline identity provider, …).
-    #[error("{message}")]
+    #[error("{detail}")]
     Unavailable {
         /// Why.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for AccessTokenError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        AccessTokenError::Unavailable { message: e.reason }
+        AccessTokenError::Unavailable { detail: e.reason }
     }
 }
 
@@ -111,16 +111,16 @@ pub enum IncomingCallError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum CallUiError {
     /// The platform refused; the message says what it said.
-    #[error("{message}")]
+    #[error("{detail}")]
     Refused {
         /// What the platform said.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for CallUiError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        CallUiError::Refused { message: e.reason }
+        CallUiError::Refused { detail: e.reason }
     }
 }
 
@@ -177,8 +177,9 @@ pub enum CallEvent {
     Missed {
         /// The call that was missed.
         call: IncomingCall,
-        /// HarmonyOS notification id shared with the server's missed-call push, so the system
-        /// shows one notification, not two.
+        /// The notification id of this missed call, the same on every path and on the server:
+        /// use it as the local notification's id (and HarmonyOS `appMessageId`, iOS request
+        /// identifier) so the system shows one notification, not two.
         app_message_id: String,
     },
     /// The registration was made or renewed.

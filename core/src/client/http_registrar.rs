@@ -198,7 +198,7 @@ impl HttpRegistrar {
                     (after.map(Duration::from_secs), format!("HTTP {}", response.status))
                 }
                 Ok(response) => return Ok(response),
-                Err(HttpError::Network { message } | HttpError::Timeout { message }) => (None, message),
+                Err(HttpError::Network { detail } | HttpError::Timeout { detail }) => (None, detail),
             };
             if attempt >= self.retry.attempts {
                 return Err(Error::Network(format!("{method} {path}: {failure} (after {attempt} attempts)")));

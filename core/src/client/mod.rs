@@ -24,7 +24,7 @@ pub use host::{
 };
 pub use http_registrar::CallStatus;
 #[cfg(feature = "reqwest")]
-pub use reqwest_http::ReqwestHttpClient;
+pub use reqwest_http::{reqwest_http_client, ReqwestHttpClient};
 
 use self::calls::{CallBook, Duplicate, REMEMBER_AFTER_DEADLINE};
 use self::http_registrar::{ActionError, HttpRegistrar, RetryPolicy};
@@ -32,8 +32,8 @@ use self::store::{random_u64, Lease, Store};
 use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
 use crate::error::Error;
 use crate::model::{
-    is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, HandleOutcome,
-    IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
+    is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason,
+    HandleOutcome, IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
     DEFAULT_TTL_SECONDS,
 };
 use crate::wire::{missed_call_message_id, KeySet};
@@ -48,16 +48,21 @@ pub struct ClientConfig {
     /// The platform the app runs on, which picks the adapter.
     pub platform: Platform,
     /// APNs: the environment of the app's VoIP token (debug builds: sandbox).
+    #[uniffi(default = None)]
     pub apns_environment: Option<ApnsEnvironment>,
     /// Server keys to trust instead of those the registrar hands out: a JWK or a JWK Set.
+    #[uniffi(default = None)]
     pub pinned_keys_json: Option<String>,
     /// The user this device belongs to; pushes for anyone else are refused. Learned from the
     /// registrar when not set.
+    #[uniffi(default = None)]
     pub user_id: Option<String>,
     /// Override of the platform's limit for reporting a push to the system call UI,
     /// milliseconds (HarmonyOS: 10 000). For tests.
+    #[uniffi(default = None)]
     pub report_limit_ms: Option<u32>,
     /// Longest single long-poll of a ringing call's status, seconds (default 25).
+    #[uniffi(default = None)]
     pub long_poll_seconds: Option<u32>,
 }
 
@@ -81,10 +86,13 @@ impl ClientConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct RegisterPushOptions {
     /// Lease length, seconds (300 to 15 552 000; default 86 400).
+    #[uniffi(default = None)]
     pub ttl_seconds: Option<u32>,
     /// APNs: the token's environment, if not the configured one.
+    #[uniffi(default = None)]
     pub apns_environment: Option<ApnsEnvironment>,
     /// App id (bundle id, package name) for servers hosting several apps.
+    #[uniffi(default = None)]
     pub app_id: Option<String>,
 }
 
@@ -314,6 +322,16 @@ impl Client {
             return self.inner.act(&call_id, "decline").await;
         }
         let call = self.inner.lock().book.hang_up(&call_id)?;
+        self.inner.report_state(&call);
+        Ok(call)
+    }
+
+    /// Ends a call on this device only, without telling the server: the platform refused it,
+    /// media failed, or the other side hung up over the app's own signalling. The system call UI
+    /// is told (with `reason`) unless the call already ended.
+    pub fn end_call(&self, call_id: String, reason: EndReason) -> Result<Call, Error> {
+        self.inner.housekeeping();
+        let call = self.inner.lock().book.end(&call_id, reason)?;
         self.inner.report_state(&call);
         Ok(call)
     }
@@ -848,6 +866,12 @@ impl Inner {
                                 }
                             }
                         }
+                    }
+                    Err(Error::CallNotFound(_)) => {
+                        // The server does not track this call (it came over the app's own
+                        // connection): nothing to poll, but it still ends at its deadline.
+                        drop(inner);
+                        tokio::time::sleep(Duration::from_secs(remaining as u64)).await;
                     }
                     Err(e) => {
                         failures += 1;

@@ -24,7 +24,7 @@ impl ReqwestHttpClient {
 impl HttpClient for ReqwestHttpClient {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| HttpError::Network { message: format!("bad method {}", request.method) })?;
+            .map_err(|_| HttpError::Network { detail: format!("bad method {}", request.method) })?;
         let mut builder = self
             .client
             .request(method, &request.url)
@@ -52,8 +52,15 @@ fn transport_error(e: reqwest::Error) -> HttpError {
     // Without the URL: it can carry tokens (WNS channel URIs, query strings).
     let message = e.without_url().to_string();
     if timeout {
-        HttpError::Timeout { message }
+        HttpError::Timeout { detail: message }
     } else {
-        HttpError::Network { message }
+        HttpError::Network { detail: message }
     }
+}
+
+/// An [`HttpClient`] on reqwest for foreign code: desktop JVM, Windows and server hosts that
+/// would rather use rustls than their platform's stack. Only in builds with the `reqwest` feature.
+#[uniffi::export]
+pub fn reqwest_http_client() -> std::sync::Arc<dyn HttpClient> {
+    std::sync::Arc::new(ReqwestHttpClient::new())
 }

@@ -259,7 +259,7 @@ impl HttpClient for FakeRegistrar {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         if self.drop_next.load(SeqCst) > 0 {
             self.drop_next.fetch_sub(1, SeqCst);
-            return Err(HttpError::Network { message: "connection reset".into() });
+            return Err(HttpError::Network { detail: "connection reset".into() });
         }
         Ok(self.route(request).await)
     }
@@ -325,7 +325,7 @@ impl SystemCallUi for RecordingUi {
     fn report_incoming_call(&self, call: Call) -> Result<(), CallUiError> {
         std::thread::sleep(*self.delay.lock().unwrap());
         if self.refuse.load(SeqCst) {
-            return Err(CallUiError::Refused { message: "the system refused the call".into() });
+            return Err(CallUiError::Refused { detail: "the system refused the call".into() });
         }
         self.log.lock().unwrap().push(UiReport::Incoming(call));
         Ok(())
