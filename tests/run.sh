@@ -23,8 +23,34 @@ stage "Rust: lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 done_stage
 
-stage "Rust: unit, property, vector and command tests"
+stage "PostgreSQL for the storage tests"
+CALLPUSH_TEST_POSTGRES_URL=$(tests/postgres.sh start)
+export CALLPUSH_TEST_POSTGRES_URL CALLPUSH_REQUIRE_POSTGRES=1
+trap 'tests/postgres.sh stop' EXIT
+echo "    $CALLPUSH_TEST_POSTGRES_URL"
+done_stage
+
+stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL) and command tests"
 cargo test --locked --workspace
+done_stage
+
+stage "Server: the README's curl tour against a fresh server"
+root=$PWD
+tour=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" "$root/target/debug/callpush" serve \
+  >"$tour/serve.log" 2>&1 & echo $! >"$tour/pid")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+if ! (cd "$tour" && CALLPUSH="$root/target/debug/callpush" CALLPUSH_URL="http://127.0.0.1:$port" \
+  "$root/server/examples/api-tour.sh" >"$tour/tour.log" 2>&1); then
+  kill "$(cat "$tour/pid")"; cat "$tour/tour.log" "$tour/serve.log"; exit 1
+fi
+kill "$(cat "$tour/pid")"
+echo "    the tour ran through: register, ring, long-poll, answer, read the timeline, unregister"
+done_stage
+
+stage "Server: property-based run of the API from its OpenAPI document (schemathesis)"
+tests/openapi/run.sh
 done_stage
 
 stage "Kotlin: generated bindings, JVM tests and the Android glue (Maven)"

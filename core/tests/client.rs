@@ -538,3 +538,22 @@ async fn end_call_ends_a_call_on_this_device_only() {
     assert_eq!(registrar.call_state("call-20").unwrap()["state"], "ringing", "the server is not told");
     assert!(d.client.end_call("call-20".into(), EndReason::HungUp).is_err(), "ends once");
 }
+
+#[tokio::test]
+async fn a_data_directory_left_by_another_user_gets_a_new_installation() {
+    let (registrar, dir) = fixture();
+    let bob = registered(Platform::Fcm, &registrar, dir.path()).await;
+    let bobs_id = bob.client.installation_id();
+    drop(bob);
+    // Carol signs in on the same app data without Bob having unregistered.
+    let carol = device_of("carol", Platform::Fcm, &registrar, dir.path(), |_| {});
+    let reg = carol.client.register_push(token(Platform::Fcm), RegisterPushOptions::default()).await.unwrap();
+    assert_ne!(reg.installation_id, bobs_id);
+    assert_eq!(carol.client.installation_id(), reg.installation_id);
+    assert_eq!(registrar.installation(&reg.installation_id).unwrap().0, "carol");
+    assert_eq!(
+        device_of("carol", Platform::Fcm, &registrar, dir.path(), |_| {}).client.installation_id(),
+        reg.installation_id,
+        "kept"
+    );
+}

@@ -1,9 +1,25 @@
 //! callpush-server: the reference server behind the `callpush` command.
 //!
-//! So far it holds the server's signing key; the registrar, ring orchestrator and provider
-//! senders build on it.
+//! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
+//! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
+//! - [`dispatch`]: the delivery workers and what they do with each provider outcome;
+//! - [`senders`]: the provider senders behind one trait;
+//! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
+//! - [`keyring`]: the call-push signing keys and their rotation;
+//! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod dispatch;
+pub mod keyring;
+pub mod metrics;
+pub mod rings;
+pub mod senders;
 pub mod signing_key;
+pub mod store;
+pub mod webhooks;

@@ -16,6 +16,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server: registrar, ring orchestration and senders, with the HTTP API.
+    Serve(commands::serve::Args),
+    /// Print a development device token for a user, signed with the server's HS256 secret.
+    Token(commands::token::Args),
+    /// Add the next call-push signing key; it is published now and signs later.
+    RotateKey(commands::rotate_key::Args),
     /// Generate an Ed25519 call-push signing key; print its file and its public JWK.
     Keys(commands::keys::Args),
     /// Decode one raw push read from stdin, as the app receives it, and print the decision as JSON.
@@ -25,6 +31,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Token(args) => commands::token::run(args),
+        Command::RotateKey(args) => commands::rotate_key::run(args),
         Command::Keys(args) => commands::keys::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
     };

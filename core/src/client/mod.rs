@@ -165,7 +165,7 @@ struct Inner {
     ui: Arc<dyn SystemCallUi>,
     listener: Arc<dyn CallListener>,
     store: Store,
-    installation_id: String,
+    installation_id: std::sync::RwLock<String>,
     clock: Arc<dyn Clock>,
     pinned_keys: Option<KeySet>,
     configured_user: Option<String>,
@@ -200,7 +200,7 @@ impl Client {
 
     /// The installation id: made once for this data directory and kept.
     pub fn installation_id(&self) -> String {
-        self.inner.installation_id.clone()
+        self.inner.installation_id()
     }
 
     /// The current registration lease, if registered.
@@ -216,7 +216,7 @@ impl Client {
         options: RegisterPushOptions,
     ) -> Result<Registration, Error> {
         let opts = RegisterOptions {
-            installation_id: self.inner.installation_id.clone(),
+            installation_id: self.inner.installation_id(),
             ttl_seconds: options.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS),
             apns_environment: options.apns_environment.or(self.inner.apns_environment),
             app_id: options.app_id,
@@ -227,7 +227,7 @@ impl Client {
     /// Withdraws the registration: the server stops ringing this device.
     pub async fn unregister_push(&self) -> Result<(), Error> {
         let lease = self.inner.lock().lease.clone();
-        let lease = lease.ok_or_else(|| Error::NotRegistered(self.inner.installation_id.clone()))?;
+        let lease = lease.ok_or_else(|| Error::NotRegistered(self.inner.installation_id()))?;
         self.inner.adapter.unregister(&self.inner.registrar, &lease.registration).await?;
         let mut state = self.inner.lock();
         state.lease = None;
@@ -251,7 +251,7 @@ impl Client {
             return Ok(RefreshOutcome::NotDue { renew_at: lease.renew_at - lease.clock_offset });
         }
         let opts = RegisterOptions {
-            installation_id: self.inner.installation_id.clone(),
+            installation_id: self.inner.installation_id(),
             ttl_seconds: lease.registration.ttl_seconds,
             apns_environment: lease.apns_environment,
             app_id: lease.registration.app_id.clone(),
@@ -434,7 +434,7 @@ impl Client {
             ui,
             listener,
             store,
-            installation_id,
+            installation_id: std::sync::RwLock::new(installation_id),
             clock,
             pinned_keys,
             configured_user: config.user_id,
@@ -476,6 +476,10 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent, so a panicked holder is harmless.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn installation_id(&self) -> String {
+        self.installation_id.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn server_now(&self) -> i64 {
@@ -523,7 +527,17 @@ impl Inner {
 
     async fn register(&self, token: &str, opts: &RegisterOptions) -> Result<Registration, Error> {
         let before = self.clock.now_millis();
-        let registration = self.adapter.register(&self.registrar, token, opts).await?;
+        let registration = match self.adapter.register(&self.registrar, token, opts).await {
+            // The id belongs to another user: this data directory served someone else who never
+            // unregistered. Start afresh under a new id; the server moves the token over to it.
+            Err(Error::Registrar { status: 409, code, .. }) if code == "installation_taken" => {
+                let fresh = self.store.replace_installation_id()?;
+                *self.installation_id.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+                let opts = RegisterOptions { installation_id: fresh, ..opts.clone() };
+                self.adapter.register(&self.registrar, token, &opts).await?
+            }
+            other => other?,
+        };
         let after = self.clock.now_millis();
         let keys = KeySet::from_jwks(&registration.signing_keys)?;
         let ttl = i64::from(registration.ttl_seconds);
@@ -792,7 +806,7 @@ impl Inner {
             }
         };
         self.report_state(&call);
-        let installation_id = self.installation_id.clone();
+        let installation_id = self.installation_id();
         match self.registrar.call_action(call_id, action, &installation_id).await {
             Ok(status) => match status.ended_for(&installation_id) {
                 Some(reason) if action == "answer" => Err(self.ended_elsewhere(call_id, reason)),
@@ -855,7 +869,7 @@ impl Inner {
                 match inner.registrar.call_status(&call_id, wait).await {
                     Ok(status) => {
                         failures = 0;
-                        if let Some(reason) = status.ended_for(&inner.installation_id) {
+                        if let Some(reason) = status.ended_for(&inner.installation_id()) {
                             let forget = inner.server_now() + REMEMBER_AFTER_DEADLINE;
                             let ended = inner.lock().book.cancel(&call_id, reason, forget);
                             if let Some(call) = ended {
@@ -910,7 +924,7 @@ impl Inner {
         runtime.spawn(async move {
             let Some(inner) = weak.upgrade() else { return };
             let opts = RegisterOptions {
-                installation_id: inner.installation_id.clone(),
+                installation_id: inner.installation_id(),
                 ttl_seconds: lease.registration.ttl_seconds,
                 apns_environment: lease.apns_environment,
                 app_id: lease.registration.app_id.clone(),

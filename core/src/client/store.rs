@@ -78,6 +78,13 @@ impl Store {
         Ok((id, problem))
     }
 
+    /// Replaces the installation id with a new one and returns it.
+    pub(crate) fn replace_installation_id(&self) -> Result<String, Error> {
+        let id = new_installation_id()?;
+        write_atomically(&self.dir.join(INSTALLATION_ID), id.as_bytes())?;
+        Ok(id)
+    }
+
     /// The persisted lease; `Err` carries a message when the file existed but was unusable.
     pub(crate) fn load_lease(&self) -> Result<Option<Lease>, String> {
         let path = self.dir.join(LEASE);

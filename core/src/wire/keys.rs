@@ -107,14 +107,18 @@ impl KeySet {
         Ok(KeySet { keys })
     }
 
-    /// A key set from JSON text: one JWK, or a JWK Set `{"keys": [...]}`.
+    /// A key set from JSON text: one JWK, a JWK Set `{"keys": [...]}`, or an array of JWKs
+    /// (the `signing_keys` of a registration).
     pub fn from_json(json: &str) -> Result<Self, Error> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::InvalidKey(format!("the key is not valid JSON: {e}")))?;
-        let members = match value.get("keys") {
-            Some(serde_json::Value::Array(keys)) => keys.clone(),
-            Some(_) => return Err(Error::InvalidKey("`keys` must be an array of JWKs".into())),
-            None => vec![value],
+        let members = match value {
+            serde_json::Value::Array(keys) => keys,
+            value => match value.get("keys") {
+                Some(serde_json::Value::Array(keys)) => keys.clone(),
+                Some(_) => return Err(Error::InvalidKey("`keys` must be an array of JWKs".into())),
+                None => vec![value],
+            },
         };
         let mut jwks = Vec::with_capacity(members.len());
         for member in members {
@@ -209,6 +213,7 @@ mod tests {
         assert_eq!(KeySet::from_json(&jwk).unwrap().len(), 1);
         let set = format!(r#"{{"keys":[{jwk}]}}"#);
         assert!(KeySet::from_json(&set).unwrap().get(signer.kid()).is_some());
+        assert_eq!(KeySet::from_json(&format!("[{jwk}]")).unwrap().len(), 1);
         let private = jwk.replace(r#""kty""#, r#""d":"secret","kty""#);
         assert_eq!(KeySet::from_json(&private).unwrap_err().kind(), "invalid_key");
         let rsa = r#"{"kty":"RSA","n":"x","e":"AQAB"}"#;

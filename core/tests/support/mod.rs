@@ -195,6 +195,13 @@ impl FakeRegistrar {
             path.split('?').next().unwrap().trim_start_matches('/').split('/').collect();
         match (request.method.as_str(), segments.as_slice()) {
             ("PUT", ["v1", "installations", id]) => {
+                let owner = self.installations.lock().unwrap().get(*id).map(|(owner, _)| owner.clone());
+                if owner.is_some_and(|owner| owner != user) {
+                    return respond(
+                        409,
+                        json!({"error": {"code": "installation_taken", "message": "another user's"}}),
+                    );
+                }
                 let ttl = body["ttl_seconds"].as_i64().unwrap();
                 self.installations.lock().unwrap().insert((*id).to_owned(), (user.clone(), body));
                 let now = self.server_now();
@@ -399,9 +406,19 @@ pub fn device(
     dir: &std::path::Path,
     configure: impl FnOnce(&mut ClientConfig),
 ) -> Device {
+    device_of("bob", platform, registrar, dir, configure)
+}
+
+pub fn device_of(
+    user: &str,
+    platform: Platform,
+    registrar: &Arc<FakeRegistrar>,
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut ClientConfig),
+) -> Device {
     let ui = Arc::new(RecordingUi::default());
     let listener = Arc::new(RecordingListener::default());
-    let tokens = Tokens::new("bob");
+    let tokens = Tokens::new(user);
     let mut config = ClientConfig::new("http://registrar.test/", dir.to_str().unwrap(), platform);
     configure(&mut config);
     let client = Client::with_clock(

@@ -2,3 +2,6 @@
 
 pub mod inspect;
 pub mod keys;
+pub mod rotate_key;
+pub mod serve;
+pub mod token;

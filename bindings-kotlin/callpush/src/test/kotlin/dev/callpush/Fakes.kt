@@ -1,13 +1,31 @@
 package dev.callpush
 
+import java.net.URI
 import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.delay
 
-/** Hands out `token-for:<user>`; counts forced refreshes. */
-class Tokens(private val user: String) : AccessTokenProvider {
+/** The app user's bearer token for the server, from [token]; counts forced refreshes. */
+class Tokens(private val token: () -> String) : AccessTokenProvider {
     @Volatile var forced = 0
     override suspend fun accessToken(forceRefresh: Boolean): String {
         if (forceRefresh) forced++
-        return "token-for:$user"
+        return token()
+    }
+}
+
+/**
+ * A phone in Doze: its own connection gets nowhere, so a ringing call's status long-polls time
+ * out, while high-priority pushes still arrive. Every other request goes through [http].
+ */
+class StalledLongPolls(private val http: HttpClient = UrlConnectionHttpClient()) : HttpClient {
+    @Volatile var stalled = 0
+    override suspend fun send(request: HttpRequest): HttpResponse {
+        if (request.method == "GET" && URI(request.url).path.startsWith("/v1/calls/")) {
+            stalled++
+            delay(request.timeoutMs.toLong())
+            throw HttpException.Timeout("GET timed out after ${request.timeoutMs} ms")
+        }
+        return http.send(request)
     }
 }
 

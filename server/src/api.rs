@@ -1,0 +1,1097 @@
+//! The HTTP API of DESIGN §5: the device side (installations, call status, answer, decline)
+//! with the app user's bearer token, the app backend side (ring, cancel, call details) with an
+//! API key, plus `/healthz`, `/metrics` and `/openapi.json`.
+//!
+//! Every error is `{"error": {"code", "message"}}` with its HTTP status. An identity only ever
+//! sees its own installations and the calls it is a callee of; anything else is "not found".
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use callpush::adapter::adapter_for;
+use callpush::model::{
+    is_valid_call_id, is_valid_installation_id, ApnsEnvironment, Caller, CancelReason, Platform,
+    RegisterOptions,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
+use crate::dispatch::now_ms;
+use crate::metrics::{HttpLabels, Metrics};
+use crate::rings::{NewCall, RingError, Rings};
+use crate::store::{CallPhase, CallRecord, Installation, Store};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+/// Longest long-poll, seconds.
+const MAX_WAIT: u64 = 60;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The ring orchestrator.
+    pub rings: Arc<Rings>,
+    /// Device token verification.
+    pub device_auth: DeviceAuth,
+    /// App backend API keys.
+    pub api_keys: Vec<String>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+type Shared = Arc<AppState>;
+
+/// The router with every route and the metrics and body-limit layers.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/v1/installations/{installation_id}", put(put_installation).delete(delete_installation))
+        .route("/v1/calls", post(create_call))
+        .route("/v1/calls/{call_id}", get(get_call))
+        .route("/v1/calls/{call_id}/answer", post(answer_call))
+        .route("/v1/calls/{call_id}/decline", post(decline_call))
+        .route("/v1/calls/{call_id}/cancel", post(cancel_call))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Counts and times every request by route and status; logs it without headers or bodies.
+async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let labels = HttpLabels { route: route.clone(), status: response.status().as_u16() };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    state.metrics.http_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    tracing::debug!(%method, %route, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+// ---- errors ----
+
+/// An API error: status, stable code, message, and for call conflicts the call as it is.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    call: Option<Box<CallStatus>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), call: None }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+    /// For `call_not_ringing`: the call as it is now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<CallStatus>,
+}
+
+/// Error detail.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    code: String,
+    /// For people.
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: ErrorDetail { code: self.code.into(), message: self.message },
+                call: self.call.map(|call| *call),
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage is unavailable; retry")
+    }
+}
+
+impl From<RingError> for ApiError {
+    fn from(e: RingError) -> Self {
+        match e {
+            RingError::Invalid(m) => ApiError::invalid(m),
+            RingError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such call"),
+            RingError::Exists => {
+                ApiError::new(StatusCode::CONFLICT, "call_exists", "a call with this id already exists")
+            }
+            RingError::NotRinging(call) => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "call_not_ringing",
+                message: format!("the call is {}", call.state.as_str()),
+                call: Some(Box::new(CallStatus::of(&call))),
+            },
+            RingError::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the installation does not belong to this user",
+            ),
+            RingError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
+            RingError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON body whose rejections are API errors.
+pub struct ApiJson<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("bodies are limited to {MAX_BODY} bytes"),
+            )),
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// Path parameters whose rejections (say, a segment that is not UTF-8 once decoded) are API
+/// errors, not axum's plain text.
+pub struct ApiPath<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(e) if e.status().is_server_error() => {
+                Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.body_text()))
+            }
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// A query string whose rejections are API errors, not axum's plain text.
+pub struct ApiQuery<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::invalid(e.body_text()))
+    }
+}
+
+// ---- identities ----
+
+/// The app user a device token names.
+pub struct Device(String);
+
+impl FromRequestParts<Shared> for Device {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
+        Ok(Device(state.device_auth.verify(token)?))
+    }
+}
+
+/// An app backend holding an API key.
+pub struct Backend;
+
+impl FromRequestParts<Shared> for Backend {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
+        if is_api_key(&state.api_keys, key) {
+            Ok(Backend)
+        } else {
+            Err(AuthError::Invalid("unknown API key".into()).into())
+        }
+    }
+}
+
+/// A device or an app backend: the call-status route serves both.
+pub enum Identity {
+    /// A device of this user.
+    Device(String),
+    /// An app backend.
+    Backend,
+}
+
+impl FromRequestParts<Shared> for Identity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
+        if is_api_key(&state.api_keys, token) {
+            return Ok(Identity::Backend);
+        }
+        Ok(Identity::Device(state.device_auth.verify(token)?))
+    }
+}
+
+/// A path segment that must be a valid id, checked before any lookup.
+fn installation_id(id: &str) -> Result<(), ApiError> {
+    if is_valid_installation_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("installation_id must be 1 to 64 bytes of letters, digits and -_."))
+    }
+}
+
+fn call_id(id: &str) -> Result<(), ApiError> {
+    if is_valid_call_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("call_id must be 1 to 64 bytes of letters, digits and -_.:"))
+    }
+}
+
+// ---- wire types ----
+
+/// What `check_user_id` accepts: 1 to 128 printable ASCII characters, no spaces.
+const USER_ID_PATTERN: &str = "^[!-~]{1,128}$";
+
+/// `to`: 1 to 32 user ids.
+fn callees_schema() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(user_id_schema())
+        .min_items(Some(1))
+        .max_items(Some(crate::rings::MAX_CALLEES))
+        .description(Some("Callee user ids (1 to 32)."))
+        .into()
+}
+
+fn user_id_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(USER_ID_PATTERN))
+        .build()
+}
+
+/// `data`: string values under keys of 1 to 64 bytes.
+fn data_schema() -> Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+            ObjectBuilder::new().schema_type(Type::String).into(),
+        ))))
+        .property_names(Some(
+            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(64)),
+        ))
+        .max_properties(Some(crate::rings::MAX_DATA_ENTRIES))
+        .description(Some(
+            "App data, copied into every push: at most 32 entries, keys of 1 to 64 bytes, 2048 bytes in all \
+             (413 beyond).",
+        ))
+        .into()
+}
+
+/// A push provider.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformName {
+    /// Huawei Push Kit, HarmonyOS NEXT.
+    Harmony,
+    /// Firebase Cloud Messaging.
+    Fcm,
+    /// APNs VoIP.
+    Apns,
+    /// Windows Push Notification Services.
+    Wns,
+}
+
+impl From<PlatformName> for Platform {
+    fn from(p: PlatformName) -> Self {
+        match p {
+            PlatformName::Harmony => Platform::Harmony,
+            PlatformName::Fcm => Platform::Fcm,
+            PlatformName::Apns => Platform::Apns,
+            PlatformName::Wns => Platform::Wns,
+        }
+    }
+}
+
+/// An APNs environment.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApnsEnvironmentName {
+    /// Development builds.
+    Sandbox,
+    /// TestFlight and App Store builds.
+    Production,
+}
+
+impl From<ApnsEnvironmentName> for ApnsEnvironment {
+    fn from(e: ApnsEnvironmentName) -> Self {
+        match e {
+            ApnsEnvironmentName::Sandbox => ApnsEnvironment::Sandbox,
+            ApnsEnvironmentName::Production => ApnsEnvironment::Production,
+        }
+    }
+}
+
+/// Why a call stopped ringing.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReasonName {
+    /// The caller hung up.
+    CallerCancelled,
+    /// Another device answered.
+    AnsweredElsewhere,
+    /// Another device declined.
+    DeclinedElsewhere,
+    /// Nobody answered in time.
+    Timeout,
+}
+
+impl From<CancelReasonName> for CancelReason {
+    fn from(r: CancelReasonName) -> Self {
+        match r {
+            CancelReasonName::CallerCancelled => CancelReason::CallerCancelled,
+            CancelReasonName::AnsweredElsewhere => CancelReason::AnsweredElsewhere,
+            CancelReasonName::DeclinedElsewhere => CancelReason::DeclinedElsewhere,
+            CancelReasonName::Timeout => CancelReason::Timeout,
+        }
+    }
+}
+
+/// `PUT /v1/installations/{installation_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallationBody {
+    /// Must equal the path's, if given.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    installation_id: Option<String>,
+    /// The provider.
+    platform: PlatformName,
+    /// The push token; for WNS the channel URI.
+    token: String,
+    /// Lease length, seconds: 300 to 15552000 (default 86400).
+    #[serde(default)]
+    #[schema(minimum = 300, maximum = 15552000)]
+    ttl_seconds: Option<u32>,
+    /// APNs: the token's environment (required for APNs).
+    #[serde(default)]
+    apns_environment: Option<ApnsEnvironmentName>,
+    /// Optional app id: 1 to 255 bytes without spaces.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$")]
+    app_id: Option<String>,
+}
+
+/// The registration lease.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallationResponse {
+    installation_id: String,
+    /// The identity the installation belongs to.
+    user_id: String,
+    /// Lease end, unix seconds.
+    expires_at: i64,
+    /// The server's clock, unix seconds.
+    server_time: i64,
+    /// The keys call pushes are signed with (JWK, Ed25519).
+    #[schema(value_type = Vec<Object>)]
+    signing_keys: Vec<callpush::model::Jwk>,
+}
+
+/// `POST /v1/calls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCallBody {
+    /// The call id; made by the server if absent.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
+    call_id: Option<String>,
+    /// The caller.
+    from: CallerBody,
+    /// Callee user ids (1 to 32).
+    #[schema(schema_with = callees_schema)]
+    to: Vec<String>,
+    /// Video offered.
+    #[serde(default)]
+    video: bool,
+    /// Ring time, seconds: at least 5 and at most the server's `ring.max_ring_seconds` (default 30,
+    /// at most 120).
+    #[serde(default)]
+    #[schema(minimum = 5, maximum = 120)]
+    ring_seconds: Option<u32>,
+    /// App data, copied into every push.
+    #[serde(default)]
+    #[schema(schema_with = data_schema)]
+    data: BTreeMap<String, String>,
+}
+
+/// The caller.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallerBody {
+    /// Caller user id.
+    #[schema(pattern = "^[!-~]{1,128}$")]
+    id: String,
+    /// Display name: at most 256 characters, no control characters.
+    #[serde(default)]
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    name: Option<String>,
+}
+
+/// A call just created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallCreated {
+    call_id: String,
+    state: String,
+    /// Ring deadline, unix seconds.
+    expires_at: i64,
+    /// One per live device of the callees.
+    deliveries: Vec<DeliverySummary>,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliverySummary {
+    delivery_id: String,
+    installation_id: String,
+    user_id: String,
+    platform: String,
+    /// `ring`, `cancel` or `missed`.
+    kind: String,
+    /// `pending`, `sending`, `delivered`, `failed` or `skipped`.
+    status: String,
+    attempts: i64,
+    /// The last outcome class.
+    outcome: Option<String>,
+    detail: Option<String>,
+}
+
+/// A call's state (`GET /v1/calls/{id}` for devices; answer, decline and cancel answers).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallStatus {
+    call_id: String,
+    /// `ringing`, `answered`, `declined`, `cancelled` or `missed`.
+    state: String,
+    /// For `cancelled` and `missed`: why.
+    reason: Option<String>,
+    /// For `answered`: the installation that answered.
+    answered_by: Option<String>,
+    /// Ring deadline, unix seconds.
+    expires_at: i64,
+    /// The server's clock, unix seconds.
+    server_time: i64,
+}
+
+impl CallStatus {
+    fn of(call: &CallRecord) -> Self {
+        CallStatus {
+            call_id: call.call_id.clone(),
+            state: call.state.as_str().into(),
+            reason: call.reason.map(|r| r.as_str().into()),
+            answered_by: call.answered_by.clone(),
+            expires_at: call.expires_at / 1000,
+            server_time: now_ms() / 1000,
+        }
+    }
+}
+
+/// A call with its devices and timeline, for the app backend.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    status: CallStatus,
+    caller_id: String,
+    caller_name: Option<String>,
+    video: bool,
+    /// Callees and whether each declined.
+    callees: Vec<CalleeStatus>,
+    /// Created, unix ms.
+    created_at: i64,
+    /// Stopped ringing, unix ms.
+    ended_at: Option<i64>,
+    deliveries: Vec<DeliverySummary>,
+    /// Every state change and delivery attempt, oldest first.
+    timeline: Vec<TimelineEntry>,
+}
+
+/// A callee.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalleeStatus {
+    user_id: String,
+    declined: bool,
+}
+
+/// One timeline entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    /// Unix ms.
+    at: i64,
+    delivery_id: Option<String>,
+    event: String,
+    detail: Option<String>,
+}
+
+/// `POST /v1/calls/{id}/answer` and `/decline`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallActionBody {
+    /// The installation acting.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    installation_id: String,
+}
+
+/// `POST /v1/calls/{id}/cancel`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why (default `caller_cancelled`).
+    #[serde(default)]
+    reason: Option<CancelReasonName>,
+}
+
+/// `?wait=` of the call-status long-poll.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// Hold the request up to this many seconds until the call changes; more than 60 counts as 60
+    /// (the SDK asks for up to 120).
+    #[serde(default)]
+    #[param(value_type = u64, format = "uint64", required = false, minimum = 0, example = 0)]
+    wait: Option<u64>,
+}
+
+/// `GET /v1/calls/{call_id}`: a device gets a [`CallStatus`], an API key a [`CallDetail`].
+pub enum CallView {}
+
+impl PartialSchema for CallView {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("CallStatus"))
+            .item(Ref::from_schema_name("CallDetail"))
+            .description(Some("CallStatus for a device token, CallDetail for an API key"))
+            .into()
+    }
+}
+
+impl ToSchema for CallView {}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    status: String,
+}
+
+/// The error shape under `description`, as a reusable response.
+fn error_response(description: &str, unauthorized: bool) -> utoipa::openapi::Response {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+    let response = ResponseBuilder::new().description(description).content("application/json", content);
+    if unauthorized {
+        let header = utoipa::openapi::HeaderBuilder::new()
+            .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
+            .description(Some("`Bearer`"))
+            .build();
+        response.header("WWW-Authenticate", header).build()
+    } else {
+        response.build()
+    }
+}
+
+/// The error responses routes share, each `{"error": {"code", "message"}}`.
+macro_rules! error_responses {
+    ($($name:ident = $description:literal;)*) => {$(
+        #[doc = $description]
+        enum $name {}
+
+        impl<'s> utoipa::ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+                (stringify!($name), error_response($description, stringify!($name) == "Unauthorized").into())
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    BadRequest = "The request is invalid: a path, query or body value (`invalid_request`, `invalid_token`).";
+    Unauthorized = "The bearer token or API key is missing or not valid (`unauthorized`).";
+    Forbidden = "The installation does not belong to this user (`forbidden`).";
+    NotFound = "No such installation or call for this identity (`not_found`).";
+    Conflict = "The state does not allow it (`installation_taken`, `call_exists`, `call_not_ringing` with `call`).";
+    PayloadTooLarge = "The body, the app data or the push it makes is too large (`payload_too_large`).";
+    UnsupportedMediaType = "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).";
+    StorageUnavailable = "The database does not answer; retry (`storage_unavailable`).";
+}
+
+// ---- handlers ----
+
+/// Registers or renews a device's push token; idempotent.
+#[utoipa::path(put, path = "/v1/installations/{installation_id}", tag = "device",
+    params(("installation_id" = String, Path, description = "The device's installation id",
+            pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
+    request_body(content = InstallationBody,
+                 example = json!({"platform": "fcm", "token": "fcm-token-0123456789abcdef", "ttl_seconds": 86400})),
+    responses(
+        (status = 200, body = InstallationResponse, description = "The lease",
+         links(("DeleteInstallation" = (operation_id = "delete_installation",
+                parameters(("installation_id" = "$request.path.installation_id")))))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn put_installation(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<InstallationBody>,
+) -> Result<Json<InstallationResponse>, ApiError> {
+    installation_id(&id)?;
+    if body.installation_id.as_deref().is_some_and(|b| b != id) {
+        return Err(ApiError::invalid("installation_id in the body differs from the path"));
+    }
+    let platform: Platform = body.platform.into();
+    if platform == Platform::Apns && body.apns_environment.is_none() {
+        let e = callpush::Error::InvalidToken(callpush::TokenError::MissingApnsEnvironment);
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()));
+    }
+    let opts = RegisterOptions {
+        installation_id: id.clone(),
+        ttl_seconds: body.ttl_seconds.unwrap_or(callpush::model::DEFAULT_TTL_SECONDS),
+        apns_environment: body.apns_environment.map(Into::into),
+        app_id: body.app_id,
+    };
+    let request = adapter_for(platform).installation(&body.token, &opts).map_err(|e| match e {
+        callpush::Error::InvalidToken(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string())
+        }
+        other => ApiError::invalid(other.to_string()),
+    })?;
+    let now = now_ms();
+    let installation = Installation {
+        installation_id: id.clone(),
+        user_id: user.clone(),
+        platform,
+        token: request.token,
+        apns_environment: request.apns_environment,
+        app_id: request.app_id,
+        ttl_seconds: i64::from(request.ttl_seconds),
+        registered_at: now,
+        expires_at: now + i64::from(request.ttl_seconds) * 1000,
+    };
+    if !state.store.put_installation(&installation).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "installation_taken",
+            "this installation id belongs to another user; make a new one",
+        ));
+    }
+    Ok(Json(InstallationResponse {
+        installation_id: id,
+        user_id: user,
+        expires_at: installation.expires_at / 1000,
+        server_time: now / 1000,
+        signing_keys: state.rings.published_keys(),
+    }))
+}
+
+/// Withdraws an installation: its token is never rung again.
+#[utoipa::path(delete, path = "/v1/installations/{installation_id}", tag = "device",
+    params(("installation_id" = String, Path, description = "The device's installation id",
+            pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-old-installation")),
+    responses((status = 204, description = "Withdrawn"), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 404, response = NotFound),
+              (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn delete_installation(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    installation_id(&id)?;
+    if state.store.delete_installation(&id, &user).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such installation"))
+    }
+}
+
+/// Rings the callees' devices.
+#[utoipa::path(post, path = "/v1/calls", tag = "backend",
+    request_body(content = CreateCallBody,
+                 example = json!({"from": {"id": "alice", "name": "Alice"}, "to": ["bob"], "video": false,
+                                  "ring_seconds": 30, "data": {"room": "r-42"}})),
+    responses(
+        (status = 202, body = CallCreated, description = "Ringing",
+         links(("GetCall" = (operation_id = "get_call", parameters(("call_id" = "$response.body#/call_id")))),
+               ("CancelCall" = (operation_id = "cancel_call",
+                                parameters(("call_id" = "$response.body#/call_id")))))),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType), (status = 503, response = StorageUnavailable)),
+    security(("api_key" = [])))]
+async fn create_call(
+    State(state): State<Shared>,
+    _: Backend,
+    ApiJson(body): ApiJson<CreateCallBody>,
+) -> Result<(StatusCode, Json<CallCreated>), ApiError> {
+    let request = NewCall {
+        call_id: body.call_id,
+        from: Caller { id: body.from.id, name: body.from.name },
+        to: body.to,
+        video: body.video,
+        ring_seconds: body.ring_seconds,
+        data: body.data,
+    };
+    let (call, deliveries) = state.rings.create(request, now_ms()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CallCreated {
+            call_id: call.call_id,
+            state: call.state.as_str().into(),
+            expires_at: call.expires_at / 1000,
+            deliveries: deliveries.iter().map(summary).collect(),
+        }),
+    ))
+}
+
+/// A call: its state for a callee's device (with `?wait=` to long-poll), or its details and
+/// delivery timeline for the app backend.
+#[utoipa::path(get, path = "/v1/calls/{call_id}", tag = "device", tags = ["backend"],
+    params(("call_id" = String, Path, description = "The call id", pattern = "^[A-Za-z0-9._:-]{1,64}$",
+             example = "example-call"), WaitQuery),
+    responses((status = 200, body = CallView, description = "Devices get CallStatus; API keys get CallDetail"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+              (status = 404, response = NotFound), (status = 503, response = StorageUnavailable)),
+    security(("device_token" = []), ("api_key" = [])))]
+async fn get_call(
+    State(state): State<Shared>,
+    who: Identity,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    call_id(&id)?;
+    match who {
+        Identity::Device(user) => {
+            let call = state.rings.call_for_callee(&id, &user).await?;
+            let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT));
+            let call = if call.state == CallPhase::Ringing && !wait.is_zero() {
+                state.rings.wait_for_change(&id, call.version, wait).await?
+            } else {
+                call
+            };
+            Ok(Json(CallStatus::of(&call)).into_response())
+        }
+        Identity::Backend => {
+            let call = state
+                .store
+                .call(&id)
+                .await?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such call"))?;
+            let deliveries = state.store.deliveries(&id).await?;
+            let timeline = state.store.events(&id).await?;
+            let callees = state.store.callees(&id).await?;
+            Ok(Json(CallDetail {
+                status: CallStatus::of(&call),
+                caller_id: call.caller_id,
+                caller_name: call.caller_name,
+                video: call.video,
+                callees: callees
+                    .into_iter()
+                    .map(|(user_id, declined)| CalleeStatus { user_id, declined })
+                    .collect(),
+                created_at: call.created_at,
+                ended_at: call.ended_at,
+                timeline: timeline_of(timeline, &deliveries),
+                deliveries: deliveries.iter().map(summary).collect(),
+            })
+            .into_response())
+        }
+    }
+}
+
+/// A callee's device answers; the call's other devices stop ringing.
+#[utoipa::path(post, path = "/v1/calls/{call_id}/answer", tag = "device",
+    params(("call_id" = String, Path, description = "The call id", pattern = "^[A-Za-z0-9._:-]{1,64}$",
+             example = "example-call")),
+    request_body(content = CallActionBody, example = json!({"installation_id": "example-installation"})),
+    responses((status = 200, body = CallStatus), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 409, response = Conflict),
+              (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+              (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn answer_call(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CallActionBody>,
+) -> Result<Json<CallStatus>, ApiError> {
+    call_id(&id)?;
+    installation_id(&body.installation_id)?;
+    let call = state.rings.answer(&id, &user, &body.installation_id, now_ms()).await?;
+    Ok(Json(CallStatus::of(&call)))
+}
+
+/// A callee's device declines; once every callee declined, the call is declined.
+#[utoipa::path(post, path = "/v1/calls/{call_id}/decline", tag = "device",
+    params(("call_id" = String, Path, description = "The call id", pattern = "^[A-Za-z0-9._:-]{1,64}$",
+             example = "example-call")),
+    request_body(content = CallActionBody, example = json!({"installation_id": "example-installation"})),
+    responses((status = 200, body = CallStatus), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+              (status = 404, response = NotFound), (status = 409, response = Conflict),
+              (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+              (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn decline_call(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CallActionBody>,
+) -> Result<Json<CallStatus>, ApiError> {
+    call_id(&id)?;
+    installation_id(&body.installation_id)?;
+    let call = state.rings.decline(&id, &user, &body.installation_id, now_ms()).await?;
+    Ok(Json(CallStatus::of(&call)))
+}
+
+/// The app backend cancels a ringing call.
+#[utoipa::path(post, path = "/v1/calls/{call_id}/cancel", tag = "backend",
+    params(("call_id" = String, Path, description = "The call id", pattern = "^[A-Za-z0-9._:-]{1,64}$",
+             example = "example-call")),
+    request_body(content = CancelBody, example = json!({"reason": "caller_cancelled"})),
+    responses((status = 200, body = CallStatus), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 404, response = NotFound),
+              (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
+              (status = 415, response = UnsupportedMediaType), (status = 503, response = StorageUnavailable)),
+    security(("api_key" = [])))]
+async fn cancel_call(
+    State(state): State<Shared>,
+    _: Backend,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> Result<Json<CallStatus>, ApiError> {
+    call_id(&id)?;
+    let reason = body.reason.map_or(CancelReason::CallerCancelled, Into::into);
+    let call = state.rings.cancel(&id, reason, now_ms()).await?;
+    Ok(Json(CallStatus::of(&call)))
+}
+
+/// Health: the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health, description = "Healthy"), (status = 503, response = StorageUnavailable)))]
+async fn healthz(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(Health { status: "ok".into() }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text")))]
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, body = Object, description = "OpenAPI 3.1")))]
+async fn openapi() -> Json<serde_json::Value> {
+    Json(document())
+}
+
+/// The OpenAPI document as served. utoipa 5.5 writes a link's `operationId`, `operationRef` and
+/// `requestBody` in snake case; OpenAPI (and every tool following links) spells them in camel case.
+pub fn document() -> serde_json::Value {
+    fn camel_case_links(value: &mut serde_json::Value) {
+        let Some(object) = value.as_object_mut() else { return };
+        for (key, child) in object.iter_mut() {
+            if key == "links" {
+                for link in child.as_object_mut().into_iter().flat_map(|links| links.values_mut()) {
+                    let Some(link) = link.as_object_mut() else { continue };
+                    for (snake, camel) in [
+                        ("operation_id", "operationId"),
+                        ("operation_ref", "operationRef"),
+                        ("request_body", "requestBody"),
+                    ] {
+                        if let Some(v) = link.remove(snake) {
+                            link.insert(camel.into(), v);
+                        }
+                    }
+                }
+            } else {
+                camel_case_links(child);
+            }
+        }
+    }
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    camel_case_links(&mut doc);
+    doc
+}
+
+/// The stored events plus one `delivery_delivered` entry per delivered push, oldest first.
+fn timeline_of(
+    events: Vec<crate::store::CallEvent>,
+    deliveries: &[crate::store::Delivery],
+) -> Vec<TimelineEntry> {
+    let mut timeline: Vec<TimelineEntry> = events
+        .into_iter()
+        .map(|e| TimelineEntry { at: e.at, delivery_id: e.delivery_id, event: e.event, detail: e.detail })
+        .chain(deliveries.iter().filter(|d| d.status == crate::store::DeliveryStatus::Delivered).map(|d| {
+            TimelineEntry {
+                at: d.updated_at,
+                delivery_id: Some(d.delivery_id.clone()),
+                event: "delivery_delivered".into(),
+                detail: d.detail.clone(),
+            }
+        }))
+        .collect();
+    timeline.sort_by_key(|e| e.at);
+    timeline
+}
+
+fn summary(d: &crate::store::Delivery) -> DeliverySummary {
+    DeliverySummary {
+        delivery_id: d.delivery_id.clone(),
+        installation_id: d.installation_id.clone(),
+        user_id: d.user_id.clone(),
+        platform: d.platform.as_str().into(),
+        kind: d.kind.as_str().into(),
+        status: d.status.as_str().into(),
+        attempts: d.attempts,
+        outcome: d.outcome.clone(),
+        detail: d.detail.clone(),
+    }
+}
+
+/// The OpenAPI document, generated from the handlers above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator (DESIGN §5)"),
+    paths(put_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
+          healthz, metrics, openapi),
+    components(schemas(InstallationBody, InstallationResponse, CreateCallBody, CallerBody, CallCreated,
+                        DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
+                        CancelBody, ErrorBody, ErrorDetail, PlatformName, ApnsEnvironmentName, CancelReasonName,
+                        CallView, Health),
+                responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+                          UnsupportedMediaType, StorageUnavailable)),
+    modifiers(&Security),
+    tags((name = "device", description = "Called by devices with the app user's token"),
+         (name = "backend", description = "Called by the app backend with an API key"),
+         (name = "operations", description = "Health, metrics, this document"))
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_spells_links_as_openapi_does() {
+        let doc = document();
+        let links = &doc["paths"]["/v1/calls"]["post"]["responses"]["202"]["links"];
+        assert_eq!(links["GetCall"]["operationId"], "get_call");
+        assert_eq!(links["CancelCall"]["parameters"]["call_id"], "$response.body#/call_id");
+        let text = doc.to_string();
+        assert!(!text.contains("\"operation_id\"") && !text.contains("\"request_body\""), "{text}");
+        // Every link names an operation of the document.
+        let operations: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        for response in doc["paths"].as_object().unwrap().values().flat_map(|item| {
+            item.as_object().unwrap().values().flat_map(|op| op["responses"].as_object().unwrap().values())
+        }) {
+            for link in response["links"].as_object().into_iter().flat_map(|links| links.values()) {
+                assert!(operations.contains(&link["operationId"].as_str().unwrap()), "{link}");
+            }
+        }
+    }
+}

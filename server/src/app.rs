@@ -1,0 +1,184 @@
+//! One running server instance: storage, keys, the ring orchestrator, the delivery workers,
+//! the deadline sweeper, purging, webhooks and the HTTP API, started and stopped together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::{router, AppState};
+use crate::auth::DeviceAuth;
+use crate::config::{Config, SenderConfig};
+use crate::dispatch::{now_ms, Dispatcher};
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use crate::rings::Rings;
+use crate::senders::{FileSender, NoopSender, Senders};
+use crate::store::{redact_url, Store};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Device token keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] crate::auth::KeyError),
+    /// The listen address could not be bound.
+    #[error("listening on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// A running server; dropping it does not stop it, [`Running::stop`] does.
+pub struct Running {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// Its database.
+    pub store: Store,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    rings: Arc<Rings>,
+    stop: oneshot::Sender<()>,
+    serving: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, finishes those in flight, and stops the background work.
+    pub async fn stop(self) {
+        self.rings.stop_waiting();
+        let _ = self.stop.send(());
+        let _ = self.serving.await;
+        for task in self.background {
+            task.abort();
+        }
+    }
+
+    /// Waits until the HTTP server ends (it does when stopped, or on a fatal error).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.serving).await;
+    }
+}
+
+/// The senders a configuration names.
+pub fn senders_from_config(config: &SenderConfig) -> Senders {
+    match config {
+        SenderConfig::File { path, delay_ms } => {
+            Senders::all(Arc::new(FileSender::new(path.clone(), Duration::from_millis(*delay_ms))))
+        }
+        SenderConfig::Noop => Senders::all(Arc::new(NoopSender)),
+    }
+}
+
+/// Starts everything `config` describes, sending pushes through `senders`.
+pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartError> {
+    let store = Store::connect(&config.database_url, config.database_connections).await?;
+    tracing::info!(database = %redact_url(&config.database_url), backend = ?store.backend(), "storage ready");
+    let released = store.release_orphaned_claims(now_ms()).await?;
+    if released > 0 {
+        tracing::warn!(deliveries = released, "resuming deliveries a previous run left unfinished");
+    }
+    let keyring = Arc::new(Keyring::load(store.clone(), now_ms()).await?);
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(Notify::new());
+    let (claimed, handed_over) = tokio::sync::mpsc::unbounded_channel();
+    let rings = Arc::new(Rings::new(
+        store.clone(),
+        keyring.clone(),
+        metrics.clone(),
+        wake.clone(),
+        claimed,
+        config.server_id.clone(),
+        config.ring.default_ring_seconds,
+        config.ring.max_ring_seconds,
+        config.webhook.is_some(),
+    ));
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        rings.clone(),
+        senders,
+        metrics.clone(),
+        wake,
+        config.ring.concurrency,
+        config.ring.claim_batch,
+    ));
+    let mut background = vec![tokio::spawn(dispatcher.run(handed_over))];
+    background.push(tokio::spawn(sweep_deadlines(rings.clone())));
+    background.push(tokio::spawn(purge_expired(store.clone(), metrics.clone())));
+    background.push(tokio::spawn(reload_keys(keyring)));
+    background.push(tokio::spawn(checkpoint(store.clone())));
+    if let Some(webhook) = &config.webhook {
+        background.push(tokio::spawn(crate::webhooks::run(store.clone(), webhook.clone(), metrics.clone())));
+    }
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        rings: rings.clone(),
+        device_auth: DeviceAuth::from_config(&config.auth)?,
+        api_keys: config.api_keys.clone(),
+        metrics: metrics.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Listen(config.listen, e))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(state);
+    let serving = tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, store, metrics, rings, stop, serving, background })
+}
+
+/// Ends calls at their deadline (as missed), four times a second.
+async fn sweep_deadlines(rings: Arc<Rings>) {
+    loop {
+        if let Err(e) = rings.expire_overdue(now_ms()).await {
+            tracing::error!(error = %e, "ending overdue calls failed");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Deletes expired installations every minute, so they are never rung and never kept.
+async fn purge_expired(store: Store, metrics: Arc<Metrics>) {
+    loop {
+        match store.purge_expired(now_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "purged expired installations"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "purging expired installations failed"),
+        }
+        if let Ok(n) = store.count_installations(now_ms()).await {
+            metrics.installations.set(n);
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
+/// Picks up key rotations made by another instance or the `rotate-key` command.
+async fn reload_keys(keyring: Arc<Keyring>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        if let Err(e) = keyring.reload(now_ms()).await {
+            tracing::error!(error = %e, "reloading signing keys failed");
+        }
+    }
+}
+
+/// Keeps SQLite's write-ahead log short, off the request path.
+async fn checkpoint(store: Store) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "checkpointing the write-ahead log failed");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Server configuration: defaults, then a TOML file, then `CALLPUSH_*` environment variables
+//! (nested keys with `__`: `CALLPUSH_AUTH__HS256_SECRET`). With no configuration at all the
+//! server runs on loopback with a SQLite file and generated development credentials.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Everything `callpush serve` can be told. See `server/callpush.example.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://file.db` or `postgres://user:password@host/db`.
+    pub database_url: String,
+    /// Most database connections this instance opens.
+    pub database_connections: u32,
+    /// Where generated development credentials are kept.
+    pub data_dir: PathBuf,
+    /// The `iss` of every call push.
+    pub server_id: String,
+    /// API keys of app backends (`Authorization: Bearer <key>` on the backend routes).
+    pub api_keys: Vec<String>,
+    /// How device tokens are verified.
+    pub auth: AuthConfig,
+    /// Ringing.
+    pub ring: RingConfig,
+    /// Where call state changes are posted, if anywhere.
+    pub webhook: Option<WebhookConfig>,
+    /// How pushes leave the server.
+    pub sender: SenderConfig,
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+}
+
+/// Device tokens: JWTs whose `sub` is the user id, verified with one of these.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// An HS256 shared secret (at least 32 bytes).
+    pub hs256_secret: Option<String>,
+    /// PEM files of RS256, ES256 or EdDSA public keys.
+    #[serde(default)]
+    pub public_key_files: Vec<PathBuf>,
+    /// A JWKS file of the identity provider's public keys.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`, if set.
+    pub issuer: Option<String>,
+    /// Required `aud`, if set.
+    pub audience: Option<String>,
+}
+
+/// Ringing and delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingConfig {
+    /// Ring time when a call does not say, seconds.
+    pub default_ring_seconds: u32,
+    /// Longest ring a call may ask for, seconds.
+    pub max_ring_seconds: u32,
+    /// Pushes sent at once by this instance.
+    pub concurrency: usize,
+    /// Deliveries claimed per database round trip.
+    pub claim_batch: u32,
+}
+
+/// Webhook target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URL receiving `POST`s.
+    pub url: String,
+    /// HMAC-SHA256 key for the `Callpush-Signature` header.
+    pub secret: String,
+}
+
+/// Where pushes go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SenderConfig {
+    /// Append every push, as JSON lines, to a file: for development and tests.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Pretend each send takes this long (tests of slow fan-out), ms.
+        #[serde(default)]
+        delay_ms: u64,
+    },
+    /// Accept every push and send nothing: for load tests of the server itself.
+    Noop,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://callpush.db".into(),
+            database_connections: 16,
+            data_dir: PathBuf::from("."),
+            server_id: "callpush".into(),
+            api_keys: Vec::new(),
+            auth: AuthConfig::default(),
+            ring: RingConfig {
+                default_ring_seconds: 30,
+                max_ring_seconds: 120,
+                concurrency: 256,
+                claim_batch: 256,
+            },
+            webhook: None,
+            sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// The top-level settings, as environment variables name them after `CALLPUSH_`.
+const SETTINGS: [&str; 11] = [
+    "listen",
+    "database_url",
+    "database_connections",
+    "data_dir",
+    "server_id",
+    "api_keys",
+    "auth",
+    "ring",
+    "webhook",
+    "sender",
+    "log_format",
+];
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then `CALLPUSH_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("{} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // Only variables naming a setting: CALLPUSH_LOG (the log filter) and the test suites'
+        // CALLPUSH_TEST_* share the prefix.
+        let settings = Env::prefixed("CALLPUSH_")
+            .filter(|key| {
+                SETTINGS.contains(&key.as_str().to_ascii_lowercase().split("__").next().unwrap_or_default())
+            })
+            .split("__");
+        let config: Config = figment.merge(settings).extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let ring = &self.ring;
+        if !(5..=120).contains(&ring.max_ring_seconds)
+            || !(5..=ring.max_ring_seconds).contains(&ring.default_ring_seconds)
+        {
+            return Err(ConfigError("ring seconds must be 5 ≤ default ≤ max ≤ 120".into()));
+        }
+        if ring.concurrency == 0 || ring.claim_batch == 0 {
+            return Err(ConfigError("ring.concurrency and ring.claim_batch must be positive".into()));
+        }
+        if let Some(secret) = &self.auth.hs256_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError("auth.hs256_secret must be at least 32 bytes".into()));
+            }
+        }
+        if self.api_keys.iter().any(|k| k.len() < 16) {
+            return Err(ConfigError("api keys must be at least 16 characters".into()));
+        }
+        if let Some(webhook) = &self.webhook {
+            if !(webhook.url.starts_with("https://") || webhook.url.starts_with("http://"))
+                || webhook.secret.len() < 16
+            {
+                return Err(ConfigError("webhook needs an http(s) url and a secret of 16+ bytes".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether device tokens can be verified with configured keys (otherwise development
+    /// credentials are generated).
+    pub fn has_device_auth(&self) -> bool {
+        self.auth.hs256_secret.is_some()
+            || !self.auth.public_key_files.is_empty()
+            || self.auth.jwks_file.is_some()
+    }
+}
+
+#[cfg(test)]
+// figment's test jail returns its large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "callpush.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                api_keys = ["key-from-the-file-0001"]
+                [ring]
+                default_ring_seconds = 45
+                max_ring_seconds = 90
+                concurrency = 8
+                claim_batch = 16
+                "#,
+            )?;
+            jail.set_env("CALLPUSH_DATABASE_URL", "postgres://u:p@localhost/callpush");
+            jail.set_env("CALLPUSH_AUTH__HS256_SECRET", "x".repeat(40));
+            jail.set_env("CALLPUSH_LOG", "debug");
+            jail.set_env("CALLPUSH_TEST_POSTGRES_URL", "postgres://elsewhere");
+            let config = Config::load(Some(Path::new("callpush.toml"))).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.ring.default_ring_seconds, 45);
+            assert_eq!(config.database_url, "postgres://u:p@localhost/callpush");
+            assert!(config.has_device_auth());
+            assert_eq!(Config::load(None).unwrap().ring.default_ring_seconds, 30);
+            jail.set_env("CALLPUSH_AUTH__HS256_SECRET", "short");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "listen_port = 1")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,690 @@
+//! Ring orchestration: a call is stored with one delivery per live device before anything is
+//! sent; answers, declines, cancels and the deadline move it on, each with the follow-up pushes
+//! its devices need (DESIGN §6), all in one transaction so a crash loses nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use callpush::model::{is_valid_call_id, Caller, CancelReason, Invite, Platform, PushEvent};
+use callpush::wire::encode_push;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use crate::auth::check_user_id;
+use crate::dispatch::CLAIM_LEASE;
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use crate::store::{
+    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NewCallRows, PushKind,
+    Store, StoreError, Webhook,
+};
+
+/// Most callees one call may ring.
+pub const MAX_CALLEES: usize = 32;
+/// Most app data entries, and their bytes in all: the push must fit every provider.
+pub const MAX_DATA_ENTRIES: usize = 32;
+/// Most bytes of app data (keys and values).
+pub const MAX_DATA_BYTES: usize = 2048;
+/// Longest caller display name, characters.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Why a ring request or call action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RingError {
+    /// Bad input; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such call (or not one this identity may see).
+    #[error("no such call")]
+    NotFound,
+    /// The call id is taken.
+    #[error("a call with this id already exists")]
+    Exists,
+    /// The call no longer rings.
+    #[error("the call is {}", .0.state.as_str())]
+    NotRinging(Box<CallRecord>),
+    /// The installation is not the caller's own.
+    #[error("the installation does not belong to this user")]
+    Forbidden,
+    /// The push would not fit a provider.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A ring request (`POST /v1/calls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    /// The call id, or `None` to make one.
+    pub call_id: Option<String>,
+    /// The caller.
+    pub from: Caller,
+    /// The callees' user ids.
+    pub to: Vec<String>,
+    /// Video offered.
+    pub video: bool,
+    /// Ring time, seconds; `None`: the configured default.
+    pub ring_seconds: Option<u32>,
+    /// App data.
+    pub data: BTreeMap<String, String>,
+}
+
+/// How a call stopped ringing, seen from a device that did not end it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Elsewhere(CancelReason),
+    Unanswered(CancelReason),
+}
+
+/// What a device that rang needs when the call stops (DESIGN §6): FCM and WNS get a cancel
+/// push; APNs never gets a VoIP cancel and Push Kit's VoIP message only wakes, so both learn of
+/// an answer elsewhere over their own connection and get a missed-call notification when
+/// nobody answered.
+fn followup(platform: Platform, ending: Ending) -> Option<(PushKind, Option<CancelReason>)> {
+    match (platform, ending) {
+        (Platform::Fcm | Platform::Wns, Ending::Elsewhere(reason) | Ending::Unanswered(reason)) => {
+            Some((PushKind::Cancel, Some(reason)))
+        }
+        (Platform::Apns | Platform::Harmony, Ending::Unanswered(_)) => Some((PushKind::Missed, None)),
+        (Platform::Apns | Platform::Harmony, Ending::Elsewhere(_)) => None,
+    }
+}
+
+/// A delivery claimed by this instance when it was stored, handed straight to the workers with
+/// its call: the fast path that skips a claim round trip. If the process dies first, the claim
+/// lapses and any instance sends it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The delivery, in `Sending`.
+    pub delivery: Delivery,
+    /// Its call as it was when the delivery was made.
+    pub call: Arc<CallRecord>,
+}
+
+/// Stores new calls with group commit: calls arriving while a commit is under way are stored
+/// together in the next one, so the database commits once per burst instead of once per call.
+/// A call arriving alone is stored at once.
+#[derive(Clone)]
+struct CallCreator {
+    queue: mpsc::UnboundedSender<(NewCallRows, tokio::sync::oneshot::Sender<Result<bool, StoreError>>)>,
+}
+
+/// Most calls stored in one commit.
+const MAX_GROUP: usize = 128;
+
+impl CallCreator {
+    fn start(store: Store) -> Self {
+        let (queue, mut waiting) =
+            mpsc::unbounded_channel::<(NewCallRows, tokio::sync::oneshot::Sender<Result<bool, StoreError>>)>(
+            );
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match waiting.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (rows, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                match store.create_calls(&rows).await {
+                    Ok(created) => {
+                        for (reply, created) in replies.into_iter().zip(created) {
+                            let _ = reply.send(Ok(created));
+                        }
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        for reply in replies {
+                            let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        CallCreator { queue }
+    }
+
+    async fn create(&self, rows: NewCallRows) -> Result<bool, StoreError> {
+        let (reply, created) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((rows, reply))
+            .map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
+        created.await.map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?
+    }
+}
+
+/// Wakes long-polls when a call changes in this instance, or when it shuts down.
+#[derive(Clone)]
+pub struct CallWatch {
+    changed: broadcast::Sender<String>,
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for CallWatch {
+    fn default() -> Self {
+        CallWatch { changed: broadcast::channel(4096).0, stopping: tokio::sync::watch::channel(false).0 }
+    }
+}
+
+impl CallWatch {
+    fn notify(&self, call_id: &str) {
+        let _ = self.changed.send(call_id.to_owned());
+    }
+}
+
+/// The ring orchestrator.
+pub struct Rings {
+    store: Store,
+    keyring: Arc<Keyring>,
+    metrics: Arc<Metrics>,
+    watch: CallWatch,
+    dispatch: Arc<Notify>,
+    claimed: mpsc::UnboundedSender<Claimed>,
+    creator: CallCreator,
+    server_id: String,
+    default_ring_seconds: u32,
+    max_ring_seconds: u32,
+    webhooks: bool,
+}
+
+impl Rings {
+    /// An orchestrator over `store`. New deliveries go to the workers through `claimed`;
+    /// `dispatch` wakes them for anything else.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        metrics: Arc<Metrics>,
+        dispatch: Arc<Notify>,
+        claimed: mpsc::UnboundedSender<Claimed>,
+        server_id: String,
+        default_ring_seconds: u32,
+        max_ring_seconds: u32,
+        webhooks: bool,
+    ) -> Self {
+        let creator = CallCreator::start(store.clone());
+        Rings {
+            store,
+            keyring,
+            metrics,
+            watch: CallWatch::default(),
+            dispatch,
+            claimed,
+            creator,
+            server_id,
+            default_ring_seconds,
+            max_ring_seconds,
+            webhooks,
+        }
+    }
+
+    /// The key that signs call pushes now.
+    pub fn signer(&self) -> Arc<callpush::wire::CallSigner> {
+        self.keyring.signer()
+    }
+
+    /// The keys devices must trust.
+    pub fn published_keys(&self) -> Vec<callpush::model::Jwk> {
+        self.keyring.published()
+    }
+
+    /// Stores a call and its ring deliveries, then wakes the dispatcher.
+    pub async fn create(&self, request: NewCall, now: i64) -> Result<(CallRecord, Vec<Delivery>), RingError> {
+        let (callees, ring_seconds) = self.check(&request)?;
+        let call_id = request.call_id.clone().unwrap_or_else(new_id);
+        let call = CallRecord {
+            call_id: call_id.clone(),
+            caller_id: request.from.id.clone(),
+            caller_name: request.from.name.clone(),
+            video: request.video,
+            data: request.data.clone(),
+            state: CallPhase::Ringing,
+            reason: None,
+            answered_by: None,
+            created_at: now,
+            expires_at: now + i64::from(ring_seconds) * 1000,
+            ended_at: None,
+            version: 1,
+        };
+        self.check_size(&call, &callees)?;
+        let installations = self.store.live_installations(&callees, now).await?;
+        let deliveries: Vec<Delivery> =
+            installations.iter().map(|i| delivery(&call_id, i, PushKind::Ring, None, now)).collect();
+        let webhook = self.webhook(&call, "call.ringing", now);
+        let rows = NewCallRows { call: call.clone(), callees, deliveries: deliveries.clone(), webhook };
+        if !self.creator.create(rows).await? {
+            return Err(RingError::Exists);
+        }
+        self.metrics.rings.inc();
+        self.hand_over(&deliveries, &call);
+        Ok((call, deliveries))
+    }
+
+    fn check(&self, request: &NewCall) -> Result<(Vec<String>, u32), RingError> {
+        if let Some(id) = &request.call_id {
+            if !is_valid_call_id(id) {
+                return Err(RingError::Invalid(
+                    "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
+                ));
+            }
+        }
+        check_user_id(&request.from.id)
+            .map_err(|_| RingError::Invalid("from.id must be a user id".into()))?;
+        if let Some(name) = &request.from.name {
+            if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+                return Err(RingError::Invalid(format!(
+                    "from.name must be at most {MAX_NAME_CHARS} characters without control characters"
+                )));
+            }
+        }
+        if request.to.is_empty() || request.to.len() > MAX_CALLEES {
+            return Err(RingError::Invalid(format!("to must name 1 to {MAX_CALLEES} users")));
+        }
+        let callees: BTreeSet<String> = request.to.iter().cloned().collect();
+        for user in &callees {
+            check_user_id(user).map_err(|_| RingError::Invalid(format!("to: `{user}` is not a user id")))?;
+        }
+        let ring_seconds = request.ring_seconds.unwrap_or(self.default_ring_seconds);
+        if !(5..=self.max_ring_seconds).contains(&ring_seconds) {
+            return Err(RingError::Invalid(format!(
+                "ring_seconds must be from 5 to {}",
+                self.max_ring_seconds
+            )));
+        }
+        if request.data.keys().any(|k| k.is_empty() || k.len() > 64) {
+            return Err(RingError::Invalid("data keys must be 1 to 64 bytes".into()));
+        }
+        let data_bytes: usize = request.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if request.data.len() > MAX_DATA_ENTRIES || data_bytes > MAX_DATA_BYTES {
+            return Err(RingError::TooLarge(format!(
+                "data allows {MAX_DATA_ENTRIES} entries and {MAX_DATA_BYTES} bytes in all"
+            )));
+        }
+        Ok((callees.into_iter().collect(), ring_seconds))
+    }
+
+    /// Every push of this call must fit every provider, if need be with the caller name
+    /// shortened; only app data that is too large is refused.
+    fn check_size(&self, call: &CallRecord, callees: &[String]) -> Result<(), RingError> {
+        let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
+        let invite =
+            self.invite(call, &longest, &"x".repeat(32), PushEvent::Ring, None, call.created_at / 1000);
+        let signer = self.keyring.signer();
+        // One signature tells for all four providers in the usual case: the push fits as it is.
+        let jws = callpush::wire::sign(&invite, &signer);
+        let fits = |p: Platform| callpush::wire::wrap(p, jws.clone()).size() <= p.payload_limit();
+        for platform in Platform::ALL.into_iter().filter(|p| !fits(*p)) {
+            encode_push(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The claims of a push of `call` to `user`.
+    pub fn invite(
+        &self,
+        call: &CallRecord,
+        user: &str,
+        jti: &str,
+        evt: PushEvent,
+        reason: Option<CancelReason>,
+        now_s: i64,
+    ) -> Invite {
+        let exp = match evt {
+            PushEvent::Ring => call.expires_at / 1000,
+            // A cancel means something for a minute, even after the ring deadline.
+            PushEvent::Cancel => now_s.max(call.expires_at / 1000) + 60,
+        };
+        Invite {
+            iss: self.server_id.clone(),
+            aud: user.to_owned(),
+            jti: jti.to_owned(),
+            iat: now_s,
+            exp,
+            v: callpush::model::WIRE_VERSION,
+            evt,
+            cid: call.call_id.clone(),
+            from: Caller { id: call.caller_id.clone(), name: call.caller_name.clone() },
+            video: call.video,
+            reason,
+            data: call.data.clone(),
+        }
+    }
+
+    /// The call `call_id` as `user` may see it: only its callees do.
+    pub async fn call_for_callee(&self, call_id: &str, user: &str) -> Result<CallRecord, RingError> {
+        if !self.store.is_callee(call_id, user).await? {
+            return Err(RingError::NotFound);
+        }
+        self.store.call(call_id).await?.ok_or(RingError::NotFound)
+    }
+
+    /// `installation_id` of `user` answers: the call is answered and every other device that
+    /// rang gets what it needs to stop.
+    pub async fn answer(
+        &self,
+        call_id: &str,
+        user: &str,
+        installation_id: &str,
+        now: i64,
+    ) -> Result<CallRecord, RingError> {
+        let call = self.actionable(call_id, user, installation_id, now).await?;
+        let end = CallEnd {
+            state: CallPhase::Answered,
+            reason: None,
+            answered_by: Some(installation_id.to_owned()),
+            at: now,
+            detail: Some(format!("answered by {user}")),
+        };
+        let rang = self.rang(call_id).await?;
+        let followups =
+            followups(&rang, call_id, now, Ending::Elsewhere(CancelReason::AnsweredElsewhere), |d| {
+                d.installation_id != installation_id
+            });
+        self.end(&call, end, &followups, "call.answered").await
+    }
+
+    /// `user` declines on `installation_id`: their other devices stop ringing; once every callee
+    /// declined, the call is declined.
+    pub async fn decline(
+        &self,
+        call_id: &str,
+        user: &str,
+        installation_id: &str,
+        now: i64,
+    ) -> Result<CallRecord, RingError> {
+        let call = self.actionable(call_id, user, installation_id, now).await?;
+        let rang = self.rang(call_id).await?;
+        let followups =
+            followups(&rang, call_id, now, Ending::Elsewhere(CancelReason::DeclinedElsewhere), |d| {
+                d.user_id == user && d.installation_id != installation_id
+            });
+        let everyone_declined = self.store.decline(call_id, user, now, &followups).await?;
+        self.watch.notify(call_id);
+        self.hand_over(&followups, &call);
+        if everyone_declined {
+            let end = CallEnd {
+                state: CallPhase::Declined,
+                reason: None,
+                answered_by: None,
+                at: now,
+                detail: Some("every callee declined".into()),
+            };
+            return self.end(&call, end, &[], "call.declined").await;
+        }
+        self.store.call(call_id).await?.ok_or(RingError::NotFound)
+    }
+
+    /// The app backend cancels the call.
+    pub async fn cancel(
+        &self,
+        call_id: &str,
+        reason: CancelReason,
+        now: i64,
+    ) -> Result<CallRecord, RingError> {
+        let call = self.store.call(call_id).await?.ok_or(RingError::NotFound)?;
+        if call.state != CallPhase::Ringing {
+            return Err(RingError::NotRinging(Box::new(call)));
+        }
+        let (state, ending) = match reason {
+            CancelReason::Timeout => (CallPhase::Missed, Ending::Unanswered(reason)),
+            CancelReason::CallerCancelled => (CallPhase::Cancelled, Ending::Unanswered(reason)),
+            CancelReason::AnsweredElsewhere | CancelReason::DeclinedElsewhere => {
+                (CallPhase::Cancelled, Ending::Elsewhere(reason))
+            }
+        };
+        let declined = self.declined_users(call_id).await?;
+        let rang = self.rang(call_id).await?;
+        let followups = followups(&rang, call_id, now, ending, |d| !declined.contains(&d.user_id));
+        let end = CallEnd {
+            state,
+            reason: Some(reason),
+            answered_by: None,
+            at: now,
+            detail: Some(reason.to_string()),
+        };
+        self.end(
+            &call,
+            end,
+            &followups,
+            if state == CallPhase::Missed { "call.missed" } else { "call.cancelled" },
+        )
+        .await
+    }
+
+    /// Ends every call whose deadline passed as missed; returns how many.
+    pub async fn expire_overdue(&self, now: i64) -> Result<usize, RingError> {
+        let mut ended = 0;
+        for call in self.store.overdue_calls(now, 256).await? {
+            match self.cancel(&call.call_id, CancelReason::Timeout, now).await {
+                Ok(_) => ended += 1,
+                // Answered or cancelled meanwhile, maybe by another instance.
+                Err(RingError::NotRinging(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Ends every long-poll at once with the call as it is (clients poll again), so a shutdown
+    /// does not wait for them.
+    pub fn stop_waiting(&self) {
+        self.watch.stopping.send_replace(true);
+    }
+
+    /// Waits until the call changes from `version`, or `wait` passes, or the server stops;
+    /// returns the call as it is.
+    pub async fn wait_for_change(
+        &self,
+        call_id: &str,
+        version: i64,
+        wait: Duration,
+    ) -> Result<CallRecord, RingError> {
+        let mut changes = self.watch.changed.subscribe();
+        let mut stopping = self.watch.stopping.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let call = self.store.call(call_id).await?.ok_or(RingError::NotFound)?;
+            if call.version != version || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
+                return Ok(call);
+            }
+            // Changes made here arrive at once; other instances' changes within a second.
+            let poll = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+            loop {
+                tokio::select! {
+                    changed = tokio::time::timeout_at(poll, changes.recv()) => match changed {
+                        Ok(Ok(changed)) if changed != call_id => continue,
+                        _ => break,
+                    },
+                    _ = stopping.changed() => break,
+                }
+            }
+        }
+    }
+
+    async fn actionable(
+        &self,
+        call_id: &str,
+        user: &str,
+        installation_id: &str,
+        now: i64,
+    ) -> Result<CallRecord, RingError> {
+        let call = self.call_for_callee(call_id, user).await?;
+        match self.store.installation(installation_id).await? {
+            Some(inst) if inst.user_id == user => {}
+            _ => return Err(RingError::Forbidden),
+        }
+        if call.state != CallPhase::Ringing || call.expires_at <= now {
+            return Err(RingError::NotRinging(Box::new(call)));
+        }
+        Ok(call)
+    }
+
+    async fn end(
+        &self,
+        call: &CallRecord,
+        end: CallEnd,
+        followups: &[Delivery],
+        event: &str,
+    ) -> Result<CallRecord, RingError> {
+        let mut ended = call.clone();
+        ended.state = end.state;
+        ended.reason = end.reason;
+        ended.answered_by = end.answered_by.clone();
+        ended.ended_at = Some(end.at);
+        let webhook = self.webhook(&ended, event, end.at);
+        let done = self.store.end_call(&call.call_id, &end, followups, webhook.as_ref()).await?;
+        let now = self.store.call(&call.call_id).await?.ok_or(RingError::NotFound)?;
+        if !done {
+            return Err(RingError::NotRinging(Box::new(now)));
+        }
+        self.watch.notify(&call.call_id);
+        self.hand_over(followups, &now);
+        Ok(now)
+    }
+
+    /// Gives deliveries this instance claimed on creation to its workers.
+    fn hand_over(&self, deliveries: &[Delivery], call: &CallRecord) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let call = Arc::new(call.clone());
+        for delivery in deliveries {
+            if self.claimed.send(Claimed { delivery: delivery.clone(), call: call.clone() }).is_err() {
+                // The workers are gone (shutting down): the claim lapses and a restart sends it.
+                self.dispatch.notify_one();
+                return;
+            }
+        }
+    }
+
+    /// Ring deliveries that reached (or may have reached) their device.
+    async fn rang(&self, call_id: &str) -> Result<Vec<Delivery>, RingError> {
+        Ok(self
+            .store
+            .deliveries(call_id)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                d.kind == PushKind::Ring
+                    && matches!(d.status, DeliveryStatus::Delivered | DeliveryStatus::Sending)
+            })
+            .collect())
+    }
+
+    async fn declined_users(&self, call_id: &str) -> Result<BTreeSet<String>, RingError> {
+        Ok(self
+            .store
+            .callees(call_id)
+            .await?
+            .into_iter()
+            .filter(|(_, declined)| *declined)
+            .map(|(u, _)| u)
+            .collect())
+    }
+
+    fn webhook(&self, call: &CallRecord, event: &str, now: i64) -> Option<Webhook> {
+        self.webhooks.then(|| {
+            let webhook_id = new_id();
+            let body = json!({
+                "webhook_id": webhook_id,
+                "event": event,
+                "at": now,
+                "call": {
+                    "call_id": call.call_id,
+                    "state": call.state.as_str(),
+                    "reason": call.reason.map(|r| r.as_str()),
+                    "answered_by": call.answered_by,
+                    "caller_id": call.caller_id,
+                    "video": call.video,
+                    "created_at": call.created_at,
+                    "expires_at": call.expires_at,
+                },
+            });
+            Webhook { webhook_id, call_id: call.call_id.clone(), body: body.to_string(), attempts: 0 }
+        })
+    }
+}
+
+/// One delivery of `kind` to an installation, claimed by this instance for its first attempt.
+fn delivery(
+    call_id: &str,
+    inst: &Installation,
+    kind: PushKind,
+    reason: Option<CancelReason>,
+    now: i64,
+) -> Delivery {
+    Delivery {
+        delivery_id: new_id(),
+        call_id: call_id.to_owned(),
+        installation_id: inst.installation_id.clone(),
+        user_id: inst.user_id.clone(),
+        platform: inst.platform,
+        token: inst.token.clone(),
+        apns_environment: inst.apns_environment,
+        registered_at: inst.registered_at,
+        kind,
+        reason,
+        status: DeliveryStatus::Sending,
+        attempts: 1,
+        next_attempt_at: now,
+        claimed_until: Some(now + CLAIM_LEASE),
+        outcome: None,
+        detail: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The follow-up pushes for devices that rang and `include` selects.
+fn followups(
+    rang: &[Delivery],
+    call_id: &str,
+    now: i64,
+    ending: Ending,
+    include: impl Fn(&Delivery) -> bool,
+) -> Vec<Delivery> {
+    let mut seen = BTreeSet::new();
+    rang.iter()
+        .filter(|d| include(d) && seen.insert(d.installation_id.clone()))
+        .filter_map(|d| {
+            let (kind, reason) = followup(d.platform, ending)?;
+            let inst = Installation {
+                installation_id: d.installation_id.clone(),
+                user_id: d.user_id.clone(),
+                platform: d.platform,
+                token: d.token.clone(),
+                apns_environment: d.apns_environment,
+                app_id: None,
+                ttl_seconds: 0,
+                registered_at: d.registered_at,
+                expires_at: 0,
+            };
+            Some(delivery(call_id, &inst, kind, reason, now))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_platform_gets_the_follow_up_its_rules_allow() {
+        let answered = Ending::Elsewhere(CancelReason::AnsweredElsewhere);
+        let missed = Ending::Unanswered(CancelReason::Timeout);
+        assert_eq!(
+            followup(Platform::Fcm, answered),
+            Some((PushKind::Cancel, Some(CancelReason::AnsweredElsewhere)))
+        );
+        assert_eq!(followup(Platform::Wns, missed), Some((PushKind::Cancel, Some(CancelReason::Timeout))));
+        // Never a VoIP cancel on APNs; Push Kit VoIP messages only wake.
+        assert_eq!(followup(Platform::Apns, answered), None);
+        assert_eq!(followup(Platform::Harmony, answered), None);
+        assert_eq!(followup(Platform::Apns, missed), Some((PushKind::Missed, None)));
+        assert_eq!(followup(Platform::Harmony, missed), Some((PushKind::Missed, None)));
+    }
+}

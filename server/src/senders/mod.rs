@@ -1,0 +1,167 @@
+//! How pushes leave the server: the [`Sender`] trait every provider implements, the outcome
+//! classes the dispatcher acts on, and the senders for development and tests.
+
+mod file;
+pub mod testing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use callpush::model::{ApnsEnvironment, Platform};
+use callpush::wire::ProviderPayload;
+
+pub use file::FileSender;
+
+use crate::store::PushKind;
+
+/// One push, ready for its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingPush {
+    /// The delivery it fulfils (and the `jti` of its JWS).
+    pub delivery_id: String,
+    /// The call.
+    pub call_id: String,
+    /// The device.
+    pub installation_id: String,
+    /// The provider.
+    pub platform: Platform,
+    /// The device's push token (WNS: channel URI).
+    pub token: String,
+    /// APNs: which environment the token is for.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Ring, cancel or missed-call notification.
+    pub kind: PushKind,
+    /// Ring and cancel: the signed call push wrapped for the provider.
+    pub payload: Option<ProviderPayload>,
+    /// Missed-call notification content.
+    pub missed: Option<MissedCall>,
+    /// How long the provider should keep trying, seconds (Push Kit `ttl`, FCM `android.ttl`,
+    /// WNS `X-WNS-TTL`).
+    pub ttl_seconds: u32,
+    /// When the push becomes pointless, unix seconds (APNs `apns-expiration`).
+    pub expires_at: i64,
+}
+
+/// What a missed-call notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedCall {
+    /// Who called.
+    pub caller_id: String,
+    /// Their display name.
+    pub caller_name: Option<String>,
+    /// Whether it was a video call.
+    pub video: bool,
+    /// Notification id shared with the device (`missed_call_message_id`), so the system
+    /// collapses the server's and the device's notifications into one.
+    pub app_message_id: String,
+}
+
+/// What a provider's answer means for the delivery (providers.md §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The provider accepted the push.
+    Delivered {
+        /// The provider's message id, for support requests.
+        provider_id: Option<String>,
+    },
+    /// The token is dead: prune the installation.
+    InvalidToken {
+        /// What the provider said.
+        detail: String,
+        /// APNs 410: when the provider saw the token stop working, unix ms. The installation
+        /// is pruned only if it was registered before that.
+        invalid_since: Option<i64>,
+    },
+    /// Slow down; try again after the given delay (or a backoff).
+    RateLimited {
+        /// The provider's `Retry-After`.
+        retry_after: Option<Duration>,
+        /// What the provider said.
+        detail: String,
+    },
+    /// A passing failure: back off with jitter and retry while the push still matters.
+    Transient {
+        /// What happened.
+        detail: String,
+    },
+    /// The request itself is wrong: never retried.
+    BadRequest {
+        /// What the provider said.
+        detail: String,
+    },
+    /// The server's provider credentials or settings are wrong: alert, never retried.
+    ConfigError {
+        /// What the provider said.
+        detail: String,
+    },
+}
+
+impl SendOutcome {
+    /// The outcome class, a stable name for metrics and the call timeline.
+    pub fn class(&self) -> &'static str {
+        match self {
+            SendOutcome::Delivered { .. } => "delivered",
+            SendOutcome::InvalidToken { .. } => "invalid_token",
+            SendOutcome::RateLimited { .. } => "rate_limited",
+            SendOutcome::Transient { .. } => "transient",
+            SendOutcome::BadRequest { .. } => "bad_request",
+            SendOutcome::ConfigError { .. } => "config_error",
+        }
+    }
+}
+
+/// Sends pushes through one provider.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    /// Sends one push and classifies the provider's answer. Never panics; a transport failure
+    /// is `Transient`.
+    async fn send(&self, push: &OutgoingPush) -> SendOutcome;
+}
+
+/// The sender for each platform.
+#[derive(Clone)]
+pub struct Senders {
+    harmony: Arc<dyn Sender>,
+    fcm: Arc<dyn Sender>,
+    apns: Arc<dyn Sender>,
+    wns: Arc<dyn Sender>,
+}
+
+impl Senders {
+    /// One sender per platform.
+    pub fn new(
+        harmony: Arc<dyn Sender>,
+        fcm: Arc<dyn Sender>,
+        apns: Arc<dyn Sender>,
+        wns: Arc<dyn Sender>,
+    ) -> Self {
+        Senders { harmony, fcm, apns, wns }
+    }
+
+    /// The same sender for every platform.
+    pub fn all(sender: Arc<dyn Sender>) -> Self {
+        Senders::new(sender.clone(), sender.clone(), sender.clone(), sender)
+    }
+
+    /// The sender for `platform`.
+    pub fn for_platform(&self, platform: Platform) -> &Arc<dyn Sender> {
+        match platform {
+            Platform::Harmony => &self.harmony,
+            Platform::Fcm => &self.fcm,
+            Platform::Apns => &self.apns,
+            Platform::Wns => &self.wns,
+        }
+    }
+}
+
+/// Accepts every push and sends nothing: for measuring the server itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopSender;
+
+#[async_trait]
+impl Sender for NoopSender {
+    async fn send(&self, _push: &OutgoingPush) -> SendOutcome {
+        SendOutcome::Delivered { provider_id: None }
+    }
+}

@@ -1,0 +1,1214 @@
+//! Storage: installations, calls, deliveries, the call timeline, signing keys and the webhook
+//! outbox, in SQLite (default, zero set-up) or PostgreSQL (several server instances sharing one
+//! database). Same schema, same queries; only claiming work differs: PostgreSQL uses
+//! `FOR UPDATE SKIP LOCKED` so instances never claim the same delivery.
+//!
+//! Times are unix milliseconds. Queries use `$n` placeholders in increasing order of first use,
+//! which both SQLite and PostgreSQL bind positionally.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use callpush::model::{ApnsEnvironment, CancelReason, Platform};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not what the schema allows (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// A storage failure seen by another task (a group commit), relayed.
+    #[error("database: {0}")]
+    Unavailable(String),
+    /// The URL names a database this server does not speak.
+    #[error("unsupported database URL `{0}`: use sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+}
+
+/// Which database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one server instance.
+    Sqlite,
+    /// PostgreSQL: any number of instances.
+    Postgres,
+}
+
+/// A device's push registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installation {
+    /// The device's installation id.
+    pub installation_id: String,
+    /// Its owner: the `sub` of the device token that registered it.
+    pub user_id: String,
+    /// The provider.
+    pub platform: Platform,
+    /// The push token (WNS: channel URI).
+    pub token: String,
+    /// APNs: sandbox or production.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Optional app id.
+    pub app_id: Option<String>,
+    /// Lease length, seconds.
+    pub ttl_seconds: i64,
+    /// When this token was registered (APNs 410 pruning compares with it), ms.
+    pub registered_at: i64,
+    /// When the lease ends, ms.
+    pub expires_at: i64,
+}
+
+/// The server-side state of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallPhase {
+    /// Ringing the callees' devices.
+    Ringing,
+    /// A device answered.
+    Answered,
+    /// Every callee declined.
+    Declined,
+    /// The caller (or the app backend) cancelled it.
+    Cancelled,
+    /// Nobody answered before the deadline.
+    Missed,
+}
+
+impl CallPhase {
+    /// The name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallPhase::Ringing => "ringing",
+            CallPhase::Answered => "answered",
+            CallPhase::Declined => "declined",
+            CallPhase::Cancelled => "cancelled",
+            CallPhase::Missed => "missed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        [
+            CallPhase::Ringing,
+            CallPhase::Answered,
+            CallPhase::Declined,
+            CallPhase::Cancelled,
+            CallPhase::Missed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("call state `{s}`")))
+    }
+}
+
+/// A call as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The call id.
+    pub call_id: String,
+    /// Caller user id.
+    pub caller_id: String,
+    /// Caller display name.
+    pub caller_name: Option<String>,
+    /// Video offered.
+    pub video: bool,
+    /// App data.
+    pub data: BTreeMap<String, String>,
+    /// Where it stands.
+    pub state: CallPhase,
+    /// For a cancelled call, why.
+    pub reason: Option<CancelReason>,
+    /// For an answered call, the installation that answered.
+    pub answered_by: Option<String>,
+    /// Creation time, ms.
+    pub created_at: i64,
+    /// Ring deadline, ms.
+    pub expires_at: i64,
+    /// When it stopped ringing, ms.
+    pub ended_at: Option<i64>,
+    /// Grows on every change.
+    pub version: i64,
+}
+
+/// What a delivery carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushKind {
+    /// The call push: ring.
+    Ring,
+    /// A call push that stops the ring (FCM, WNS).
+    Cancel,
+    /// A missed-call notification (APNs alert, Push Kit MISS_CALL).
+    Missed,
+}
+
+impl PushKind {
+    /// The name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushKind::Ring => "ring",
+            PushKind::Cancel => "cancel",
+            PushKind::Missed => "missed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        [PushKind::Ring, PushKind::Cancel, PushKind::Missed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("push kind `{s}`")))
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting to be sent (first time or retry).
+    Pending,
+    /// Claimed by a worker until `claimed_until`; reclaimed after a crash.
+    Sending,
+    /// The provider accepted it.
+    Delivered,
+    /// It will not be sent: the provider refused it for good, or the deadline passed.
+    Failed,
+    /// Not needed any more: the call stopped ringing before it was sent.
+    Skipped,
+}
+
+impl DeliveryStatus {
+    /// The name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Sending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{s}`")))
+    }
+}
+
+/// One push to one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Unique id; also the `jti` of the push it sends.
+    pub delivery_id: String,
+    /// The call.
+    pub call_id: String,
+    /// The device.
+    pub installation_id: String,
+    /// The device's owner.
+    pub user_id: String,
+    /// The provider.
+    pub platform: Platform,
+    /// The push token when the delivery was made.
+    pub token: String,
+    /// APNs environment.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// When the token was registered, ms.
+    pub registered_at: i64,
+    /// Ring, cancel or missed-call notification.
+    pub kind: PushKind,
+    /// For a cancel, why.
+    pub reason: Option<CancelReason>,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it may next be tried, ms.
+    pub next_attempt_at: i64,
+    /// While `Sending`: until when the claim holds, ms.
+    pub claimed_until: Option<i64>,
+    /// The last outcome class (`delivered`, `invalid_token`, …).
+    pub outcome: Option<String>,
+    /// The last outcome's detail.
+    pub detail: Option<String>,
+    /// Created, ms.
+    pub created_at: i64,
+    /// Last changed, ms.
+    pub updated_at: i64,
+}
+
+/// One entry of a call's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// When, ms.
+    pub at: i64,
+    /// The delivery concerned, if any.
+    pub delivery_id: Option<String>,
+    /// What happened: `ringing`, `sent`, `answered`, …
+    pub event: String,
+    /// Detail.
+    pub detail: Option<String>,
+}
+
+/// A signing key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id.
+    pub kid: String,
+    /// The 32-byte Ed25519 seed.
+    pub seed: [u8; 32],
+    /// Created, ms.
+    pub created_at: i64,
+    /// When it starts signing, ms.
+    pub activates_at: i64,
+}
+
+/// The result of sending one delivery, written back in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryResult {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Its call, for the timeline.
+    pub call_id: String,
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// The outcome class.
+    pub outcome: String,
+    /// Detail for the timeline; never a token.
+    pub detail: Option<String>,
+    /// For a retry, when.
+    pub next_attempt_at: i64,
+    /// When the result was known, ms.
+    pub at: i64,
+}
+
+/// A webhook waiting to go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Unique id; sent as the `Callpush-Webhook-Id` header so receivers can dedupe.
+    pub webhook_id: String,
+    /// The call it reports.
+    pub call_id: String,
+    /// The JSON body.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; writers queue here instead of spinning in SQLite's
+    /// busy handler, which sleeps and backs off and so wastes most of the lock's time.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+const INSTALLATION_COLUMNS: &str =
+    "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, registered_at, expires_at";
+const CALL_COLUMNS: &str =
+    "call_id, caller_id, caller_name, video, data, state, reason, answered_by, created_at, \
+                            expires_at, ended_at, version";
+const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, platform, token, apns_environment, \
+                                registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
+                                outcome, detail, created_at, updated_at";
+
+/// A new unique id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL syncs at checkpoints,
+                        // which WAL keeps crash-safe.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        // Checkpoints run in the background (Store::checkpoint), not inside
+                        // whichever commit crosses the threshold, where they stall a ring.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool, backend, sqlite_writer: Default::default() })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Begins a transaction that will write. SQLite takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads first and writes later could otherwise fail when
+    /// another writer commits in between, which no busy timeout can wait out.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// SQLite: copies the write-ahead log back into the database without blocking writers.
+    /// The server runs it every second; PostgreSQL checkpoints on its own.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- installations ----
+
+    /// The installation `id`, expired or not.
+    pub async fn installation(&self, id: &str) -> Result<Option<Installation>, StoreError> {
+        let sql = format!("SELECT {INSTALLATION_COLUMNS} FROM installations WHERE installation_id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| installation(&r)).transpose()
+    }
+
+    /// Creates or renews an installation for its user. Returns `false`, changing nothing, when
+    /// the id belongs to another user. Other installations holding the same token are removed,
+    /// so a token rings one installation only.
+    pub async fn put_installation(&self, inst: &Installation) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "INSERT INTO installations ({INSTALLATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (installation_id) DO UPDATE SET platform = excluded.platform, token = excluded.token, \
+             apns_environment = excluded.apns_environment, app_id = excluded.app_id, \
+             ttl_seconds = excluded.ttl_seconds, registered_at = excluded.registered_at, \
+             expires_at = excluded.expires_at \
+             WHERE installations.user_id = excluded.user_id"
+        );
+        let upserted = sqlx::query(&sql)
+            .bind(&inst.installation_id)
+            .bind(&inst.user_id)
+            .bind(inst.platform.as_str())
+            .bind(&inst.token)
+            .bind(inst.apns_environment.map(|e| e.as_str()))
+            .bind(&inst.app_id)
+            .bind(inst.ttl_seconds)
+            .bind(inst.registered_at)
+            .bind(inst.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        if upserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM installations WHERE platform = $1 AND token = $2 AND installation_id <> $3")
+            .bind(inst.platform.as_str())
+            .bind(&inst.token)
+            .bind(&inst.installation_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes `id` if `user_id` owns it; returns whether it did.
+    pub async fn delete_installation(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("DELETE FROM installations WHERE installation_id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Removes an installation whose token the provider declared dead, unless it was
+    /// re-registered with another token meanwhile (and, when given, only if it was registered
+    /// before `registered_before`: the APNs 410 `timestamp` rule).
+    pub async fn prune_installation(
+        &self,
+        id: &str,
+        token: &str,
+        registered_before: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "DELETE FROM installations WHERE installation_id = $1 AND token = $2 AND registered_at < $3",
+        )
+        .bind(id)
+        .bind(token)
+        .bind(registered_before.unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every unexpired installation of `users`.
+    pub async fn live_installations(
+        &self,
+        users: &[String],
+        now: i64,
+    ) -> Result<Vec<Installation>, StoreError> {
+        let mut out = Vec::new();
+        let sql = format!(
+            "SELECT {INSTALLATION_COLUMNS} FROM installations WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY installation_id"
+        );
+        for user in users {
+            let rows = sqlx::query(&sql).bind(user).bind(now).fetch_all(&self.pool).await?;
+            for row in rows {
+                out.push(installation(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes installations that expired before `now`; returns how many.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("DELETE FROM installations WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Number of unexpired installations.
+    pub async fn count_installations(&self, now: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM installations WHERE expires_at > $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    // ---- calls ----
+
+    /// Stores new calls, each with its callees, first deliveries and webhook, in one
+    /// transaction, before any push is sent: many calls per commit when many arrive at once.
+    /// Returns, per call, whether it was created (`false`: the call id is taken).
+    pub async fn create_calls(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let ids = calls.iter().map(|c| c.call.call_id.as_str());
+        let sql = format!(
+            "SELECT call_id FROM calls WHERE call_id IN ({})",
+            placeholders_list(self.backend, calls.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let taken: std::collections::HashSet<String> =
+            query.fetch_all(&mut *tx).await?.iter().filter_map(|r| r.try_get("call_id").ok()).collect();
+        // Keep the first of any id repeated in the batch; the rest are taken.
+        let mut fresh = std::collections::HashSet::new();
+        let created: Vec<bool> = calls
+            .iter()
+            .map(|c| !taken.contains(&c.call.call_id) && fresh.insert(c.call.call_id.clone()))
+            .collect();
+        let new: Vec<&NewCallRows> =
+            calls.iter().zip(&created).filter(|(_, ok)| **ok).map(|(c, _)| c).collect();
+        if new.is_empty() {
+            return Ok(created);
+        }
+        let sql = format!(
+            "INSERT INTO calls ({CALL_COLUMNS}) VALUES {}",
+            placeholders(self.backend, new.len(), 12)
+        );
+        let mut insert = sqlx::query(&sql);
+        for c in &new {
+            let call = &c.call;
+            insert = insert
+                .bind(&call.call_id)
+                .bind(&call.caller_id)
+                .bind(&call.caller_name)
+                .bind(i64::from(call.video))
+                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
+                .bind(call.state.as_str())
+                .bind(call.reason.map(|r| r.as_str()))
+                .bind(&call.answered_by)
+                .bind(call.created_at)
+                .bind(call.expires_at)
+                .bind(call.ended_at)
+                .bind(call.version);
+        }
+        if let Err(e) = insert.execute(&mut *tx).await {
+            // Another instance created one of these call ids since the check: retry one by one.
+            if is_unique_violation(&e) && calls.len() > 1 {
+                drop(tx);
+                drop(_writer);
+                let mut created = Vec::with_capacity(calls.len());
+                for call in calls {
+                    created.push(Box::pin(self.create_calls(std::slice::from_ref(call))).await?[0]);
+                }
+                return Ok(created);
+            }
+            if is_unique_violation(&e) {
+                return Ok(vec![false]);
+            }
+            return Err(e.into());
+        }
+        let callees: Vec<(&str, &str)> = new
+            .iter()
+            .flat_map(|c| c.callees.iter().map(|u| (c.call.call_id.as_str(), u.as_str())))
+            .collect();
+        for chunk in callees.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO call_callees (call_id, user_id) VALUES {}",
+                placeholders(self.backend, chunk.len(), 2)
+            );
+            let mut insert = sqlx::query(&sql);
+            for (call_id, user) in chunk {
+                insert = insert.bind(*call_id).bind(*user);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        let deliveries: Vec<Delivery> = new.iter().flat_map(|c| c.deliveries.iter().cloned()).collect();
+        insert_deliveries(&mut tx, self.backend, &deliveries).await?;
+        for c in &new {
+            let detail = format!("{} devices", c.deliveries.len());
+            insert_event(&mut tx, &c.call.call_id, None, c.call.created_at, "ringing", Some(&detail)).await?;
+            if let Some(webhook) = &c.webhook {
+                insert_webhook(&mut tx, webhook, c.call.created_at).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// The call `id`.
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE call_id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| call_record(&r)).transpose()
+    }
+
+    /// Whether `user` is a callee of `call_id`.
+    pub async fn is_callee(&self, call_id: &str, user: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT user_id FROM call_callees WHERE call_id = $1 AND user_id = $2")
+            .bind(call_id)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The callees of `call_id` and whether each declined.
+    pub async fn callees(&self, call_id: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT user_id, declined_at FROM call_callees WHERE call_id = $1 ORDER BY user_id")
+                .bind(call_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_id")?, r.try_get::<Option<i64>, _>("declined_at")?.is_some())))
+            .collect()
+    }
+
+    /// Moves a ringing call to `state` and records its follow-ups atomically: `followups` are
+    /// new deliveries (cancels, missed-call notifications), pending rings are skipped.
+    /// Returns `false` when the call was no longer ringing (someone else ended it first).
+    pub async fn end_call(
+        &self,
+        call_id: &str,
+        end: &CallEnd,
+        followups: &[Delivery],
+        webhook: Option<&Webhook>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE calls SET state = $1, reason = $2, answered_by = $3, ended_at = $4, version = version + 1 \
+             WHERE call_id = $5 AND state = 'ringing'",
+        )
+        .bind(end.state.as_str())
+        .bind(end.reason.map(|r| r.as_str()))
+        .bind(&end.answered_by)
+        .bind(end.at)
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', updated_at = $1, detail = 'the call stopped ringing' \
+             WHERE call_id = $2 AND kind = 'ring' AND status = 'pending'",
+        )
+        .bind(end.at)
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_event(&mut tx, call_id, None, end.at, end.state.as_str(), end.detail.as_deref()).await?;
+        if let Some(webhook) = webhook {
+            insert_webhook(&mut tx, webhook, end.at).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records that `user` declined `call_id` (with follow-up cancels to their other devices);
+    /// returns whether every callee has now declined.
+    pub async fn decline(
+        &self,
+        call_id: &str,
+        user: &str,
+        at: i64,
+        followups: &[Delivery],
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE call_callees SET declined_at = $1 WHERE call_id = $2 AND user_id = $3 AND declined_at IS NULL")
+            .bind(at)
+            .bind(call_id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', updated_at = $1, detail = 'the callee declined' \
+             WHERE call_id = $2 AND user_id = $3 AND kind = 'ring' AND status = 'pending'",
+        )
+        .bind(at)
+        .bind(call_id)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_event(&mut tx, call_id, None, at, "declined_by_callee", Some(user)).await?;
+        sqlx::query("UPDATE calls SET version = version + 1 WHERE call_id = $1")
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        let left =
+            sqlx::query("SELECT COUNT(*) AS n FROM call_callees WHERE call_id = $1 AND declined_at IS NULL")
+                .bind(call_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let left: i64 = left.try_get("n")?;
+        tx.commit().await?;
+        Ok(left == 0)
+    }
+
+    /// Ringing calls whose deadline passed at `now`.
+    pub async fn overdue_calls(&self, now: i64, limit: i64) -> Result<Vec<CallRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE state = 'ringing' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
+        );
+        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(call_record).collect()
+    }
+
+    /// The call's timeline, oldest first.
+    pub async fn events(&self, call_id: &str) -> Result<Vec<CallEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, delivery_id, event, detail FROM call_events WHERE call_id = $1 ORDER BY at, event_id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallEvent {
+                    at: r.try_get("at")?,
+                    delivery_id: r.try_get("delivery_id")?,
+                    event: r.try_get("event")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds one timeline entry.
+    pub async fn add_event(
+        &self,
+        call_id: &str,
+        delivery_id: Option<&str>,
+        at: i64,
+        event: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let mut conn = self.pool.acquire().await?;
+        insert_event(&mut conn, call_id, delivery_id, at, event, detail).await
+    }
+
+    // ---- deliveries ----
+
+    /// The deliveries of `call_id`.
+    pub async fn deliveries(&self, call_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE call_id = $1 ORDER BY created_at, delivery_id"
+        );
+        let rows = sqlx::query(&sql).bind(call_id).fetch_all(&self.pool).await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// SQLite only: releases claims left by a crashed run. A SQLite database has one server
+    /// instance, so at start every claim is an orphan and can be retried at once, rather than
+    /// when its lease lapses. Returns how many deliveries were released.
+    pub async fn release_orphaned_claims(&self, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', claimed_until = NULL, next_attempt_at = $1 WHERE status = 'sending'",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "UPDATE webhook_outbox SET status = 'pending', claimed_until = NULL WHERE status = 'sending'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims up to `limit` deliveries that are due at `now` (or whose claim lapsed, after a
+    /// crash) until `now + lease`.
+    pub async fn claim_due(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+        let _writer = self.writer().await;
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE deliveries SET status = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE delivery_id IN (SELECT delivery_id FROM deliveries \
+                 WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
+                 ORDER BY next_attempt_at LIMIT $3 {lock}) \
+             RETURNING {DELIVERY_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql).bind(now + lease).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    /// When the next pending delivery is due, if any.
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending' OR status = 'sending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
+    }
+
+    /// Writes a batch of send results in one statement (an `UPDATE … FROM (VALUES …)`) and the
+    /// timeline entries of attempts that did not deliver, in one transaction.
+    pub async fn finish_deliveries(&self, results: &[DeliveryResult]) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in results.chunks(500) {
+            let sql = format!(
+                "UPDATE deliveries SET status = v.column2, outcome = v.column3, detail = v.column4, \
+                 next_attempt_at = v.column5, claimed_until = NULL, updated_at = v.column6 \
+                 FROM (VALUES {}) AS v WHERE deliveries.delivery_id = v.column1 AND deliveries.status = 'sending'",
+                placeholders(self.backend, chunk.len(), 6)
+            );
+            let mut update = sqlx::query(&sql);
+            for r in chunk {
+                update = update
+                    .bind(&r.delivery_id)
+                    .bind(r.status.as_str())
+                    .bind(&r.outcome)
+                    .bind(&r.detail)
+                    .bind(r.next_attempt_at)
+                    .bind(r.at);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        // A delivered push is on the timeline through its delivery row; only the attempts that
+        // did not deliver need their own entries.
+        for r in results.iter().filter(|r| r.status != DeliveryStatus::Delivered) {
+            let event = format!("delivery_{}", r.outcome);
+            insert_event(&mut tx, &r.call_id, Some(&r.delivery_id), r.at, &event, r.detail.as_deref())
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- signing keys ----
+
+    /// Every signing key, newest activation first.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, seed, created_at, activates_at FROM signing_keys ORDER BY activates_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let seed: String = r.try_get("seed")?;
+                let seed = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, seed)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| StoreError::Corrupt("signing key seed".into()))?;
+                Ok(StoredKey {
+                    kid: r.try_get("kid")?,
+                    seed,
+                    created_at: r.try_get("created_at")?,
+                    activates_at: r.try_get("activates_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a signing key. With `only_if_none`, adds it only when there is no key at all (the
+    /// first start of a fresh database, possibly racing another instance).
+    pub async fn add_signing_key(&self, key: &StoredKey, only_if_none: bool) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        if only_if_none
+            && sqlx::query("SELECT kid FROM signing_keys").fetch_optional(&mut *tx).await?.is_some()
+        {
+            return Ok(());
+        }
+        sqlx::query("INSERT INTO signing_keys (kid, seed, created_at, activates_at) VALUES ($1, $2, $3, $4)")
+            .bind(&key.kid)
+            .bind(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key.seed))
+            .bind(key.created_at)
+            .bind(key.activates_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- webhooks ----
+
+    /// Claims due webhooks until `now + lease`.
+    pub async fn claim_webhooks(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<Webhook>, StoreError> {
+        let _writer = self.writer().await;
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE webhook_outbox SET status = 'sending', claimed_until = $1, attempts = attempts + 1 \
+             WHERE webhook_id IN (SELECT webhook_id FROM webhook_outbox \
+                 WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
+                 ORDER BY next_attempt_at LIMIT $3 {lock}) \
+             RETURNING webhook_id, call_id, body, attempts"
+        );
+        let rows = sqlx::query(&sql).bind(now + lease).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Webhook {
+                    webhook_id: r.try_get("webhook_id")?,
+                    call_id: r.try_get("call_id")?,
+                    body: r.try_get("body")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a webhook delivered, or schedules its retry (`None`: give up).
+    pub async fn finish_webhook(
+        &self,
+        id: &str,
+        retry_at: Option<i64>,
+        delivered: bool,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let status = match (delivered, retry_at) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "pending",
+            (false, None) => "failed",
+        };
+        sqlx::query(
+            "UPDATE webhook_outbox SET status = $1, next_attempt_at = $2, claimed_until = NULL WHERE webhook_id = $3",
+        )
+        .bind(status)
+        .bind(retry_at.unwrap_or(0))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a webhook on its own (changes outside a call transaction).
+    pub async fn add_webhook(&self, webhook: &Webhook, now: i64) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let mut conn = self.pool.acquire().await?;
+        insert_webhook(&mut conn, webhook, now).await
+    }
+}
+
+/// A new call and everything stored with it.
+#[derive(Debug, Clone)]
+pub struct NewCallRows {
+    /// The call.
+    pub call: CallRecord,
+    /// Its callees.
+    pub callees: Vec<String>,
+    /// One ring delivery per live device.
+    pub deliveries: Vec<Delivery>,
+    /// The `call.ringing` webhook, if webhooks are on.
+    pub webhook: Option<Webhook>,
+}
+
+/// How a call stops ringing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEnd {
+    /// The new state.
+    pub state: CallPhase,
+    /// Cancel reason, if any.
+    pub reason: Option<CancelReason>,
+    /// The installation that answered, if any.
+    pub answered_by: Option<String>,
+    /// When, ms.
+    pub at: i64,
+    /// Timeline detail.
+    pub detail: Option<String>,
+}
+
+async fn insert_deliveries(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    deliveries: &[Delivery],
+) -> Result<(), StoreError> {
+    // Many rows per statement: one round trip for a whole fan-out (18 values a row keeps a
+    // chunk well under both engines' limits on bound values).
+    for chunk in deliveries.chunks(500) {
+        let sql = format!(
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
+            placeholders(backend, chunk.len(), 18)
+        );
+        let mut insert = sqlx::query(&sql);
+        for d in chunk {
+            insert = insert
+                .bind(&d.delivery_id)
+                .bind(&d.call_id)
+                .bind(&d.installation_id)
+                .bind(&d.user_id)
+                .bind(d.platform.as_str())
+                .bind(&d.token)
+                .bind(d.apns_environment.map(|e| e.as_str()))
+                .bind(d.registered_at)
+                .bind(d.kind.as_str())
+                .bind(d.reason.map(|r| r.as_str()))
+                .bind(d.status.as_str())
+                .bind(d.attempts)
+                .bind(d.next_attempt_at)
+                .bind(d.claimed_until)
+                .bind(&d.outcome)
+                .bind(&d.detail)
+                .bind(d.created_at)
+                .bind(d.updated_at);
+        }
+        insert.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `n` placeholders: `$1, $2, …` for PostgreSQL, `?, ?, …` for SQLite. Statements with many
+/// values use positional `?` on SQLite because binding `$n` names costs a lookup per value.
+fn placeholders_list(backend: Backend, n: usize) -> String {
+    (1..=n).map(|i| placeholder(backend, i)).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` groups of `columns` placeholders, numbered in order: `($1, $2), ($3, $4), …`.
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns).map(|c| placeholder(backend, r * columns + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn placeholder(backend: Backend, i: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${i}"),
+        Backend::Sqlite => "?".to_owned(),
+    }
+}
+
+async fn insert_event(
+    conn: &mut sqlx::AnyConnection,
+    call_id: &str,
+    delivery_id: Option<&str>,
+    at: i64,
+    event: &str,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO call_events (event_id, call_id, delivery_id, at, event, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(call_id)
+        .bind(delivery_id)
+        .bind(at)
+        .bind(event)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_webhook(
+    conn: &mut sqlx::AnyConnection,
+    webhook: &Webhook,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_outbox (webhook_id, call_id, body, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $4)",
+    )
+    .bind(&webhook.webhook_id)
+    .bind(&webhook.call_id)
+    .bind(&webhook.body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn parse<T: FromStr>(value: &str, what: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{value}`")))
+}
+
+fn apns_environment(value: Option<String>) -> Result<Option<ApnsEnvironment>, StoreError> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("sandbox") => Ok(Some(ApnsEnvironment::Sandbox)),
+        Some("production") => Ok(Some(ApnsEnvironment::Production)),
+        Some(other) => Err(StoreError::Corrupt(format!("apns environment `{other}`"))),
+    }
+}
+
+fn cancel_reason(value: Option<String>) -> Result<Option<CancelReason>, StoreError> {
+    value
+        .map(|v| {
+            CancelReason::ALL
+                .into_iter()
+                .find(|r| r.as_str() == v)
+                .ok_or_else(|| StoreError::Corrupt(format!("cancel reason `{v}`")))
+        })
+        .transpose()
+}
+
+fn installation(r: &AnyRow) -> Result<Installation, StoreError> {
+    Ok(Installation {
+        installation_id: r.try_get("installation_id")?,
+        user_id: r.try_get("user_id")?,
+        platform: parse(&r.try_get::<String, _>("platform")?, "platform")?,
+        token: r.try_get("token")?,
+        apns_environment: apns_environment(r.try_get("apns_environment")?)?,
+        app_id: r.try_get("app_id")?,
+        ttl_seconds: r.try_get("ttl_seconds")?,
+        registered_at: r.try_get("registered_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+fn call_record(r: &AnyRow) -> Result<CallRecord, StoreError> {
+    let data: String = r.try_get("data")?;
+    Ok(CallRecord {
+        call_id: r.try_get("call_id")?,
+        caller_id: r.try_get("caller_id")?,
+        caller_name: r.try_get("caller_name")?,
+        video: r.try_get::<i64, _>("video")? != 0,
+        data: serde_json::from_str(&data).map_err(|_| StoreError::Corrupt("call data".into()))?,
+        state: CallPhase::parse(&r.try_get::<String, _>("state")?)?,
+        reason: cancel_reason(r.try_get("reason")?)?,
+        answered_by: r.try_get("answered_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        ended_at: r.try_get("ended_at")?,
+        version: r.try_get("version")?,
+    })
+}
+
+fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        delivery_id: r.try_get("delivery_id")?,
+        call_id: r.try_get("call_id")?,
+        installation_id: r.try_get("installation_id")?,
+        user_id: r.try_get("user_id")?,
+        platform: parse(&r.try_get::<String, _>("platform")?, "platform")?,
+        token: r.try_get("token")?,
+        apns_environment: apns_environment(r.try_get("apns_environment")?)?,
+        registered_at: r.try_get("registered_at")?,
+        kind: PushKind::parse(&r.try_get::<String, _>("kind")?)?,
+        reason: cancel_reason(r.try_get("reason")?)?,
+        status: DeliveryStatus::parse(&r.try_get::<String, _>("status")?)?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        claimed_until: r.try_get("claimed_until")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// A database URL safe to log: the password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
