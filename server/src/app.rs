@@ -15,7 +15,12 @@ use crate::dispatch::{now_ms, Dispatcher};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::rings::Rings;
-use crate::senders::{FileSender, NoopSender, Senders};
+use crate::senders::apns::ApnsSender;
+use crate::senders::fcm::FcmSender;
+use crate::senders::harmony::HarmonySender;
+use crate::senders::http::{HttpSettings, SenderError};
+use crate::senders::wns::WnsSender;
+use crate::senders::{FileSender, NoopSender, Sender, Senders};
 use crate::store::{redact_url, Store};
 
 /// Why the server could not start.
@@ -63,14 +68,33 @@ impl Running {
     }
 }
 
-/// The senders a configuration names.
-pub fn senders_from_config(config: &SenderConfig) -> Senders {
-    match config {
+/// The senders a configuration names: each configured provider, else the fallback sender.
+pub fn senders_from_config(config: &Config) -> Result<Senders, SenderError> {
+    let fallback: Arc<dyn Sender> = match &config.sender {
         SenderConfig::File { path, delay_ms } => {
-            Senders::all(Arc::new(FileSender::new(path.clone(), Duration::from_millis(*delay_ms))))
+            Arc::new(FileSender::new(path.clone(), Duration::from_millis(*delay_ms)))
         }
-        SenderConfig::Noop => Senders::all(Arc::new(NoopSender)),
-    }
+        SenderConfig::Noop => Arc::new(NoopSender),
+    };
+    let providers = &config.providers;
+    let http = HttpSettings::new(providers.ca_file.as_deref())?;
+    let harmony: Arc<dyn Sender> = match &providers.harmony {
+        Some(c) => Arc::new(HarmonySender::new(c, &http)?),
+        None => fallback.clone(),
+    };
+    let fcm: Arc<dyn Sender> = match &providers.fcm {
+        Some(c) => Arc::new(FcmSender::new(c, &http)?),
+        None => fallback.clone(),
+    };
+    let apns: Arc<dyn Sender> = match &providers.apns {
+        Some(c) => Arc::new(ApnsSender::new(c, &http)?),
+        None => fallback.clone(),
+    };
+    let wns: Arc<dyn Sender> = match &providers.wns {
+        Some(c) => Arc::new(WnsSender::new(c, &http)?),
+        None => fallback,
+    };
+    Ok(Senders::new(harmony, fcm, apns, wns))
 }
 
 /// Starts everything `config` describes, sending pushes through `senders`.

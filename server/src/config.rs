@@ -31,8 +31,11 @@ pub struct Config {
     pub ring: RingConfig,
     /// Where call state changes are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
-    /// How pushes leave the server.
+    /// How pushes leave the server for platforms without a provider configured below.
     pub sender: SenderConfig,
+    /// The real push providers. A platform configured here is sent through its provider;
+    /// the others go to `sender`.
+    pub providers: ProvidersConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
 }
@@ -94,6 +97,118 @@ pub enum SenderConfig {
     Noop,
 }
 
+/// Credentials and endpoints of the push providers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    /// Huawei Push Kit (HarmonyOS NEXT).
+    pub harmony: Option<HarmonyConfig>,
+    /// Firebase Cloud Messaging.
+    pub fcm: Option<FcmConfig>,
+    /// APNs (PushKit VoIP).
+    pub apns: Option<ApnsConfig>,
+    /// Windows Push Notification Services.
+    pub wns: Option<WnsConfig>,
+    /// A PEM file of extra trusted root certificates for provider connections (the emulators'
+    /// test CA); the system's roots are trusted as well.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Push Kit v3.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarmonyConfig {
+    /// The service-account key file from the AppGallery Connect API console (JSON).
+    pub service_account_file: PathBuf,
+    /// API base URL.
+    #[serde(default = "defaults::harmony_url")]
+    pub base_url: String,
+    /// Send as test messages (`pushOptions.testMessage`): for apps still in development.
+    #[serde(default)]
+    pub test_message: bool,
+}
+
+/// FCM HTTP v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FcmConfig {
+    /// The Firebase service-account key file (JSON).
+    pub service_account_file: PathBuf,
+    /// API base URL.
+    #[serde(default = "defaults::fcm_url")]
+    pub base_url: String,
+    /// Token endpoint, if not the key file's `token_uri`.
+    #[serde(default)]
+    pub token_url: Option<String>,
+}
+
+/// APNs with token (`.p8`) authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsConfig {
+    /// The `.p8` key file (PKCS#8 EC P-256).
+    pub key_file: PathBuf,
+    /// Its 10-character key id.
+    pub key_id: String,
+    /// The 10-character team id.
+    pub team_id: String,
+    /// The app's bundle id; VoIP pushes go to `<bundle_id>.voip`.
+    pub bundle_id: String,
+    /// Production endpoint.
+    #[serde(default = "defaults::apns_production_url")]
+    pub production_url: String,
+    /// Sandbox endpoint.
+    #[serde(default = "defaults::apns_sandbox_url")]
+    pub sandbox_url: String,
+}
+
+/// WNS raw notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WnsConfig {
+    /// Which token flow the app's registration uses.
+    pub flow: WnsFlow,
+    /// Classic: the Package SID (`ms-app://S-1-15-2-…`). Entra ID: the application (client) id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// Entra ID: the directory (tenant) id.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Token endpoint, if not the flow's (login.live.com or login.microsoftonline.com).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Send to this origin instead of the channel URI's, keeping its path and query: for the
+    /// emulator only. Channel URIs are still checked to be on notify.windows.com.
+    #[serde(default)]
+    pub endpoint_override: Option<String>,
+}
+
+/// WNS access-token flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WnsFlow {
+    /// Microsoft Store / Partner Center registration: login.live.com client credentials.
+    Live,
+    /// Windows App SDK push: Entra ID (Azure AD) client credentials.
+    Entra,
+}
+
+mod defaults {
+    pub fn harmony_url() -> String {
+        "https://push-api.cloud.huawei.com".into()
+    }
+    pub fn fcm_url() -> String {
+        "https://fcm.googleapis.com".into()
+    }
+    pub fn apns_production_url() -> String {
+        "https://api.push.apple.com".into()
+    }
+    pub fn apns_sandbox_url() -> String {
+        "https://api.sandbox.push.apple.com".into()
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,13 +237,14 @@ impl Default for Config {
             },
             webhook: None,
             sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
+            providers: ProvidersConfig::default(),
             log_format: LogFormat::Pretty,
         }
     }
 }
 
 /// The top-level settings, as environment variables name them after `CALLPUSH_`.
-const SETTINGS: [&str; 11] = [
+const SETTINGS: [&str; 12] = [
     "listen",
     "database_url",
     "database_connections",
@@ -139,6 +255,7 @@ const SETTINGS: [&str; 11] = [
     "ring",
     "webhook",
     "sender",
+    "providers",
     "log_format",
 ];
 

@@ -3,7 +3,7 @@
 //! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers and what they do with each provider outcome;
-//! - [`senders`]: the provider senders behind one trait;
+//! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
 //! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
@@ -16,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod dispatch;
+pub mod emulators;
 pub mod keyring;
 pub mod metrics;
 pub mod rings;

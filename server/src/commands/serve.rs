@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let senders = app::senders_from_config(&config.sender);
+        let senders = app::senders_from_config(&config).map_err(|e| e.to_string())?;
         let running = app::start(&config, senders).await.map_err(|e| e.to_string())?;
         shutdown_signal().await;
         tracing::info!("shutting down");

@@ -1,0 +1,113 @@
+//! Local emulators of the four push providers, faithful to what each checks and answers
+//! (providers.md), for tests, `callpush emulate` and `callpush demo`.
+//!
+//! Each emulator verifies the sender's credentials against the public test keys of
+//! [`credentials`], checks headers, body schema, size limits and token format, answers with the
+//! provider's documented success and error bodies, can be scripted to misbehave
+//! ([`faults`]), and hands every accepted push, exactly as the device receives it, to the
+//! simulated devices subscribed to its token ([`hub`]). [`device`] is such a device: the real
+//! core `Client` on the `reqwest` transport.
+
+pub mod apns;
+pub mod credentials;
+pub mod device;
+pub mod faults;
+pub mod fcm;
+pub mod harmony;
+pub mod hub;
+pub mod tls;
+pub mod wns;
+
+use std::path::Path;
+
+use crate::config::{ApnsConfig, FcmConfig, HarmonyConfig, ProvidersConfig, WnsConfig, WnsFlow};
+use crate::senders::http::{HttpSettings, SenderError};
+use credentials::{CredentialFiles, TestCredentials};
+use hub::DeviceHub;
+
+/// All four emulators, sharing one device hub.
+pub struct Emulators {
+    /// Where accepted pushes go.
+    pub hub: DeviceHub,
+    /// The credentials they accept.
+    pub credentials: TestCredentials,
+    /// Push Kit v3.
+    pub harmony: harmony::HarmonyEmulator,
+    /// FCM HTTP v1 and its OAuth token endpoint.
+    pub fcm: fcm::FcmEmulator,
+    /// APNs over HTTP/2 with TLS.
+    pub apns: apns::ApnsEmulator,
+    /// WNS and its token endpoints.
+    pub wns: wns::WnsEmulator,
+}
+
+impl Emulators {
+    /// Starts the four on free loopback ports.
+    pub async fn start(credentials: TestCredentials) -> std::io::Result<Emulators> {
+        let hub = DeviceHub::default();
+        Ok(Emulators {
+            harmony: harmony::HarmonyEmulator::start(&credentials, hub.clone()).await?,
+            fcm: fcm::FcmEmulator::start(&credentials, hub.clone()).await?,
+            apns: apns::ApnsEmulator::start(&credentials, hub.clone()).await?,
+            wns: wns::WnsEmulator::start(&credentials, hub.clone()).await?,
+            hub,
+            credentials,
+        })
+    }
+
+    /// Writes the credential files and the test CA into `dir` and returns the providers
+    /// configuration that sends through these emulators, with the WNS token flow `wns_flow`.
+    pub fn providers_config(
+        &self,
+        dir: &Path,
+        wns_flow: WnsFlow,
+    ) -> std::io::Result<(ProvidersConfig, CredentialFiles)> {
+        let files = self.credentials.write_files(dir, &self.fcm.token_url())?;
+        let ca_file = dir.join("emulators-ca.pem");
+        std::fs::write(&ca_file, self.apns.ca_pem())?;
+        let c = &self.credentials;
+        let (client_id, tenant_id, token_url) = match wns_flow {
+            WnsFlow::Live => (c.wns_package_sid.clone(), None, self.wns.live_token_url()),
+            WnsFlow::Entra => (
+                c.wns_app_id.clone(),
+                Some(c.wns_tenant_id.clone()),
+                self.wns.entra_token_url(&c.wns_tenant_id),
+            ),
+        };
+        let config = ProvidersConfig {
+            harmony: Some(HarmonyConfig {
+                service_account_file: files.harmony_service_account.clone(),
+                base_url: self.harmony.base_url(),
+                test_message: false,
+            }),
+            fcm: Some(FcmConfig {
+                service_account_file: files.fcm_service_account.clone(),
+                base_url: self.fcm.base_url(),
+                token_url: None,
+            }),
+            apns: Some(ApnsConfig {
+                key_file: files.apns_key.clone(),
+                key_id: c.apns_key_id.clone(),
+                team_id: c.apns_team_id.clone(),
+                bundle_id: c.apns_bundle_id.clone(),
+                production_url: self.apns.production_url(),
+                sandbox_url: self.apns.sandbox_url(),
+            }),
+            wns: Some(WnsConfig {
+                flow: wns_flow,
+                client_id,
+                client_secret: c.wns_client_secret.clone(),
+                tenant_id,
+                token_url: Some(token_url),
+                endpoint_override: Some(self.wns.endpoint()),
+            }),
+            ca_file: Some(ca_file),
+        };
+        Ok((config, files))
+    }
+
+    /// HTTP settings trusting the emulators' test CA.
+    pub fn http_settings(&self) -> Result<HttpSettings, SenderError> {
+        HttpSettings::with_ca_pem(&self.apns.ca_pem())
+    }
+}
