@@ -16,6 +16,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run two calls through server, provider emulators and four simulated devices, one per
+    /// platform, and print the timeline.
+    Demo(commands::demo::Args),
+    /// Run the Push Kit, FCM, APNs and WNS emulators alone.
+    Emulate(commands::emulate::Args),
     /// Run the server: registrar, ring orchestration and senders, with the HTTP API.
     Serve(commands::serve::Args),
     /// Print a development device token for a user, signed with the server's HS256 secret.
@@ -31,6 +36,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Emulate(args) => commands::emulate::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Token(args) => commands::token::run(args),
         Command::RotateKey(args) => commands::rotate_key::run(args),

@@ -1,5 +1,7 @@
 //! One module per subcommand. Each returns `Err(message)` for a usage error.
 
+pub mod demo;
+pub mod emulate;
 pub mod inspect;
 pub mod keys;
 pub mod rotate_key;

@@ -38,23 +38,21 @@ pub enum Seen {
 /// One journal entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// When, since the device started.
-    pub at: Duration,
+    /// When it happened.
+    pub at: Instant,
     /// What.
     pub seen: Seen,
 }
 
 #[derive(Default)]
 struct Journal {
-    started: Option<Instant>,
     entries: Mutex<Vec<Entry>>,
     changed: Notify,
 }
 
 impl Journal {
     fn add(&self, seen: Seen) {
-        let at = self.started.map(|s| s.elapsed()).unwrap_or_default();
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(Entry { at, seen });
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(Entry { at: Instant::now(), seen });
         self.changed.notify_waiters();
     }
 }
@@ -146,7 +144,7 @@ impl SimulatedDevice {
         access_token: String,
         hub: &DeviceHub,
     ) -> Result<SimulatedDevice, callpush::Error> {
-        let journal = Arc::new(Journal { started: Some(Instant::now()), ..Journal::default() });
+        let journal = Arc::new(Journal::default());
         let mut config = ClientConfig::new(server_url, data_dir.to_string_lossy(), platform);
         config.apns_environment = (platform == Platform::Apns).then_some(ApnsEnvironment::Sandbox);
         let client = Client::new(
