@@ -1,29 +1,651 @@
-//! The FCM HTTP v1 sender.
+//! The FCM HTTP v1 sender (providers.md §3).
+//!
+//! Auth: the service account signs an RS256 assertion, which its `token_uri` trades for an
+//! OAuth2 access token (JWT-bearer grant). The token is cached until five minutes before it
+//! expires, fetched by one send at a time (the others wait for the same fetch), and dropped
+//! when FCM refuses it: the send is then retried once with a fresh token, and a refusal that
+//! persists is a configuration error.
+//!
+//! Ring and cancel pushes are both data-only, high-priority messages collapsing on the call id;
+//! FCM devices never get a missed-call notification (they get a cancel push). Answers are
+//! classified by the `FcmError` code first, then by HTTP status (providers.md §3.4 and §6).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use callpush::wire::ProviderPayload;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::http::{HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
+use crate::auth::redact;
 use crate::config::FcmConfig;
+use crate::store::PushKind;
+
+/// The OAuth scope an access token needs to send FCM messages.
+pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
+/// The OAuth2 grant type trading a signed assertion for an access token (RFC 7523).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The message FCM answers a malformed registration token with (a dead token, not a bad
+/// request).
+pub const INVALID_TOKEN_MESSAGE: &str = "The registration token is not a valid FCM registration token";
+/// How long before its expiry a cached access token is replaced.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+/// Lifetime of the signed assertion: Google's maximum.
+const ASSERTION_LIFETIME: u64 = 3600;
+/// Longest `android.ttl` FCM accepts, seconds (4 weeks).
+const MAX_TTL_SECONDS: u32 = 2_419_200;
+/// The delay after `QUOTA_EXCEEDED` without `Retry-After`: Google's minimum initial backoff.
+const QUOTA_BACKOFF: Duration = Duration::from_secs(60);
+/// Most bytes of a provider answer read; FCM's answers are a few hundred bytes.
+const MAX_ANSWER: usize = 64 * 1024;
+/// Longest wait for one FCM request.
+const MAX_REQUEST_TIME: Duration = Duration::from_secs(15);
+/// Longest an access token is trusted, whatever `expires_in` says, seconds (Google's live 1 h).
+const MAX_TOKEN_LIFETIME: u64 = 86_400;
+/// Longest `Retry-After` honoured: a push that must wait longer has stopped mattering anyway.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+/// Longest provider message kept in an outcome's detail, characters.
+const MAX_DETAIL: usize = 300;
+
+/// The fields of a Firebase service-account key file the sender uses.
+#[derive(Deserialize)]
+struct ServiceAccountFile {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    project_id: Option<String>,
+    private_key_id: Option<String>,
+    private_key: Option<String>,
+    client_email: Option<String>,
+    token_uri: Option<String>,
+}
+
+/// The assertion's claims (Google's "OAuth 2.0 for Server to Server Applications").
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    iss: &'a str,
+    scope: &'a str,
+    aud: &'a str,
+    iat: u64,
+    exp: u64,
+}
+
+/// A cached access token.
+#[derive(Clone)]
+struct AccessToken {
+    value: String,
+    /// When to fetch the next one: its expiry minus [`TOKEN_MARGIN`].
+    refresh_at: Instant,
+}
+
+/// The cached token and the outcome of the last failed fetch, shared by concurrent sends.
+#[derive(Default)]
+struct TokenState {
+    current: Option<AccessToken>,
+    last_failure: Option<SendOutcome>,
+}
+
+/// What one FCM request came to.
+enum Answer {
+    /// A final outcome.
+    Done(SendOutcome),
+    /// 401 without `FcmError`: our access token was refused.
+    Unauthenticated(String),
+}
 
 /// Sends call pushes through FCM HTTP v1.
 pub struct FcmSender {
-    _config: FcmConfig,
+    http: reqwest::Client,
+    /// `{base_url}/v1/projects/{project_id}/messages:send`.
+    send_url: String,
+    /// Where access tokens come from: `config.token_url`, else the key file's `token_uri`.
+    token_url: String,
+    client_email: String,
+    private_key_id: String,
+    key: EncodingKey,
+    tokens: tokio::sync::Mutex<TokenState>,
+    /// Token fetches finished, so a send that waited for a failed fetch shares its failure.
+    fetches: AtomicU64,
 }
 
 impl FcmSender {
-    /// A sender for `config`, reading its credential files now.
-    pub fn new(config: &FcmConfig, _http: &HttpSettings) -> Result<Self, SenderError> {
-        Err(SenderError::Config(format!(
-            "the FCM HTTP v1 sender is not available in this build ({:?})",
-            config
-        )))
+    /// A sender for `config`, reading and checking its service-account key file now.
+    pub fn new(config: &FcmConfig, http: &HttpSettings) -> Result<Self, SenderError> {
+        let path = config.service_account_file.display().to_string();
+        let bad = |what: String| SenderError::Config(format!("FCM service-account file {path}: {what}"));
+        let text = std::fs::read_to_string(&config.service_account_file).map_err(|e| bad(e.to_string()))?;
+        let file: ServiceAccountFile =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a service-account key (JSON): {e}")))?;
+        if let Some(kind) = file.kind.as_deref().filter(|k| *k != "service_account") {
+            return Err(bad(format!("`type` is {kind:?}, not \"service_account\"")));
+        }
+        let field = |name: &str, value: Option<String>| {
+            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| bad(format!("`{name}` is missing or empty")))
+        };
+        let project_id = field("project_id", file.project_id)?;
+        if !project_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')) {
+            return Err(bad(format!("`project_id` {project_id:?} is not a Google Cloud project id")));
+        }
+        let private_key_id = field("private_key_id", file.private_key_id)?;
+        let client_email = field("client_email", file.client_email)?;
+        let private_key = field("private_key", file.private_key)?;
+        let key = EncodingKey::from_rsa_pem(private_key.as_bytes())
+            .map_err(|e| bad(format!("`private_key` is not an RSA private key in PEM: {e}")))?;
+        let token_url = match &config.token_url {
+            Some(url) => url.clone(),
+            None => field("token_uri", file.token_uri)?,
+        };
+        check_url("the OAuth token endpoint", &token_url)?;
+        check_url("providers.fcm.base_url", &config.base_url)?;
+        let send_url =
+            format!("{}/v1/projects/{project_id}/messages:send", config.base_url.trim_end_matches('/'));
+        Ok(FcmSender {
+            http: http.client()?,
+            send_url,
+            token_url,
+            client_email,
+            private_key_id,
+            key,
+            tokens: tokio::sync::Mutex::new(TokenState::default()),
+            fetches: AtomicU64::new(0),
+        })
+    }
+
+    /// A valid access token: the cached one, or a fresh one when there is none, it is about to
+    /// expire, or it is `refused` (FCM just refused it). One fetch runs at a time; sends that
+    /// waited for it share its result, failures included.
+    async fn access_token(&self, refused: Option<&str>) -> Result<String, SendOutcome> {
+        let fetches_seen = self.fetches.load(Ordering::Acquire);
+        let mut state = self.tokens.lock().await;
+        if let Some(refused) = refused {
+            if state.current.as_ref().is_some_and(|t| t.value == refused) {
+                state.current = None;
+            }
+        }
+        if let Some(token) = state.current.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(token.value.clone());
+        }
+        if self.fetches.load(Ordering::Acquire) != fetches_seen {
+            if let Some(failure) = &state.last_failure {
+                return Err(failure.clone());
+            }
+        }
+        let fetched = self.fetch_token().await;
+        // Counted once finished (under the lock): sends that read the count before this point
+        // waited for this fetch and share its failure; later ones try again.
+        self.fetches.fetch_add(1, Ordering::AcqRel);
+        match fetched {
+            Ok(token) => {
+                let value = token.value.clone();
+                state.current = Some(token);
+                state.last_failure = None;
+                Ok(value)
+            }
+            Err(failure) => {
+                state.current = None;
+                state.last_failure = Some(failure.clone());
+                Err(failure)
+            }
+        }
+    }
+
+    /// Signs an assertion and trades it for an access token at the token endpoint.
+    async fn fetch_token(&self) -> Result<AccessToken, SendOutcome> {
+        let iat = unix_now();
+        let claims = AssertionClaims {
+            iss: &self.client_email,
+            scope: FCM_SCOPE,
+            aud: &self.token_url,
+            iat,
+            exp: iat + ASSERTION_LIFETIME,
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.private_key_id.clone());
+        let assertion = jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
+            SendOutcome::ConfigError { detail: format!("signing the FCM OAuth assertion failed: {e}") }
+        })?;
+        let started = Instant::now();
+        let response = match self
+            .http
+            .post(&self.token_url)
+            .form(&[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())])
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return Err(SendOutcome::Transient {
+                    detail: format!("the FCM OAuth token endpoint could not be reached: {}", without_url(e)),
+                })
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let text = match read_capped(response).await {
+            Ok(text) => text,
+            Err(e) => {
+                return Err(SendOutcome::Transient {
+                    detail: format!("reading the FCM OAuth token answer failed: {e}"),
+                })
+            }
+        };
+        let token = classify_token_answer(status, retry_after, &text, started)?;
+        tracing::debug!(token = %redact(&token.value), "fetched an FCM access token");
+        Ok(token)
+    }
+
+    /// After FCM refused `refused`: fetches a new token and sends once more; a second refusal
+    /// is a configuration error.
+    async fn retry_with_fresh_token(
+        &self,
+        body: &Value,
+        refused: &str,
+        detail: &str,
+        timeout: Duration,
+    ) -> SendOutcome {
+        tracing::info!(%detail, token = %redact(refused), "FCM refused the access token; fetching a new one");
+        let fresh = match self.access_token(Some(refused)).await {
+            Ok(fresh) => fresh,
+            Err(outcome) => return outcome,
+        };
+        match self.post(body, &fresh, timeout).await {
+            Answer::Done(outcome) => outcome,
+            Answer::Unauthenticated(detail) => SendOutcome::ConfigError {
+                detail: format!(
+                    "FCM refused a freshly issued access token ({detail}): check that the service account \
+                     belongs to the project and may send messages"
+                ),
+            },
+        }
+    }
+
+    /// Posts one message with `access_token` and classifies the answer.
+    async fn post(&self, body: &Value, access_token: &str, timeout: Duration) -> Answer {
+        let response = match self
+            .http
+            .post(&self.send_url)
+            .bearer_auth(access_token)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return Answer::Done(SendOutcome::Transient {
+                    detail: format!("FCM could not be reached: {}", without_url(e)),
+                })
+            }
+        };
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        match read_capped(response).await {
+            Ok(text) => classify(status, retry_after, &text),
+            Err(e) => {
+                Answer::Done(SendOutcome::Transient { detail: format!("reading FCM's answer failed: {e}") })
+            }
+        }
     }
 }
 
 #[async_trait]
 impl Sender for FcmSender {
-    async fn send(&self, _push: &OutgoingPush) -> SendOutcome {
-        SendOutcome::ConfigError { detail: "the FCM HTTP v1 sender is not available in this build".into() }
+    async fn send(&self, push: &OutgoingPush) -> SendOutcome {
+        let body = match message(push) {
+            Ok(body) => body,
+            Err(detail) => return SendOutcome::BadRequest { detail },
+        };
+        let timeout = request_timeout(push.expires_at);
+        let token = match self.access_token(None).await {
+            Ok(token) => token,
+            Err(outcome) => return outcome,
+        };
+        let outcome = match self.post(&body, &token, timeout).await {
+            Answer::Done(outcome) => outcome,
+            Answer::Unauthenticated(detail) => {
+                self.retry_with_fresh_token(&body, &token, &detail, timeout).await
+            }
+        };
+        tracing::debug!(
+            call = %push.call_id,
+            device = %redact(&push.token),
+            outcome = outcome.class(),
+            "FCM answered"
+        );
+        outcome
+    }
+}
+
+/// The `messages:send` body for `push`, or why it cannot go through FCM.
+fn message(push: &OutgoingPush) -> Result<Value, String> {
+    if push.kind == PushKind::Missed {
+        return Err("FCM devices get a cancel push, never a missed-call notification".into());
+    }
+    let data = match &push.payload {
+        Some(ProviderPayload::Fcm { data }) => data,
+        Some(other) => return Err(format!("a {} payload cannot be sent through FCM", other.platform())),
+        None => return Err(format!("a {} push without a payload", push.kind.as_str())),
+    };
+    Ok(json!({
+        "message": {
+            "token": push.token,
+            "data": data,
+            "android": {
+                "priority": "HIGH",
+                "ttl": format!("{}s", push.ttl_seconds.min(MAX_TTL_SECONDS)),
+                "collapse_key": push.call_id,
+            },
+        }
+    }))
+}
+
+/// How long one request may take: until the push stops mattering, within 1 to 15 s.
+fn request_timeout(expires_at: i64) -> Duration {
+    let left = expires_at.saturating_sub(unix_now() as i64).max(1);
+    Duration::from_secs(left.unsigned_abs()).min(MAX_REQUEST_TIME)
+}
+
+/// What the token endpoint's answer means: a token to cache, or the outcome for the send.
+fn classify_token_answer(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    text: &str,
+    requested: Instant,
+) -> Result<AccessToken, SendOutcome> {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    if status.is_success() {
+        let value = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
+        let lifetime = match body.get("expires_in") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        let (Some(value), Some(lifetime)) = (value, lifetime.filter(|l| *l > 0)) else {
+            return Err(SendOutcome::Transient {
+                detail: "the FCM OAuth token endpoint answered without access_token and expires_in".into(),
+            });
+        };
+        let lifetime = Duration::from_secs(lifetime.min(MAX_TOKEN_LIFETIME));
+        // Short-lived tokens (tests) keep half their life as the margin.
+        let margin = TOKEN_MARGIN.min(lifetime / 2);
+        return Ok(AccessToken { value: value.to_owned(), refresh_at: requested + lifetime - margin });
+    }
+    let error = body.get("error").and_then(Value::as_str).unwrap_or("no error code");
+    let description = body.get("error_description").and_then(Value::as_str).unwrap_or_default();
+    let detail = shorten(&format!("FCM OAuth token endpoint {}: {error}: {description}", status.as_u16()));
+    Err(match status.as_u16() {
+        429 => SendOutcome::RateLimited { retry_after, detail },
+        408 | 500..=599 => transient_or_limited(retry_after, detail),
+        // invalid_grant (bad key, clock skew, unknown account), invalid_client, wrong URL, …
+        _ => SendOutcome::ConfigError { detail },
+    })
+}
+
+/// What FCM's answer means (providers.md §3.4): by `FcmError.errorCode` first, then by status.
+fn classify(status: StatusCode, retry_after: Option<Duration>, text: &str) -> Answer {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    if status.is_success() {
+        let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
+        return Answer::Done(SendOutcome::Delivered { provider_id: name });
+    }
+    let error = body.get("error");
+    let field = |name: &str| error.and_then(|e| e.get(name)).and_then(Value::as_str).unwrap_or_default();
+    let (message, rpc_status) = (field("message"), field("status"));
+    let error_code = error
+        .and_then(|e| e.get("details"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("google.firebase.fcm.v1.FcmError"))
+        })
+        .find_map(|d| d.get("errorCode").and_then(Value::as_str));
+    let name = error_code.or((!rpc_status.is_empty()).then_some(rpc_status)).unwrap_or("no status");
+    let detail = if message.is_empty() && error.is_none() {
+        shorten(&format!("FCM {} {name}: {}", status.as_u16(), text.trim()))
+    } else {
+        shorten(&format!("FCM {} {name}: {message}", status.as_u16()))
+    };
+    let invalid_token = message.contains(INVALID_TOKEN_MESSAGE);
+    let outcome = match error_code {
+        Some("UNREGISTERED" | "SENDER_ID_MISMATCH") => {
+            SendOutcome::InvalidToken { detail, invalid_since: None }
+        }
+        Some("INVALID_ARGUMENT") if invalid_token => {
+            SendOutcome::InvalidToken { detail, invalid_since: None }
+        }
+        Some("INVALID_ARGUMENT") => SendOutcome::BadRequest { detail },
+        Some("QUOTA_EXCEEDED") => {
+            SendOutcome::RateLimited { retry_after: Some(retry_after.unwrap_or(QUOTA_BACKOFF)), detail }
+        }
+        Some("UNAVAILABLE" | "INTERNAL") => transient_or_limited(retry_after, detail),
+        Some("THIRD_PARTY_AUTH_ERROR" | "APNS_AUTH_ERROR") => SendOutcome::ConfigError { detail },
+        Some("UNSPECIFIED_ERROR") => SendOutcome::Transient { detail },
+        _ => match status.as_u16() {
+            400 if invalid_token => SendOutcome::InvalidToken { detail, invalid_since: None },
+            401 => return Answer::Unauthenticated(detail),
+            // PERMISSION_DENIED: the service account may not send for this project, or the API
+            // is disabled. 404 without UNREGISTERED: no such project or endpoint.
+            403 | 404 => SendOutcome::ConfigError { detail },
+            429 => {
+                SendOutcome::RateLimited { retry_after: Some(retry_after.unwrap_or(QUOTA_BACKOFF)), detail }
+            }
+            408 | 500..=599 => transient_or_limited(retry_after, detail),
+            400..=499 => SendOutcome::BadRequest { detail },
+            _ => SendOutcome::Transient { detail },
+        },
+    };
+    Answer::Done(outcome)
+}
+
+/// `Transient`, or `RateLimited` when the provider said when to come back.
+fn transient_or_limited(retry_after: Option<Duration>, detail: String) -> SendOutcome {
+    match retry_after {
+        Some(after) => SendOutcome::RateLimited { retry_after: Some(after), detail },
+        None => SendOutcome::Transient { detail },
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL.
+fn check_url(what: &str, url: &str) -> Result<(), SenderError> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.has_host() => Ok(()),
+        _ => Err(SenderError::Config(format!("{what} {url:?} is not an http(s) URL"))),
+    }
+}
+
+/// Reads at most [`MAX_ANSWER`] bytes of a response body as text.
+async fn read_capped(mut response: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| without_url(e).to_string())? {
+        let room = MAX_ANSWER.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A transport error without its URL (keeps details short and the same for every request).
+fn without_url(error: reqwest::Error) -> reqwest::Error {
+    error.without_url()
+}
+
+/// `Retry-After` as a delay: delta-seconds or an HTTP date (RFC 9110 §10.2.3), at most
+/// [`MAX_RETRY_AFTER`].
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = parse_http_date(value)?;
+            Duration::from_secs(at.saturating_sub(unix_now() as i64).max(0).unsigned_abs())
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into unix seconds.
+fn parse_http_date(value: &str) -> Option<i64> {
+    let mut parts = value.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == month_name)? as i64
+        + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut time = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
+    let valid = (1970..=9999).contains(&year)
+        && (1..=31).contains(&day)
+        && (0..=23).contains(&hour)
+        && (0..=59).contains(&minute)
+        && (0..=60).contains(&second);
+    if parts.next() != Some("GMT") || !valid {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Cuts a detail to [`MAX_DETAIL`] characters.
+fn shorten(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail.to_owned(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(answer: Answer) -> SendOutcome {
+        match answer {
+            Answer::Done(outcome) => outcome,
+            Answer::Unauthenticated(detail) => panic!("unexpectedly unauthenticated: {detail}"),
+        }
+    }
+
+    fn fcm_error(code: u16, status: &str, message: &str, error_code: &str) -> String {
+        json!({"error": {"code": code, "message": message, "status": status, "details": [
+            {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}
+        ]}})
+        .to_string()
+    }
+
+    #[test]
+    fn http_dates_and_delays_parse() {
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
+        assert_eq!(parse_http_date("soon"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 99999999999999999 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 -1:49:37 GMT"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "17".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(17)));
+        headers.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a date in the past means now");
+        headers.insert(RETRY_AFTER, u64::MAX.to_string().parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn error_code_wins_over_status() {
+        let unregistered = fcm_error(400, "INVALID_ARGUMENT", "gone", "UNREGISTERED");
+        assert!(matches!(
+            done(classify(StatusCode::BAD_REQUEST, None, &unregistered)),
+            SendOutcome::InvalidToken { .. }
+        ));
+        let quota = fcm_error(429, "RESOURCE_EXHAUSTED", "slow down", "QUOTA_EXCEEDED");
+        assert_eq!(
+            done(classify(StatusCode::TOO_MANY_REQUESTS, None, &quota)),
+            SendOutcome::RateLimited {
+                retry_after: Some(QUOTA_BACKOFF),
+                detail: "FCM 429 QUOTA_EXCEEDED: slow down".into()
+            }
+        );
+        let third_party = fcm_error(401, "UNAUTHENTICATED", "apns", "THIRD_PARTY_AUTH_ERROR");
+        assert!(matches!(
+            done(classify(StatusCode::UNAUTHORIZED, None, &third_party)),
+            SendOutcome::ConfigError { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, None, r#"{"error":{"code":401,"status":"UNAUTHENTICATED"}}"#),
+            Answer::Unauthenticated(_)
+        ));
+    }
+
+    #[test]
+    fn answers_that_are_not_json_are_classified_by_status() {
+        assert!(matches!(
+            done(classify(StatusCode::BAD_GATEWAY, None, "<html>bad gateway</html>")),
+            SendOutcome::Transient { .. }
+        ));
+        assert!(matches!(
+            done(classify(StatusCode::PAYLOAD_TOO_LARGE, None, "")),
+            SendOutcome::BadRequest { .. }
+        ));
+        let long = "x".repeat(5000);
+        let SendOutcome::Transient { detail } =
+            done(classify(StatusCode::INTERNAL_SERVER_ERROR, None, &long))
+        else {
+            panic!("500 is transient")
+        };
+        assert!(detail.chars().count() <= MAX_DETAIL + 1);
+    }
+
+    #[test]
+    fn token_answers_set_the_refresh_time() {
+        let now = Instant::now();
+        let token = classify_token_answer(
+            StatusCode::OK,
+            None,
+            r#"{"access_token":"ya29.x","expires_in":3599,"token_type":"Bearer"}"#,
+            now,
+        )
+        .unwrap_or_else(|_| panic!("a token"));
+        assert_eq!(token.refresh_at, now + Duration::from_secs(3599 - 300));
+        let short =
+            classify_token_answer(StatusCode::OK, None, r#"{"access_token":"t","expires_in":"2"}"#, now)
+                .unwrap_or_else(|_| panic!("a token"));
+        assert_eq!(short.refresh_at, now + Duration::from_secs(1));
+        let forever = format!(r#"{{"access_token":"t","expires_in":{}}}"#, u64::MAX);
+        let capped =
+            classify_token_answer(StatusCode::OK, None, &forever, now).unwrap_or_else(|_| panic!("a token"));
+        assert_eq!(capped.refresh_at, now + Duration::from_secs(MAX_TOKEN_LIFETIME) - TOKEN_MARGIN);
+        assert!(matches!(
+            classify_token_answer(StatusCode::OK, None, "{}", now),
+            Err(SendOutcome::Transient { .. })
+        ));
+        assert!(matches!(
+            classify_token_answer(StatusCode::BAD_REQUEST, None, r#"{"error":"invalid_grant"}"#, now),
+            Err(SendOutcome::ConfigError { .. })
+        ));
     }
 }
