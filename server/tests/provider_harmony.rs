@@ -853,6 +853,59 @@ async fn the_emulator_checks_what_push_kit_checks() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// An independent client: Huawei's documented recipe in Python (PyJWT, cryptography, requests).
+// No Push Kit v3 server SDK that can target another endpoint is published in a registry.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_client_is_accepted() {
+    let probe =
+        std::process::Command::new("python3").args(["-c", "import jwt, cryptography, requests"]).output();
+    if !matches!(&probe, Ok(output) if output.status.success()) {
+        eprintln!(
+            "skipping the independent-client test: it needs python3 with PyJWT, cryptography and requests \
+             (pip install pyjwt cryptography requests)"
+        );
+        return;
+    }
+    let rig = Rig::start().await;
+    let token = token_for(Platform::Harmony, 5);
+    let mut device = rig.hub.subscribe(Platform::Harmony, &token);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/provider_harmony/independent_client.py");
+    let args = [
+        script.display().to_string(),
+        rig.emulator.base_url(),
+        rig.config.service_account_file.display().to_string(),
+        token.clone(),
+    ];
+    let output =
+        tokio::task::spawn_blocking(move || std::process::Command::new("python3").args(args).output())
+            .await
+            .unwrap()
+            .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let answers: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(answers.len(), 2, "{stdout}");
+    for answer in &answers {
+        assert_eq!(answer["status"], 200, "{answer}");
+        assert_eq!(answer["answer"]["code"], "80000000", "{answer}");
+    }
+    let Ok(DevicePush::App { raw }) = device.try_recv() else { panic!("no call push") };
+    let delivered: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(delivered["data"].as_str().unwrap()).unwrap()["callpush"],
+        "a.b.c"
+    );
+    assert!(
+        matches!(device.try_recv(), Ok(DevicePush::Notification { id: Some(id), .. }) if id == "missed-independent")
+    );
+    // PyJWT's PS256 (its own PSS encoding) verified; the header is the documented one.
+    let (header, _) = jwt_parts(&rig.sends()[0].headers["authorization"]);
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("PS256"), Some("JWT")));
+}
+
+// ---------------------------------------------------------------------------------------------
 // What is sent, and what devices receive.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

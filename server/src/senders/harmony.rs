@@ -278,13 +278,19 @@ fn bi_tag(call_id: &str) -> String {
 struct Batch {
     id: u64,
     message: Message,
+    /// Each token once, in the order they came.
     tokens: Vec<String>,
+    seen: HashSet<String>,
     waiters: Vec<(String, oneshot::Sender<SendOutcome>)>,
 }
 
 impl Batch {
+    fn new(id: u64, message: Message) -> Batch {
+        Batch { id, message, tokens: Vec::new(), seen: HashSet::new(), waiters: Vec::new() }
+    }
+
     fn add(&mut self, token: String, waiter: oneshot::Sender<SendOutcome>) {
-        if !self.tokens.contains(&token) {
+        if self.seen.insert(token.clone()) {
             self.tokens.push(token.clone());
         }
         self.waiters.push((token, waiter));
@@ -320,7 +326,7 @@ impl Inner {
                 Some(batch) => batch.add(token, waiter),
                 None => {
                     let id = self.next_batch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let mut batch = Batch { id, message, tokens: Vec::new(), waiters: Vec::new() };
+                    let mut batch = Batch::new(id, message);
                     batch.add(token, waiter);
                     batches.insert(key.clone(), batch);
                     opened = Some(id);
