@@ -1,30 +1,537 @@
-//! The Push Kit v3 emulator.
+//! The Push Kit v3 emulator: `POST /v3/{projectId}/messages:send` as providers.md §1 describes
+//! it, on plain HTTP on a loopback port.
+//!
+//! It checks what Push Kit checks, answering with its business codes: the service-account JWT
+//! (PS256 signature against [`HARMONY_PUBLIC_KEY`], `kid`, `iss`, `aud`, expiry, validity
+//! period), the project id in the URL, the `push-type` and `Content-Type` headers, the body's
+//! schema per push-type, the 4096-byte limit (tokens excluded), the token count and each
+//! token's format. Accepted pushes reach the subscribed devices as HarmonyOS hands them over:
+//! push-type 10 as the `receiveMessage('VoIP')` data, push-type 0 as a system notification.
+//! Scripted faults ([`FaultPlan`]) replace the answer to a request for any of its tokens.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::credentials::TestCredentials;
-use super::faults::FaultPlan;
-use super::hub::DeviceHub;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use callpush::model::Platform;
+use callpush::wire::harmony_delivery;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tokio::sync::Notify;
+
+use super::credentials::{TestCredentials, HARMONY_PUBLIC_KEY};
+use super::faults::{Fault, FaultPlan, Received};
+use super::hub::{DeviceHub, DevicePush};
+use crate::senders::harmony::JWT_AUDIENCE;
+
+/// Largest body, tokens excluded, bytes (→ 80300008).
+pub const MAX_BODY: usize = 4096;
+/// Most tokens per request (→ 80300010).
+pub const MAX_TOKENS: usize = 1000;
+/// Most tokens per test message (→ 80300030).
+pub const MAX_TEST_TOKENS: usize = 10;
+/// Longest JWT validity period Push Kit accepts, seconds (→ 80300036).
+pub const MAX_JWT_VALIDITY: i64 = 86_400;
+/// Shortest token the emulator takes for a Push Kit token.
+pub const MIN_TOKEN_LEN: usize = 8;
+/// Longest `pushOptions.ttl`, seconds.
+const MAX_TTL: i64 = 1_296_000;
+/// Notification categories of alert messages.
+const CATEGORIES: [&str; 14] = [
+    "IM",
+    "VOIP",
+    "MISS_CALL",
+    "SUBSCRIPTION",
+    "TRAVEL",
+    "HEALTH",
+    "WORK",
+    "ACCOUNT",
+    "EXPRESS",
+    "FINANCE",
+    "DEVICE_REMINDER",
+    "MAIL",
+    "PLAY_VOICE",
+    "MARKETING",
+];
 
 /// A local Push Kit v3.
 pub struct HarmonyEmulator {
     addr: SocketAddr,
     faults: FaultPlan,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HarmonyEmulator {
+    fn drop(&mut self) {
+        self.serving.abort();
+    }
 }
 
 impl HarmonyEmulator {
-    /// Starts on a free loopback port.
-    pub async fn start(_credentials: &TestCredentials, _hub: DeviceHub) -> std::io::Result<Self> {
-        Err(std::io::Error::other("the Push Kit v3 emulator is not available in this build"))
+    /// Starts on a free loopback port, accepting JWTs of `credentials`' service account and
+    /// handing accepted pushes to `hub`.
+    pub async fn start(credentials: &TestCredentials, hub: DeviceHub) -> std::io::Result<Self> {
+        let key = DecodingKey::from_rsa_pem(HARMONY_PUBLIC_KEY.as_bytes())
+            .map_err(|e| std::io::Error::other(format!("the Push Kit test public key: {e}")))?;
+        let faults = FaultPlan::default();
+        let shared = Arc::new(Shared {
+            project_id: credentials.harmony_project_id.clone(),
+            key_id: credentials.harmony_key_id.clone(),
+            sub_account: credentials.harmony_sub_account.clone(),
+            key,
+            hub,
+            faults: faults.clone(),
+            requests: AtomicU64::new(0),
+        });
+        let router = Router::new()
+            .fallback(handle)
+            .with_state(shared)
+            // Bodies of up to 1000 tokens pass; Push Kit's own limits are checked in `handle`.
+            .layer(DefaultBodyLimit::max(1024 * 1024))
+            .merge(faults.routes());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let serving = tokio::spawn(serve(listener, router));
+        Ok(HarmonyEmulator { addr, faults, serving })
     }
 
-    /// Its base URL.
+    /// Its base URL (`providers.harmony.base_url`).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    /// Its scripted faults and request log.
+    /// Its scripted faults and request log. A request cut by `drop_connection` is logged with
+    /// status 0.
     pub fn faults(&self) -> &FaultPlan {
         &self.faults
+    }
+}
+
+/// Serves each connection on its own task, so that a `drop_connection` fault can close it.
+async fn serve(listener: tokio::net::TcpListener, router: Router) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let cut = Cut(Arc::new(Notify::new()));
+        let service =
+            hyper_util::service::TowerToHyperService::new(router.clone().layer(Extension(cut.clone())));
+        tokio::spawn(async move {
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                // Dropping the connection closes the socket without an answer.
+                () = cut.0.notified() => {}
+            }
+        });
+    }
+}
+
+/// Closes the connection it belongs to.
+#[derive(Clone)]
+struct Cut(Arc<Notify>);
+
+struct Shared {
+    project_id: String,
+    key_id: String,
+    sub_account: String,
+    key: DecodingKey,
+    hub: DeviceHub,
+    faults: FaultPlan,
+    requests: AtomicU64,
+}
+
+/// An answer: HTTP status and JSON body.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Answer {
+    fn into_response(self) -> Response {
+        (self.status, [(axum::http::header::CONTENT_TYPE, "application/json")], self.body.to_string())
+            .into_response()
+    }
+}
+
+async fn handle(
+    State(emulator): State<Arc<Shared>>,
+    Extension(cut): Extension<Cut>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut received = Received {
+        method: method.to_string(),
+        path: uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            })
+            .collect::<BTreeMap<_, _>>(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status: 0,
+    };
+    let Some(project_id) = send_path(uri.path()) else {
+        received.status = 404;
+        emulator.faults.record(received);
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    if method != Method::POST {
+        received.status = 405;
+        emulator.faults.record(received);
+        return (StatusCode::METHOD_NOT_ALLOWED, [(axum::http::header::ALLOW, "POST")]).into_response();
+    }
+    let fault = emulator.fault_for(&body);
+    if let Some(fault) = fault {
+        if fault.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+        }
+        if fault.drop_connection {
+            emulator.faults.record(received);
+            cut.0.notify_one();
+            // The connection task drops this request with the connection.
+            return std::future::pending::<Response>().await;
+        }
+        received.status = fault.status;
+        emulator.faults.record(received);
+        return fault_response(&fault);
+    }
+    let answer = emulator.send(project_id, &headers, &body);
+    received.status = answer.status.as_u16();
+    emulator.faults.record(received);
+    answer.into_response()
+}
+
+/// The project id of `/v3/{projectId}/messages:send`.
+fn send_path(path: &str) -> Option<&str> {
+    let project = path.strip_prefix("/v3/")?.strip_suffix("/messages:send")?;
+    (!project.is_empty() && !project.contains('/')).then_some(project)
+}
+
+/// A scripted fault's answer: its status, body (JSON, or text when a string) and headers.
+fn fault_response(fault: &Fault) -> Response {
+    let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = match &fault.body {
+        Some(Value::String(text)) => {
+            (status, [(axum::http::header::CONTENT_TYPE, "text/plain")], text.clone()).into_response()
+        }
+        Some(json) => (status, [(axum::http::header::CONTENT_TYPE, "application/json")], json.to_string())
+            .into_response(),
+        None => status.into_response(),
+    };
+    for (name, value) in &fault.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// The HTTP status Push Kit answers a business code with (providers.md leaves it open; these
+/// follow its HTTP table: 200 for results, 401 for authentication, 500 for inner errors, 400
+/// for the rest).
+fn http_status(code: &str) -> StatusCode {
+    match code {
+        "80000000" | "80100000" => StatusCode::OK,
+        "80200001" | "80200005" => StatusCode::UNAUTHORIZED,
+        "81000001" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The claims of a service-account JWT.
+#[derive(Deserialize)]
+struct Claims {
+    iat: i64,
+    exp: i64,
+}
+
+/// Why a request is refused: a business code and its message.
+struct Refusal {
+    code: &'static str,
+    msg: String,
+}
+
+fn refuse(code: &'static str, msg: impl Into<String>) -> Refusal {
+    Refusal { code, msg: msg.into() }
+}
+
+/// A request that passed every check.
+struct Accepted {
+    push_type: u8,
+    payload: Map<String, Value>,
+    tokens: Vec<String>,
+}
+
+impl Shared {
+    fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        format!("{now}{n:06}")
+    }
+
+    fn answer(&self, code: &'static str, msg: impl Into<String>) -> Answer {
+        Answer {
+            status: http_status(code),
+            body: json!({ "code": code, "msg": msg.into(), "requestId": self.request_id() }),
+        }
+    }
+
+    /// The first queued fault that applies to a token of this request (or to any request).
+    fn fault_for(&self, body: &[u8]) -> Option<Fault> {
+        let tokens: Vec<String> = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("target")?.get("token")?.as_array().cloned())
+            .map(|list| list.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if tokens.is_empty() {
+            return self.faults.take(None);
+        }
+        tokens.iter().find_map(|token| self.faults.take(Some(token)))
+    }
+
+    /// Checks and delivers one send request.
+    fn send(&self, project_id: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+        let accepted = match self.check(project_id, headers, body) {
+            Ok(accepted) => accepted,
+            Err(Refusal { code, msg }) => return self.answer(code, msg),
+        };
+        let (good, bad): (Vec<&String>, Vec<&String>) = accepted.tokens.iter().partition(|t| valid_token(t));
+        if good.is_empty() {
+            let detail = json!({ "illegalTokens": { "tokenFormatError": bad } });
+            return self.answer("80300007", detail.to_string());
+        }
+        for token in &good {
+            let push = match accepted.push_type {
+                10 => DevicePush::App {
+                    raw: harmony_delivery(
+                        &uuid::Uuid::new_v4().simple().to_string(),
+                        accepted.payload.get("extraData").and_then(Value::as_str).unwrap_or_default(),
+                        token,
+                    ),
+                },
+                _ => {
+                    let notification = accepted.payload.get("notification");
+                    let text = |key: &str| {
+                        notification.and_then(|n| n.get(key)).and_then(Value::as_str).map(str::to_owned)
+                    };
+                    DevicePush::Notification {
+                        title: text("title").unwrap_or_default(),
+                        body: text("body").unwrap_or_default(),
+                        id: text("appMessageId"),
+                        category: text("category"),
+                    }
+                }
+            };
+            // A device that is not online is offline: Push Kit accepts the push all the same.
+            self.hub.deliver(Platform::Harmony, token, push);
+        }
+        if bad.is_empty() {
+            return self.answer("80000000", "Success");
+        }
+        let detail = json!({
+            "success": good.len(),
+            "failure": bad.len(),
+            "illegalTokens": { "tokenFormatError": bad },
+        });
+        self.answer("80100000", detail.to_string())
+    }
+
+    /// Every check of a send request, in the order Push Kit reports them.
+    fn check(&self, project_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, Refusal> {
+        self.authenticate(headers)?;
+        if project_id != self.project_id {
+            return Err(refuse("80300002", "No permission to send message to these tmIDs."));
+        }
+        let push_type = match header(headers, "push-type").map(str::trim) {
+            Some("10") => 10,
+            Some("0") => 0,
+            Some(other @ ("1" | "2" | "6" | "7")) => {
+                return Err(refuse(
+                    "80100001",
+                    format!("Check Parameter Error: push-type {other} is not emulated"),
+                ))
+            }
+            Some(_) => return Err(refuse("80100001", "Check Parameter Error: unknown push-type")),
+            None => return Err(refuse("80100001", "Check Parameter Error: push-type is required")),
+        };
+        let json_body = header(headers, "content-type").is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json_body {
+            return Err(refuse("80100001", "Check Parameter Error: Content-Type must be application/json"));
+        }
+        let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
+            return Err(refuse("80100001", "Check Parameter Error: the body is not a JSON object"));
+        };
+        let Some(Value::Object(payload)) = root.get("payload") else {
+            return Err(refuse("80100001", "Check Parameter Error: payload is required"));
+        };
+        let tokens = match root.get("target").and_then(|t| t.get("token")) {
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|t| t.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| refuse("80100001", "Check Parameter Error: target.token must be strings"))?,
+            _ => return Err(refuse("80100001", "Check Parameter Error: target.token is required")),
+        };
+        let test_message = check_push_options(root.get("pushOptions"))?;
+        match push_type {
+            10 => check_call_payload(payload)?,
+            _ => check_alert_payload(payload)?,
+        }
+        let limit = if test_message { MAX_TEST_TOKENS } else { MAX_TOKENS };
+        if tokens.is_empty() || tokens.len() > MAX_TOKENS {
+            return Err(refuse("80300010", format!("token count should within 1 and {MAX_TOKENS}.")));
+        }
+        if tokens.len() > limit {
+            return Err(refuse("80300030", "When send test message, token count exceed limit."));
+        }
+        // The limit counts the body without its tokens: each token as JSON, and the commas.
+        let token_bytes: usize = tokens.iter().map(|t| json_len(t) + 1).sum::<usize>() - 1;
+        if body.len().saturating_sub(token_bytes) > MAX_BODY {
+            return Err(refuse("80300008", "Push message size is too long."));
+        }
+        Ok(Accepted { push_type, payload: payload.clone(), tokens })
+    }
+
+    /// Verifies the service-account JWT of `Authorization: Bearer`.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let auth_error = |why: &str| refuse("80200001", format!("Authentication Error: {why}"));
+        let jwt = header(headers, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| auth_error("missing Authorization: Bearer"))?;
+        let head = jsonwebtoken::decode_header(jwt).map_err(|_| auth_error("not a JWT"))?;
+        if head.alg != Algorithm::PS256 {
+            return Err(auth_error("the JWT must be signed PS256"));
+        }
+        if head.typ.as_deref() != Some("JWT") {
+            return Err(auth_error("the JWT header must say typ JWT"));
+        }
+        if head.kid.as_deref() != Some(self.key_id.as_str()) {
+            return Err(auth_error("unknown key id"));
+        }
+        let mut validation = Validation::new(Algorithm::PS256);
+        validation.leeway = 0;
+        validation.set_audience(&[JWT_AUDIENCE]);
+        validation.set_issuer(&[self.sub_account.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+        let claims = match jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation) {
+            Ok(data) => data.claims,
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                return Err(refuse("80200005", "Jwt token expired."))
+            }
+            Err(e) => return Err(auth_error(&format!("{e}"))),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if claims.exp <= now {
+            return Err(refuse("80200005", "Jwt token expired."));
+        }
+        if claims.exp.saturating_sub(claims.iat) > MAX_JWT_VALIDITY {
+            return Err(refuse("80300036", "JWT expire period over threshold."));
+        }
+        Ok(())
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn json_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(s.len() + 2, |quoted| quoted.len())
+}
+
+/// Push Kit tokens are opaque ASCII; anything outside base64 / base64url, or too short, is a
+/// `tokenFormatError`.
+fn valid_token(token: &str) -> bool {
+    token.len() >= MIN_TOKEN_LEN
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+}
+
+/// `pushOptions`, when present; returns `testMessage`.
+fn check_push_options(options: Option<&Value>) -> Result<bool, Refusal> {
+    let options = match options {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::Object(options)) => options,
+        Some(_) => return Err(refuse("80100001", "Check Parameter Error: pushOptions must be an object")),
+    };
+    match options.get("ttl") {
+        None => {}
+        Some(ttl) => match ttl.as_i64() {
+            Some(ttl) if (1..=MAX_TTL).contains(&ttl) => {}
+            Some(_) => return Err(refuse("80100004", "Illegal expire time.")),
+            None => return Err(refuse("80100001", "Check Parameter Error: ttl must be an integer")),
+        },
+    }
+    match options.get("biTag") {
+        None => {}
+        Some(Value::String(tag)) if tag.len() <= 64 => {}
+        Some(_) => {
+            return Err(refuse(
+                "80100001",
+                "Check Parameter Error: biTag must be a string of at most 64 bytes",
+            ))
+        }
+    }
+    match options.get("testMessage") {
+        None => Ok(false),
+        Some(Value::Bool(test)) => Ok(*test),
+        Some(_) => Err(refuse("80100001", "Check Parameter Error: testMessage must be a boolean")),
+    }
+}
+
+/// push-type 10 (`VoIPCallPayload`): `extraData`, a non-empty string.
+fn check_call_payload(payload: &Map<String, Value>) -> Result<(), Refusal> {
+    match payload.get("extraData") {
+        Some(Value::String(extra)) if !extra.is_empty() => Ok(()),
+        Some(_) => Err(refuse("80100003", "Illegal payload, extraData must be a non-empty string.")),
+        None => Err(refuse("80100003", "Illegal payload, extraData is required.")),
+    }
+}
+
+/// push-type 0 (`AlertPayload`): a notification with a known category, a title, a body and a
+/// click action.
+fn check_alert_payload(payload: &Map<String, Value>) -> Result<(), Refusal> {
+    let illegal = |tips: &str| refuse("80100003", format!("Illegal payload, {tips}."));
+    let Some(Value::Object(notification)) = payload.get("notification") else {
+        return Err(illegal("notification is required"));
+    };
+    match notification.get("category") {
+        Some(Value::String(c)) if CATEGORIES.contains(&c.as_str()) => {}
+        _ => return Err(illegal("category is not a known notification category")),
+    }
+    for field in ["title", "body"] {
+        match notification.get(field) {
+            Some(Value::String(text)) if !text.trim().is_empty() => {}
+            _ => return Err(illegal(&format!("{field} is required"))),
+        }
+    }
+    let action = notification.get("clickAction").and_then(|a| a.get("actionType")).and_then(Value::as_i64);
+    if !matches!(action, Some(0 | 1)) {
+        return Err(illegal("clickAction.actionType must be 0 or 1"));
+    }
+    match notification.get("appMessageId") {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(illegal("appMessageId must be a string")),
     }
 }

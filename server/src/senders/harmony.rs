@@ -1,29 +1,829 @@
-//! The Push Kit v3 sender.
+//! The Push Kit v3 sender (HarmonyOS NEXT), providers.md §1.
+//!
+//! Auth: a service-account JWT (PS256, `exp = iat + 3600`) sent directly as
+//! `Authorization: Bearer`, with no token exchange; it is reused until five minutes before it
+//! expires, and made afresh once when Push Kit refuses it (80200001, 80200005, HTTP 401).
+//!
+//! Sending: `POST {base_url}/v3/{projectId}/messages:send` with `push-type: 10` (in-app call) for
+//! rings and cancels and `push-type: 0` (alert, category `MISS_CALL`) for missed calls. Pushes
+//! sent at the same moment with the same push-type and the same body (a user's devices getting
+//! one missed-call notification) share one request of up to 1000 tokens (10 for test messages);
+//! each push gets its own outcome from the per-token results of the answer.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use callpush::wire::ProviderPayload;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
 
 use super::http::{HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
+use crate::auth::redact;
 use crate::config::HarmonyConfig;
+use crate::store::PushKind;
+
+/// The `aud` of every service-account JWT: a fixed claim, never called.
+pub const JWT_AUDIENCE: &str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
+/// How long a JWT is valid, seconds (Huawei recommends an hour).
+pub const JWT_LIFETIME: i64 = 3600;
+/// A cached JWT with less than this left is replaced before use, seconds.
+pub const JWT_RENEW_MARGIN: i64 = 300;
+/// Most tokens in one request.
+pub const MAX_TOKENS: usize = 1000;
+/// Most tokens in one test message (`pushOptions.testMessage`).
+pub const MAX_TEST_TOKENS: usize = 10;
+/// How long a push waits for others with the same body to share its request, by default.
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(5);
+/// Longest `pushOptions.ttl` Push Kit accepts, seconds (15 days).
+const MAX_TTL: u32 = 1_296_000;
+/// Longest `pushOptions.biTag`, bytes.
+const MAX_BI_TAG: usize = 64;
+/// Most bytes of an answer read: Push Kit answers are a few hundred bytes.
+const MAX_ANSWER: usize = 64 * 1024;
+/// `push-type` of in-app call messages.
+const PUSH_TYPE_CALL: u8 = 10;
+/// `push-type` of alert (notification) messages.
+const PUSH_TYPE_ALERT: u8 = 0;
+
+/// Unix seconds now; replaceable so tests can age the JWT or skew the clock.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Knobs of a [`HarmonySender`]; the default is what production uses.
+#[derive(Clone)]
+pub struct HarmonyOptions {
+    /// How long a push waits for others with the same push-type and body to share its request.
+    /// Zero sends every push on its own.
+    pub batch_window: Duration,
+    /// The clock the JWT's `iat` and `exp`, and its renewal, go by.
+    pub clock: Clock,
+}
+
+impl Default for HarmonyOptions {
+    fn default() -> Self {
+        HarmonyOptions { batch_window: DEFAULT_BATCH_WINDOW, clock: Arc::new(unix_now) }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Sends call pushes through Push Kit v3.
 pub struct HarmonySender {
-    _config: HarmonyConfig,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    send_url: String,
+    account: ServiceAccount,
+    test_message: bool,
+    options: HarmonyOptions,
+    /// The JWT in use; a tokio mutex so concurrent sends wait for one signature.
+    jwt: tokio::sync::Mutex<Option<Jwt>>,
+    /// Requests still collecting tokens, by push-type and body.
+    batches: Mutex<HashMap<String, Batch>>,
+    next_batch: std::sync::atomic::AtomicU64,
+}
+
+/// The service-account key file's fields the sender uses.
+struct ServiceAccount {
+    project_id: String,
+    key_id: String,
+    sub_account: String,
+    key: EncodingKey,
+}
+
+#[derive(Deserialize)]
+struct ServiceAccountFile {
+    project_id: Option<String>,
+    key_id: Option<String>,
+    private_key: Option<String>,
+    sub_account: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Clone)]
+struct Jwt {
+    token: String,
+    exp: i64,
+}
+
+impl ServiceAccount {
+    fn load(path: &Path) -> Result<ServiceAccount, SenderError> {
+        let fail = |what: String| SenderError::Config(format!("{}: {what}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let file: ServiceAccountFile = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("not a Push Kit service-account key file (JSON): {e}")))?;
+        let field = |value: Option<String>, name: &str| match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+            _ => Err(fail(format!("`{name}` is missing or empty"))),
+        };
+        let project_id = field(file.project_id, "project_id")?;
+        if !project_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(fail(
+                "`project_id` must be the AppGallery Connect project id (letters and digits)".into(),
+            ));
+        }
+        let key_id = field(file.key_id, "key_id")?;
+        let sub_account = field(file.sub_account, "sub_account")?;
+        let pem = field(file.private_key, "private_key")?;
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes())
+            .map_err(|e| fail(format!("`private_key` is not an RSA private key in PEM: {e}")))?;
+        let account = ServiceAccount { project_id, key_id, sub_account, key };
+        account.sign(unix_now()).map_err(|e| fail(format!("`private_key` cannot sign PS256: {e}")))?;
+        Ok(account)
+    }
+
+    /// A fresh JWT issued at `now`.
+    fn sign(&self, now: i64) -> Result<Jwt, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::PS256);
+        header.typ = Some("JWT".into());
+        header.kid = Some(self.key_id.clone());
+        let exp = now + JWT_LIFETIME;
+        let claims = Claims { iss: &self.sub_account, aud: JWT_AUDIENCE, iat: now, exp };
+        Ok(Jwt { token: jsonwebtoken::encode(&header, &claims, &self.key)?, exp })
+    }
 }
 
 impl HarmonySender {
-    /// A sender for `config`, reading its credential files now.
-    pub fn new(config: &HarmonyConfig, _http: &HttpSettings) -> Result<Self, SenderError> {
-        Err(SenderError::Config(format!(
-            "the Push Kit v3 sender is not available in this build ({:?})",
-            config
-        )))
+    /// A sender for `config`, reading and checking its service-account key file now.
+    pub fn new(config: &HarmonyConfig, http: &HttpSettings) -> Result<Self, SenderError> {
+        HarmonySender::with_options(config, http, HarmonyOptions::default())
+    }
+
+    /// A sender with non-default [`HarmonyOptions`] (tests: a fake clock, no batching).
+    pub fn with_options(
+        config: &HarmonyConfig,
+        http: &HttpSettings,
+        options: HarmonyOptions,
+    ) -> Result<Self, SenderError> {
+        let account = ServiceAccount::load(&config.service_account_file)?;
+        let base = config.base_url.trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(SenderError::Config(format!(
+                "providers.harmony.base_url must be an http(s) URL, not {base:?}"
+            )));
+        }
+        let send_url = format!("{base}/v3/{}/messages:send", account.project_id);
+        Ok(HarmonySender {
+            inner: Arc::new(Inner {
+                client: http.client()?,
+                send_url,
+                account,
+                test_message: config.test_message,
+                options,
+                jwt: tokio::sync::Mutex::new(None),
+                batches: Mutex::new(HashMap::new()),
+                next_batch: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
     }
 }
 
 #[async_trait]
 impl Sender for HarmonySender {
-    async fn send(&self, _push: &OutgoingPush) -> SendOutcome {
-        SendOutcome::ConfigError { detail: "the Push Kit v3 sender is not available in this build".into() }
+    async fn send(&self, push: &OutgoingPush) -> SendOutcome {
+        match Message::for_push(push, self.inner.test_message) {
+            Ok(message) => self.inner.clone().enqueue(message, push.token.clone()).await,
+            Err(detail) => SendOutcome::BadRequest { detail },
+        }
+    }
+}
+
+/// What one request says apart from its tokens: pushes with equal messages can share a request.
+#[derive(Debug, Clone, PartialEq)]
+struct Message {
+    push_type: u8,
+    payload: Value,
+    push_options: Value,
+}
+
+impl Message {
+    /// The message of `push`, or why it cannot be sent.
+    fn for_push(push: &OutgoingPush, test_message: bool) -> Result<Message, String> {
+        let (push_type, payload) = match push.kind {
+            // Push Kit has no cancel for in-app calls; a cancel, if one is ever sent, is the same
+            // kind of message as the ring it stops.
+            PushKind::Ring | PushKind::Cancel => match &push.payload {
+                Some(ProviderPayload::Harmony { extra_data }) => {
+                    (PUSH_TYPE_CALL, json!({ "extraData": extra_data }))
+                }
+                Some(other) => {
+                    return Err(format!("a {} payload cannot go through Push Kit", other.platform()))
+                }
+                None => return Err("a call push without its payload".into()),
+            },
+            PushKind::Missed => {
+                let missed = push.missed.as_ref().ok_or("a missed-call notification without its content")?;
+                let caller = missed.caller_name.as_deref().filter(|n| !n.trim().is_empty());
+                let title = if missed.video { "Missed video call" } else { "Missed call" };
+                let notification = json!({
+                    "category": "MISS_CALL",
+                    "title": title,
+                    "body": format!("{} called", caller.unwrap_or(&missed.caller_id)),
+                    "clickAction": { "actionType": 0 },
+                    "appMessageId": missed.app_message_id,
+                });
+                (PUSH_TYPE_ALERT, json!({ "notification": notification }))
+            }
+        };
+        let push_options = json!({
+            "ttl": push.ttl_seconds.clamp(1, MAX_TTL),
+            "biTag": bi_tag(&push.call_id),
+            "testMessage": test_message,
+        });
+        Ok(Message { push_type, payload, push_options })
+    }
+
+    /// What identifies requests that may be merged: the push-type and the body without tokens.
+    fn batch_key(&self) -> String {
+        format!("{}\n{}\n{}", self.push_type, self.payload, self.push_options)
+    }
+
+    /// The request body for `tokens`.
+    fn body(&self, tokens: &[String]) -> Vec<u8> {
+        let body = json!({
+            "payload": self.payload,
+            "target": { "token": tokens },
+            "pushOptions": self.push_options,
+        });
+        body.to_string().into_bytes()
+    }
+}
+
+/// The call id as a `biTag`: at most 64 bytes, cut on a character boundary.
+fn bi_tag(call_id: &str) -> String {
+    let mut end = call_id.len().min(MAX_BI_TAG);
+    while !call_id.is_char_boundary(end) {
+        end -= 1;
+    }
+    call_id[..end].to_owned()
+}
+
+/// A request collecting tokens until its window closes or it is full.
+struct Batch {
+    id: u64,
+    message: Message,
+    /// Each token once, in the order they came.
+    tokens: Vec<String>,
+    seen: HashSet<String>,
+    waiters: Vec<(String, oneshot::Sender<SendOutcome>)>,
+}
+
+impl Batch {
+    fn new(id: u64, message: Message) -> Batch {
+        Batch { id, message, tokens: Vec::new(), seen: HashSet::new(), waiters: Vec::new() }
+    }
+
+    fn add(&mut self, token: String, waiter: oneshot::Sender<SendOutcome>) {
+        if self.seen.insert(token.clone()) {
+            self.tokens.push(token.clone());
+        }
+        self.waiters.push((token, waiter));
+    }
+}
+
+impl Inner {
+    fn max_tokens(&self) -> usize {
+        if self.test_message {
+            MAX_TEST_TOKENS
+        } else {
+            MAX_TOKENS
+        }
+    }
+
+    fn lock_batches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Batch>> {
+        self.batches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends `token` the `message`, in a request shared with concurrent pushes of the same
+    /// message, and returns this token's outcome.
+    async fn enqueue(self: Arc<Self>, message: Message, token: String) -> SendOutcome {
+        if self.options.batch_window.is_zero() {
+            let tokens = [token];
+            return self.deliver(&message, &tokens).await.into_iter().next().unwrap_or_else(lost);
+        }
+        let (waiter, outcome) = oneshot::channel();
+        let key = message.batch_key();
+        let (opened, full) = {
+            let mut batches = self.lock_batches();
+            let mut opened = None;
+            match batches.get_mut(&key) {
+                Some(batch) => batch.add(token, waiter),
+                None => {
+                    let id = self.next_batch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let mut batch = Batch::new(id, message);
+                    batch.add(token, waiter);
+                    batches.insert(key.clone(), batch);
+                    opened = Some(id);
+                }
+            }
+            let full = batches.get(&key).is_some_and(|b| b.tokens.len() >= self.max_tokens());
+            (opened, if full { batches.remove(&key) } else { None })
+        };
+        if let Some(batch) = full {
+            tokio::spawn(self.clone().flush(batch));
+        }
+        if let Some(id) = opened {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(this.options.batch_window).await;
+                let batch = {
+                    let mut batches = this.lock_batches();
+                    match batches.get(&key) {
+                        Some(batch) if batch.id == id => batches.remove(&key),
+                        _ => None,
+                    }
+                };
+                if let Some(batch) = batch {
+                    this.flush(batch).await;
+                }
+            });
+        }
+        outcome.await.unwrap_or_else(|_| lost())
+    }
+
+    /// Sends a batch and hands each waiting push its token's outcome.
+    async fn flush(self: Arc<Self>, batch: Batch) {
+        let outcomes = self.deliver(&batch.message, &batch.tokens).await;
+        let by_token: HashMap<&str, &SendOutcome> =
+            batch.tokens.iter().map(String::as_str).zip(outcomes.iter()).collect();
+        for (token, waiter) in batch.waiters {
+            let outcome = by_token.get(token.as_str()).map_or_else(lost, |o| (*o).clone());
+            let _ = waiter.send(outcome);
+        }
+    }
+
+    /// Sends `message` to `tokens` (at most [`MAX_TOKENS`]) and returns one outcome per token,
+    /// making a fresh JWT and trying once more when Push Kit refuses the one in use.
+    async fn deliver(&self, message: &Message, tokens: &[String]) -> Vec<SendOutcome> {
+        let body = message.body(tokens);
+        tracing::debug!(
+            push_type = message.push_type,
+            tokens = tokens.len(),
+            first = %tokens.first().map(|t| redact(t)).unwrap_or_default(),
+            "sending through Push Kit"
+        );
+        let mut refused_before = None;
+        loop {
+            let jwt = match self.bearer().await {
+                Ok(jwt) => jwt,
+                Err(e) => {
+                    let detail = format!("signing the Push Kit JWT failed: {e}");
+                    return all(tokens, SendOutcome::ConfigError { detail });
+                }
+            };
+            let answer = match self.post(&body, message.push_type, &jwt).await {
+                Ok(answer) => answer,
+                Err(detail) => return all(tokens, SendOutcome::Transient { detail }),
+            };
+            match classify(&answer, tokens) {
+                Verdict::Outcomes(outcomes) => return outcomes,
+                Verdict::AuthRefused(detail) => match refused_before {
+                    None => {
+                        tracing::info!(%detail, "Push Kit refused the JWT; making a fresh one");
+                        self.forget(&jwt).await;
+                        refused_before = Some(detail);
+                    }
+                    Some(first) => {
+                        let detail = format!(
+                            "Push Kit refused a fresh JWT too ({detail}; before: {first}): check the \
+                             service-account key file and the project id"
+                        );
+                        return all(tokens, SendOutcome::ConfigError { detail });
+                    }
+                },
+            }
+        }
+    }
+
+    /// The JWT to send: the cached one unless it is within [`JWT_RENEW_MARGIN`] of expiring.
+    async fn bearer(&self) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = (self.options.clock)();
+        let mut cached = self.jwt.lock().await;
+        if let Some(jwt) = cached.as_ref() {
+            if jwt.exp - now > JWT_RENEW_MARGIN {
+                return Ok(jwt.token.clone());
+            }
+        }
+        let jwt = self.account.sign(now)?;
+        let token = jwt.token.clone();
+        *cached = Some(jwt);
+        Ok(token)
+    }
+
+    /// Drops the cached JWT if it is still `refused` (a concurrent send may have replaced it).
+    async fn forget(&self, refused: &str) {
+        let mut cached = self.jwt.lock().await;
+        if cached.as_ref().is_some_and(|jwt| jwt.token == refused) {
+            *cached = None;
+        }
+    }
+
+    async fn post(&self, body: &[u8], push_type: u8, jwt: &str) -> Result<Answer, String> {
+        let response = self
+            .client
+            .post(&self.send_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::AUTHORIZATION, format!("Bearer {jwt}"))
+            .header("push-type", push_type.to_string())
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| format!("Push Kit request failed: {}", transport_error(&e)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, unix_now()));
+        let body = read_limited(response).await?;
+        Ok(Answer { status, retry_after, body })
+    }
+}
+
+/// The outcome of a push whose batch vanished (the runtime shut down mid-send).
+fn lost() -> SendOutcome {
+    SendOutcome::Transient { detail: "the Push Kit request was abandoned".into() }
+}
+
+fn all(tokens: &[String], outcome: SendOutcome) -> Vec<SendOutcome> {
+    vec![outcome; tokens.len()]
+}
+
+/// A transport error without the URL (it is in the configuration anyway) and its cause chain.
+fn transport_error(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "connection failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_ANSWER {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(format!("reading the Push Kit answer failed: {}", transport_error(&e))),
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Push Kit's answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+/// The JSON body of every answer, read leniently (`code` is documented as a string).
+#[derive(Debug, Default, Deserialize)]
+struct Reply {
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    msg: Option<Value>,
+    #[serde(default, rename = "requestId")]
+    request_id: Option<Value>,
+}
+
+/// What an answer means for the request.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// One outcome per token.
+    Outcomes(Vec<SendOutcome>),
+    /// The JWT was refused: make a fresh one and try once more.
+    AuthRefused(String),
+}
+
+fn text_of(value: &Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Classifies `answer` to a request for `tokens` (providers.md §1.5 and §6).
+fn classify(answer: &Answer, tokens: &[String]) -> Verdict {
+    let reply: Reply = serde_json::from_str(&answer.body).unwrap_or_default();
+    let code = text_of(&reply.code).unwrap_or_default();
+    let request_id = text_of(&reply.request_id);
+    let status = answer.status;
+    let detail = describe(status, &code, &reply.msg);
+    let every = |outcome: SendOutcome| Verdict::Outcomes(all(tokens, outcome));
+    let rate_limited =
+        || every(SendOutcome::RateLimited { retry_after: answer.retry_after, detail: detail.clone() });
+    match code.as_str() {
+        _ if status == 401 => Verdict::AuthRefused(detail),
+        "80200001" | "80200005" => Verdict::AuthRefused(detail),
+        _ if status == 503 => rate_limited(),
+        _ if status == 404 => every(SendOutcome::ConfigError {
+            detail: format!(
+                "{detail}: no Push Kit v3 service at this URL (check providers.harmony.base_url)"
+            ),
+        }),
+        "80000000" => every(SendOutcome::Delivered { provider_id: request_id }),
+        "80100000" => Verdict::Outcomes(partial_success(&reply.msg, tokens, request_id)),
+        "80300007" => Verdict::Outcomes(all_invalid(&reply.msg, tokens, &detail)),
+        "80100001" | "80100003" | "80100004" | "80100022" | "80300008" | "80300010" | "80300030" => {
+            every(SendOutcome::BadRequest { detail })
+        }
+        "80300002" | "80300036" | "80300037" => every(SendOutcome::ConfigError { detail }),
+        "80300029" => rate_limited(),
+        "81000001" => every(SendOutcome::Transient { detail }),
+        _ if status == 429 => rate_limited(),
+        _ if status >= 500 => every(SendOutcome::Transient { detail }),
+        _ if status == 403 => every(SendOutcome::ConfigError { detail }),
+        _ if (200..300).contains(&status) && code.is_empty() => {
+            every(SendOutcome::Transient { detail: format!("{detail}: an answer without a result code") })
+        }
+        _ => every(SendOutcome::BadRequest { detail }),
+    }
+}
+
+/// `HTTP <status> <code>: <msg>` for people, without per-token detail (it lists tokens).
+fn describe(status: u16, code: &str, msg: &Option<Value>) -> String {
+    let mut text = format!("Push Kit HTTP {status}");
+    if !code.is_empty() {
+        text.push_str(&format!(" code {code}"));
+    }
+    if let Some(msg) = text_of(msg) {
+        if IllegalTokens::parse(&Some(Value::String(msg.clone()))).is_none() && !msg.trim().is_empty() {
+            let msg: String = msg.chars().take(200).collect();
+            text.push_str(&format!(": {msg}"));
+        }
+    }
+    text
+}
+
+/// The per-token detail of 80100000 / 80300007, in either shape Push Kit is known to use.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct IllegalTokens {
+    /// v3: `{"illegalTokens": {"<reason>": ["<token>", …]}}`.
+    reasons: HashMap<String, String>,
+    /// Legacy: `{"success": n, "failure": m, "illegal_tokens": ["<token>", …]}` (no reason).
+    unexplained: HashSet<String>,
+}
+
+impl IllegalTokens {
+    /// Reads `msg` (a JSON string, or an object); `None` when it has neither shape.
+    fn parse(msg: &Option<Value>) -> Option<IllegalTokens> {
+        let object = match msg {
+            Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(object)) => object,
+                _ => return None,
+            },
+            Some(Value::Object(object)) => object.clone(),
+            _ => return None,
+        };
+        let mut found = IllegalTokens::default();
+        let mut recognised = false;
+        let strings = |list: &Vec<Value>| -> Vec<String> {
+            list.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()
+        };
+        match object.get("illegalTokens") {
+            Some(Value::Object(by_reason)) => {
+                recognised = true;
+                for (reason, list) in by_reason {
+                    if let Value::Array(list) = list {
+                        for token in strings(list) {
+                            found.reasons.insert(token, reason.clone());
+                        }
+                    }
+                }
+            }
+            Some(Value::Array(list)) => {
+                recognised = true;
+                found.unexplained.extend(strings(list));
+            }
+            _ => {}
+        }
+        if let Some(Value::Array(list)) = object.get("illegal_tokens") {
+            recognised = true;
+            found.unexplained.extend(strings(list));
+        }
+        recognised.then_some(found)
+    }
+
+    /// What the detail says about `token`, if anything.
+    fn outcome(&self, token: &str, code: &str) -> Option<SendOutcome> {
+        if let Some(reason) = self.reasons.get(token) {
+            return Some(reason_outcome(code, reason));
+        }
+        self.unexplained.contains(token).then(|| SendOutcome::InvalidToken {
+            detail: format!("Push Kit {code}: illegal token"),
+            invalid_since: None,
+        })
+    }
+}
+
+/// What a per-token failure reason means (providers.md §1.5, 80100000 row).
+fn reason_outcome(code: &str, reason: &str) -> SendOutcome {
+    let detail = format!("Push Kit {code}: {reason}");
+    match reason {
+        "tokenFormatError" | "tokenPlatformNotSupport" => {
+            SendOutcome::InvalidToken { detail, invalid_since: None }
+        }
+        "noPushTypeRight" | "noRight" | "appinfoError" | "disableSendHuaweiMsgBecauseOfPenalty" => {
+            SendOutcome::ConfigError { detail }
+        }
+        // Not sent to this device (country, unsubscribed, image policy, …) and sending again
+        // would not change that; the token itself is fine.
+        _ => SendOutcome::BadRequest { detail },
+    }
+}
+
+/// 80100000: tokens named in the detail failed for their reason, the rest were accepted. A
+/// detail that cannot be read counts as success for all: tokens are never dropped on a guess.
+fn partial_success(msg: &Option<Value>, tokens: &[String], request_id: Option<String>) -> Vec<SendOutcome> {
+    let detail = IllegalTokens::parse(msg);
+    if detail.is_none() {
+        tracing::warn!("Push Kit 80100000 without a readable per-token detail; counting every token as sent");
+    }
+    tokens
+        .iter()
+        .map(|token| {
+            detail
+                .as_ref()
+                .and_then(|d| d.outcome(token, "80100000"))
+                .unwrap_or(SendOutcome::Delivered { provider_id: request_id.clone() })
+        })
+        .collect()
+}
+
+/// 80300007: every token failed. Only a token-specific reason drops a token; without a reason
+/// the cause may be the app's configuration (a missing push-type right fails every token), so
+/// it is raised as a configuration error rather than pruning installations on a guess.
+fn all_invalid(msg: &Option<Value>, tokens: &[String], detail: &str) -> Vec<SendOutcome> {
+    let found = IllegalTokens::parse(msg);
+    tokens
+        .iter()
+        .map(|token| {
+            found.as_ref().and_then(|d| d.outcome(token, "80300007")).unwrap_or_else(|| {
+                SendOutcome::ConfigError { detail: format!("{detail} (all tokens refused without a reason)") }
+            })
+        })
+        .collect()
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to `now` (unix s).
+fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = parse_http_date(value)?;
+    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as unix seconds.
+fn parse_http_date(value: &str) -> Option<i64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let day: i64 = day.parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| m == month)? as i64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    fn answer(status: u16, body: Value) -> Answer {
+        Answer { status, retry_after: None, body: body.to_string() }
+    }
+
+    fn outcomes(verdict: Verdict) -> Vec<SendOutcome> {
+        match verdict {
+            Verdict::Outcomes(outcomes) => outcomes,
+            other => panic!("expected outcomes, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn partial_success_reads_both_shapes_and_never_guesses() {
+        let t = tokens(&["aaaaaaaa", "bbbbbbbb", "cccccccc"]);
+        let v3 =
+            json!({"illegalTokens": {"tokenFormatError": ["aaaaaaaa"], "noPushTypeRight": ["bbbbbbbb"]}});
+        let got = outcomes(classify(
+            &answer(200, json!({"code": "80100000", "msg": v3.to_string(), "requestId": "r1"})),
+            &t,
+        ));
+        assert_eq!(got[0].class(), "invalid_token");
+        assert_eq!(got[1].class(), "config_error");
+        assert_eq!(got[2], SendOutcome::Delivered { provider_id: Some("r1".into()) });
+
+        let legacy = json!({"success": 2, "failure": 1, "illegal_tokens": ["cccccccc"]}).to_string();
+        let got = outcomes(classify(&answer(200, json!({"code": "80100000", "msg": legacy})), &t));
+        assert_eq!(
+            got.iter().map(SendOutcome::class).collect::<Vec<_>>(),
+            ["delivered", "delivered", "invalid_token"]
+        );
+
+        let got = outcomes(classify(&answer(200, json!({"code": 80100000, "msg": "Partial Success."})), &t));
+        assert!(got.iter().all(|o| o.class() == "delivered"));
+    }
+
+    #[test]
+    fn all_invalid_drops_only_on_a_token_specific_reason() {
+        let t = tokens(&["aaaaaaaa"]);
+        let detail = json!({"illegalTokens": {"tokenPlatformNotSupport": ["aaaaaaaa"]}}).to_string();
+        let got = outcomes(classify(&answer(400, json!({"code": "80300007", "msg": detail})), &t));
+        assert_eq!(got[0].class(), "invalid_token");
+        let got = outcomes(classify(
+            &answer(400, json!({"code": "80300007", "msg": "All the tokens are invalid."})),
+            &t,
+        ));
+        assert_eq!(got[0].class(), "config_error");
+    }
+
+    #[test]
+    fn auth_refusals_and_statuses() {
+        let t = tokens(&["aaaaaaaa"]);
+        for body in [json!({"code": "80200001"}), json!({"code": "80200005"}), json!({})] {
+            assert!(matches!(classify(&answer(401, body), &t), Verdict::AuthRefused(_)));
+        }
+        let class = |status, body| outcomes(classify(&answer(status, body), &t))[0].class();
+        assert_eq!(class(503, json!({})), "rate_limited");
+        assert_eq!(class(404, json!("not found")), "config_error");
+        assert_eq!(class(502, json!({})), "transient");
+        assert_eq!(class(500, json!({"code": "81000001"})), "transient");
+        assert_eq!(class(200, json!({"code": "80300029"})), "rate_limited");
+        assert_eq!(class(200, json!({"code": "99999999"})), "bad_request");
+        assert_eq!(class(200, json!({})), "transient");
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 7 ", 0), Some(Duration::from_secs(7)));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", 784_111_777),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", 0), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn bi_tags_are_cut_on_character_boundaries() {
+        assert_eq!(bi_tag("call-1"), "call-1");
+        assert_eq!(bi_tag(&"é".repeat(40)).len(), 64);
+        assert_eq!(bi_tag(&format!("a{}", "é".repeat(40))).len(), 63);
     }
 }
