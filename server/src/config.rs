@@ -369,4 +369,44 @@ mod tests {
             Ok(())
         });
     }
+
+    /// The example file is the documentation of every setting: it must load as it is, and
+    /// with its `[providers]` examples switched on.
+    #[test]
+    fn the_example_file_loads_with_and_without_its_provider_examples() {
+        let example = include_str!("../callpush.example.toml");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("example.toml", example)?;
+            let config = Config::load(Some(Path::new("example.toml"))).unwrap();
+            assert_eq!(config, Config::default());
+
+            let providers = example.split("[providers]").nth(1).unwrap();
+            let switched_on: String = providers
+                .lines()
+                .filter_map(|line| line.strip_prefix("# "))
+                .filter(|line| {
+                    let key = line.split_once(" = ").map_or("", |(key, _)| key);
+                    line.starts_with('[')
+                        || (!key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                })
+                .map(|line| format!("{line}\n"))
+                .collect();
+            jail.create_file("providers.toml", &format!("[providers]\n{switched_on}"))?;
+            let config = Config::load(Some(Path::new("providers.toml"))).unwrap();
+            let p = &config.providers;
+            assert_eq!(p.ca_file.as_deref(), Some(Path::new("/etc/callpush/extra-roots.pem")));
+            assert_eq!(p.harmony.as_ref().unwrap().base_url, defaults::harmony_url());
+            assert_eq!(
+                p.fcm.as_ref().unwrap().token_url.as_deref(),
+                Some("https://oauth2.googleapis.com/token")
+            );
+            let apns = p.apns.as_ref().unwrap();
+            assert_eq!(
+                (apns.bundle_id.as_str(), apns.sandbox_url.clone()),
+                ("com.example.app", defaults::apns_sandbox_url())
+            );
+            assert_eq!(p.wns.as_ref().unwrap().flow, WnsFlow::Live);
+            Ok(())
+        });
+    }
 }
