@@ -1,6 +1,6 @@
 //! Each provider sender against its emulator, in one process on the machine's two cores:
-//! pushes per second at 64 in flight, and CPU time per push (sender and emulator together, so
-//! an upper bound for the sender alone). Then the whole server with every provider configured:
+//! pushes per second at 256 in flight (the server's default concurrency), and CPU time per
+//! push (sender and emulator together, so an upper bound for the sender alone). Then the whole server with every provider configured:
 //! ring request → provider hand-off latency at a steady 200 rings/s, each ringing one device on
 //! each of the four platforms.
 //!
@@ -21,7 +21,8 @@ use callpush_server::store::PushKind;
 use futures::stream::{self, StreamExt};
 
 const PUSHES: usize = 20_000;
-const IN_FLIGHT: usize = 64;
+/// Pushes in flight: the server's default `ring.concurrency`.
+const IN_FLIGHT: usize = 256;
 
 /// CPU time of this process so far (user + system).
 fn cpu_time() -> Duration {
@@ -66,9 +67,11 @@ fn push(platform: Platform, signer: &CallSigner, n: usize) -> OutgoingPush {
 async fn throughput(platform: Platform, sender: Arc<dyn Sender>) {
     let signer = CallSigner::from_seed(&[7; 32]);
     let pushes: Vec<OutgoingPush> = (0..PUSHES).map(|n| push(platform, &signer, n)).collect();
-    // Warm up: the provider token, the connection.
+    // Warm up: the provider token, the connection. A sender that does not deliver here has
+    // nothing to measure: say why and stop.
     for p in pushes.iter().take(200) {
-        sender.send(p).await;
+        let outcome = sender.send(p).await;
+        assert!(matches!(outcome, SendOutcome::Delivered { .. }), "{platform}: {outcome:?}");
     }
     let (cpu, started) = (cpu_time(), Instant::now());
     let delivered = stream::iter(pushes.iter())
@@ -98,6 +101,13 @@ fn main() {
         let (providers, _) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
         let config = Config { providers, sender: SenderConfig::Noop, ..Config::default() };
         let senders = callpush_server::app::senders_from_config(&config).unwrap();
+        // Every token's device is online (WNS drops raw notifications to offline devices).
+        for platform in Platform::ALL {
+            for n in 0..1000 {
+                let mut device = emulators.hub.subscribe(platform, &token_for(platform, n));
+                tokio::spawn(async move { while device.recv().await.is_some() {} });
+            }
+        }
         println!("each sender to its emulator, {IN_FLIGHT} in flight, {PUSHES} pushes:");
         for platform in Platform::ALL {
             throughput(platform, senders.for_platform(platform).clone()).await;

@@ -45,6 +45,7 @@ use tokio_rustls::TlsAcceptor;
 use super::credentials::{TestCredentials, APNS_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
+use super::memo::VerifiedToken;
 use super::tls::TestCa;
 
 /// Streams a client may open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
@@ -107,6 +108,7 @@ impl ApnsEmulator {
         let shared = Arc::new(Shared {
             credentials: credentials.clone(),
             key,
+            verified: VerifiedToken::default(),
             hub,
             faults: faults.clone(),
             tokens: Mutex::default(),
@@ -182,6 +184,7 @@ impl ApnsEmulator {
 struct Shared {
     credentials: TestCredentials,
     key: DecodingKey,
+    verified: VerifiedToken<Claims>,
     hub: DeviceHub,
     faults: FaultPlan,
     tokens: Mutex<HashMap<String, DeviceToken>>,
@@ -331,7 +334,7 @@ impl ConnectionTask {
 }
 
 /// A provider-token claim set.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Claims {
     iss: String,
     iat: i64,
@@ -523,21 +526,25 @@ impl Shared {
             }
             _ => return Err((StatusCode::FORBIDDEN, "MissingProviderToken")),
         };
-        let header = jsonwebtoken::decode_header(jwt).map_err(|_| INVALID)?;
-        if header.alg != Algorithm::ES256
-            || header.kid.as_deref() != Some(self.credentials.apns_key_id.as_str())
-        {
-            return Err(INVALID);
-        }
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_required_spec_claims::<&str>(&[]);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        let claims = jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation).map_err(|_| INVALID)?.claims;
-        if claims.iss != self.credentials.apns_team_id {
-            return Err(INVALID);
-        }
+        let claims = self.verified.claims(jwt, || {
+            let header = jsonwebtoken::decode_header(jwt).map_err(|_| INVALID)?;
+            if header.alg != Algorithm::ES256
+                || header.kid.as_deref() != Some(self.credentials.apns_key_id.as_str())
+            {
+                return Err(INVALID);
+            }
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.set_required_spec_claims::<&str>(&[]);
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.validate_aud = false;
+            let claims =
+                jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation).map_err(|_| INVALID)?.claims;
+            if claims.iss != self.credentials.apns_team_id {
+                return Err(INVALID);
+            }
+            Ok(claims)
+        })?;
         let now = unix_seconds();
         if claims.iat > now + TOKEN_MAX_SKEW {
             return Err(INVALID);

@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 use super::credentials::{TestCredentials, HARMONY_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
+use super::memo::VerifiedToken;
 use crate::senders::harmony::JWT_AUDIENCE;
 
 /// Largest body, tokens excluded, bytes (→ 80300008).
@@ -87,6 +88,7 @@ impl HarmonyEmulator {
             key_id: credentials.harmony_key_id.clone(),
             sub_account: credentials.harmony_sub_account.clone(),
             key,
+            verified: VerifiedToken::default(),
             hub,
             faults: faults.clone(),
             requests: AtomicU64::new(0),
@@ -146,6 +148,7 @@ struct Shared {
     key_id: String,
     sub_account: String,
     key: DecodingKey,
+    verified: VerifiedToken<Claims>,
     hub: DeviceHub,
     faults: FaultPlan,
     requests: AtomicU64,
@@ -254,7 +257,7 @@ fn http_status(code: &str) -> StatusCode {
 }
 
 /// The claims of a service-account JWT.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Claims {
     iat: i64,
     exp: i64,
@@ -418,28 +421,31 @@ impl Shared {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| auth_error("missing Authorization: Bearer"))?;
-        let head = jsonwebtoken::decode_header(jwt).map_err(|_| auth_error("not a JWT"))?;
-        if head.alg != Algorithm::PS256 {
-            return Err(auth_error("the JWT must be signed PS256"));
-        }
-        if head.typ.as_deref() != Some("JWT") {
-            return Err(auth_error("the JWT header must say typ JWT"));
-        }
-        if head.kid.as_deref() != Some(self.key_id.as_str()) {
-            return Err(auth_error("unknown key id"));
-        }
-        let mut validation = Validation::new(Algorithm::PS256);
-        validation.leeway = 0;
-        validation.set_audience(&[JWT_AUDIENCE]);
-        validation.set_issuer(&[self.sub_account.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
-        let claims = match jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation) {
-            Ok(data) => data.claims,
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
-                return Err(refuse("80200005", "Jwt token expired."))
+        // Signature and fixed claims once per token; expiry below, on every request.
+        let claims = self.verified.claims(jwt, || {
+            let head = jsonwebtoken::decode_header(jwt).map_err(|_| auth_error("not a JWT"))?;
+            if head.alg != Algorithm::PS256 {
+                return Err(auth_error("the JWT must be signed PS256"));
             }
-            Err(e) => return Err(auth_error(&format!("{e}"))),
-        };
+            if head.typ.as_deref() != Some("JWT") {
+                return Err(auth_error("the JWT header must say typ JWT"));
+            }
+            if head.kid.as_deref() != Some(self.key_id.as_str()) {
+                return Err(auth_error("unknown key id"));
+            }
+            let mut validation = Validation::new(Algorithm::PS256);
+            validation.leeway = 0;
+            validation.set_audience(&[JWT_AUDIENCE]);
+            validation.set_issuer(&[self.sub_account.as_str()]);
+            validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+            match jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation) {
+                Ok(data) => Ok(data.claims),
+                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                    Err(refuse("80200005", "Jwt token expired."))
+                }
+                Err(e) => Err(auth_error(&format!("{e}"))),
+            }
+        })?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);

@@ -15,6 +15,7 @@ pub mod faults;
 pub mod fcm;
 pub mod harmony;
 pub mod hub;
+pub mod memo;
 pub mod tls;
 pub mod wns;
 
