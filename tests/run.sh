@@ -30,7 +30,12 @@ trap 'tests/postgres.sh stop' EXIT
 echo "    $CALLPUSH_TEST_POSTGRES_URL"
 done_stage
 
-stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL) and command tests"
+stage "Independent provider clients (Firebase Admin, django-push-notifications, PyJWT, node-apn)"
+CALLPUSH_TEST_PYTHON=$(tests/clients/install.sh)
+export CALLPUSH_TEST_PYTHON CALLPUSH_REQUIRE_INDEPENDENT_CLIENT=1
+done_stage
+
+stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL), provider and command tests"
 cargo test --locked --workspace
 done_stage
 

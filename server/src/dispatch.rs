@@ -193,7 +193,9 @@ impl Dispatcher {
             .inc();
         let retry = |after: Option<Duration>| {
             let backoff = jittered_backoff(delivery.attempts);
-            let at = now_ms() + after.map_or(backoff, |d| (d.as_millis() as i64).max(backoff));
+            let wait =
+                after.map_or(backoff, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(backoff));
+            let at = now_ms().saturating_add(wait);
             (at < deadline).then_some(at)
         };
         match outcome {

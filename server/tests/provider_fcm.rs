@@ -1212,7 +1212,7 @@ async fn a_dead_token_prunes_the_installation() {
 /// The Firebase Admin Python SDK (PyPI `firebase-admin`) sends through the emulator: the
 /// emulator accepts what Google's own client sends, and the SDK reads the emulator's errors as
 /// it reads FCM's. Runs when `CALLPUSH_TEST_PYTHON` (default `python3`) can import
-/// `firebase_admin`; `CALLPUSH_REQUIRE_FIREBASE_ADMIN` makes its absence a failure.
+/// `firebase_admin`; `CALLPUSH_REQUIRE_INDEPENDENT_CLIENT` makes its absence a failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_firebase_admin_sdk_sends_through_the_emulator() {
     let python = std::env::var("CALLPUSH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -1222,7 +1222,7 @@ async fn the_firebase_admin_sdk_sends_through_the_emulator() {
         .is_ok_and(|o| o.status.success());
     if !importable {
         assert!(
-            std::env::var_os("CALLPUSH_REQUIRE_FIREBASE_ADMIN").is_none(),
+            std::env::var_os("CALLPUSH_REQUIRE_INDEPENDENT_CLIENT").is_none(),
             "{python} cannot import firebase_admin (pip install firebase-admin)"
         );
         eprintln!("skipping: {python} cannot import firebase_admin (pip install firebase-admin)");

@@ -858,9 +858,14 @@ async fn the_emulator_checks_what_push_kit_checks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_client_is_accepted() {
+    let python = std::env::var("CALLPUSH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe =
-        std::process::Command::new("python3").args(["-c", "import jwt, cryptography, requests"]).output();
+        std::process::Command::new(&python).args(["-c", "import jwt, cryptography, requests"]).output();
     if !matches!(&probe, Ok(output) if output.status.success()) {
+        assert!(
+            std::env::var_os("CALLPUSH_REQUIRE_INDEPENDENT_CLIENT").is_none(),
+            "{python} cannot import jwt, cryptography and requests (set CALLPUSH_TEST_PYTHON)"
+        );
         eprintln!(
             "skipping the independent-client test: it needs python3 with PyJWT, cryptography and requests \
              (pip install pyjwt cryptography requests)"
@@ -878,11 +883,10 @@ async fn an_independent_client_is_accepted() {
         rig.config.service_account_file.display().to_string(),
         token.clone(),
     ];
-    let output =
-        tokio::task::spawn_blocking(move || std::process::Command::new("python3").args(args).output())
-            .await
-            .unwrap()
-            .expect("python3 runs");
+    let output = tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output())
+        .await
+        .unwrap()
+        .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let answers: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();

@@ -1001,11 +1001,11 @@ async fn a_dead_channel_prunes_the_installation() {
 // ---------------------------------------------------------------------------------------------
 // An independent client
 
-/// The Python with django-push-notifications: `CALLPUSH_WNS_PYTHON`, else `python3`.
+/// The Python with django-push-notifications: `CALLPUSH_TEST_PYTHON`, else `python3`.
 fn python_with_the_client() -> Option<String> {
-    let python = std::env::var("CALLPUSH_WNS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = std::env::var("CALLPUSH_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let found = std::process::Command::new(&python)
-        .args(["-c", "import django, push_notifications.wns"])
+        .args(["-c", "import django, push_notifications"])
         .output()
         .is_ok_and(|o| o.status.success());
     found.then_some(python)
@@ -1014,9 +1014,13 @@ fn python_with_the_client() -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn django_push_notifications_sends_through_the_emulator() {
     let Some(python) = python_with_the_client() else {
+        assert!(
+            std::env::var_os("CALLPUSH_REQUIRE_INDEPENDENT_CLIENT").is_none(),
+            "no Python with django-push-notifications (set CALLPUSH_TEST_PYTHON)"
+        );
         eprintln!(
             "skipping: no Python with django-push-notifications (pip install django-push-notifications, \
-             or set CALLPUSH_WNS_PYTHON)"
+             or set CALLPUSH_TEST_PYTHON)"
         );
         return;
     };

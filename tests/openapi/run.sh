@@ -39,20 +39,7 @@ fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 # ---- schemathesis, pinned, in its own venv ----
-requirements=tests/openapi/requirements.txt
-if ! cmp -s "$requirements" "$venv/installed-requirements.txt" || [[ ! -x $venv/bin/schemathesis ]]; then
-  echo "openapi: installing $(grep -m1 '^schemathesis==' "$requirements") into $venv"
-  if ! "$python" -m venv "$venv" 2>/dev/null; then
-    # Debian's Python keeps venv (and its pip) in a separate package.
-    if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    fi
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-  fi
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
-  cp "$requirements" "$venv/installed-requirements.txt"
-fi
+PYTHON=$python tests/venv.sh "$venv" tests/openapi/requirements.txt
 version=$("$venv/bin/schemathesis" --version | awk '{print $NF}')
 st=$root/$venv/bin/schemathesis
 py=$root/$venv/bin/python

@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::http::{HttpSettings, SenderError};
+use super::http::{retry_after, HttpSettings, SenderError};
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::ApnsConfig;
@@ -181,7 +181,7 @@ impl ApnsSender {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
         };
         let apns_id = header("apns-id");
-        let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         let body = match response.bytes().await {
             Ok(body) => body,
             // A 200 is a 200 even if the (empty) body was cut short.

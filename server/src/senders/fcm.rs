@@ -16,12 +16,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use callpush::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{HttpSettings, SenderError};
+use super::http::{retry_after, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
@@ -48,8 +47,6 @@ const MAX_ANSWER: usize = 64 * 1024;
 const MAX_REQUEST_TIME: Duration = Duration::from_secs(15);
 /// Longest an access token is trusted, whatever `expires_in` says, seconds (Google's live 1 h).
 const MAX_TOKEN_LIFETIME: u64 = 86_400;
-/// Longest `Retry-After` honoured: a push that must wait longer has stopped mattering anyway.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 /// Longest provider message kept in an outcome's detail, characters.
 const MAX_DETAIL: usize = 300;
 
@@ -225,7 +222,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         let text = match read_capped(response).await {
             Ok(text) => text,
             Err(e) => {
@@ -283,7 +280,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         match read_capped(response).await {
             Ok(text) => classify(status, retry_after, &text),
             Err(e) => {
@@ -479,54 +476,6 @@ fn without_url(error: reqwest::Error) -> reqwest::Error {
     error.without_url()
 }
 
-/// `Retry-After` as a delay: delta-seconds or an HTTP date (RFC 9110 §10.2.3), at most
-/// [`MAX_RETRY_AFTER`].
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = parse_http_date(value)?;
-            Duration::from_secs(at.saturating_sub(unix_now() as i64).max(0).unsigned_abs())
-        }
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
-}
-
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into unix seconds.
-fn parse_http_date(value: &str) -> Option<i64> {
-    let mut parts = value.split_whitespace();
-    let _weekday = parts.next()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == month_name)? as i64
-        + 1;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut time = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
-    let valid = (1970..=9999).contains(&year)
-        && (1..=31).contains(&day)
-        && (0..=23).contains(&hour)
-        && (0..=59).contains(&minute)
-        && (0..=60).contains(&second);
-    if parts.next() != Some("GMT") || !valid {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// Cuts a detail to [`MAX_DETAIL`] characters.
 fn shorten(detail: &str) -> String {
     match detail.char_indices().nth(MAX_DETAIL) {
@@ -555,24 +504,6 @@ mod tests {
             {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}
         ]}})
         .to_string()
-    }
-
-    #[test]
-    fn http_dates_and_delays_parse() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"), Some(951_825_600));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 CET"), None);
-        assert_eq!(parse_http_date("soon"), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 99999999999999999 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 -1:49:37 GMT"), None);
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "17".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(17)));
-        headers.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a date in the past means now");
-        headers.insert(RETRY_AFTER, u64::MAX.to_string().parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

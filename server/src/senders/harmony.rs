@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::http::{HttpSettings, SenderError};
+use super::http::{retry_after, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
@@ -446,11 +446,7 @@ impl Inner {
             .await
             .map_err(|e| format!("Push Kit request failed: {}", transport_error(&e)))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, unix_now()));
+        let retry_after = retry_after(response.headers(), std::time::SystemTime::now());
         let body = read_limited(response).await?;
         Ok(Answer { status, retry_after, body })
     }
@@ -698,44 +694,8 @@ fn all_invalid(msg: &Option<Value>, tokens: &[String], detail: &str) -> Vec<Send
         })
         .collect()
 }
-
-/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to `now` (unix s).
-fn parse_retry_after(value: &str, now: i64) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = parse_http_date(value)?;
-    Some(Duration::from_secs(u64::try_from(at - now).unwrap_or(0)))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as unix seconds.
-fn parse_http_date(value: &str) -> Option<i64> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
-    let day: i64 = day.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == month)? as i64
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
-}
-
 #[cfg(test)]
+
 mod tests {
     use super::*;
 
@@ -805,19 +765,6 @@ mod tests {
         assert_eq!(class(200, json!({"code": "80300029"})), "rate_limited");
         assert_eq!(class(200, json!({"code": "99999999"})), "bad_request");
         assert_eq!(class(200, json!({})), "transient");
-    }
-
-    #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        assert_eq!(parse_retry_after(" 7 ", 0), Some(Duration::from_secs(7)));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", 784_111_777),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", 0), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! (the emulators' test CA), so the same code talks to providers and to their emulators.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// Why a sender could not be set up. Each is a configuration problem an operator must fix.
 #[derive(Debug, thiserror::Error)]
@@ -55,5 +57,50 @@ impl HttpSettings {
     /// A client for HTTP/1.1 providers (Push Kit, FCM, WNS).
     pub fn client(&self) -> Result<reqwest::Client, SenderError> {
         self.builder().build().map_err(|e| SenderError::Config(format!("HTTP client: {e}")))
+    }
+}
+
+/// The longest `Retry-After` a sender passes on: a day. A provider asking for more is treated as
+/// asking for a day; the dispatcher never waits past a ring's deadline anyway.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// A response's `Retry-After` as a delay from `now`: delay-seconds or an HTTP-date
+/// (RFC 9110 §10.2.3); a date in the past means "now", and the delay is capped at
+/// [`MAX_RETRY_AFTER`]. `None` when the header is absent or unreadable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn after(value: &str, now_unix: u64) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, value.parse().unwrap());
+        retry_after(&headers, UNIX_EPOCH + Duration::from_secs(now_unix))
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(after(" 17 ", 0), Some(Duration::from_secs(17)));
+        assert_eq!(after("Sun, 06 Nov 1994 08:49:47 GMT", 784_111_777), Some(Duration::from_secs(10)));
+        assert_eq!(
+            after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800),
+            Some(Duration::ZERO),
+            "past means now"
+        );
+        assert_eq!(after(&u64::MAX.to_string(), 0), Some(MAX_RETRY_AFTER));
+        assert_eq!(after("Sun, 06 Nov 1994 08:49:37 CET", 0), None);
+        assert_eq!(after("Sun, 06 Nov 1994 25:49:37 GMT", 0), None);
+        assert_eq!(after("soon", 0), None);
+        assert_eq!(after("-5", 0), None);
+        assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
     }
 }

@@ -11,7 +11,7 @@
 //! server send its credentials elsewhere). They carry a device token, so logs and details only
 //! ever show them redacted.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
@@ -19,11 +19,11 @@ use base64::Engine;
 use callpush::adapter::normalize_token;
 use callpush::model::Platform;
 use callpush::wire::ProviderPayload;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::http::{HttpSettings, SenderError};
+use super::http::{retry_after, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
@@ -179,7 +179,7 @@ impl WnsSender {
             SendOutcome::Transient { detail: format!("WNS token endpoint unreachable: {}", e.without_url()) }
         })?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), SystemTime::now());
         let body = response.text().await.map_err(|e| SendOutcome::Transient {
             detail: format!("WNS token endpoint answer cut short: {}", e.without_url()),
         })?;
@@ -326,7 +326,7 @@ impl Sender for WnsSender {
 /// What WNS's answer means (providers.md §5.4, §6).
 fn classify(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> Answer {
     let detail = describe(status, headers, body, channel);
-    let retry_after = retry_after(headers);
+    let retry_after = retry_after(headers, SystemTime::now());
     let outcome = match status {
         200 => {
             // Current docs name it X-WNS-Status; older ones (and libraries) X-WNS-NotificationStatus.
@@ -416,46 +416,6 @@ fn describe(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> Stri
 /// A header's value as text, if present and printable.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// `Retry-After` as delay-seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = header(headers, RETRY_AFTER.as_str())?;
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = parse_http_date(value)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as unix seconds.
-fn parse_http_date(value: &str) -> Option<u64> {
-    let mut fields = value.split_whitespace();
-    let (_weekday, day, month, year, time, zone) =
-        (fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?);
-    if zone != "GMT" || fields.next().is_some() {
-        return None;
-    }
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let day: i64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
-    let year: i64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
-    let mut hms = time.split(':').map(|n| n.parse::<i64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if hms.next().is_some() || !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..61).contains(&s) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + m * 60 + s).ok()
 }
 
 /// A JSON number or a numeric string (`86399` or `"86399"`) as whole seconds.
@@ -563,21 +523,6 @@ mod tests {
             redact_channel("https://wns2-by3p.notify.windows.com/w/?token=AwYAAABa"),
             "https://wns2-by3p.notify.windows.com/w/?to…(18 chars)"
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "120".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
-        headers.insert(RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a past date means now");
-        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]
