@@ -58,6 +58,10 @@ stage "Server: property-based run of the API from its OpenAPI document (schemath
 tests/openapi/run.sh
 done_stage
 
+stage "Swift: syntax, C header, symbols and drift (no Swift compiler here)"
+bindings-swift/check.sh
+done_stage
+
 stage "Kotlin: generated bindings, JVM tests and the Android glue (Maven)"
 command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
 mvn -B -ntp -f bindings-kotlin/pom.xml verify
