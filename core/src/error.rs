@@ -73,6 +73,23 @@ pub enum TokenError {
     /// An APNs token registered without saying whether it is for sandbox or production.
     #[error("an APNs token needs its environment (sandbox or production)")]
     MissingApnsEnvironment,
+    /// The APNs alert token (`apns_alert_token`, `alert_token` on the wire) breaks the APNs
+    /// token rules; the inner error says how.
+    #[error("apns_alert_token: {0}")]
+    BadAlertToken(Box<TokenError>),
+    /// An alert token given for a platform other than APNs: only iOS needs a second token.
+    #[error("apns_alert_token is for APNs only; {platform} uses its one token for every push")]
+    AlertTokenNotApns {
+        /// Platform the registration is for.
+        platform: Platform,
+    },
+    /// The alert token equals the VoIP token: the app passed PushKit's token twice instead of
+    /// the one from `registerForRemoteNotifications`.
+    #[error(
+        "apns_alert_token equals the VoIP token; pass the token of registerForRemoteNotifications \
+         (didRegisterForRemoteNotificationsWithDeviceToken), not PushKit's"
+    )]
+    AlertTokenIsVoipToken,
 }
 
 /// Every error callpush returns. `kind()` is stable across releases and bindings, where each

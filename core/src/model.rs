@@ -432,6 +432,9 @@ pub struct RegisterOptions {
     pub apns_environment: Option<ApnsEnvironment>,
     /// Optional app id (bundle id, package name) for servers that host several apps.
     pub app_id: Option<String>,
+    /// APNs only: the regular device token (from `registerForRemoteNotifications`), used for
+    /// the missed-call alert. The VoIP token cannot carry alerts.
+    pub apns_alert_token: Option<String>,
 }
 
 impl RegisterOptions {
@@ -442,6 +445,7 @@ impl RegisterOptions {
             ttl_seconds: DEFAULT_TTL_SECONDS,
             apns_environment: None,
             app_id: None,
+            apns_alert_token: None,
         }
     }
 }
@@ -463,6 +467,9 @@ pub struct InstallationRequest {
     /// Optional app id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
+    /// APNs only: the normalised alert token for the missed-call notification.
+    #[serde(default, rename = "alert_token", skip_serializing_if = "Option::is_none")]
+    pub apns_alert_token: Option<String>,
 }
 
 /// A live registration lease: what was registered and what the registrar answered.
@@ -480,6 +487,9 @@ pub struct Registration {
     pub apns_environment: Option<ApnsEnvironment>,
     /// Optional app id.
     pub app_id: Option<String>,
+    /// APNs only: the normalised alert token registered for missed-call notifications.
+    #[serde(default)]
+    pub apns_alert_token: Option<String>,
     /// When the lease ends, server clock, unix seconds.
     pub expires_at: i64,
     /// The server's clock when it answered, unix seconds; the client derives its offset from it.

@@ -422,6 +422,72 @@ async fn refresh_renews_late_in_the_lease_or_when_the_token_changes() {
 }
 
 #[tokio::test]
+async fn the_apns_alert_token_is_sent_kept_and_resent_on_every_renewal() {
+    let (registrar, dir) = fixture();
+    let d = device(Platform::Apns, &registrar, dir.path(), |c| {
+        c.apns_environment = Some(callpush::model::ApnsEnvironment::Sandbox)
+    });
+    let voip = "ab".repeat(32);
+    let options = RegisterPushOptions { apns_alert_token: Some("CD".repeat(32)), ..Default::default() };
+    let reg = d.client.register_push(voip.clone(), options).await.unwrap();
+    assert_eq!(reg.apns_alert_token, Some("cd".repeat(32)), "normalised like the VoIP token");
+    let sent = |n: usize| registrar.requests("PUT", "/v1/installations/")[n].body.clone();
+    assert_eq!(sent(0)["alert_token"], "cd".repeat(32));
+    assert_eq!(sent(0)["token"], voip);
+
+    // A restarted app renews with both tokens, whether the lease is due or the VoIP token rotated.
+    let d = device(Platform::Apns, &registrar, dir.path(), |_| {});
+    let RefreshOutcome::NotDue { renew_at } = d.client.refresh(None).await.unwrap() else { panic!() };
+    registrar.clock.advance(renew_at - T0);
+    assert!(matches!(d.client.refresh(None).await.unwrap(), RefreshOutcome::Renewed { .. }));
+    assert_eq!(sent(1)["alert_token"], "cd".repeat(32));
+    assert_eq!(sent(1)["apns_environment"], "sandbox");
+    let rotated = "ef".repeat(32);
+    let RefreshOutcome::Renewed { registration } = d.client.refresh(Some(rotated.clone())).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(registration.apns_alert_token, Some("cd".repeat(32)));
+    assert_eq!(
+        (sent(2)["token"].as_str(), sent(2)["alert_token"].as_str()),
+        (Some(&*rotated), Some(&*"cd".repeat(32)))
+    );
+
+    // Registering without it withdraws it: the body carries no alert token.
+    d.client.register_push(rotated, RegisterPushOptions::default()).await.unwrap();
+    assert!(sent(3).get("alert_token").is_none());
+}
+
+#[tokio::test]
+async fn a_bad_apns_alert_token_fails_typed_naming_the_field_without_touching_the_network() {
+    let (registrar, dir) = fixture();
+    let voip = "ab".repeat(32);
+    let apns = device(Platform::Apns, &registrar, dir.path(), |c| {
+        c.apns_environment = Some(callpush::model::ApnsEnvironment::Production)
+    });
+    let fcm_dir = tempfile::tempdir().unwrap();
+    let fcm = device(Platform::Fcm, &registrar, fcm_dir.path(), |_| {});
+    let alert = |t: &str| RegisterPushOptions { apns_alert_token: Some(t.into()), ..Default::default() };
+    for (client, token, options, expected) in [
+        (&apns, voip.clone(), alert("not hex at all, no"), "apns_alert_token: "),
+        (&apns, voip.clone(), alert(&"a".repeat(65)), "apns_alert_token: "),
+        (&apns, voip.clone(), alert(&"AB".repeat(32)), "apns_alert_token equals the VoIP token"),
+        (&fcm, token(Platform::Fcm), alert(&"cd".repeat(32)), "apns_alert_token is for APNs only"),
+    ] {
+        let err = client.client.register_push(token, options).await.unwrap_err();
+        assert_eq!(err.kind(), "invalid_token", "{err}");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    let err = apns.client.register_push(voip, alert("0f")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidToken(callpush::TokenError::BadAlertToken(inner))
+            if matches!(**inner, callpush::TokenError::TooShort { .. })),
+        "{err:?}"
+    );
+    assert!(registrar.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_lapsed_lease_is_reported_once_and_renewed_by_refresh() {
     let (registrar, dir) = fixture();
     let d = registered(Platform::Fcm, &registrar, dir.path()).await;

@@ -447,6 +447,12 @@ pub struct InstallationBody {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 255, pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$")]
     app_id: Option<String>,
+    /// APNs only: the app's regular device token (from `registerForRemoteNotifications`), hex,
+    /// for the missed-call alert; `token` is the PushKit VoIP token, which cannot carry alerts.
+    /// Must differ from `token`. Absent: no missed-call push for this installation.
+    #[serde(default)]
+    #[schema(min_length = 32, max_length = 512, pattern = "^([0-9A-Fa-f]{2})+$")]
+    alert_token: Option<String>,
 }
 
 /// The registration lease.
@@ -462,6 +468,9 @@ pub struct InstallationResponse {
     /// The keys call pushes are signed with (JWK, Ed25519).
     #[schema(value_type = Vec<Object>)]
     signing_keys: Vec<callpush::model::Jwk>,
+    /// APNs: the alert token registered for the missed-call alert, normalised; absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert_token: Option<String>,
 }
 
 /// `POST /v1/calls`.
@@ -724,10 +733,11 @@ async fn put_installation(
         ttl_seconds: body.ttl_seconds.unwrap_or(callpush::model::DEFAULT_TTL_SECONDS),
         apns_environment: body.apns_environment.map(Into::into),
         app_id: body.app_id,
+        apns_alert_token: body.alert_token,
     };
     let request = adapter_for(platform).installation(&body.token, &opts).map_err(|e| match e {
-        callpush::Error::InvalidToken(_) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string())
+        callpush::Error::InvalidToken(token) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", token_message(&token))
         }
         other => ApiError::invalid(other.to_string()),
     })?;
@@ -739,6 +749,7 @@ async fn put_installation(
         token: request.token,
         apns_environment: request.apns_environment,
         app_id: request.app_id,
+        alert_token: request.apns_alert_token,
         ttl_seconds: i64::from(request.ttl_seconds),
         registered_at: now,
         expires_at: now + i64::from(request.ttl_seconds) * 1000,
@@ -756,7 +767,25 @@ async fn put_installation(
         expires_at: installation.expires_at / 1000,
         server_time: now / 1000,
         signing_keys: state.rings.published_keys(),
+        alert_token: installation.alert_token,
     }))
+}
+
+/// A refused token, described with the API's field names (`alert_token`, not the SDK's
+/// `apns_alert_token`).
+fn token_message(e: &callpush::TokenError) -> String {
+    use callpush::TokenError::{AlertTokenIsVoipToken, AlertTokenNotApns, BadAlertToken};
+    let message = match e {
+        BadAlertToken(inner) => format!("alert_token: {inner}"),
+        AlertTokenNotApns { platform } => format!("alert_token is for APNs only, not {platform}"),
+        AlertTokenIsVoipToken => {
+            "alert_token equals token: give the device token of registerForRemoteNotifications, \
+             not the PushKit VoIP token"
+                .to_owned()
+        }
+        other => other.to_string(),
+    };
+    format!("invalid push token: {message}")
 }
 
 /// Withdraws an installation: its token is never rung again.

@@ -202,6 +202,30 @@ impl Dispatcher {
             SendOutcome::Delivered { provider_id } => {
                 finish(DeliveryStatus::Delivered, "delivered", provider_id, now)
             }
+            SendOutcome::InvalidToken { detail, invalid_since } if is_alert_token(&delivery) => {
+                // Only the alert token is dead: the VoIP token still rings, so keep the
+                // installation and stop sending it missed-call alerts.
+                let cleared = match self
+                    .store
+                    .clear_alert_token(&delivery.installation_id, &delivery.token, invalid_since)
+                    .await
+                {
+                    Ok(cleared) => cleared,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "clearing a dead alert token failed");
+                        false
+                    }
+                };
+                if cleared {
+                    tracing::info!(
+                        installation = %delivery.installation_id,
+                        token = %crate::auth::redact(&delivery.token),
+                        "cleared a dead APNs alert token; the installation still rings"
+                    );
+                }
+                let detail = if cleared { format!("{detail}; the alert token was cleared") } else { detail };
+                finish(DeliveryStatus::Failed, "invalid_token", Some(detail), now)
+            }
             SendOutcome::InvalidToken { detail, invalid_since } => {
                 match self
                     .store
@@ -290,6 +314,12 @@ impl Dispatcher {
             expires_at: deadline / 1000,
         })
     }
+}
+
+/// Whether `d` goes to an installation's APNs alert token rather than its VoIP token: the
+/// missed-call alert does (rings.rs points it there).
+fn is_alert_token(d: &Delivery) -> bool {
+    d.platform == callpush::model::Platform::Apns && d.kind == PushKind::Missed
 }
 
 /// Stops a task when dropped.

@@ -439,6 +439,7 @@ impl Rings {
         let declined = self.declined_users(call_id).await?;
         let rang = self.rang(call_id).await?;
         let followups = followups(&rang, call_id, now, ending, |d| !declined.contains(&d.user_id));
+        let (followups, no_alert_token) = self.to_alert_tokens(followups).await?;
         let end = CallEnd {
             state,
             reason: Some(reason),
@@ -446,13 +447,53 @@ impl Rings {
             at: now,
             detail: Some(reason.to_string()),
         };
-        self.end(
-            &call,
-            end,
-            &followups,
-            if state == CallPhase::Missed { "call.missed" } else { "call.cancelled" },
-        )
-        .await
+        let ended = self
+            .end(
+                &call,
+                end,
+                &followups,
+                if state == CallPhase::Missed { "call.missed" } else { "call.cancelled" },
+            )
+            .await?;
+        for installation_id in no_alert_token {
+            let detail = format!(
+                "installation {installation_id} registered no APNs alert token, so it gets no missed-call \
+                 notification; the app shows the missed call when it next runs"
+            );
+            if let Err(e) =
+                self.store.add_event(call_id, None, now, "missed_call_not_sent", Some(&detail)).await
+            {
+                tracing::warn!(error = %e, call = %call_id, "recording a missed call that was not sent failed");
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Points APNs missed-call deliveries at their installation's alert token: the VoIP token
+    /// they rang cannot carry an alert (APNs answers `DeviceTokenNotForTopic`). Installations
+    /// without one (unregistered since, or never given one) get none; their ids are returned.
+    async fn to_alert_tokens(
+        &self,
+        followups: Vec<Delivery>,
+    ) -> Result<(Vec<Delivery>, Vec<String>), RingError> {
+        let mut sent = Vec::with_capacity(followups.len());
+        let mut not_sent = Vec::new();
+        for mut d in followups {
+            if !(d.platform == Platform::Apns && d.kind == PushKind::Missed) {
+                sent.push(d);
+                continue;
+            }
+            let inst = self.store.installation(&d.installation_id).await?;
+            match inst.and_then(|i| i.alert_token.map(|t| (t, i.registered_at))) {
+                Some((alert_token, registered_at)) => {
+                    d.token = alert_token;
+                    d.registered_at = registered_at;
+                    sent.push(d);
+                }
+                None => not_sent.push(d.installation_id),
+            }
+        }
+        Ok((sent, not_sent))
     }
 
     /// Ends every call whose deadline passed as missed; returns how many.
@@ -659,6 +700,7 @@ fn followups(
                 token: d.token.clone(),
                 apns_environment: d.apns_environment,
                 app_id: None,
+                alert_token: None,
                 ttl_seconds: 0,
                 registered_at: d.registered_at,
                 expires_at: 0,

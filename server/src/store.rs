@@ -58,6 +58,9 @@ pub struct Installation {
     pub apns_environment: Option<ApnsEnvironment>,
     /// Optional app id.
     pub app_id: Option<String>,
+    /// APNs: the regular device token that carries the missed-call alert (`token` is the
+    /// PushKit VoIP token, which APNs refuses alerts for). `None`: no missed-call push.
+    pub alert_token: Option<String>,
     /// Lease length, seconds.
     pub ttl_seconds: i64,
     /// When this token was registered (APNs 410 pruning compares with it), ms.
@@ -219,7 +222,8 @@ pub struct Delivery {
     pub user_id: String,
     /// The provider.
     pub platform: Platform,
-    /// The push token when the delivery was made.
+    /// The push token when the delivery was made: for an APNs missed-call alert the
+    /// installation's alert token, else its (VoIP) token.
     pub token: String,
     /// APNs environment.
     pub apns_environment: Option<ApnsEnvironment>,
@@ -316,7 +320,8 @@ pub struct Store {
 }
 
 const INSTALLATION_COLUMNS: &str =
-    "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, registered_at, expires_at";
+    "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, \
+                                    registered_at, expires_at, alert_token";
 const CALL_COLUMNS: &str =
     "call_id, caller_id, caller_name, video, data, state, reason, answered_by, created_at, \
                             expires_at, ended_at, version";
@@ -424,11 +429,11 @@ impl Store {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "INSERT INTO installations ({INSTALLATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO installations ({INSTALLATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (installation_id) DO UPDATE SET platform = excluded.platform, token = excluded.token, \
              apns_environment = excluded.apns_environment, app_id = excluded.app_id, \
              ttl_seconds = excluded.ttl_seconds, registered_at = excluded.registered_at, \
-             expires_at = excluded.expires_at \
+             expires_at = excluded.expires_at, alert_token = excluded.alert_token \
              WHERE installations.user_id = excluded.user_id"
         );
         let upserted = sqlx::query(&sql)
@@ -441,6 +446,7 @@ impl Store {
             .bind(inst.ttl_seconds)
             .bind(inst.registered_at)
             .bind(inst.expires_at)
+            .bind(&inst.alert_token)
             .execute(&mut *tx)
             .await?;
         if upserted.rows_affected() == 0 {
@@ -452,6 +458,18 @@ impl Store {
             .bind(&inst.installation_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(alert_token) = &inst.alert_token {
+            // Likewise an alert token alerts one installation only.
+            sqlx::query(
+                "UPDATE installations SET alert_token = NULL \
+                 WHERE platform = $1 AND alert_token = $2 AND installation_id <> $3",
+            )
+            .bind(inst.platform.as_str())
+            .bind(alert_token)
+            .bind(&inst.installation_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -482,6 +500,29 @@ impl Store {
         )
         .bind(id)
         .bind(token)
+        .bind(registered_before.unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Forgets the alert token of `id` that the provider declared dead, keeping the
+    /// installation (its VoIP token still rings), unless the alert token changed meanwhile
+    /// (and, when given, only if registered before `registered_before`, as for pruning).
+    /// Returns whether it did.
+    pub async fn clear_alert_token(
+        &self,
+        id: &str,
+        alert_token: &str,
+        registered_before: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE installations SET alert_token = NULL \
+             WHERE installation_id = $1 AND alert_token = $2 AND registered_at < $3",
+        )
+        .bind(id)
+        .bind(alert_token)
         .bind(registered_before.unwrap_or(i64::MAX))
         .execute(&self.pool)
         .await?;
@@ -1152,6 +1193,7 @@ fn installation(r: &AnyRow) -> Result<Installation, StoreError> {
         token: r.try_get("token")?,
         apns_environment: apns_environment(r.try_get("apns_environment")?)?,
         app_id: r.try_get("app_id")?,
+        alert_token: r.try_get("alert_token")?,
         ttl_seconds: r.try_get("ttl_seconds")?,
         registered_at: r.try_get("registered_at")?,
         expires_at: r.try_get("expires_at")?,

@@ -21,6 +21,11 @@ fn apns() -> String {
     "ab".repeat(32)
 }
 
+/// The iPhone's regular device token, for missed-call alerts.
+fn apns_alert() -> String {
+    "cd".repeat(32)
+}
+
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("not the error shape: {body}"))
 }
@@ -92,6 +97,26 @@ on_both_databases! {
             let (status, answer) = put(id, body.clone()).await;
             assert_eq!((status, error_code(&answer)), (StatusCode::BAD_REQUEST, code), "{body}");
         }
+        // The alert token: APNs only, an APNs token, and not the VoIP token again.
+        let iphone = |alert: Value| json!({"platform": "apns", "token": apns(), "apns_environment": "sandbox", "alert_token": alert});
+        let alert_cases = [
+            (json!({"platform": "fcm", "token": FCM, "alert_token": apns_alert()}), "alert_token is for APNs only"),
+            (iphone(json!("zz".repeat(32))), "alert_token: "),
+            (iphone(json!("abc")), "alert_token: "),
+            (iphone(json!("<abcd 1234>")), "alert_token: "),
+            (iphone(json!(apns().to_uppercase())), "alert_token equals token"),
+        ];
+        for (body, message) in alert_cases {
+            let (status, answer) = put("inst-1", body.clone()).await;
+            assert_eq!((status, error_code(&answer)), (StatusCode::BAD_REQUEST, "invalid_token"), "{body}");
+            assert!(answer["error"]["message"].as_str().unwrap().contains(message), "{answer}");
+        }
+        let (status, answer) = put("inst-1", iphone(json!(123))).await;
+        assert_eq!((status, error_code(&answer)), (StatusCode::BAD_REQUEST, "invalid_request"), "{answer}");
+        let (status, lease) = put("inst-1", iphone(json!(apns_alert().to_uppercase()))).await;
+        assert_eq!((status, lease["alert_token"].as_str()), (StatusCode::OK, Some(&*apns_alert())), "normalised");
+        let (status, lease) = put("inst-1", json!({"platform": "fcm", "token": FCM})).await;
+        assert_eq!((status, lease.get("alert_token")), (StatusCode::OK, None), "{lease}");
         let response = s.http.put(format!("{}/v1/installations/inst-1", s.base)).bearer_auth(&bob).body("{}").send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let huge = json!({"platform": "fcm", "token": "x".repeat(100_000)});
@@ -249,7 +274,7 @@ on_both_databases! {
     async fn a_cancel_sends_cancels_and_missed_call_notifications(db: Db) {
         let s = TestServer::start(db).await;
         let lease = s.register("bob", "bob-android", "fcm", FCM).await;
-        s.register("bob", "bob-iphone", "apns", &apns()).await;
+        s.register_iphone("bob", "bob-iphone", &apns(), &apns_alert()).await;
         s.register("bob", "bob-mate", "harmony", HARMONY).await;
         s.ring(&["bob"], json!({"call_id": "call-4"})).await;
         s.pushes("call-4", 3).await;
@@ -261,6 +286,11 @@ on_both_databases! {
         assert_eq!(decide(fcm, &lease["signing_keys"], "bob").call.unwrap().reason, Some(CancelReason::CallerCancelled));
         let missed: Vec<_> = pushes.iter().filter(|p| p.kind == PushKind::Missed).collect();
         assert_eq!(missed.len(), 2, "APNs and Push Kit get a missed-call notification");
+        // The APNs alert goes to the alert token: APNs refuses alerts to the VoIP token.
+        let rings: Vec<_> = pushes.iter().filter(|p| p.kind == PushKind::Ring && p.platform == Platform::Apns).collect();
+        assert_eq!(rings.iter().map(|p| p.token.clone()).collect::<Vec<_>>(), [apns()]);
+        let alerts: Vec<_> = missed.iter().filter(|p| p.platform == Platform::Apns).collect();
+        assert_eq!(alerts.iter().map(|p| p.token.clone()).collect::<Vec<_>>(), [apns_alert()]);
         let note = missed[0].missed.as_ref().unwrap();
         assert_eq!(note.app_message_id, callpush::wire::missed_call_message_id("call-4"));
         assert_eq!(note.caller_name.as_deref(), Some("Alice"));
@@ -272,7 +302,7 @@ on_both_databases! {
     async fn nobody_answering_ends_as_missed_at_the_deadline(db: Db) {
         let s = TestServer::start(db).await;
         s.register("bob", "bob-pc", "wns", WNS).await;
-        s.register("bob", "bob-iphone", "apns", &apns()).await;
+        s.register_iphone("bob", "bob-iphone", &apns(), &apns_alert()).await;
         s.ring(&["bob"], json!({"call_id": "call-5", "ring_seconds": 5})).await;
         let bob = TestServer::token("bob");
         // The long-poll returns when the call changes: here, at its deadline.
@@ -283,6 +313,52 @@ on_both_databases! {
         let pushes = s.pushes("call-5", 4).await;
         assert!(pushes.iter().any(|p| p.kind == PushKind::Cancel && p.platform == Platform::Wns));
         assert!(pushes.iter().any(|p| p.kind == PushKind::Missed && p.platform == Platform::Apns));
+    }
+
+    async fn an_iphone_without_an_alert_token_gets_no_missed_call_alert_and_is_kept(db: Db) {
+        let s = TestServer::start(db).await;
+        s.register("bob", "bob-iphone", "apns", &apns()).await;
+        s.ring(&["bob"], json!({"call_id": "call-na"})).await;
+        s.pushes("call-na", 1).await;
+        s.settled("call-na").await;
+        let (status, _) = s.call(Method::POST, "/v1/calls/call-na/cancel", Some(API_KEY), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK);
+        let detail = s.settled("call-na").await;
+        let kinds: Vec<_> = detail["deliveries"].as_array().unwrap().iter().map(|d| d["kind"].clone()).collect();
+        assert_eq!(kinds, [json!("ring")], "no alert to the VoIP token: {detail}");
+        let note = detail["timeline"].as_array().unwrap().iter().find(|e| e["event"] == "missed_call_not_sent").cloned();
+        let note = note.unwrap_or_else(|| panic!("the timeline says why: {detail}"));
+        assert!(note["detail"].as_str().unwrap().contains("bob-iphone"), "{note}");
+        assert!(!note["detail"].as_str().unwrap().contains(&apns()), "never a token on the timeline");
+        // Nothing was pruned: the next call rings it.
+        let again = s.ring(&["bob"], json!({})).await;
+        assert_eq!(again["deliveries"].as_array().unwrap().len(), 1, "{again}");
+    }
+
+    async fn a_dead_alert_token_is_cleared_and_the_iphone_still_rings(db: Db) {
+        let s = TestServer::start(db).await;
+        s.register_iphone("bob", "bob-iphone", &apns(), &apns_alert()).await;
+        s.ring(&["bob"], json!({"call_id": "call-dead-alert"})).await;
+        s.pushes("call-dead-alert", 1).await;
+        s.settled("call-dead-alert").await;
+        // APNs refuses the alert: the next send, the missed-call alert, is answered so.
+        s.sender.script([SendOutcome::InvalidToken { detail: "DeviceTokenNotForTopic".into(), invalid_since: None }]);
+        s.call(Method::POST, "/v1/calls/call-dead-alert/cancel", Some(API_KEY), Some(json!({}))).await;
+        let detail = s.settled("call-dead-alert").await;
+        let missed = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "missed").cloned().unwrap();
+        assert_eq!((missed["status"].as_str(), missed["outcome"].as_str()), (Some("failed"), Some("invalid_token")), "{detail}");
+        let store = &s.running.as_ref().unwrap().store;
+        let kept = store.installation("bob-iphone").await.unwrap().expect("the installation is kept");
+        assert_eq!((kept.token.as_str(), kept.alert_token.as_deref()), (&*apns(), None));
+
+        // The VoIP token still rings; with no alert token left, no alert follows.
+        s.ring(&["bob"], json!({"call_id": "call-after"})).await;
+        let rings = s.pushes("call-after", 1).await;
+        assert_eq!((rings[0].kind, rings[0].token.as_str()), (PushKind::Ring, &*apns()));
+        s.settled("call-after").await;
+        s.call(Method::POST, "/v1/calls/call-after/cancel", Some(API_KEY), Some(json!({}))).await;
+        let detail = s.settled("call-after").await;
+        assert!(detail["deliveries"].as_array().unwrap().iter().all(|d| d["kind"] == "ring"), "{detail}");
     }
 
     async fn long_polls_return_on_change_or_after_the_wait(db: Db) {
@@ -370,7 +446,7 @@ on_both_databases! {
         let now = callpush_server::dispatch::now_ms();
         store.put_installation(&callpush_server::store::Installation {
             installation_id: "stale".into(), user_id: "bob".into(), platform: Platform::Fcm, token: FCM.into(),
-            apns_environment: None, app_id: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000,
+            apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000,
         }).await.unwrap();
         assert!(s.ring(&["bob"], json!({})).await["deliveries"].as_array().unwrap().is_empty());
         // The server's own purge task may get there first.

@@ -17,7 +17,7 @@ use callpush_server::emulators::apns::ApnsEmulator;
 use callpush_server::emulators::credentials::{TestCredentials, APNS_PRIVATE_KEY};
 use callpush_server::emulators::device::{token_for, Entry, Seen, SimulatedDevice};
 use callpush_server::emulators::faults::{Fault, Received};
-use callpush_server::emulators::hub::{DeviceHub, DevicePush};
+use callpush_server::emulators::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
@@ -1007,8 +1007,101 @@ async fn a_ring_reaches_the_iphone_and_a_cancel_becomes_a_missed_call_alert() {
         panic!("no missed-call alert: {:?}", device.journal())
     };
     assert_eq!((title.as_str(), body.as_str()), ("Missed call", "Alice called"));
-    // Never a VoIP push for the cancel: one VoIP ring, one alert.
-    assert_eq!(push_types(&server.apns, &device.token), ["voip", "alert"]);
+    // Never a VoIP push for the cancel: one VoIP ring to the VoIP token, one alert to the
+    // alert token (APNs would refuse it on the VoIP token).
+    let alert_token = device.alert_token.clone().expect("an iPhone has an alert token");
+    assert_eq!(push_types(&server.apns, &device.token), ["voip"]);
+    assert_eq!(push_types(&server.apns, &alert_token), ["alert"]);
+    assert_eq!(server.apns.requests(&alert_token)[0].status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn apns_refuses_alerts_to_voip_tokens_and_voip_pushes_to_alert_tokens() {
+    let apns = Apns::start().await;
+    let sender = apns.sender();
+    let (voip, alert, unknown) = (token(1), token(2), token(3));
+    apns.emulator.register_token(&voip, ApnsTokenKind::Voip);
+    apns.emulator.register_token(&alert, ApnsTokenKind::Alert);
+    let not_for_topic = |outcome: SendOutcome| match outcome {
+        SendOutcome::InvalidToken { detail, invalid_since: None } => {
+            detail.contains("DeviceTokenNotForTopic")
+        }
+        _ => false,
+    };
+    assert!(not_for_topic(sender.send(&missed(&voip)).await), "an alert to a VoIP token");
+    assert!(not_for_topic(sender.send(&ring(&alert)).await), "a VoIP push to an alert token");
+    assert_eq!(apns.requests(&voip)[0].status, 400);
+    assert_eq!(sender.send(&ring(&voip)).await.class(), "delivered");
+    assert_eq!(sender.send(&missed(&alert)).await.class(), "delivered");
+    // Tokens nobody described take both, as before.
+    assert_eq!(sender.send(&ring(&unknown)).await.class(), "delivered");
+    assert_eq!(sender.send(&missed(&unknown)).await.class(), "delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iphone_without_an_alert_token_gets_no_alert_and_is_not_pruned() {
+    let server = Server::start().await;
+    let device = server.device("bob", 1).await;
+    // An app that never passed its alert token: only the VoIP token is registered.
+    device.client.register_push(device.token.clone(), Default::default()).await.unwrap();
+    server.ring("call-e2e-na", 30).await;
+    assert!(device.wait_for(0, Duration::from_secs(10), is_ring).await.is_some(), "{:?}", device.journal());
+    server.api(reqwest::Method::POST, "/v1/calls/call-e2e-na/cancel", Some(json!({}))).await;
+    let detail = server
+        .wait_for("call-e2e-na", Duration::from_secs(5), |d| {
+            d["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["event"] == "missed_call_not_sent"))
+        })
+        .await;
+    let kinds: Vec<_> = detail["deliveries"].as_array().unwrap().iter().map(|d| d["kind"].clone()).collect();
+    assert_eq!(kinds, [json!("ring")], "{detail}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(push_types(&server.apns, &device.token), ["voip"], "never an alert to the VoIP token");
+    assert!(server.apns.requests(device.alert_token.as_ref().unwrap()).is_empty());
+    let again = server.ring("call-e2e-na2", 30).await;
+    assert_eq!(again["deliveries"].as_array().map(Vec::len), Some(1), "not pruned: {again}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_token_not_for_topic_on_the_alert_token_clears_it_and_the_iphone_still_rings() {
+    let server = Server::start().await;
+    let device = server.device("bob", 1).await;
+    let alert_token = device.alert_token.clone().unwrap();
+    // APNs no longer takes alerts on that token (say, the app re-registered it as something else).
+    server.apns.emulator.register_token(&alert_token, ApnsTokenKind::Voip);
+    server.ring("call-e2e-nft", 30).await;
+    assert!(device.wait_for(0, Duration::from_secs(10), is_ring).await.is_some(), "{:?}", device.journal());
+    server.api(reqwest::Method::POST, "/v1/calls/call-e2e-nft/cancel", Some(json!({}))).await;
+    let detail = server
+        .wait_for("call-e2e-nft", Duration::from_secs(10), |d| {
+            d["deliveries"]
+                .as_array()
+                .is_some_and(|ds| ds.iter().any(|x| x["kind"] == "missed" && x["status"] == "failed"))
+        })
+        .await;
+    let missed =
+        detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "missed").cloned().unwrap();
+    assert_eq!(missed["outcome"], "invalid_token", "{detail}");
+    assert_eq!(server.apns.requests(&alert_token)[0].status, 400);
+
+    // The installation is kept and rings on its VoIP token; no alert is tried again.
+    let from = device.journal().len();
+    let again = server.ring("call-e2e-nft2", 30).await;
+    assert_eq!(again["deliveries"].as_array().map(Vec::len), Some(1), "kept: {again}");
+    assert!(
+        device.wait_for(from, Duration::from_secs(10), is_ring).await.is_some(),
+        "{:?}",
+        device.journal()
+    );
+    server.api(reqwest::Method::POST, "/v1/calls/call-e2e-nft2/cancel", Some(json!({}))).await;
+    let detail = server
+        .wait_for("call-e2e-nft2", Duration::from_secs(5), |d| {
+            d["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["event"] == "missed_call_not_sent"))
+        })
+        .await;
+    assert!(detail["deliveries"].as_array().unwrap().iter().all(|d| d["kind"] == "ring"), "{detail}");
+    assert_eq!(server.apns.requests(&alert_token).len(), 1, "the cleared token is not tried again");
     server.stop().await;
 }
 
@@ -1069,7 +1162,8 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
         "{:?}",
         device.journal()
     );
-    faults.push(reason(503, "ServiceUnavailable").times(2).for_token(&device.token));
+    let alert_token = device.alert_token.clone().unwrap();
+    faults.push(reason(503, "ServiceUnavailable").times(2).for_token(&alert_token));
     let id = missed_call_message_id("call-e2e-2b");
     let note = device
         .wait_for(

@@ -19,8 +19,9 @@ import Foundation
 /// ```
 public final class CallPush: @unchecked Sendable {
     // @unchecked Sendable: every property is immutable and safe to use from any thread (the
-    // client, the stream and its continuation). Only the generated records stand in the way of a
-    // checked conformance: uniffi declares them Sendable for Swift 6 compilers only.
+    // client, the stream and its continuation; the tokens are behind their own lock). Only the
+    // generated records stand in the way of a checked conformance: uniffi declares them Sendable
+    // for Swift 6 compilers only.
 
     /// The client: register, handle, unregister, and the call actions.
     public let client: Client
@@ -34,6 +35,10 @@ public final class CallPush: @unchecked Sendable {
     public let callKit: CallKitCallUi?
 
     private let continuation: AsyncStream<CallEvent>.Continuation
+
+    /// The VoIP token and options last registered, and the alert token, so that each of the two
+    /// token callbacks can register both.
+    private let tokens = Tokens()
 
     private init(
         client: Client,
@@ -78,12 +83,65 @@ public final class CallPush: @unchecked Sendable {
 
     /// Registers a PushKit VoIP token, `PKPushCredentials.token`, hex-encoded as APNs expects.
     /// Call it on every launch and whenever PushKit hands out a new token.
+    ///
+    /// The alert token given to ``setAlertToken(_:)`` (else the one registered before) goes
+    /// with it, unless `options` names one.
     @discardableResult
     public func register(
         voipToken: Data,
         options: RegisterPushOptions = RegisterPushOptions()
     ) async throws -> Registration {
-        try await client.registerPush(token: CallPush.hex(voipToken), options: options)
+        let token = CallPush.hex(voipToken)
+        var options = options
+        if options.apnsAlertToken == nil {
+            // The one given this launch, else the one registered before: PushKit may hand out
+            // the VoIP token before iOS hands out the device token.
+            options.apnsAlertToken = tokens.alertToken ?? client.registration()?.apnsAlertToken
+        }
+        tokens.registered(voipToken: token, options: options)
+        return try await client.registerPush(token: token, options: options)
+    }
+
+    /// Registers the app's regular APNs device token, for the missed-call alert: call it from
+    /// `application(_:didRegisterForRemoteNotificationsWithDeviceToken:)` with the token given
+    /// there. The VoIP token cannot carry alerts (APNs refuses them), so without this token iOS
+    /// gets no missed-call notification and the app shows missed calls when it next runs.
+    ///
+    /// Re-registers the VoIP token (the last one given to ``register(voipToken:options:)``, else
+    /// the registered one) together with this token. Before any VoIP token is known it only
+    /// remembers the token, for the next ``register(voipToken:options:)``, and returns `nil`.
+    ///
+    /// - Throws: ``CallpushError`` as ``register(voipToken:options:)`` does; `InvalidToken` when
+    ///   the token is the VoIP token.
+    @discardableResult
+    public func setAlertToken(_ deviceToken: Data) async throws -> Registration? {
+        let alertToken = CallPush.hex(deviceToken)
+        let registration = client.registration()
+        var voip: (token: String, options: RegisterPushOptions)? = tokens.last
+        if voip == nil, let registration = registration {
+            let options = RegisterPushOptions(
+                ttlSeconds: registration.ttlSeconds,
+                apnsEnvironment: registration.apnsEnvironment,
+                appId: registration.appId
+            )
+            voip = (token: registration.token, options: options)
+        }
+        guard let last = voip else {
+            tokens.alertToken = alertToken
+            return nil
+        }
+        if let registration = registration, registration.token == last.token,
+           registration.apnsAlertToken == alertToken {
+            // Registered with both already (iOS hands out the same token on every launch).
+            return registration
+        }
+        var options = last.options
+        options.apnsAlertToken = alertToken
+        let registered = try await client.registerPush(token: last.token, options: options)
+        // Kept only once the server took it, so a refused token never spoils later registrations.
+        tokens.alertToken = alertToken
+        tokens.registered(voipToken: last.token, options: options)
+        return registered
     }
 
     /// Keeps the registration alive (what a `BGAppRefreshTask` calls): renews the lease once it
@@ -149,6 +207,32 @@ public final class CallPush: @unchecked Sendable {
             return "{}"
         }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The tokens ``CallPush`` registers, shared by the PushKit and remote-notification callbacks,
+/// which may run on different threads.
+private final class Tokens: @unchecked Sendable {
+    // @unchecked Sendable: every access holds the lock.
+    private let lock = NSLock()
+    private var voip: (token: String, options: RegisterPushOptions)?
+    private var alert: String?
+
+    /// The alert token (hex) the app gave, if any.
+    var alertToken: String? {
+        get { lock.lock(); defer { lock.unlock() }; return alert }
+        set { lock.lock(); defer { lock.unlock() }; alert = newValue }
+    }
+
+    /// The VoIP token (hex) and options last registered, if any.
+    var last: (token: String, options: RegisterPushOptions)? {
+        lock.lock(); defer { lock.unlock() }
+        return voip
+    }
+
+    func registered(voipToken: String, options: RegisterPushOptions) {
+        lock.lock(); defer { lock.unlock() }
+        voip = (voipToken, options)
     }
 }
 

@@ -22,6 +22,30 @@ final class CallKitTests: ServerTestCase {
         return (device: device, callKit: provider, ui: callKit)
     }
 
+    /// The alert token for missed-call alerts goes with the VoIP token, whichever iOS hands out
+    /// first, and on every later registration.
+    func testTheAlertTokenIsRegisteredWithTheVoipTokenWhicheverComesFirst() async throws {
+        let device = try makeDevice(.apns, ui: CallKitCallUi(provider: FakeCallProvider()))
+        let alert = Data(repeating: 0xCD, count: 32)
+        let remembered = try await device.callPush.setAlertToken(alert)
+        XCTAssertNil(remembered, "no VoIP token yet: only remembered")
+        let registration = try await device.callPush.register(
+            voipToken: Data(repeating: 0xAB, count: 32),
+            options: RegisterPushOptions(apnsEnvironment: .sandbox)
+        )
+        XCTAssertEqual(registration.apnsAlertToken, String(repeating: "cd", count: 32))
+
+        let rotated = try await device.callPush.setAlertToken(Data(repeating: 0xEF, count: 32))
+        XCTAssertEqual(rotated?.token, String(repeating: "ab", count: 32))
+        XCTAssertEqual(rotated?.apnsAlertToken, String(repeating: "ef", count: 32))
+        XCTAssertEqual(rotated?.apnsEnvironment, .sandbox)
+
+        // The VoIP token alone cannot be the alert token: a typed error.
+        await assertThrows("the VoIP token as the alert token", {
+            try await device.callPush.setAlertToken(Data(repeating: 0xAB, count: 32))
+        }, matches: { callpushErrorKind($0) == "InvalidToken" })
+    }
+
     /// Rings `callId` to the device and hands its VoIP push over as PushKit would.
     private func ringAndHandle(
         _ callId: String,

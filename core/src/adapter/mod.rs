@@ -144,14 +144,32 @@ fn installation_request(
         Platform::Apns => Some(apns_environment.ok_or(crate::TokenError::MissingApnsEnvironment)?),
         _ => None,
     };
+    let token = normalize_token(platform, token)?;
+    let apns_alert_token =
+        opts.apns_alert_token.as_deref().map(|t| alert_token(platform, &token, t)).transpose()?;
     Ok(InstallationRequest {
         installation_id: opts.installation_id.clone(),
         platform,
-        token: normalize_token(platform, token)?,
+        token,
         ttl_seconds: opts.ttl_seconds,
         apns_environment,
         app_id: opts.app_id.clone(),
+        apns_alert_token,
     })
+}
+
+/// Checks an APNs alert token by the same rules as the VoIP token (`voip_token`, normalised)
+/// and returns its normal form: APNs only, and never the VoIP token itself.
+fn alert_token(platform: Platform, voip_token: &str, alert: &str) -> Result<String, crate::TokenError> {
+    if platform != Platform::Apns {
+        return Err(crate::TokenError::AlertTokenNotApns { platform });
+    }
+    let alert =
+        normalize_token(Platform::Apns, alert).map_err(|e| crate::TokenError::BadAlertToken(Box::new(e)))?;
+    if alert == voip_token {
+        return Err(crate::TokenError::AlertTokenIsVoipToken);
+    }
+    Ok(alert)
 }
 
 /// Huawei Push Kit for HarmonyOS NEXT: push-type 10 in-app call messages.

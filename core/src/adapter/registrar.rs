@@ -81,6 +81,7 @@ impl Registrar for InMemoryRegistrar {
             ttl_seconds: request.ttl_seconds,
             apns_environment: request.apns_environment,
             app_id: request.app_id.clone(),
+            apns_alert_token: request.apns_alert_token.clone(),
             expires_at: now + i64::from(request.ttl_seconds),
             server_time: now,
             signing_keys: self.signing_keys.clone(),

@@ -69,7 +69,7 @@ fn apns(token: &str) -> Result<String, TokenError> {
             platform: Platform::Apns,
             found,
             index,
-            expected: "VoIP tokens are hex digits",
+            expected: "APNs tokens are hex digits",
         });
     }
     if token.len() % 2 != 0 {

@@ -246,6 +246,7 @@ impl Registrar for HttpRegistrar {
             ttl_seconds: request.ttl_seconds,
             apns_environment: request.apns_environment,
             app_id: request.app_id.clone(),
+            apns_alert_token: request.apns_alert_token.clone(),
             expires_at: answer.expires_at,
             server_time: answer.server_time,
             signing_keys: answer.signing_keys,

@@ -94,6 +94,13 @@ pub struct RegisterPushOptions {
     /// App id (bundle id, package name) for servers hosting several apps.
     #[uniffi(default = None)]
     pub app_id: Option<String>,
+    /// APNs only: the regular device token from `registerForRemoteNotifications`
+    /// (`application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`), hex, used only
+    /// for the missed-call alert: the VoIP token cannot carry alerts. Without it iOS gets no
+    /// missed-call push and the app shows missed calls when it next runs. Kept for renewals;
+    /// every `register_push` replaces it, so pass it each time.
+    #[uniffi(default = None)]
+    pub apns_alert_token: Option<String>,
 }
 
 /// What `refresh` did.
@@ -130,6 +137,18 @@ pub struct SignalledCall {
     pub system_call_id: Option<String>,
     /// App data.
     pub data: HashMap<String, String>,
+}
+
+/// The options that renew `lease` as it was registered: same lease length, APNs environment,
+/// app id and alert token.
+fn renewal_options(installation_id: String, lease: &Lease) -> RegisterOptions {
+    RegisterOptions {
+        installation_id,
+        ttl_seconds: lease.registration.ttl_seconds,
+        apns_environment: lease.apns_environment,
+        app_id: lease.registration.app_id.clone(),
+        apns_alert_token: lease.apns_alert_token.clone(),
+    }
 }
 
 /// Ring time assumed for a signalled call without a deadline, seconds.
@@ -220,6 +239,7 @@ impl Client {
             ttl_seconds: options.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS),
             apns_environment: options.apns_environment.or(self.inner.apns_environment),
             app_id: options.app_id,
+            apns_alert_token: options.apns_alert_token,
         };
         self.inner.register(&token, &opts).await
     }
@@ -250,12 +270,7 @@ impl Client {
         if !token_changed && now < lease.renew_at {
             return Ok(RefreshOutcome::NotDue { renew_at: lease.renew_at - lease.clock_offset });
         }
-        let opts = RegisterOptions {
-            installation_id: self.inner.installation_id(),
-            ttl_seconds: lease.registration.ttl_seconds,
-            apns_environment: lease.apns_environment,
-            app_id: lease.registration.app_id.clone(),
-        };
+        let opts = renewal_options(self.inner.installation_id(), &lease);
         let token = token.unwrap_or(lease.app_token);
         let registration = self.inner.register(&token, &opts).await?;
         Ok(RefreshOutcome::Renewed { registration })
@@ -549,6 +564,7 @@ impl Inner {
             renew_at: registration.expires_at - ttl / 5 + jitter,
             app_token: token.to_owned(),
             apns_environment: opts.apns_environment,
+            apns_alert_token: opts.apns_alert_token.clone(),
             registration: registration.clone(),
         };
         let saved = self.store.save_lease(&lease);
@@ -923,12 +939,7 @@ impl Inner {
         let weak = Arc::downgrade(self);
         runtime.spawn(async move {
             let Some(inner) = weak.upgrade() else { return };
-            let opts = RegisterOptions {
-                installation_id: inner.installation_id(),
-                ttl_seconds: lease.registration.ttl_seconds,
-                apns_environment: lease.apns_environment,
-                app_id: lease.registration.app_id.clone(),
-            };
+            let opts = renewal_options(inner.installation_id(), &lease);
             if let Err(e) = inner.register(&lease.app_token, &opts).await {
                 inner.error(ErrorKind::Registrar, format!("fetching the server's current keys: {e}"), None);
             }

@@ -45,6 +45,10 @@ pub(crate) struct Lease {
     pub app_token: String,
     /// The APNs environment asked for, if any, reused when renewing.
     pub apns_environment: Option<ApnsEnvironment>,
+    /// The APNs alert token as the app gave it, if any, sent again when renewing. Absent from
+    /// leases written before alert tokens existed.
+    #[serde(default)]
+    pub apns_alert_token: Option<String>,
 }
 
 /// Files in one data directory.

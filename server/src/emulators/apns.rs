@@ -12,9 +12,11 @@
 //! `apns-expiration`, `apns-id`, `apns-collapse-id` (`400 BadPriority`, `BadExpirationDate`,
 //! `BadMessageId`, `BadCollapseId`), the body (`400 PayloadEmpty` unless a JSON object,
 //! `413 PayloadTooLarge` over 5120 bytes for VoIP and 4096 otherwise), and finally the token's
-//! environment and liveness as the tests set them ([`ApnsEmulator::set_environment`]:
-//! `400 BadDeviceToken` in the other one; [`ApnsEmulator::unregister`]: `410 Unregistered`
-//! with its `timestamp`).
+//! environment, kind and liveness as the tests and simulated devices set them
+//! ([`ApnsEmulator::set_environment`]: `400 BadDeviceToken` in the other one;
+//! [`ApnsEmulator::register_token`]: `400 DeviceTokenNotForTopic` for a VoIP push to an alert
+//! token or any other push to a VoIP token; [`ApnsEmulator::unregister`]: `410 Unregistered`
+//! with its `timestamp`). Tokens nobody described are accepted for everything.
 //!
 //! Accepted pushes answer `200` with an `apns-id` (sandbox: also `apns-unique-id`) and reach the
 //! device: VoIP (and background) bodies as the app's `dictionaryPayload`, alerts as system
@@ -44,7 +46,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::credentials::{TestCredentials, APNS_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
-use super::hub::{DeviceHub, DevicePush};
+use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
 use super::tls::TestCa;
 
@@ -165,6 +167,14 @@ impl ApnsEmulator {
     /// are accepted by both.
     pub fn set_environment(&self, token: &str, environment: ApnsEnvironment) {
         self.shared.update_token(token, |t| t.environment = Some(environment));
+    }
+
+    /// Tells the emulator what `token` is for, as APNs knows from issuing it: a VoIP token then
+    /// takes only VoIP pushes and an alert token only the others; the wrong kind gets
+    /// `400 DeviceTokenNotForTopic`. Simulated iPhones register their tokens this way (through
+    /// the hub) when they start.
+    pub fn register_token(&self, token: &str, kind: ApnsTokenKind) {
+        self.shared.hub.set_apns_token_kind(token, kind);
     }
 
     /// Makes `token` dead since `since_ms` (unix ms), as when the app was uninstalled: pushes
@@ -402,7 +412,7 @@ async fn handle(
     };
     let response = match checked {
         Err(refusal) => refuse(refusal, &apns_id),
-        Ok(accepted) => match shared.dead_token(&connection, &token) {
+        Ok(accepted) => match shared.dead_token(&connection, &token, &accepted.push_type) {
             Some(body) => refusal_with_body(body, &apns_id),
             None => {
                 shared.deliver(&token, accepted);
@@ -424,12 +434,26 @@ impl Shared {
         response
     }
 
-    /// Why a well-formed push to `token` still fails on this endpoint, as the tests set it:
-    /// a token of the other environment, or a token that stopped working.
-    fn dead_token(&self, connection: &Connection, token: &str) -> Option<(StatusCode, Value)> {
+    /// Why a well-formed push of `push_type` to `token` still fails on this endpoint, as the
+    /// tests set it: a token of the other environment, a token of the other kind (VoIP or
+    /// alert), or a token that stopped working.
+    fn dead_token(
+        &self,
+        connection: &Connection,
+        token: &str,
+        push_type: &str,
+    ) -> Option<(StatusCode, Value)> {
         let state = self.token_state(token);
         if state.environment.is_some_and(|env| env != connection.environment) {
             return Some((StatusCode::BAD_REQUEST, json!({"reason": "BadDeviceToken"})));
+        }
+        let wrong_kind = match self.hub.apns_token_kind(token) {
+            Some(ApnsTokenKind::Voip) => push_type != "voip",
+            Some(ApnsTokenKind::Alert) => push_type == "voip",
+            None => false,
+        };
+        if wrong_kind {
+            return Some((StatusCode::BAD_REQUEST, json!({"reason": "DeviceTokenNotForTopic"})));
         }
         let since = state.unregistered_since?;
         Some((StatusCode::GONE, json!({"reason": "Unregistered", "timestamp": since})))

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use callpush::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig,
-    IncomingCallError, ReqwestHttpClient, SystemCallUi,
+    IncomingCallError, RegisterPushOptions, ReqwestHttpClient, SystemCallUi,
 };
 use callpush::model::{ApnsEnvironment, Call, HandleOutcome, Platform};
 use tokio::sync::Notify;
 
-use super::hub::{DeviceHub, DevicePush};
+use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 
 /// Something the device saw, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +117,11 @@ pub struct SimulatedDevice {
     pub name: String,
     /// The platform.
     pub platform: Platform,
-    /// Its push token (WNS: channel URI).
+    /// Its push token (WNS: channel URI; iOS: the PushKit VoIP token).
     pub token: String,
+    /// iOS: the regular device token (`registerForRemoteNotifications`) that takes the
+    /// missed-call alert, made from `token` by [`alert_token_for`].
+    pub alert_token: Option<String>,
     /// The client apps hold.
     pub client: Arc<Client>,
     journal: Arc<Journal>,
@@ -154,7 +157,17 @@ impl SimulatedDevice {
             Arc::new(SimulatedCallUi(journal.clone())),
             Arc::new(Listener(journal.clone())),
         )?;
-        let mut pushes = hub.subscribe(platform, token);
+        // An iPhone holds two tokens, and APNs knows which is which: rings come to the VoIP
+        // token, the missed-call alert to the regular one.
+        let alert_token = (platform == Platform::Apns).then(|| alert_token_for(token));
+        let mut pushes = match &alert_token {
+            Some(alert_token) => {
+                hub.set_apns_token_kind(token, ApnsTokenKind::Voip);
+                hub.set_apns_token_kind(alert_token, ApnsTokenKind::Alert);
+                hub.subscribe_all(platform, &[token, alert_token])
+            }
+            None => hub.subscribe(platform, token),
+        };
         let (feeding_client, feeding_journal) = (client.clone(), journal.clone());
         let feeding = tokio::spawn(async move {
             while let Some(push) = pushes.recv().await {
@@ -173,15 +186,18 @@ impl SimulatedDevice {
             name: name.to_owned(),
             platform,
             token: token.to_owned(),
+            alert_token,
             client,
             journal,
             feeding,
         })
     }
 
-    /// Registers the device's token with the server.
+    /// Registers the device's token with the server (iOS: with its alert token).
     pub async fn register(&self) -> Result<callpush::model::Registration, callpush::Error> {
-        self.client.register_push(self.token.clone(), Default::default()).await
+        let options =
+            RegisterPushOptions { apns_alert_token: self.alert_token.clone(), ..Default::default() };
+        self.client.register_push(self.token.clone(), options).await
     }
 
     /// Everything the device saw so far.
@@ -208,6 +224,15 @@ impl SimulatedDevice {
             }
         }
     }
+}
+
+/// The regular APNs device token of the simulated iPhone whose VoIP token is `voip_token`:
+/// every hex digit complemented, so it is as long, unique per VoIP token, and never equal to it.
+pub fn alert_token_for(voip_token: &str) -> String {
+    voip_token
+        .chars()
+        .map(|c| c.to_digit(16).and_then(|d| char::from_digit(15 - d, 16)).unwrap_or(c))
+        .collect()
 }
 
 /// A push token of the right form for `platform`, unique per `n`.

@@ -165,6 +165,17 @@ impl TestServer {
         lease
     }
 
+    /// Registers an iPhone: its VoIP `token` and, for missed-call alerts, its `alert_token`.
+    pub async fn register_iphone(&self, user: &str, id: &str, token: &str, alert_token: &str) -> Value {
+        let body = json!({"platform": "apns", "token": token, "apns_environment": "sandbox",
+                          "alert_token": alert_token});
+        let (status, lease) = self
+            .call(Method::PUT, &format!("/v1/installations/{id}"), Some(&Self::token(user)), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{lease}");
+        lease
+    }
+
     /// Rings `to`; returns the created call.
     pub async fn ring(&self, to: &[&str], extra: Value) -> Value {
         let mut body = json!({"from": {"id": "alice", "name": "Alice"}, "to": to, "video": false});

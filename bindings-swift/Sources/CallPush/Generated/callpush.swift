@@ -2993,6 +2993,14 @@ public struct RegisterPushOptions: Equatable, Hashable {
      * App id (bundle id, package name) for servers hosting several apps.
      */
     public var appId: String?
+    /**
+     * APNs only: the regular device token from `registerForRemoteNotifications`
+     * (`application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`), hex, used only
+     * for the missed-call alert: the VoIP token cannot carry alerts. Without it iOS gets no
+     * missed-call push and the app shows missed calls when it next runs. Kept for renewals;
+     * every `register_push` replaces it, so pass it each time.
+     */
+    public var apnsAlertToken: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3005,10 +3013,18 @@ public struct RegisterPushOptions: Equatable, Hashable {
          */apnsEnvironment: ApnsEnvironment? = nil,
         /**
          * App id (bundle id, package name) for servers hosting several apps.
-         */appId: String? = nil) {
+         */appId: String? = nil,
+        /**
+         * APNs only: the regular device token from `registerForRemoteNotifications`
+         * (`application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`), hex, used only
+         * for the missed-call alert: the VoIP token cannot carry alerts. Without it iOS gets no
+         * missed-call push and the app shows missed calls when it next runs. Kept for renewals;
+         * every `register_push` replaces it, so pass it each time.
+         */apnsAlertToken: String? = nil) {
         self.ttlSeconds = ttlSeconds
         self.apnsEnvironment = apnsEnvironment
         self.appId = appId
+        self.apnsAlertToken = apnsAlertToken
     }
 
 }
@@ -3026,7 +3042,8 @@ public struct FfiConverterTypeRegisterPushOptions: FfiConverterRustBuffer {
             try RegisterPushOptions(
                 ttlSeconds: FfiConverterOptionUInt32.read(from: &buf),
                 apnsEnvironment: FfiConverterOptionTypeApnsEnvironment.read(from: &buf),
-                appId: FfiConverterOptionString.read(from: &buf)
+                appId: FfiConverterOptionString.read(from: &buf),
+                apnsAlertToken: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3034,6 +3051,7 @@ public struct FfiConverterTypeRegisterPushOptions: FfiConverterRustBuffer {
         FfiConverterOptionUInt32.write(value.ttlSeconds, into: &buf)
         FfiConverterOptionTypeApnsEnvironment.write(value.apnsEnvironment, into: &buf)
         FfiConverterOptionString.write(value.appId, into: &buf)
+        FfiConverterOptionString.write(value.apnsAlertToken, into: &buf)
     }
 }
 
@@ -3080,6 +3098,10 @@ public struct Registration: Equatable, Hashable {
      */
     public var appId: String?
     /**
+     * APNs only: the normalised alert token registered for missed-call notifications.
+     */
+    public var apnsAlertToken: String?
+    /**
      * When the lease ends, server clock, unix seconds.
      */
     public var expiresAt: Int64
@@ -3118,6 +3140,9 @@ public struct Registration: Equatable, Hashable {
          * Optional app id.
          */appId: String?,
         /**
+         * APNs only: the normalised alert token registered for missed-call notifications.
+         */apnsAlertToken: String?,
+        /**
          * When the lease ends, server clock, unix seconds.
          */expiresAt: Int64,
         /**
@@ -3135,6 +3160,7 @@ public struct Registration: Equatable, Hashable {
         self.ttlSeconds = ttlSeconds
         self.apnsEnvironment = apnsEnvironment
         self.appId = appId
+        self.apnsAlertToken = apnsAlertToken
         self.expiresAt = expiresAt
         self.serverTime = serverTime
         self.signingKeys = signingKeys
@@ -3160,6 +3186,7 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
                 ttlSeconds: FfiConverterUInt32.read(from: &buf),
                 apnsEnvironment: FfiConverterOptionTypeApnsEnvironment.read(from: &buf),
                 appId: FfiConverterOptionString.read(from: &buf),
+                apnsAlertToken: FfiConverterOptionString.read(from: &buf),
                 expiresAt: FfiConverterInt64.read(from: &buf),
                 serverTime: FfiConverterInt64.read(from: &buf),
                 signingKeys: FfiConverterSequenceTypeJwk.read(from: &buf),
@@ -3174,6 +3201,7 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.ttlSeconds, into: &buf)
         FfiConverterOptionTypeApnsEnvironment.write(value.apnsEnvironment, into: &buf)
         FfiConverterOptionString.write(value.appId, into: &buf)
+        FfiConverterOptionString.write(value.apnsAlertToken, into: &buf)
         FfiConverterInt64.write(value.expiresAt, into: &buf)
         FfiConverterInt64.write(value.serverTime, into: &buf)
         FfiConverterSequenceTypeJwk.write(value.signingKeys, into: &buf)
