@@ -43,14 +43,17 @@ stage "Server: the README's curl tour against a fresh server"
 root=$PWD
 tour=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" "$root/target/debug/callpush" serve \
-  >"$tour/serve.log" 2>&1 & echo $! >"$tour/pid")
+# `exec`: the background job is the server itself, so `kill` below stops it (not just a subshell).
+(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" exec "$root/target/debug/callpush" serve \
+  >"$tour/serve.log" 2>&1) &
+echo $! >"$tour/pid"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 if ! (cd "$tour" && CALLPUSH="$root/target/debug/callpush" CALLPUSH_URL="http://127.0.0.1:$port" \
   "$root/server/examples/api-tour.sh" >"$tour/tour.log" 2>&1); then
   kill "$(cat "$tour/pid")"; cat "$tour/tour.log" "$tour/serve.log"; exit 1
 fi
 kill "$(cat "$tour/pid")"
+wait "$(cat "$tour/pid")" 2>/dev/null || true
 echo "    the tour ran through: register, ring, long-poll, answer, read the timeline, unregister"
 done_stage
 
