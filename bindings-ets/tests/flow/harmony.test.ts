@@ -233,7 +233,8 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(local?.text, 'Alice Ødegård called');
     assert.equal(local?.slot, 1, 'SOCIAL_COMMUNICATION');
     await device.callPush().settled();
-    assert.equal(voipCallSystem.reportsOf(sys).at(-1), `reportCallStateChange ${sys} VOIP_CALL_STATE_DISCONNECTED`);
+    const reports = voipCallSystem.reportsOf(sys);
+    assert.equal(reports[reports.length - 1], `reportCallStateChange ${sys} VOIP_CALL_STATE_DISCONNECTED`);
   });
 
   it('a call nobody answers rings out at its deadline and is missed', async () => {

@@ -34,10 +34,23 @@ function workspaceRoot(): string {
   throw new Error('no cargo workspace above the tests; set CALLPUSH_BIN');
 }
 
-/** The `callpush` binary. */
+/**
+ * The `callpush` binary: `$CALLPUSH_BIN`, else the workspace's `target/debug/callpush` (which
+ * bindings-ets/tests/run.sh builds first), built with `cargo build -p callpush-server` if missing.
+ */
 export function callpushBinary(): string {
-  const bin = process.env.CALLPUSH_BIN ?? path.join(workspaceRoot(), 'target', 'debug', 'callpush');
-  if (!fs.existsSync(bin)) throw new Error(`no callpush binary at ${bin}: cargo build -p callpush-server, or set CALLPUSH_BIN`);
+  const given = process.env.CALLPUSH_BIN;
+  if (given !== undefined && given.length > 0) {
+    if (!fs.existsSync(given)) throw new Error(`CALLPUSH_BIN=${given} does not exist`);
+    return given;
+  }
+  const root = workspaceRoot();
+  const bin = path.join(root, 'target', 'debug', 'callpush');
+  if (!fs.existsSync(bin)) {
+    const cargo = spawnSync('cargo', ['build', '--quiet', '--locked', '-p', 'callpush-server', '--bin', 'callpush'],
+      { cwd: root, encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
+    if (cargo.status !== 0) throw new Error(`cargo build -p callpush-server failed:\n${cargo.stderr}`);
+  }
   return bin;
 }
 
