@@ -13,15 +13,18 @@
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { startAbility, UIAbility } from '@kit.AbilityKit';
+import { BusinessError } from '@kit.BasicServicesKit';
 import { image } from '@kit.ImageKit';
 import { voipCall, voipCallSystem } from '@kit.CallServiceKit';
 import { notificationTray } from '@kit.NotificationKit';
 import { hilogRecords } from '@kit.PerformanceAnalysisKit';
 import { pushKitDevice, pushService } from '@kit.PushKit';
 import {
-  Call, CallEventCancelled, CallEventError, CallEventIncoming, CallEventMissed, CallState, EndReason, ErrorKind,
+  Call, CallEventCancelled, CallPush, CallEventError, CallEventIncoming, CallEventMissed, CallState, EndReason, ErrorKind,
   GlueErrorKind, Outcome, SignalledCall, VOIP_REPORT_LIMIT_MS,
 } from '../../callpush/Index';
+import { ServerTokens } from './support/app';
 import { Device, until } from './support/device';
 import { CallpushServer } from './support/server';
 
@@ -301,6 +304,17 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(handed.length, 1);
     assert.equal((JSON.parse(handed[0]) as { callId: string }).callId, other.callId);
     assert.deepEqual(voipCallSystem.reportsOf(other.callId), [], 'the app reports its own calls');
+  });
+
+  it('installing twice in one process is refused by Push Kit and leaves nothing half set up', async () => {
+    device = await Device.open(server);
+    await device.launchAndRegister();
+    assert.equal(voipCallSystem.listenerCount(), 1);
+    const second = startAbility(UIAbility, 'VoipAbility', device.filesDir);
+    assert.throws(() => CallPush.install(second.ability, { serverUrl: server.url, tokens: device?.tokens ?? new ServerTokens(() => '') }),
+      (e: Error) => (e as BusinessError).code === 1000900005);
+    assert.equal(voipCallSystem.listenerCount(), 1, 'the second voipCallUiEvent subscription was withdrawn');
+    assert.ok(pushKitDevice.isRegistered('VoIP'), 'the first registration stands');
   });
 
   it('a forged push never rings: reportIncomingCallError and an error event', async () => {
