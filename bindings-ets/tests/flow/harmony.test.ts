@@ -30,6 +30,8 @@ import { CallpushServer } from './support/server';
 
 const server = new CallpushServer();
 let device: Device | undefined;
+/** Each test's limit: a hang fails the test instead of stalling the suite. */
+const LIMIT = { timeout: 60_000 };
 
 /** The system call id Push Kit gave the n-th VoIP message (0-based). */
 function delivered(n: number): Promise<string> {
@@ -53,16 +55,17 @@ class StuckAvatars {
 describe('HarmonyOS call flow', { concurrency: false }, () => {
   before(async () => {
     await server.start();
-  });
+  }, LIMIT);
   after(async () => {
     await server.close();
-  });
+  }, LIMIT);
   afterEach(async () => {
-    await device?.close();
+    const closing = device;
     device = undefined;
-  });
+    await closing?.close();
+  }, LIMIT);
 
-  it('rings: Push Kit starts the app, which reports the call under the system callId within 10 s', async () => {
+  it('rings: Push Kit starts the app, which reports the call under the system callId within 10 s', LIMIT, async () => {
     device = await Device.open(server);
     const installation = await device.launchAndRegister();
     const token = await pushService.getToken();
@@ -99,7 +102,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.deepEqual(leaks, [], 'no token is logged');
   });
 
-  it('answer on the banner: ANSWERED, then ACTIVE once media connects, hang-up: DISCONNECTED', async () => {
+  it('answer on the banner: ANSWERED, then ACTIVE once media connects, hang-up: DISCONNECTED', LIMIT, async () => {
     device = await Device.open(server);
     const installation = await device.launchAndRegister();
     await server.ring('call-2');
@@ -132,7 +135,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.deepEqual(device.errors, []);
   });
 
-  it('reject on the banner declines the call on the server and disconnects it', async () => {
+  it('reject on the banner declines the call on the server and disconnects it', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     await server.ring('call-3', { video: false });
@@ -150,7 +153,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     ]);
   });
 
-  it('a duplicate VoIP message is reported as line busy and the call keeps ringing', async () => {
+  it('a duplicate VoIP message is reported as line busy and the call keeps ringing', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     await server.ring('call-4');
@@ -167,7 +170,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.deepEqual(voipCallSystem.violations, []);
   });
 
-  it('a call learned over the app\'s own connection first makes the later push line busy', async () => {
+  it('a call learned over the app\'s own connection first makes the later push line busy', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     const callPush = device.callPush();
@@ -184,7 +187,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(voipCallSystem.stateOf('own-5'), voipCall.VoipCallState.VOIP_CALL_STATE_RINGING);
   });
 
-  it('an outgoing call is reported DIALING, then ACTIVE, then DISCONNECTED', async () => {
+  it('an outgoing call is reported DIALING, then ACTIVE, then DISCONNECTED', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     const callPush = device.callPush();
@@ -205,7 +208,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     ]);
   });
 
-  it('a call the caller cancels is missed: one notification, the local one and the MISS_CALL push collapsed', async () => {
+  it('a call the caller cancels is missed: one notification, the local one and the MISS_CALL push collapsed', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     await server.ring('call-7', { video: false });
@@ -240,7 +243,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(reports[reports.length - 1], `reportCallStateChange ${sys} VOIP_CALL_STATE_DISCONNECTED`);
   });
 
-  it('a call nobody answers rings out at its deadline and is missed', async () => {
+  it('a call nobody answers rings out at its deadline and is missed', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     await server.ring('call-8', { ringSeconds: 5 });
@@ -255,7 +258,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(voipCallSystem.stateOf(sys), undefined);
   });
 
-  it('the 10 s limit: a slow caller picture never delays the report past its budget', async () => {
+  it('the 10 s limit: a slow caller picture never delays the report past its budget', LIMIT, async () => {
     assert.equal(VOIP_REPORT_LIMIT_MS, 10_000);
     assert.equal(voipCallSystem.reportLimitMs, 10_000, 'the fake system allows what HarmonyOS allows');
     const avatars = new StuckAvatars();
@@ -273,7 +276,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.ok(hilogRecords.all().some((r) => r.level === 'W' && r.message.includes('using the plain one')));
   });
 
-  it('the 10 s limit: a report later than the system allows is refused, raised, and ends the call', async () => {
+  it('the 10 s limit: a report later than the system allows is refused, raised, and ends the call', LIMIT, async () => {
     device = await Device.open(server, 'bob', { avatars: new StuckAvatars(), avatarBudgetMs: 700, reportLimitMs: 300 });
     voipCallSystem.reportLimitMs = 300;
     await device.launchAndRegister();
@@ -288,7 +291,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(device.callPush().client.call('call-10')?.endReason, EndReason.FAILED);
   });
 
-  it('a VoIP message that is not a callpush call is answered, or handed to the app', async () => {
+  it('a VoIP message that is not a callpush call is answered, or handed to the app', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     const plain = await pushKitDevice.deliverVoip('{"scene": "voice"}');
@@ -306,7 +309,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.deepEqual(voipCallSystem.reportsOf(other.callId), [], 'the app reports its own calls');
   });
 
-  it('installing twice in one process is refused by Push Kit and leaves nothing half set up', async () => {
+  it('installing twice in one process is refused by Push Kit and leaves nothing half set up', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     assert.equal(voipCallSystem.listenerCount(), 1);
@@ -317,7 +320,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.ok(pushKitDevice.isRegistered('VoIP'), 'the first registration stands');
   });
 
-  it('a forged push never rings: reportIncomingCallError and an error event', async () => {
+  it('a forged push never rings: reportIncomingCallError and an error event', LIMIT, async () => {
     device = await Device.open(server);
     await device.launchAndRegister();
     await server.ring('call-12');

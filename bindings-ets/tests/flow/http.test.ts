@@ -14,7 +14,7 @@ class Seen {
   constructor(readonly method: string, readonly url: string, readonly headers: nodeHttp.IncomingHttpHeaders, readonly body: Buffer) {}
 }
 
-describe('NetworkHttpClient', () => {
+describe('NetworkHttpClient', { timeout: 60_000 }, () => {
   const seen: Seen[] = [];
   let base = '';
   const server = nodeHttp.createServer((req, res) => {
