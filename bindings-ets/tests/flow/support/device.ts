@@ -7,9 +7,10 @@ import * as fs from 'node:fs';
 import { startAbility } from '@kit.AbilityKit';
 import { voipCallSystem } from '@kit.CallServiceKit';
 import { notificationTray } from '@kit.NotificationKit';
+import { httpStats } from '@kit.NetworkKit';
 import { hilogRecords } from '@kit.PerformanceAnalysisKit';
 import { pushKitDevice } from '@kit.PushKit';
-import { CallEvent, CallPush, CallPushOptions, GlueError } from '../../../callpush/Index';
+import { CallEvent, CallPush, CallPushOptions, CallState, EndReason, GlueError } from '../../../callpush/Index';
 import { AppProcess, ServerTokens, VoipAbility } from './app';
 import { CallpushServer } from './server';
 
@@ -55,7 +56,8 @@ export class Device {
   /** Starts the app (the user opening it, or the system for a push). */
   launch(): CallPush {
     this.launches += 1;
-    AppProcess.options = { serverUrl: this.server.url, tokens: this.tokens, ...this.extra };
+    // Short long-polls, so a test's process never ends with a Rust thread waiting on one.
+    AppProcess.options = { serverUrl: this.server.url, tokens: this.tokens, longPollSeconds: 2, ...this.extra };
     const started = startAbility(VoipAbility, 'VoipAbility', this.filesDir);
     this.filesDir = started.filesDir;
     const callPush = this.callPush();
@@ -78,11 +80,19 @@ export class Device {
     return callPush.client.installationId();
   }
 
-  /** The app's process ends (the system reclaims it); its files stay. */
+  /**
+   * The app's process ends (the system reclaims it); its files stay. Calls still live end first
+   * and in-flight requests (long-polls) finish, so no Rust thread is inside a call into JS when
+   * the client is destroyed — as on a device, where the process and its threads go together.
+   */
   async kill(): Promise<void> {
     const callPush = AppProcess.callPush;
     if (callPush === undefined) return;
+    for (const call of callPush.client.calls()) {
+      if (call.state !== CallState.ENDED) callPush.client.endCall(call.callId, EndReason.FAILED);
+    }
     await callPush.settled();
+    await until('the in-flight HTTP requests', () => (httpStats.live === 0 ? true : undefined), 15_000);
     callPush.close();
     callPush.client.destroy();
     pushKitDevice.appStopped();
