@@ -79,6 +79,7 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     const incoming = await device.event(CallEventIncoming);
     assert.equal(device.launches, 2, 'the system started the app for the push');
     assert.deepEqual(pushKitDevice.lost, [], 'the VoIP callback was registered synchronously in onCreate');
+    assert.deepEqual(pushKitDevice.callbackErrors, [], 'the VoIP callback never throws');
     assert.equal(incoming.call.callId, 'call-1');
     assert.equal(incoming.call.systemCallId, systemCallId);
     assert.notEqual(systemCallId, 'call-1');

@@ -89,6 +89,8 @@ export class PushKitDevice {
   readonly delivered: Delivery[] = [];
   /** VoIP messages that found no `receiveMessage('VoIP')` callback. */
   readonly lost: Delivery[] = [];
+  /** What the app's callbacks threw. */
+  readonly callbackErrors: Error[] = [];
   private token: string | undefined = undefined;
   private readonly handlers = new Map<string, Callback<pushCommon.PushPayload>>();
   private polling: NodeJS.Timeout | undefined = undefined;
@@ -143,8 +145,14 @@ export class PushKitDevice {
     // The system calls back from its own IPC thread: on a later turn, never inside the caller.
     return new Promise<Delivery>((resolve) => {
       setImmediate(() => {
-        handler({ type: 'VoIP', data });
-        resolve(delivery);
+        try {
+          handler({ type: 'VoIP', data });
+        } catch (e) {
+          // The system logs an app callback that throws and goes on; so does the fake.
+          this.callbackErrors.push(e instanceof Error ? e : new Error(String(e)));
+        } finally {
+          resolve(delivery);
+        }
       });
     });
   }
@@ -178,7 +186,7 @@ export class PushKitDevice {
   }
 
   private async poll(emulatorUrl: string): Promise<void> {
-    const response = await fetch(`${emulatorUrl}/_emulator/requests`);
+    const response = await fetch(`${emulatorUrl}/_emulator/requests`, { signal: AbortSignal.timeout(5000) });
     const requests = (await response.json()) as ReceivedRequest[];
     for (; this.seen < requests.length; this.seen += 1) {
       const request = requests[this.seen];
@@ -204,6 +212,7 @@ export class PushKitDevice {
     this.handlers.clear();
     this.delivered.length = 0;
     this.lost.length = 0;
+    this.callbackErrors.length = 0;
     this.seen = 0;
   }
 }
