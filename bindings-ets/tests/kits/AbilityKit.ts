@@ -71,7 +71,12 @@ export class UIAbility extends Ability {
 
 /** A started ability and where its files live. */
 export class StartedAbility<A extends UIAbility> {
-  constructor(readonly ability: A, readonly filesDir: string) {}
+  constructor(
+    /** The ability, after its `onCreate`. */
+    readonly ability: A,
+    /** Its files directory. */
+    readonly filesDir: string,
+  ) {}
 }
 
 /**

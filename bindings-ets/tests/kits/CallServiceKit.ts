@@ -171,7 +171,14 @@ export class VoipReport {
 
 /** A time-limit breach: a pushed call id not reported within the limit. */
 export class Violation {
-  constructor(readonly callId: string, readonly limitMs: number, readonly message: string) {}
+  constructor(
+    /** The system call id of the push. */
+    readonly callId: string,
+    /** The limit that was missed, ms. */
+    readonly limitMs: number,
+    /** What happened. */
+    readonly message: string,
+  ) {}
 }
 
 /** A call the system shows. */

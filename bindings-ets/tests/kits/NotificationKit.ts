@@ -103,11 +103,17 @@ export class TrayNotification {
   constructor(
     /** `app` (Notification Kit) or `push` (a Push Kit notification message). */
     readonly source: 'app' | 'push',
+    /** The app's notification id (0 for Push Kit's). */
     readonly id: number,
+    /** The label (Push Kit's: the category). */
     readonly label: string,
+    /** The id the system deduplicates on. */
     readonly appMessageId: string | undefined,
+    /** Title. */
     readonly title: string,
+    /** Text. */
     readonly text: string,
+    /** The slot it was posted in. */
     readonly slot: notificationManager.SlotType,
   ) {}
 }

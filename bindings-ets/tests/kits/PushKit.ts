@@ -76,7 +76,14 @@ interface SendBody {
 
 /** A VoIP message as the app got it. */
 export class Delivery {
-  constructor(readonly callId: string, readonly data: string, readonly at: number) {}
+  constructor(
+    /** The system call id Push Kit generated. */
+    readonly callId: string,
+    /** The `data` string the callback got. */
+    readonly data: string,
+    /** When it was delivered, ms since the epoch. */
+    readonly at: number,
+  ) {}
 }
 
 /** The device side of Push Kit, for tests. */
