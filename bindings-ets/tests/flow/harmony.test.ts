@@ -7,8 +7,10 @@
  * Flows: ring (cold start by the push), answer → ANSWERED → ACTIVE → hang-up → DISCONNECTED,
  * reject, duplicate push → ROUTE_BUSY, a call learned over the app's own connection first → the
  * push is ROUTE_BUSY, outgoing call, missed call (caller cancelled; rang out) with the local
- * notification and the server's MISS_CALL push collapsing into one, the 10 s limit, VoIP messages
- * that are not callpush calls, forged pushes.
+ * notification and the server's MISS_CALL push collapsing into one, an answer on the user's other
+ * device (learned by long-poll, not by push), the 10 s limit (a slow caller picture; a late report;
+ * an ability that awaits before registering), VoIP messages that are not callpush calls, forged
+ * pushes, and installing twice.
  */
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
@@ -308,6 +310,44 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.equal(handed.length, 1);
     assert.equal((JSON.parse(handed[0]) as { callId: string }).callId, other.callId);
     assert.deepEqual(voipCallSystem.reportsOf(other.callId), [], 'the app reports its own calls');
+  });
+
+  it('an answer on the user\'s other device ends the call here over the app\'s own connection', LIMIT, async () => {
+    // A user of their own: every test's device registered an installation for bob.
+    device = await Device.open(server, 'carla');
+    const here = await device.launchAndRegister();
+    await server.registerOtherDevice('carla', 'carlas-tablet');
+    assert.deepEqual((await server.ring('call-13', { to: 'carla' })).sort(), [here, 'carlas-tablet'].sort());
+    const sys = await delivered(0);
+    await device.event(CallEventIncoming);
+    await device.callPush().settled();
+
+    await server.answerOnOtherDevice('carla', 'carlas-tablet', 'call-13');
+    const cancelled = await device.event(CallEventCancelled);
+    assert.equal(cancelled.call.endReason, EndReason.ANSWERED_ELSEWHERE);
+    await device.callPush().settled();
+    assert.deepEqual(voipCallSystem.reportsOf(sys), [
+      `reportIncomingCall ${sys} Alice Ødegård VOIP_CALL_VIDEO → ERROR_NONE`,
+      `reportCallStateChange ${sys} VOIP_CALL_STATE_DISCONNECTED`,
+    ]);
+    assert.equal(device.events.filter((e) => e instanceof CallEventMissed).length, 0, 'answered elsewhere is not missed');
+    assert.equal(notificationTray.shown.length, 0);
+  });
+
+  it('an ability that awaits before installing loses the VoIP message and misses the limit', LIMIT, async () => {
+    device = await Device.open(server);
+    await device.launchAndRegister();
+    await device.kill();
+    voipCallSystem.reportLimitMs = 200;
+    // What the guide forbids: onCreate awaits something before registering receiveMessage('VoIP').
+    pushKitDevice.launcher = () => {
+      void Promise.resolve().then(() => device?.launch());
+    };
+    await server.ring('call-14');
+    const lost = await until('the lost message', () => pushKitDevice.lost[0]);
+    await until('the violation', () => voipCallSystem.violations.find((v) => v.callId === lost.callId));
+    assert.deepEqual(pushKitDevice.delivered, []);
+    assert.equal(device.events.filter((e) => e instanceof CallEventIncoming).length, 0, 'the call never rang');
   });
 
   it('installing twice in one process is refused by Push Kit and leaves nothing half set up', LIMIT, async () => {

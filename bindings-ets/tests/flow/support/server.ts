@@ -216,6 +216,30 @@ export class CallpushServer {
     return token;
   }
 
+  /**
+   * Another device of `user`, registered over the device API as its app would
+   * (`PUT /v1/installations/{id}` with a Push Kit token nobody listens to).
+   */
+  async registerOtherDevice(user: string, installationId: string): Promise<void> {
+    await this.device('PUT', `/v1/installations/${installationId}`, user,
+      { platform: 'harmony', token: `MAMzLgOther${crypto.randomBytes(12).toString('hex')}`, ttl_seconds: 3600 });
+  }
+
+  /** That other device answers `callId` (`POST /v1/calls/{id}/answer`). */
+  async answerOnOtherDevice(user: string, installationId: string, callId: string): Promise<void> {
+    await this.device('POST', `/v1/calls/${callId}/answer`, user, { installation_id: installationId });
+  }
+
+  private async device(method: string, route: string, user: string, body: unknown): Promise<void> {
+    const response = await fetch(`${this.url}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${this.token(user)}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (response.status !== 200) throw new Error(`${method} ${route} answered ${response.status}: ${await response.text()}`);
+  }
+
   /** `POST /v1/calls`: rings every live installation of `to`; returns the installation ids rung. */
   async ring(callId: string, options: { to?: string; ringSeconds?: number; fromName?: string; video?: boolean } = {}): Promise<string[]> {
     const body: Record<string, unknown> = {
