@@ -52,6 +52,13 @@ mkdir -p "$build/src/tests"
 for d in runtime flow kits; do
   if [ -d "$here/$d" ]; then cp -r "$here/$d" "$build/src/tests/$d"; fi
 done
+# The generated module with its runtime exported, for runtime/internals.test.ts.
+mkdir -p "$build/src/tests/internals"
+{
+  cat "$root/bindings-ets/callpush/src/main/ets/generated/callpush.ets"
+  echo 'export { UniffiHandleMap, UniffiReader, UniffiWriter, uniffiDurationRead, uniffiDurationWrite,'
+  echo '  uniffiTimestampRead, uniffiTimestampWrite, uniffiUtf8Decode, uniffiUtf8Encode };'
+} >"$build/src/tests/internals/callpush_internals.ts"
 node "$here/node_modules/typescript/bin/tsc" -p "$here/tsconfig.json"
 
 # Module resolution at run time: the native module and the @kit fakes, as node_modules shims.
@@ -71,4 +78,5 @@ for f in "$build"/out/tests/runtime/*.test.js "$build"/out/tests/flow/*.test.js;
   [ -e "$f" ] && tests+=("$f")
 done
 CALLPUSH_VECTORS="$root/tests/vectors" CALLPUSH_ETS_ROOT="$root/bindings-ets" \
+  CALLPUSH_LIBRARY="$root/target/debug/libcallpush.so" \
   node --test --test-reporter=dot "${tests[@]}"

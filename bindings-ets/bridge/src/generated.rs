@@ -871,7 +871,7 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i32(
         // SAFETY: the arguments are converted to the C types uniffi declares.
         let r = unsafe { ffi::ffi_callpush_rust_future_complete_i32(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
-        crate::js_i32(env, i32::from(r))
+        crate::js_i32(env, r)
     })
 }
 

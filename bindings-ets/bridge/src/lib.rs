@@ -75,8 +75,12 @@ extern "C" {
         data: *mut c_void,
         result: *mut napi_value,
     ) -> napi_status;
-    fn napi_set_named_property(env: napi_env, obj: napi_value, name: *const c_char, v: napi_value)
-        -> napi_status;
+    fn napi_set_named_property(
+        env: napi_env,
+        obj: napi_value,
+        name: *const c_char,
+        v: napi_value,
+    ) -> napi_status;
     fn napi_get_cb_info(
         env: napi_env,
         info: napi_callback_info,
@@ -86,21 +90,37 @@ extern "C" {
         data: *mut *mut c_void,
     ) -> napi_status;
     fn napi_get_value_double(env: napi_env, v: napi_value, result: *mut f64) -> napi_status;
-    fn napi_get_value_bigint_int64(env: napi_env, v: napi_value, r: *mut i64, lossless: *mut bool)
-        -> napi_status;
-    fn napi_get_value_bigint_uint64(env: napi_env, v: napi_value, r: *mut u64, lossless: *mut bool)
-        -> napi_status;
+    fn napi_get_value_bigint_int64(
+        env: napi_env,
+        v: napi_value,
+        r: *mut i64,
+        lossless: *mut bool,
+    ) -> napi_status;
+    fn napi_get_value_bigint_uint64(
+        env: napi_env,
+        v: napi_value,
+        r: *mut u64,
+        lossless: *mut bool,
+    ) -> napi_status;
     fn napi_create_int32(env: napi_env, v: i32, result: *mut napi_value) -> napi_status;
     fn napi_create_uint32(env: napi_env, v: u32, result: *mut napi_value) -> napi_status;
     fn napi_create_double(env: napi_env, v: f64, result: *mut napi_value) -> napi_status;
     fn napi_create_bigint_int64(env: napi_env, v: i64, result: *mut napi_value) -> napi_status;
     fn napi_create_bigint_uint64(env: napi_env, v: u64, result: *mut napi_value) -> napi_status;
-    fn napi_create_string_utf8(env: napi_env, s: *const c_char, len: usize, r: *mut napi_value)
-        -> napi_status;
+    fn napi_create_string_utf8(
+        env: napi_env,
+        s: *const c_char,
+        len: usize,
+        r: *mut napi_value,
+    ) -> napi_status;
     fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
     fn napi_get_global(env: napi_env, result: *mut napi_value) -> napi_status;
-    fn napi_create_arraybuffer(env: napi_env, len: usize, data: *mut *mut c_void, r: *mut napi_value)
-        -> napi_status;
+    fn napi_create_arraybuffer(
+        env: napi_env,
+        len: usize,
+        data: *mut *mut c_void,
+        r: *mut napi_value,
+    ) -> napi_status;
     fn napi_create_typedarray(
         env: napi_env,
         kind: i32,
@@ -121,8 +141,7 @@ extern "C" {
     fn napi_throw_error(env: napi_env, code: *const c_char, msg: *const c_char) -> napi_status;
     fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
     fn napi_get_and_clear_last_exception(env: napi_env, result: *mut napi_value) -> napi_status;
-    fn napi_create_reference(env: napi_env, v: napi_value, count: u32, result: *mut napi_ref)
-        -> napi_status;
+    fn napi_create_reference(env: napi_env, v: napi_value, count: u32, result: *mut napi_ref) -> napi_status;
     fn napi_delete_reference(env: napi_env, r: napi_ref) -> napi_status;
     fn napi_get_reference_value(env: napi_env, r: napi_ref, result: *mut napi_value) -> napi_status;
     fn napi_call_function(
@@ -147,8 +166,16 @@ extern "C" {
         call_js_cb: Option<napi_threadsafe_function_call_js>,
         result: *mut napi_threadsafe_function,
     ) -> napi_status;
-    fn napi_call_threadsafe_function(tsfn: napi_threadsafe_function, data: *mut c_void, mode: i32)
-        -> napi_status;
+    fn napi_call_threadsafe_function(
+        tsfn: napi_threadsafe_function,
+        data: *mut c_void,
+        mode: i32,
+    ) -> napi_status;
+    fn napi_add_env_cleanup_hook(
+        env: napi_env,
+        fun: unsafe extern "C" fn(*mut c_void),
+        arg: *mut c_void,
+    ) -> napi_status;
     fn napi_ref_threadsafe_function(env: napi_env, tsfn: napi_threadsafe_function) -> napi_status;
     fn napi_unref_threadsafe_function(env: napi_env, tsfn: napi_threadsafe_function) -> napi_status;
 }
@@ -304,7 +331,11 @@ pub(crate) fn guard(env: napi_env, f: impl FnOnce() -> Result<napi_value, String
 }
 
 /// The arguments of a JS call; exactly `expected` of them.
-pub(crate) fn args(env: napi_env, info: napi_callback_info, expected: usize) -> Result<Vec<napi_value>, String> {
+pub(crate) fn args(
+    env: napi_env,
+    info: napi_callback_info,
+    expected: usize,
+) -> Result<Vec<napi_value>, String> {
     let mut argc = expected;
     let mut argv = vec![null_mut(); expected];
     // SAFETY: argv has room for `argc` values.
@@ -537,7 +568,10 @@ pub(crate) fn set_status(env: napi_env, target: napi_value, status: RustCallStat
         check(napi_set_named_property(env, target, c"code".as_ptr(), code), "setting status.code")?;
         if status.code != 0 {
             let buf = js_bytes(env, &error)?;
-            check(napi_set_named_property(env, target, c"errorBuf".as_ptr(), buf), "setting status.errorBuf")?;
+            check(
+                napi_set_named_property(env, target, c"errorBuf".as_ptr(), buf),
+                "setting status.errorBuf",
+            )?;
         }
     }
     Ok(())
@@ -553,6 +587,9 @@ type JsTask = Box<dyn FnOnce(napi_env) + Send>;
 fn run_on_js_thread(task: JsTask) -> bool {
     if on_js_thread() {
         let env = JS_ENV.load(Ordering::Acquire);
+        if env.is_null() {
+            return false;
+        }
         task(env);
         return true;
     }
@@ -587,8 +624,11 @@ unsafe extern "C" fn call_js(env: napi_env, _js_cb: napi_value, _context: *mut c
 }
 
 /// Calls the JS function in `slot` with the arguments `make_args` builds; its return value.
-fn call_slot(env: napi_env, slot: usize, make_args: impl FnOnce(napi_env) -> Result<Vec<napi_value>, String>)
-    -> Result<napi_value, String> {
+fn call_slot(
+    env: napi_env,
+    slot: usize,
+    make_args: impl FnOnce(napi_env) -> Result<Vec<napi_value>, String>,
+) -> Result<napi_value, String> {
     let reference = lock(&SLOTS).get(slot).copied().unwrap_or(0);
     if reference == 0 {
         return Err(format!("no JS function registered for vtable slot {slot}"));
@@ -617,8 +657,8 @@ pub(crate) fn call_js_sync(
 ) -> Result<Vec<u8>, String> {
     let (tx, rx) = sync_channel(1);
     let queued = run_on_js_thread(Box::new(move |env| {
-        let result = call_slot(env, slot, make_args)
-            .and_then(|v| typed_array_bytes(env, v).map(<[u8]>::to_vec));
+        let result =
+            call_slot(env, slot, make_args).and_then(|v| typed_array_bytes(env, v).map(<[u8]>::to_vec));
         let _ = tx.send(result);
     }));
     if !queued {
@@ -916,7 +956,7 @@ unsafe extern "C" fn init(env: napi_env, exports: napi_value) -> napi_value {
                         0,
                         1,
                         null_mut(),
-                        None,
+                        Some(tsfn_finalized),
                         null_mut(),
                         Some(call_js),
                         &mut tsfn,
@@ -927,6 +967,11 @@ unsafe extern "C" fn init(env: napi_env, exports: napi_value) -> napi_value {
                 check(napi_unref_threadsafe_function(env, tsfn), "napi_unref_threadsafe_function")?;
             }
             TSFN.store(tsfn, Ordering::Release);
+            // SAFETY: plain N-API call at load; the hook takes no data.
+            check(
+                unsafe { napi_add_env_cleanup_hook(env, env_cleanup, null_mut()) },
+                "napi_add_env_cleanup_hook",
+            )?;
         }
         let functions = generated::FUNCTIONS
             .iter()
@@ -939,12 +984,27 @@ unsafe extern "C" fn init(env: napi_env, exports: napi_value) -> napi_value {
     })
 }
 
+/// The thread-safe function is gone (the environment is shutting down): Rust threads calling JS
+/// from now on get "the JS runtime is gone" instead of a dangling pointer.
+unsafe extern "C" fn tsfn_finalized(_env: napi_env, _data: *mut c_void, _hint: *mut c_void) {
+    TSFN.store(null_mut(), Ordering::Release);
+}
+
+/// The environment is being torn down (app exit, Node exit).
+unsafe extern "C" fn env_cleanup(_arg: *mut c_void) {
+    TSFN.store(null_mut(), Ordering::Release);
+    JS_ENV.store(null_mut(), Ordering::Release);
+}
+
 fn define(env: napi_env, exports: napi_value, name: &CStr, cb: napi_callback) -> Result<(), String> {
     let mut func = null_mut();
     let len = name.to_bytes().len();
     // SAFETY: plain N-API calls during module init.
     unsafe {
-        check(napi_create_function(env, name.as_ptr(), len, cb, null_mut(), &mut func), "napi_create_function")?;
+        check(
+            napi_create_function(env, name.as_ptr(), len, cb, null_mut(), &mut func),
+            "napi_create_function",
+        )?;
         check(napi_set_named_property(env, exports, name.as_ptr(), func), "napi_set_named_property")?;
     }
     Ok(())

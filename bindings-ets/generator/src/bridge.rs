@@ -79,9 +79,10 @@ fn arg_fn(t: &FfiType) -> Result<&'static str> {
 /// An expression making a JS value of FFI value `v` (buffers already copied to `Vec<u8>`).
 fn js_value(t: &FfiType, v: &str) -> Result<String> {
     Ok(match t {
-        FfiType::UInt8 | FfiType::Int8 | FfiType::UInt16 | FfiType::Int16 | FfiType::Int32 => {
+        FfiType::UInt8 | FfiType::Int8 | FfiType::UInt16 | FfiType::Int16 => {
             format!("crate::js_i32(env, i32::from({v}))")
         }
+        FfiType::Int32 => format!("crate::js_i32(env, {v})"),
         FfiType::UInt32 => format!("crate::js_u32(env, {v})"),
         FfiType::UInt64 | FfiType::Handle => format!("crate::js_u64(env, {v})"),
         FfiType::Int64 => format!("crate::js_i64(env, {v})"),
@@ -154,8 +155,14 @@ pub fn generate(api: &Api) -> Result<String> {
     writeln!(out, "/// Copies foreign bytes into a new RustBuffer.\n///\n/// # Safety\n/// `bytes` must be valid for the call.")?;
     writeln!(out, "pub(crate) unsafe fn rustbuffer_from_bytes(bytes: crate::ForeignBytes, status: &mut crate::RustCallStatus) -> crate::RustBuffer {{")?;
     writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_from_bytes(bytes, status) }}\n}}\n")?;
-    writeln!(out, "/// Frees a RustBuffer.\n///\n/// # Safety\n/// `buf` must come from Rust and not be used again.")?;
-    writeln!(out, "pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {{")?;
+    writeln!(
+        out,
+        "/// Frees a RustBuffer.\n///\n/// # Safety\n/// `buf` must come from Rust and not be used again."
+    )?;
+    writeln!(
+        out,
+        "pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {{"
+    )?;
     writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_free(buf, status) }}\n}}\n")?;
 
     // Vtables.
@@ -284,7 +291,8 @@ fn write_vtable(out: &mut String, t: &Trait, base: usize) -> Result<()> {
         "    uniffi_free: unsafe extern \"C\" fn(u64),".to_owned(),
         "    uniffi_clone: unsafe extern \"C\" fn(u64) -> u64,".to_owned(),
     ];
-    let mut inits = vec![format!("    uniffi_free: vt_{lower}_free,"), format!("    uniffi_clone: vt_{lower}_clone,")];
+    let mut inits =
+        vec![format!("    uniffi_free: vt_{lower}_free,"), format!("    uniffi_clone: vt_{lower}_clone,")];
     let mut fns = String::new();
     writeln!(
         fns,
@@ -365,7 +373,11 @@ fn vtable_method(m: &Method, slot: usize) -> Result<(Vec<String>, String)> {
     } else {
         types.push("*mut std::ffi::c_void".into());
         types.push("*mut crate::RustCallStatus".into());
-        writeln!(body, "    let result = crate::call_js_sync({slot}, move |env| Ok(vec![{}]));", js_args.join(", "))?;
+        writeln!(
+            body,
+            "    let result = crate::call_js_sync({slot}, move |env| Ok(vec![{}]));",
+            js_args.join(", ")
+        )?;
         writeln!(body, "    // SAFETY: uniffi passes valid out-parameters for the return value and status.")?;
         writeln!(
             body,

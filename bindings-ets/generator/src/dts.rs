@@ -53,8 +53,10 @@ pub fn signature(f: &FfiFunction, api: &Api) -> Result<(Vec<String>, String)> {
 }
 
 fn init_params(t: &Trait) -> Result<Vec<String>> {
-    let mut params =
-        vec!["free: (uniffiHandle: bigint) => void".to_owned(), "clone: (uniffiHandle: bigint) => bigint".into()];
+    let mut params = vec![
+        "free: (uniffiHandle: bigint) => void".to_owned(),
+        "clone: (uniffiHandle: bigint) => bigint".into(),
+    ];
     for m in &t.methods {
         params.push(format!("{}: {}", var_name(m.name()), vtable_method_type(m)?));
     }

@@ -147,7 +147,10 @@ pub fn generate(api: &Api) -> Result<String> {
     for f in &api.functions {
         write_function(&mut out, api, f)?;
     }
-    writeln!(out, "// ---------------------------------------------------------------------------------------------")?;
+    writeln!(
+        out,
+        "// ---------------------------------------------------------------------------------------------"
+    )?;
     writeln!(out, "// Converters.\n")?;
     for (t, n) in needs.values() {
         write_converters(&mut out, api, t, *n)?;
@@ -185,7 +188,11 @@ fn field_params(fields: &[Field]) -> Result<Vec<String>> {
     for (i, f) in fields.iter().enumerate().rev() {
         let ty = ts_type(&f.as_type());
         let name = var_name(&field_name(f, i));
-        let default = if defaults_allowed { f.default_value().and_then(|d| default_literal(d, &f.as_type())) } else { None };
+        let default = if defaults_allowed {
+            f.default_value().and_then(|d| default_literal(d, &f.as_type()))
+        } else {
+            None
+        };
         match default {
             Some(d) => params.push(format!("{name}: {ty} = {d}")),
             None => {
@@ -323,7 +330,8 @@ fn write_error(out: &mut String, e: &Enum) -> Result<()> {
                 .map(|(i, f)| format!("{}=${{{}}}", field_name(f, i), var_name(&field_name(f, i))))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let message = if summary.is_empty() { v.name().to_owned() } else { format!("{}: {summary}", v.name()) };
+            let message =
+                if summary.is_empty() { v.name().to_owned() } else { format!("{}: {summary}", v.name()) };
             writeln!(out, "  constructor({}) {{", field_params(fields)?.join(", "))?;
             writeln!(out, "    super({name}Kind.{}, `{message}`);", enum_member(v.name()))?;
             for (i, f) in fields.iter().enumerate() {
@@ -340,7 +348,10 @@ fn write_error(out: &mut String, e: &Enum) -> Result<()> {
 // Calls.
 
 fn params(args: &[&uniffi_bindgen::interface::Argument]) -> String {
-    args.iter().map(|a| format!("{}: {}", var_name(a.name()), ts_type(&a.as_type()))).collect::<Vec<_>>().join(", ")
+    args.iter()
+        .map(|a| format!("{}: {}", var_name(a.name()), ts_type(&a.as_type())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn throws_doc(t: Option<&Type>) -> String {
@@ -370,10 +381,19 @@ fn lift_error_fn(t: Option<&Type>) -> String {
 }
 
 /// Statements lowering the arguments into `uniffiArgN` constants; the native call's arguments.
-fn lower_args(out: &mut String, args: &[&uniffi_bindgen::interface::Argument], indent: &str) -> Result<Vec<String>> {
+fn lower_args(
+    out: &mut String,
+    args: &[&uniffi_bindgen::interface::Argument],
+    indent: &str,
+) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for (i, a) in args.iter().enumerate() {
-        writeln!(out, "{indent}const uniffiArg{i} = uniffiLower{}({});", type_id(&unbox(&a.as_type())), var_name(a.name()))?;
+        writeln!(
+            out,
+            "{indent}const uniffiArg{i} = uniffiLower{}({});",
+            type_id(&unbox(&a.as_type())),
+            var_name(a.name())
+        )?;
         names.push(format!("uniffiArg{i}"));
     }
     Ok(names)
@@ -455,7 +475,16 @@ fn write_function(out: &mut String, api: &Api, f: &Function) -> Result<()> {
         params(&f.arguments()),
         ret_ts(f.return_type(), f.is_async())
     )?;
-    call_body(out, api, f.ffi_func().name(), None, &f.arguments(), f.return_type(), f.throws_type(), f.is_async())?;
+    call_body(
+        out,
+        api,
+        f.ffi_func().name(),
+        None,
+        &f.arguments(),
+        f.return_type(),
+        f.throws_type(),
+        f.is_async(),
+    )?;
     writeln!(out, "}}\n")?;
     Ok(())
 }
@@ -512,7 +541,12 @@ fn write_object(out: &mut String, api: &Api, o: &Object) -> Result<()> {
             writeln!(out, "    const uniffiStatus = new UniffiRustCallStatus();")?;
             let mut all = args;
             all.push("uniffiStatus".into());
-            writeln!(out, "    const uniffiHandle: bigint = native.{}({});", c.ffi_func().name(), all.join(", "))?;
+            writeln!(
+                out,
+                "    const uniffiHandle: bigint = native.{}({});",
+                c.ffi_func().name(),
+                all.join(", ")
+            )?;
             writeln!(out, "    uniffiCheckStatus(uniffiStatus, {});", lift_error_fn(c.throws_type()))?;
             writeln!(out, "    this.uniffiHandle = uniffiHandle;")?;
             writeln!(out, "    uniffiFinalizer{name}.register(this, uniffiHandle, this);\n  }}\n")?;
@@ -532,7 +566,12 @@ fn write_object(out: &mut String, api: &Api, o: &Object) -> Result<()> {
                 let mut all = args;
                 all.push("uniffiStatus".into());
                 writeln!(out, "    const uniffiStatus = new UniffiRustCallStatus();")?;
-                writeln!(out, "    const uniffiHandle: bigint = native.{}({});", c.ffi_func().name(), all.join(", "))?;
+                writeln!(
+                    out,
+                    "    const uniffiHandle: bigint = native.{}({});",
+                    c.ffi_func().name(),
+                    all.join(", ")
+                )?;
                 writeln!(out, "    uniffiCheckStatus(uniffiStatus, {});", lift_error_fn(c.throws_type()))?;
                 writeln!(out, "    return new {name}(uniffiHandle);\n  }}\n")?;
             }
@@ -611,7 +650,10 @@ fn return_bytes(ret: Option<&Type>, value: &str) -> Result<String> {
                 FfiType::Float64 => "writeF64",
                 other => bail!("unsupported foreign return FFI type {other:?}"),
             };
-            format!("uniffiFfiBytes(uniffiLower{id}({value}), (w: UniffiWriter, v: {}): void => w.{method}(v))", ffi_ts_type(&ffi)?)
+            format!(
+                "uniffiFfiBytes(uniffiLower{id}({value}), (w: UniffiWriter, v: {}): void => w.{method}(v))",
+                ffi_ts_type(&ffi)?
+            )
         }
     })
 }
@@ -629,7 +671,8 @@ fn write_vtable_method(out: &mut String, _api: &Api, name: &str, m: &Method) -> 
         Some(t) => format!("uniffiLowerError{}", type_id(&unbox(t))),
         None => "undefined".into(),
     };
-    let call = format!("uniffiHandles{name}.get(uniffiHandle).{}({})", member_name(m.name()), lifted.join(", "));
+    let call =
+        format!("uniffiHandles{name}.get(uniffiHandle).{}({})", member_name(m.name()), lifted.join(", "));
     if m.is_async() {
         ps.push("uniffiFutureId: bigint".into());
         let ret_t = m.return_type().map(ts_type).unwrap_or_else(|| "void".into());
@@ -781,7 +824,11 @@ fn read_body(api: &Api, t: &Type) -> Result<String> {
         }
         Type::Sequence { inner_type } => {
             writeln!(b, "  const n = r.readI32();\n  const out: {} = [];", ts_type(t))?;
-            writeln!(b, "  for (let i = 0; i < n; i++) {{\n    out.push(uniffiRead{}(r));\n  }}\n  return out;", type_id(inner_type))?;
+            writeln!(
+                b,
+                "  for (let i = 0; i < n; i++) {{\n    out.push(uniffiRead{}(r));\n  }}\n  return out;",
+                type_id(inner_type)
+            )?;
         }
         Type::Map { key_type, value_type } => {
             writeln!(b, "  const n = r.readI32();\n  const out = new {}();", ts_type(t))?;
@@ -807,13 +854,17 @@ fn read_body(api: &Api, t: &Type) -> Result<String> {
                     if e.is_flat() {
                         format!("new {vname}(r.readString())")
                     } else {
-                        let args = v.fields().iter().map(|f| format!("uniffiRead{}(r)", type_id(&unbox(&f.as_type()))));
+                        let args = v
+                            .fields()
+                            .iter()
+                            .map(|f| format!("uniffiRead{}(r)", type_id(&unbox(&f.as_type()))));
                         format!("new {vname}({})", args.collect::<Vec<_>>().join(", "))
                     }
                 } else if e.is_flat() {
                     format!("{cname}.{}", enum_member(v.name()))
                 } else {
-                    let args = v.fields().iter().map(|f| format!("uniffiRead{}(r)", type_id(&unbox(&f.as_type()))));
+                    let args =
+                        v.fields().iter().map(|f| format!("uniffiRead{}(r)", type_id(&unbox(&f.as_type()))));
                     format!("new {cname}{}({})", class_name(v.name()), args.collect::<Vec<_>>().join(", "))
                 };
                 writeln!(b, "    case {}:\n      return {value};", i + 1)?;
@@ -890,12 +941,20 @@ fn write_body(api: &Api, t: &Type) -> Result<String> {
                     writeln!(b, "  if (v instanceof {vname}) {{\n    w.writeI32({});", i + 1)?;
                     if !(api.is_error(name) && e.is_flat()) {
                         for (j, f) in v.fields().iter().enumerate() {
-                            writeln!(b, "    uniffiWrite{}(w, v.{});", type_id(&unbox(&f.as_type())), field_name(f, j))?;
+                            writeln!(
+                                b,
+                                "    uniffiWrite{}(w, v.{});",
+                                type_id(&unbox(&f.as_type())),
+                                field_name(f, j)
+                            )?;
                         }
                     }
                     writeln!(b, "    return;\n  }}")?;
                 }
-                writeln!(b, "  throw new UniffiInternalError(`unknown {cname} subclass ${{v.constructor.name}}`);")?;
+                writeln!(
+                    b,
+                    "  throw new UniffiInternalError(`unknown {cname} subclass ${{v.constructor.name}}`);"
+                )?;
             }
         }
         other => bail!("cannot write {other:?}"),
@@ -909,8 +968,14 @@ fn write_body(api: &Api, t: &Type) -> Result<String> {
 fn write_init(out: &mut String, api: &Api) -> Result<()> {
     let ns = api.ci.namespace();
     let version = api.ci.uniffi_contract_version();
-    writeln!(out, "// ---------------------------------------------------------------------------------------------")?;
-    writeln!(out, "// Load-time checks: the native library must be the one these bindings were generated from.\n")?;
+    writeln!(
+        out,
+        "// ---------------------------------------------------------------------------------------------"
+    )?;
+    writeln!(
+        out,
+        "// Load-time checks: the native library must be the one these bindings were generated from.\n"
+    )?;
     writeln!(out, "function uniffiCheckChecksum(name: string, actual: number, expected: number): void {{")?;
     writeln!(
         out,

@@ -50,7 +50,11 @@ impl BindingGenerator for EtsBindingGenerator {
         Ok(())
     }
 
-    fn write_bindings(&self, settings: &GenerationSettings, components: &[Component<EtsConfig>]) -> Result<()> {
+    fn write_bindings(
+        &self,
+        settings: &GenerationSettings,
+        components: &[Component<EtsConfig>],
+    ) -> Result<()> {
         let [component] = components else {
             bail!("expected exactly one uniffi component in the library, found {}", components.len());
         };

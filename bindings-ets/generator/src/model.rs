@@ -4,9 +4,7 @@
 use anyhow::{bail, Result};
 use heck::{ToLowerCamelCase, ToShoutySnakeCase, ToUpperCamelCase};
 use uniffi_bindgen::interface::ffi::{FfiFunction, FfiType};
-use uniffi_bindgen::interface::{
-    AsType, Enum, Function, Method, Object, ObjectImpl, Record, Type,
-};
+use uniffi_bindgen::interface::{AsType, Enum, Function, Method, Object, ObjectImpl, Record, Type};
 use uniffi_bindgen::ComponentInterface;
 
 /// A foreign trait: a `with_foreign` trait object or a callback interface.
@@ -76,10 +74,8 @@ impl<'a> Api<'a> {
                 }
             }
         }
-        let mut ffi_functions: Vec<FfiFunction> = ci
-            .iter_ffi_function_definitions()
-            .filter(|f| !f.name().contains("_rustbuffer_"))
-            .collect();
+        let mut ffi_functions: Vec<FfiFunction> =
+            ci.iter_ffi_function_definitions().filter(|f| !f.name().contains("_rustbuffer_")).collect();
         ffi_functions.sort_by(|a, b| a.name().cmp(b.name()));
         let mut checksums: Vec<(String, u16)> = ci.iter_checksums().collect();
         checksums.sort();
@@ -214,11 +210,54 @@ pub fn ffi_ts_type(t: &FfiType) -> Result<&'static str> {
 
 /// TypeScript keywords that cannot name a parameter.
 const RESERVED: &[&str] = &[
-    "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
-    "enum", "export", "extends", "false", "finally", "for", "function", "if", "import", "in", "instanceof",
-    "new", "null", "return", "super", "switch", "this", "throw", "true", "try", "typeof", "var", "void",
-    "while", "with", "implements", "interface", "let", "package", "private", "protected", "public",
-    "static", "yield", "await", "native", "status",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "import",
+    "in",
+    "instanceof",
+    "new",
+    "null",
+    "return",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "implements",
+    "interface",
+    "let",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "static",
+    "yield",
+    "await",
+    "native",
+    "status",
 ];
 
 /// A parameter or local name: lowerCamelCase, never a keyword.
