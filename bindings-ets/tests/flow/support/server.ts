@@ -116,8 +116,15 @@ export class CallpushServer {
   private readonly logFile = path.join(this.dir, 'server.log');
   private readonly config = path.join(this.dir, 'callpush.toml');
 
+  /** Kills the children if the test process ends without `close` (a failed hook, a crash). */
+  private readonly onExit = (): void => {
+    this.emulator?.kill('SIGKILL');
+    this.server?.kill('SIGKILL');
+  };
+
   /** Starts both processes and waits until the server is healthy. */
   async start(): Promise<void> {
+    process.once('exit', this.onExit);
     const bin = callpushBinary();
     const emuDir = path.join(this.dir, 'emulators');
     this.emulator = spawn(bin, ['emulate', '--dir', emuDir], { env: scrubbedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -197,6 +204,7 @@ export class CallpushServer {
 
   /** Kills both processes and deletes the directory. */
   async close(): Promise<void> {
+    process.removeListener('exit', this.onExit);
     const logged = this.log();
     this.stopServer();
     this.emulator?.kill('SIGKILL');
