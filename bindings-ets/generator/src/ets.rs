@@ -272,6 +272,7 @@ fn write_kind_enum(out: &mut String, e: &Enum, name: &str) -> Result<()> {
     writeln!(out, "/** The variants of {{@link {}}}, to `switch` on its `kind`. */", class_name(e.name()))?;
     writeln!(out, "export enum {name}Kind {{")?;
     for (i, v) in e.variants().iter().enumerate() {
+        out.push_str(&jsdoc(v.docstring(), "  "));
         writeln!(out, "  {} = {i},", enum_member(v.name()))?;
     }
     writeln!(out, "}}\n")?;
