@@ -301,3 +301,46 @@ pub fn jsdoc(doc: Option<&str>, indent: &str) -> String {
     out.push_str(&format!("{indent} */\n"));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_arkts_conventions() {
+        assert_eq!(member_name("timeout_ms"), "timeoutMs");
+        assert_eq!(member_name("use_"), "use");
+        assert_eq!(class_name("CallpushError"), "CallpushError");
+        assert_eq!(enum_member("ReportAndEnd"), "REPORT_AND_END");
+        assert_eq!(var_name("default"), "defaultValue");
+        assert_eq!(var_name("status"), "statusValue");
+        assert_eq!(var_name("call_id"), "callId");
+    }
+
+    #[test]
+    fn types_map_to_arkts() {
+        let s = || Box::new(Type::String);
+        assert_eq!(ts_type(&Type::UInt64), "bigint");
+        assert_eq!(ts_type(&Type::UInt32), "number");
+        assert_eq!(ts_type(&Type::Bytes), "Uint8Array");
+        assert_eq!(ts_type(&Type::Timestamp), "Date");
+        assert_eq!(ts_type(&Type::Duration), "number");
+        assert_eq!(ts_type(&Type::Optional { inner_type: s() }), "string | undefined");
+        assert_eq!(
+            ts_type(&Type::Sequence { inner_type: Box::new(Type::Optional { inner_type: s() }) }),
+            "(string | undefined)[]"
+        );
+        assert_eq!(ts_type(&Type::Map { key_type: s(), value_type: s() }), "Map<string, string>");
+        assert_eq!(type_id(&Type::Map { key_type: s(), value_type: Box::new(Type::Int64) }), "MapStringI64");
+    }
+
+    #[test]
+    fn jsdoc_escapes_and_indents() {
+        assert_eq!(jsdoc(None, ""), "");
+        assert_eq!(jsdoc(Some("  "), ""), "");
+        assert_eq!(
+            jsdoc(Some("One.\n\nTwo */ end"), "  "),
+            "  /**\n   * One.\n   *\n   * Two *\\/ end\n   */\n"
+        );
+    }
+}
