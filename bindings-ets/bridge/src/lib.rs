@@ -590,8 +590,8 @@ fn run_on_js_thread(task: JsTask) -> bool {
         if env.is_null() {
             return false;
         }
-        task(env);
-        return true;
+        // A panic must not unwind into the `extern "C"` vtable function that called us.
+        return catch_unwind(AssertUnwindSafe(move || task(env))).is_ok();
     }
     post_to_js_thread(task)
 }
@@ -940,17 +940,22 @@ unsafe extern "C" fn init(env: napi_env, exports: napi_value) -> napi_value {
         let _ = JS_THREAD.set(std::thread::current().id());
         JS_ENV.store(env, Ordering::Release);
         if TSFN.load(Ordering::Acquire).is_null() {
-            let (mut name, mut tsfn) = (null_mut(), null_mut());
+            let (mut name, mut func, mut tsfn) = (null_mut(), null_mut(), null_mut());
             // SAFETY: plain N-API calls on the JS thread, at load.
             unsafe {
                 check(
                     napi_create_string_utf8(env, c"callpush".as_ptr(), 8, &mut name),
                     "napi_create_string_utf8",
                 )?;
+                // Tasks run in `call_js`; some hosts still want a function to hold.
+                check(
+                    napi_create_function(env, c"callpush".as_ptr(), 8, js_noop, null_mut(), &mut func),
+                    "napi_create_function",
+                )?;
                 check(
                     napi_create_threadsafe_function(
                         env,
-                        null_mut(),
+                        func,
                         null_mut(),
                         name,
                         0,
@@ -982,6 +987,11 @@ unsafe extern "C" fn init(env: napi_env, exports: napi_value) -> napi_value {
         }
         Ok(exports)
     })
+}
+
+/// The function the thread-safe function holds; never called (tasks run in `call_js`).
+unsafe extern "C" fn js_noop(env: napi_env, _info: napi_callback_info) -> napi_value {
+    js_undefined(env).unwrap_or(null_mut())
 }
 
 /// The thread-safe function is gone (the environment is shutting down): Rust threads calling JS
