@@ -81,6 +81,11 @@ pub fn generate(api: &Api) -> Result<String> {
     )?;
     for f in &api.ffi_functions {
         let (params, ret) = signature(f, api)?;
+        let doc = match api.traits.iter().find(|t| t.init_fn.name() == f.name()) {
+            Some(t) => format!("Registers the ArkTS side of the `{}` vtable.", t.name),
+            None => format!("Calls the uniffi C function `{}`.", f.name()),
+        };
+        writeln!(out, "/** {doc} */")?;
         writeln!(out, "export const {}: ({}) => {ret};", f.name(), params.join(", "))?;
     }
     writeln!(
