@@ -270,3 +270,23 @@ test('a constructor error is typed, and the handed-in ArkTS objects are released
     CallpushErrorInvalidArgument,
   );
 });
+
+test('a CallListener that throws is logged, and the Rust call it interrupted still completes', (t) => {
+  const signer = new Signer();
+  const logged: string[] = [];
+  t.mock.method(console, 'error', (message: string) => {
+    logged.push(message);
+  });
+  const throwing = new (class extends Events {
+    override onEvent(): void {
+      throw new Error('listener bug');
+    }
+  })();
+  const config = new ClientConfig('https://calls.example.com', tempDir(), Platform.HARMONY, undefined, signer.keysJson(), USER);
+  const http = new FakeRegistrar(signer);
+  const client = new Client(config, http, new FakeTokens(), new FakeCallUi(), throwing);
+  open.push({ client, http, tokens: new FakeTokens(), ui: new FakeCallUi(), events: throwing, signer });
+  const outcome = client.handlePush(signer.harmonyRing('call-listener-bug'));
+  assert.equal(outcome.outcome, Outcome.RING);
+  assert.ok(logged.some((m) => /CallListener\.onEvent threw: Error: listener bug/.test(m)), logged.join('\n'));
+});
