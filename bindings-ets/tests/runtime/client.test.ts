@@ -290,3 +290,15 @@ test('a CallListener that throws is logged, and the Rust call it interrupted sti
   assert.equal(outcome.outcome, Outcome.RING);
   assert.ok(logged.some((m) => /CallListener\.onEvent threw: Error: listener bug/.test(m)), logged.join('\n'));
 });
+
+test('many concurrent async calls, answered out of order, each resolve with their own result', async () => {
+  const { client, http } = world();
+  http.delayMs = () => Math.floor(Math.random() * 20);
+  const tokens = Array.from({ length: 12 }, (_, i) => `harmony-push-token-${String(i).padStart(4, '0')}-abcdef`);
+  const registrations = await Promise.all(tokens.map((t) => client.registerPush(t, new RegisterPushOptions())));
+  assert.deepEqual(
+    registrations.map((r) => r.token),
+    tokens,
+  );
+  assert.equal(http.requests.filter((r) => r.method === 'PUT').length, tokens.length);
+});

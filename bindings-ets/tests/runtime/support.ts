@@ -86,6 +86,8 @@ export class FakeRegistrar implements HttpClient {
   /** Status answers for `GET /v1/calls/{id}`; calls not listed are unknown (404). */
   readonly calls = new Map<string, CallAnswer>();
   closed = false;
+  /** How long each answer takes, milliseconds. */
+  delayMs: () => number = () => 1;
 
   constructor(private readonly signer: Signer) {}
 
@@ -98,7 +100,7 @@ export class FakeRegistrar implements HttpClient {
     if (failure !== undefined) {
       return Promise.reject(failure);
     }
-    return new Promise((resolve) => setTimeout(() => resolve(this.answer(request)), 1));
+    return new Promise((resolve) => setTimeout(() => resolve(this.answer(request)), this.delayMs()));
   }
 
   private answer(request: HttpRequest): HttpResponse {
