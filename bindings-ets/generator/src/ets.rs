@@ -106,6 +106,18 @@ fn compute_needs(api: &Api) -> BTreeMap<String, (Type, Needs)> {
             if let Some(t) = m.throws_type() {
                 mark(api, &mut needs, t, false);
             }
+            // Rust's own implementations (`<Trait>Impl`) are called the other way round.
+            if t.object.is_some() {
+                for a in m.arguments() {
+                    mark(api, &mut needs, &a.as_type(), false);
+                }
+                if let Some(t) = m.return_type() {
+                    mark(api, &mut needs, t, true);
+                }
+                if let Some(t) = m.throws_type() {
+                    mark(api, &mut needs, t, true);
+                }
+            }
         }
     }
     needs
@@ -142,7 +154,7 @@ pub fn generate(api: &Api) -> Result<String> {
         write_trait(&mut out, api, t)?;
     }
     for o in &api.objects {
-        write_object(&mut out, api, o)?;
+        write_object(&mut out, api, o, &class_name(o.name()), None)?;
     }
     for f in &api.functions {
         write_function(&mut out, api, f)?;
@@ -516,8 +528,8 @@ fn write_method(out: &mut String, api: &Api, m: &Method) -> Result<()> {
     Ok(())
 }
 
-fn write_object(out: &mut String, api: &Api, o: &Object) -> Result<()> {
-    let name = class_name(o.name());
+/// A Rust object as an ArkTS class `name`; `implements` for Rust implementations of a trait.
+fn write_object(out: &mut String, api: &Api, o: &Object, name: &str, implements: Option<&str>) -> Result<()> {
     let free = o.ffi_object_free().name();
     let clone = o.ffi_object_clone().name();
     writeln!(out, "function uniffiFree{name}(handle: bigint): void {{")?;
@@ -526,8 +538,16 @@ fn write_object(out: &mut String, api: &Api, o: &Object) -> Result<()> {
         out,
         "const uniffiFinalizer{name}: FinalizationRegistry<bigint> = new FinalizationRegistry<bigint>(\n  (handle: bigint): void => {{\n    uniffiFree{name}(handle);\n  }}\n);\n"
     )?;
-    out.push_str(&doc_with_throws(o.docstring(), None, ""));
-    writeln!(out, "export class {name} {{")?;
+    match implements {
+        Some(t) => {
+            writeln!(out, "/** A `{t}` implemented in Rust, as Rust handed it out. */")?;
+            writeln!(out, "export class {name} implements {t} {{")?;
+        }
+        None => {
+            out.push_str(&doc_with_throws(o.docstring(), None, ""));
+            writeln!(out, "export class {name} {{")?;
+        }
+    }
     writeln!(out, "  private uniffiHandle: bigint;")?;
     writeln!(out, "  private uniffiDestroyed: boolean = false;\n")?;
     let ctors: Vec<&Constructor> = o.constructors();
@@ -625,6 +645,9 @@ fn write_trait(out: &mut String, api: &Api, t: &Trait) -> Result<()> {
     )?;
     for m in &t.methods {
         write_vtable_method(out, api, &name, m)?;
+    }
+    if let Some(o) = t.object {
+        write_object(out, api, o, &format!("{name}Impl"), Some(&name))?;
     }
     Ok(())
 }
@@ -744,8 +767,15 @@ fn write_converters(out: &mut String, api: &Api, t: &Type, needs: Needs) -> Resu
                 }
                 format!("  return new {}(v);", class_name(name))
             }
-            (Type::Object { name, .. } | Type::CallbackInterface { name, .. }, _) => {
-                bail!("Rust-implemented `{name}` objects cannot be returned to ArkTS")
+            (Type::Object { name, .. }, _) => {
+                let n = class_name(name);
+                format!(
+                    "  if (v % 2n === 0n) {{\n    return new {n}Impl(v);\n  }}\n  const obj = uniffiHandles{n}.get(v);\n  uniffiHandles{n}.remove(v);\n  return obj;"
+                )
+            }
+            (Type::CallbackInterface { name, .. }, _) => {
+                let n = class_name(name);
+                format!("  const obj = uniffiHandles{n}.get(v);\n  uniffiHandles{n}.remove(v);\n  return obj;")
             }
             _ => "  return v;".to_owned(),
         };
@@ -758,7 +788,11 @@ fn write_converters(out: &mut String, api: &Api, t: &Type, needs: Needs) -> Resu
             (_, FfiType::RustBuffer(_)) => {
                 format!("  const w = new UniffiWriter();\n  uniffiWrite{id}(w, v);\n  return w.finish();")
             }
-            (Type::Object { name, .. } | Type::CallbackInterface { name, .. }, _) if is_foreign_trait(t) => {
+            (Type::Object { name, .. }, _) if is_foreign_trait(t) => {
+                let n = class_name(name);
+                format!("  if (v instanceof {n}Impl) {{\n    return v.uniffiCloneHandle();\n  }}\n  return uniffiHandles{n}.insert(v);")
+            }
+            (Type::CallbackInterface { name, .. }, _) => {
                 format!("  return uniffiHandles{}.insert(v);", class_name(name))
             }
             (Type::Object { .. }, _) => "  return v.uniffiCloneHandle();".to_owned(),

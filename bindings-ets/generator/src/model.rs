@@ -13,6 +13,8 @@ pub struct Trait<'a> {
     pub docstring: Option<String>,
     pub methods: Vec<&'a Method>,
     pub init_fn: FfiFunction,
+    /// For a `with_foreign` trait: the object, which Rust may also implement and hand out.
+    pub object: Option<&'a Object>,
 }
 
 /// The component interface, every list sorted by name so the output never depends on the
@@ -48,6 +50,7 @@ impl<'a> Api<'a> {
                     docstring: o.docstring().map(str::to_owned),
                     methods: o.methods(),
                     init_fn: o.ffi_init_callback().clone(),
+                    object: Some(o),
                 });
             } else {
                 objects.push(o);
@@ -59,6 +62,7 @@ impl<'a> Api<'a> {
                 docstring: cb.docstring().map(str::to_owned),
                 methods: cb.methods(),
                 init_fn: cb.ffi_init_callback().clone(),
+                object: None,
             });
         }
         objects.sort_by(|a, b| a.name().cmp(b.name()));
