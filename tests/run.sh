@@ -70,4 +70,8 @@ command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq mave
 mvn -B -ntp -f bindings-kotlin/pom.xml verify
 done_stage
 
+stage "ArkTS: generate, lint and the Node suite (bridge, vectors, flows)"
+bindings-ets/tests/run.sh
+done_stage
+
 printf '\n\033[1mAll suites passed in %ss.\033[0m\n' "$((SECONDS - started))"

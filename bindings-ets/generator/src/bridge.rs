@@ -1,0 +1,388 @@
+//! The N-API bridge's generated half: `bindings-ets/bridge/src/generated.rs`.
+//!
+//! One JS function per uniffi C function (same name), the vtables of the foreign traits with their
+//! `extern "C"` methods forwarding to JS, and the table the module registers.
+
+use std::fmt::Write;
+
+use anyhow::{bail, Result};
+use heck::ToShoutySnakeCase;
+use uniffi_bindgen::interface::ffi::{FfiFunction, FfiType};
+use uniffi_bindgen::interface::{AsType, Method};
+
+use crate::model::{ffi_type, Api, Trait};
+
+const CONTINUATION: &str = "RustFutureContinuationCallback";
+
+/// The Rust type of an FFI value in the extern declarations.
+fn rust_type(t: &FfiType) -> Result<String> {
+    Ok(match t {
+        FfiType::UInt8 => "u8".into(),
+        FfiType::Int8 => "i8".into(),
+        FfiType::UInt16 => "u16".into(),
+        FfiType::Int16 => "i16".into(),
+        FfiType::UInt32 => "u32".into(),
+        FfiType::Int32 => "i32".into(),
+        FfiType::UInt64 | FfiType::Handle => "u64".into(),
+        FfiType::Int64 => "i64".into(),
+        FfiType::Float32 => "f32".into(),
+        FfiType::Float64 => "f64".into(),
+        FfiType::RustBuffer(_) => "crate::RustBuffer".into(),
+        FfiType::ForeignBytes => "crate::ForeignBytes".into(),
+        FfiType::Callback(name) if name == CONTINUATION => "crate::ContinuationCallback".into(),
+        FfiType::Reference(inner) | FfiType::MutReference(inner) => match &**inner {
+            FfiType::Struct(name) => format!("*const {name}"),
+            other => bail!("unsupported FFI pointer to {other:?}"),
+        },
+        other => bail!("unsupported FFI type {other:?}"),
+    })
+}
+
+/// `(ReturnKind, Completer type)` names of a foreign method's FFI return type.
+fn return_kind(t: Option<&FfiType>) -> Result<(&'static str, String)> {
+    let (kind, value) = match t {
+        None => return Ok(("Void", "crate::ForeignFutureResultVoid".into())),
+        Some(FfiType::UInt8) => ("U8", "u8"),
+        Some(FfiType::Int8) => ("I8", "i8"),
+        Some(FfiType::UInt16) => ("U16", "u16"),
+        Some(FfiType::Int16) => ("I16", "i16"),
+        Some(FfiType::UInt32) => ("U32", "u32"),
+        Some(FfiType::Int32) => ("I32", "i32"),
+        Some(FfiType::UInt64 | FfiType::Handle) => ("U64", "u64"),
+        Some(FfiType::Int64) => ("I64", "i64"),
+        Some(FfiType::Float32) => ("F32", "f32"),
+        Some(FfiType::Float64) => ("F64", "f64"),
+        Some(FfiType::RustBuffer(_)) => ("RustBuffer", "crate::RustBuffer"),
+        Some(other) => bail!("unsupported foreign return type {other:?}"),
+    };
+    Ok((kind, format!("crate::ForeignFutureResult<{value}>")))
+}
+
+/// The bridge function converting a JS value to an FFI value.
+fn arg_fn(t: &FfiType) -> Result<&'static str> {
+    Ok(match t {
+        FfiType::UInt8 => "arg_u8",
+        FfiType::Int8 => "arg_i8",
+        FfiType::UInt16 => "arg_u16",
+        FfiType::Int16 => "arg_i16",
+        FfiType::UInt32 => "arg_u32",
+        FfiType::Int32 => "arg_i32",
+        FfiType::UInt64 | FfiType::Handle => "arg_u64",
+        FfiType::Int64 => "arg_i64",
+        FfiType::Float32 => "arg_f32",
+        FfiType::Float64 => "arg_f64",
+        FfiType::RustBuffer(_) => "arg_buffer",
+        other => bail!("unsupported FFI argument type {other:?}"),
+    })
+}
+
+/// An expression making a JS value of FFI value `v` (buffers already copied to `Vec<u8>`).
+fn js_value(t: &FfiType, v: &str) -> Result<String> {
+    Ok(match t {
+        FfiType::UInt8 | FfiType::Int8 | FfiType::UInt16 | FfiType::Int16 => {
+            format!("crate::js_i32(env, i32::from({v}))")
+        }
+        FfiType::Int32 => format!("crate::js_i32(env, {v})"),
+        FfiType::UInt32 => format!("crate::js_u32(env, {v})"),
+        FfiType::UInt64 | FfiType::Handle => format!("crate::js_u64(env, {v})"),
+        FfiType::Int64 => format!("crate::js_i64(env, {v})"),
+        FfiType::Float32 => format!("crate::js_f64(env, f64::from({v}))"),
+        FfiType::Float64 => format!("crate::js_f64(env, {v})"),
+        FfiType::RustBuffer(_) => format!("crate::js_bytes(env, &{v})"),
+        other => bail!("unsupported FFI value type {other:?}"),
+    })
+}
+
+/// The first vtable slot of each trait, and the total.
+fn slots(api: &Api) -> (Vec<usize>, usize) {
+    let mut next = 0;
+    let bases = api
+        .traits
+        .iter()
+        .map(|t| {
+            let base = next;
+            next += 2 + t.methods.len();
+            base
+        })
+        .collect();
+    (bases, next)
+}
+
+/// uniffi's name of the vtable struct (`rust_type` refers to it in the init function).
+fn vtable_name(t: &Trait) -> String {
+    format!("VTableCallbackInterface{}", t.name)
+}
+
+/// The static holding the vtable.
+fn vtable_static(t: &Trait) -> String {
+    format!("VTABLE_{}", t.name.to_shouty_snake_case())
+}
+
+/// Generates `generated.rs`.
+pub fn generate(api: &Api) -> Result<String> {
+    let mut out = String::new();
+    let (bases, slot_count) = slots(api);
+    writeln!(
+        out,
+        "//! Generated by callpush-bindgen-ets from the `{}` component interface: do not edit. \
+         Run bindings-ets/generate.sh.\n//!\n//! One JS function per uniffi C function, and the vtables \
+         of the foreign traits forwarding to JS. The plumbing is in `lib.rs`.\n",
+        api.ci.namespace()
+    )?;
+    // Generated code: every function has the same shape, whatever its argument count.
+    writeln!(out, "#![allow(clippy::too_many_arguments, clippy::let_unit_value)]\n")?;
+    writeln!(out, "use crate::{{napi_callback_info, napi_env, napi_value}};\n")?;
+    writeln!(out, "/// Number of vtable slots (JS functions) of all foreign traits.")?;
+    writeln!(out, "pub(crate) const SLOT_COUNT: usize = {slot_count};\n")?;
+
+    // Extern declarations.
+    writeln!(out, "mod ffi {{")?;
+    writeln!(out, "    use super::*;\n")?;
+    writeln!(out, "    extern \"C\" {{")?;
+    let ns = api.ci.namespace();
+    let helpers = [
+        format!("ffi_{ns}_rustbuffer_from_bytes(bytes: crate::ForeignBytes, out_status: *mut crate::RustCallStatus) -> crate::RustBuffer"),
+        format!("ffi_{ns}_rustbuffer_free(buf: crate::RustBuffer, out_status: *mut crate::RustCallStatus)"),
+    ];
+    for h in helpers {
+        writeln!(out, "        pub(crate) fn {h};")?;
+    }
+    for f in &api.ffi_functions {
+        writeln!(out, "        pub(crate) fn {};", extern_signature(f)?)?;
+    }
+    writeln!(out, "    }}\n}}\n")?;
+
+    writeln!(out, "/// Copies foreign bytes into a new RustBuffer.\n///\n/// # Safety\n/// `bytes` must be valid for the call.")?;
+    writeln!(out, "pub(crate) unsafe fn rustbuffer_from_bytes(bytes: crate::ForeignBytes, status: &mut crate::RustCallStatus) -> crate::RustBuffer {{")?;
+    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_from_bytes(bytes, status) }}\n}}\n")?;
+    writeln!(
+        out,
+        "/// Frees a RustBuffer.\n///\n/// # Safety\n/// `buf` must come from Rust and not be used again."
+    )?;
+    writeln!(
+        out,
+        "pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {{"
+    )?;
+    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_free(buf, status) }}\n}}\n")?;
+
+    // Vtables.
+    for (t, base) in api.traits.iter().zip(&bases) {
+        write_vtable(&mut out, t, *base)?;
+    }
+
+    // JS functions.
+    let mut table = Vec::new();
+    for f in &api.ffi_functions {
+        if let Some((t, base)) = api.traits.iter().zip(&bases).find(|(t, _)| t.init_fn.name() == f.name()) {
+            write_init(&mut out, f, t, *base)?;
+        } else {
+            write_js_function(&mut out, f)?;
+        }
+        table.push(f.name().to_owned());
+    }
+    writeln!(out, "/// Every JS function of the module, by name.")?;
+    writeln!(out, "pub(crate) const FUNCTIONS: &[(&std::ffi::CStr, crate::napi_callback)] = &[")?;
+    for name in table {
+        writeln!(out, "    (c\"{name}\", js_{name}),")?;
+    }
+    writeln!(out, "];")?;
+    Ok(out)
+}
+
+fn extern_signature(f: &FfiFunction) -> Result<String> {
+    let mut params = Vec::new();
+    for a in f.arguments() {
+        params.push(format!("{}: {}", a.name(), rust_type(&a.type_())?));
+    }
+    if f.has_rust_call_status_arg() {
+        params.push("out_status: *mut crate::RustCallStatus".into());
+    }
+    let ret = match f.return_type() {
+        Some(t) => format!(" -> {}", rust_type(t)?),
+        None => String::new(),
+    };
+    Ok(format!("{}({}){ret}", f.name(), params.join(", ")))
+}
+
+fn write_js_function(out: &mut String, f: &FfiFunction) -> Result<()> {
+    let args = f.arguments();
+    let mut js_count = 0usize;
+    let mut body = String::new();
+    let mut call_args = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        match a.type_() {
+            FfiType::Callback(name) if name == CONTINUATION => {
+                writeln!(body, "        let data = crate::continuation_register(env, a[{js_count}])?;")?;
+                call_args.push("crate::continuation_callback".to_owned());
+                call_args.push("data".to_owned());
+                js_count += 1;
+                i += 2; // The callback data is ours.
+                continue;
+            }
+            t => {
+                writeln!(body, "        let x{i} = crate::{}(env, a[{js_count}])?;", arg_fn(&t)?)?;
+                call_args.push(format!("x{i}"));
+                js_count += 1;
+            }
+        }
+        i += 1;
+    }
+    let status_index = js_count;
+    if f.has_rust_call_status_arg() {
+        writeln!(body, "        let mut status = crate::RustCallStatus::new();")?;
+        call_args.push("&mut status".into());
+        js_count += 1;
+    }
+    let call = format!("ffi::{}({})", f.name(), call_args.join(", "));
+    writeln!(body, "        // SAFETY: the arguments are converted to the C types uniffi declares.")?;
+    match f.return_type() {
+        Some(_) => writeln!(body, "        let r = unsafe {{ {call} }};")?,
+        None => writeln!(body, "        unsafe {{ {call} }};")?,
+    }
+    if f.has_rust_call_status_arg() {
+        writeln!(body, "        crate::set_status(env, a[{status_index}], status)?;")?;
+    }
+    let ret = match f.return_type() {
+        None => "crate::js_undefined(env)".to_owned(),
+        Some(FfiType::RustBuffer(_)) => "crate::js_buffer(env, r)".to_owned(),
+        Some(t) => js_value(t, "r")?,
+    };
+    writeln!(body, "        {ret}")?;
+    let args_line = if js_count == 0 {
+        "        let _ = info;\n".to_owned()
+    } else {
+        format!("        let a = crate::args(env, info, {js_count})?;\n")
+    };
+    writeln!(
+        out,
+        "/// JS `{name}`.\nunsafe extern \"C\" fn js_{name}(env: napi_env, info: napi_callback_info) -> napi_value {{\n    crate::guard(env, || {{\n{args_line}{body}    }})\n}}\n",
+        name = f.name()
+    )?;
+    Ok(())
+}
+
+fn write_init(out: &mut String, f: &FfiFunction, t: &Trait, base: usize) -> Result<()> {
+    let n = 2 + t.methods.len();
+    writeln!(
+        out,
+        "/// JS `{name}(free, clone, ...methods)`: registers the JS side of `{trait_}`.\n\
+         unsafe extern \"C\" fn js_{name}(env: napi_env, info: napi_callback_info) -> napi_value {{\n\
+         \x20   static REGISTERED: std::sync::Once = std::sync::Once::new();\n\
+         \x20   crate::guard(env, || {{\n\
+         \x20       let a = crate::args(env, info, {n})?;\n\
+         \x20       crate::register_slots(env, {base}, &a)?;\n\
+         \x20       // SAFETY: the vtable is a static, as uniffi requires; registered once.\n\
+         \x20       REGISTERED.call_once(|| unsafe {{ ffi::{name}(&{vt}) }});\n\
+         \x20       crate::js_undefined(env)\n\
+         \x20   }})\n}}\n",
+        name = f.name(),
+        trait_ = t.name,
+        vt = vtable_static(t),
+    )?;
+    Ok(())
+}
+
+fn write_vtable(out: &mut String, t: &Trait, base: usize) -> Result<()> {
+    let vt = vtable_name(t);
+    let lower = t.name.to_lowercase();
+    let mut fields = vec![
+        "    uniffi_free: unsafe extern \"C\" fn(u64),".to_owned(),
+        "    uniffi_clone: unsafe extern \"C\" fn(u64) -> u64,".to_owned(),
+    ];
+    let mut inits =
+        vec![format!("    uniffi_free: vt_{lower}_free,"), format!("    uniffi_clone: vt_{lower}_clone,")];
+    let mut fns = String::new();
+    writeln!(
+        fns,
+        "/// `{name}` vtable: Rust dropped a handle.\nunsafe extern \"C\" fn vt_{lower}_free(handle: u64) {{\n\
+         \x20   crate::call_js_detached({base}, move |env| Ok(vec![crate::js_u64(env, handle)?]));\n}}\n",
+        name = t.name
+    )?;
+    writeln!(
+        fns,
+        "/// `{name}` vtable: Rust cloned a handle.\nunsafe extern \"C\" fn vt_{lower}_clone(handle: u64) -> u64 {{\n\
+         \x20   crate::call_js_clone({}, handle)\n}}\n",
+        base + 1,
+        name = t.name
+    )?;
+    for (i, m) in t.methods.iter().enumerate() {
+        let slot = base + 2 + i;
+        let (sig, body) = vtable_method(m, slot)?;
+        let fname = format!("vt_{lower}_{}", m.name());
+        fields.push(format!("    {}: unsafe extern \"C\" fn({}),", m.name(), sig.join(", ")));
+        inits.push(format!("    {}: {fname},", m.name()));
+        let params = sig
+            .iter()
+            .enumerate()
+            .map(|(j, ty)| format!("{}: {ty}", vt_param_name(m, j)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            fns,
+            "/// `{}.{}`, forwarded to JS.\nunsafe extern \"C\" fn {fname}({params}) {{\n{body}}}\n",
+            t.name,
+            m.name()
+        )?;
+    }
+    writeln!(out, "/// uniffi's vtable of `{}` (`UniffiVTableCallbackInterface{}`).", t.name, t.name)?;
+    writeln!(out, "#[repr(C)]\npub(crate) struct {vt} {{\n{}\n}}\n", fields.join("\n"))?;
+    writeln!(out, "static {}: {vt} = {vt} {{\n{}\n}};\n", vtable_static(t), inits.join("\n"))?;
+    out.push_str(&fns);
+    Ok(())
+}
+
+/// Parameter names of a vtable method, by position.
+fn vt_param_name(m: &Method, j: usize) -> String {
+    let n = m.arguments().len();
+    match j {
+        0 => "uniffi_handle".into(),
+        j if j <= n => format!("a{}", j - 1),
+        j if m.is_async() => ["uniffi_complete", "uniffi_data", "uniffi_dropped"][j - n - 1].into(),
+        j => ["uniffi_out_return", "uniffi_status"][j - n - 1].into(),
+    }
+}
+
+/// The C signature (types only) and body of a vtable method.
+fn vtable_method(m: &Method, slot: usize) -> Result<(Vec<String>, String)> {
+    let mut types = vec!["u64".to_owned()];
+    let mut body = String::new();
+    let mut js_args = vec!["crate::js_u64(env, uniffi_handle)?".to_owned()];
+    for (i, a) in m.arguments().iter().enumerate() {
+        let t = ffi_type(&a.as_type());
+        types.push(rust_type(&t)?);
+        if let FfiType::RustBuffer(_) = t {
+            writeln!(body, "    let a{i} = crate::take_buffer(a{i});")?;
+        }
+        js_args.push(format!("{}?", js_value(&t, &format!("a{i}"))?));
+    }
+    let ret = m.return_type().map(ffi_type);
+    let (kind, result_type) = return_kind(ret.as_ref())?;
+    if m.is_async() {
+        types.push(format!("unsafe extern \"C\" fn(u64, {result_type})"));
+        types.push("u64".into());
+        types.push("*mut crate::ForeignFutureDroppedCallbackStruct".into());
+        writeln!(body, "    // SAFETY: uniffi passes a valid dropped-callback out-parameter.")?;
+        writeln!(
+            body,
+            "    let id = unsafe {{ crate::foreign_future_start(crate::Completer::{kind}(uniffi_complete), uniffi_data, uniffi_dropped) }};"
+        )?;
+        js_args.push("crate::js_u64(env, id)?".into());
+        writeln!(body, "    crate::call_js_async(id, {slot}, move |env| Ok(vec![{}]));", js_args.join(", "))?;
+    } else {
+        types.push("*mut std::ffi::c_void".into());
+        types.push("*mut crate::RustCallStatus".into());
+        writeln!(
+            body,
+            "    let result = crate::call_js_sync({slot}, move |env| Ok(vec![{}]));",
+            js_args.join(", ")
+        )?;
+        writeln!(body, "    // SAFETY: uniffi passes valid out-parameters for the return value and status.")?;
+        writeln!(
+            body,
+            "    unsafe {{ crate::write_sync_return(result, crate::ReturnKind::{kind}, uniffi_out_return, uniffi_status) }}"
+        )?;
+    }
+    Ok((types, body))
+}
