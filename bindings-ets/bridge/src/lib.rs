@@ -26,7 +26,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::thread::ThreadId;
 
 // Keeps callpush (and its `#[no_mangle]` uniffi scaffolding) linked into the cdylib.
@@ -284,6 +284,10 @@ pub(crate) enum ReturnKind {
 static JS_THREAD: OnceLock<ThreadId> = OnceLock::new();
 static JS_ENV: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 static TSFN: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+/// Held (shared) by every Rust thread while it queues on [`TSFN`], and (exclusive) while the
+/// environment's teardown clears it: no thread can be inside `napi_call_threadsafe_function`
+/// when the host frees the function, e.g. a long-poll finishing while the process exits.
+static TSFN_GATE: RwLock<()> = RwLock::new(());
 /// Rust futures being polled: while any is, the thread-safe function keeps the event loop alive.
 static PENDING_POLLS: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -598,6 +602,7 @@ fn run_on_js_thread(task: JsTask) -> bool {
 
 /// Queues `task` on the thread-safe function, even from the JS thread.
 fn post_to_js_thread(task: JsTask) -> bool {
+    let _open = TSFN_GATE.read().unwrap_or_else(PoisonError::into_inner);
     let tsfn = TSFN.load(Ordering::Acquire);
     if tsfn.is_null() {
         return false;
@@ -997,11 +1002,14 @@ unsafe extern "C" fn js_noop(env: napi_env, _info: napi_callback_info) -> napi_v
 /// The thread-safe function is gone (the environment is shutting down): Rust threads calling JS
 /// from now on get "the JS runtime is gone" instead of a dangling pointer.
 unsafe extern "C" fn tsfn_finalized(_env: napi_env, _data: *mut c_void, _hint: *mut c_void) {
+    let _closing = TSFN_GATE.write().unwrap_or_else(PoisonError::into_inner);
     TSFN.store(null_mut(), Ordering::Release);
 }
 
 /// The environment is being torn down (app exit, Node exit).
 unsafe extern "C" fn env_cleanup(_arg: *mut c_void) {
+    // Registered after the thread-safe function was made, so it runs before the host frees it.
+    let _closing = TSFN_GATE.write().unwrap_or_else(PoisonError::into_inner);
     TSFN.store(null_mut(), Ordering::Release);
     JS_ENV.store(null_mut(), Ordering::Release);
 }
