@@ -604,8 +604,7 @@ impl Shared {
             }
             _ => return,
         };
-        let token = token.to_ascii_lowercase();
-        self.hub.deliver_where(Platform::Apns, |t| t.eq_ignore_ascii_case(&token), push);
+        self.hub.deliver(Platform::Apns, token, push);
     }
 }
 

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use callpush::model::Platform;
 use tokio::sync::mpsc;
 
+use crate::senders::wns::channel_path_and_query;
+
 /// A push as it reaches a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DevicePush {
@@ -28,7 +30,19 @@ pub enum DevicePush {
     },
 }
 
+/// Devices by platform and [`address`].
 type Subscribers = HashMap<(Platform, String), mpsc::UnboundedSender<DevicePush>>;
+
+/// What a device is found by: its token as its provider addresses it. APNs hex tokens are
+/// case-insensitive; a WNS channel is addressed by its URI's path and query, since the emulator
+/// stands in for every notify.windows.com host. One map lookup per push, however many devices.
+fn address(platform: Platform, token: &str) -> String {
+    match platform {
+        Platform::Apns => token.to_ascii_lowercase(),
+        Platform::Wns => channel_path_and_query(token),
+        Platform::Harmony | Platform::Fcm => token.to_owned(),
+    }
+}
 
 /// What an APNs device token is for. iOS hands an app two different tokens: PushKit's VoIP
 /// token and the regular device token of `registerForRemoteNotifications`; APNs takes VoIP
@@ -61,7 +75,7 @@ impl DeviceHub {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut devices = self.lock();
         for token in tokens {
-            devices.insert((platform, (*token).to_owned()), tx.clone());
+            devices.insert((platform, address(platform, token)), tx.clone());
         }
         rx
     }
@@ -79,33 +93,57 @@ impl DeviceHub {
         kinds.get(&token.to_ascii_lowercase()).copied()
     }
 
-    /// Hands a push to the device with `token`. Returns `false` when no device is online, as a
-    /// provider that accepted a push for an offline device would drop or store it.
+    /// Hands a push to the device with `token` (for WNS, its channel URI or just the URI's path
+    /// and query). Returns `false` when no device is online, as a provider that accepted a push
+    /// for an offline device would drop or store it.
     pub fn deliver(&self, platform: Platform, token: &str, push: DevicePush) -> bool {
+        let key = (platform, address(platform, token));
         let mut devices = self.lock();
-        match devices.get(&(platform, token.to_owned())) {
+        match devices.get(&key) {
             Some(device) if device.send(push).is_ok() => true,
             Some(_) => {
-                devices.remove(&(platform, token.to_owned()));
+                devices.remove(&key);
                 false
             }
             None => false,
         }
     }
 
-    /// Hands a push to the first device whose token `matches` (WNS: the channel URI whose path
-    /// and query the request carried, whatever host it was sent to).
-    pub fn deliver_where(
-        &self,
-        platform: Platform,
-        matches: impl Fn(&str) -> bool,
-        push: DevicePush,
-    ) -> bool {
-        let token = self.lock().keys().find(|(p, t)| *p == platform && matches(t)).map(|(_, t)| t.clone());
-        token.is_some_and(|token| self.deliver(platform, &token, push))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(raw: &str) -> DevicePush {
+        DevicePush::App { raw: raw.into() }
+    }
+
+    #[test]
+    fn devices_are_found_by_the_address_their_provider_uses() {
+        let hub = DeviceHub::default();
+        let mut iphone = hub.subscribe(Platform::Apns, "ABCDEF0123");
+        let mut pc = hub.subscribe(Platform::Wns, "https://wns2-by3p.notify.windows.com/w/?token=AwYA");
+        let mut pixel = hub.subscribe(Platform::Fcm, "fcm-Token");
+
+        assert!(hub.deliver(Platform::Apns, "abcdef0123", app("1")), "APNs hex is case-insensitive");
+        assert!(
+            hub.deliver(Platform::Wns, "/w/?token=AwYA", app("2")),
+            "a WNS request target finds its channel"
+        );
+        assert!(hub.deliver(Platform::Wns, "https://db5p.notify.windows.com/w/?token=AwYA", app("3")));
+        assert!(!hub.deliver(Platform::Wns, "/w/?token=other", app("4")));
+        assert!(!hub.deliver(Platform::Fcm, "fcm-token", app("5")), "other tokens are exact");
+        assert!(!hub.deliver(Platform::Harmony, "fcm-Token", app("6")), "platforms are apart");
+        assert!(hub.deliver(Platform::Fcm, "fcm-Token", app("7")));
+
+        assert_eq!(iphone.try_recv().unwrap(), app("1"));
+        assert_eq!((pc.try_recv().unwrap(), pc.try_recv().unwrap()), (app("2"), app("3")));
+        assert_eq!(pixel.try_recv().unwrap(), app("7"));
+        drop(pixel);
+        assert!(!hub.deliver(Platform::Fcm, "fcm-Token", app("8")), "a device that went away is offline");
     }
 }

@@ -54,7 +54,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::credentials::TestCredentials;
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
-use crate::senders::wns::{channel_path_and_query, ENTRA_SCOPE, LIVE_SCOPE, MAX_RAW_PAYLOAD};
+use crate::senders::wns::{ENTRA_SCOPE, LIVE_SCOPE, MAX_RAW_PAYLOAD};
 
 /// Classic tokens live a day (`expires_in: 86400`).
 const LIVE_LIFETIME: u64 = 86_400;
@@ -666,11 +666,7 @@ fn accept(shared: &Shared, request: &Request) -> Result<Response, Refusal> {
 
     let connected = kind == "wns/raw" && {
         let raw = String::from_utf8_lossy(&request.body).into_owned();
-        shared.hub.deliver_where(
-            Platform::Wns,
-            |channel| channel_path_and_query(channel) == request.target,
-            DevicePush::App { raw },
-        )
+        shared.hub.deliver(Platform::Wns, &request.target, DevicePush::App { raw })
     };
     // Toasts, tiles and badges are cached for an offline device; raw only when asked.
     let status = if connected || cache || kind != "wns/raw" { "received" } else { "dropped" };
