@@ -533,7 +533,8 @@ pub struct DeliverySummary {
     platform: String,
     /// `ring`, `cancel` or `missed`.
     kind: String,
-    /// `pending`, `sending`, `delivered`, `failed` or `skipped`.
+    /// `pending`, `sending`, `delivered`, `failed`, `skipped`, or `unknown` (its instance stopped
+    /// before recording a result and it was too late to send again: it may have been sent).
     status: String,
     attempts: i64,
     /// The last outcome class.

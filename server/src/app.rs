@@ -11,17 +11,18 @@ use tokio::task::JoinHandle;
 use crate::api::{router, AppState};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
-use crate::dispatch::{now_ms, Dispatcher};
+use crate::dispatch::{now_ms, Dispatcher, WorkerSettings};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
-use crate::rings::Rings;
+use crate::ring_gate::RingGate;
+use crate::rings::{Claimer, Rings};
 use crate::senders::apns::ApnsSender;
 use crate::senders::fcm::FcmSender;
 use crate::senders::harmony::HarmonySender;
 use crate::senders::http::{HttpSettings, SenderError};
 use crate::senders::wns::WnsSender;
 use crate::senders::{FileSender, NoopSender, Sender, Senders};
-use crate::store::{redact_url, Store};
+use crate::store::{new_id, redact_url, Store};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,20 +47,32 @@ pub struct Running {
     /// Its metrics.
     pub metrics: Arc<Metrics>,
     rings: Arc<Rings>,
+    dispatcher: Arc<Dispatcher>,
+    workers: JoinHandle<()>,
+    grace: Duration,
     stop: oneshot::Sender<()>,
     serving: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops accepting requests, finishes those in flight, and stops the background work.
+    /// Drains and stops, as on SIGTERM: stops accepting requests and finishes those in flight
+    /// (long-polls answer at once), stops claiming work, hands back the pushes it holds but has
+    /// not started, lets those in flight finish within the drain time, records their results,
+    /// and hands over anything still unsettled to the other instances.
     pub async fn stop(self) {
+        let started = std::time::Instant::now();
         self.rings.stop_waiting();
         let _ = self.stop.send(());
-        let _ = self.serving.await;
+        if tokio::time::timeout(self.grace, self.serving).await.is_err() {
+            tracing::warn!("requests still in flight at the end of the drain time");
+        }
+        self.dispatcher.drain();
+        let _ = self.workers.await;
         for task in self.background {
             task.abort();
         }
+        tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
     }
 
     /// Waits until the HTTP server ends (it does when stopped, or on a fatal error).
@@ -108,11 +121,17 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     let keyring = Arc::new(Keyring::load(store.clone(), now_ms()).await?);
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(Notify::new());
+    let gate = Arc::new(RingGate::default());
+    let instance = new_id();
+    let lease_ms = i64::from(config.ring.claim_lease_ms);
+    tracing::info!(%instance, lease_ms, "claiming work as this instance");
     let (claimed, handed_over) = tokio::sync::mpsc::unbounded_channel();
     let rings = Arc::new(Rings::new(
         store.clone(),
         keyring.clone(),
         metrics.clone(),
+        gate.clone(),
+        Claimer { instance: instance.clone(), lease_ms, fast_claims: config.ring.concurrency },
         wake.clone(),
         claimed,
         config.server_id.clone(),
@@ -125,12 +144,18 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         rings.clone(),
         senders,
         metrics.clone(),
+        gate,
         wake,
-        config.ring.concurrency,
-        config.ring.claim_batch,
+        WorkerSettings {
+            instance,
+            lease_ms,
+            concurrency: config.ring.concurrency,
+            claim_batch: config.ring.claim_batch,
+        },
     ));
-    let mut background = vec![tokio::spawn(dispatcher.run(handed_over))];
-    background.push(tokio::spawn(sweep_deadlines(rings.clone())));
+    let grace = Duration::from_secs(u64::from(config.ring.drain_seconds));
+    let workers = tokio::spawn(dispatcher.clone().run(handed_over, grace));
+    let mut background = vec![tokio::spawn(sweep_deadlines(rings.clone()))];
     background.push(tokio::spawn(purge_expired(store.clone(), metrics.clone())));
     background.push(tokio::spawn(reload_keys(keyring)));
     background.push(tokio::spawn(checkpoint(store.clone())));
@@ -159,7 +184,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         }
     });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, store, metrics, rings, stop, serving, background })
+    Ok(Running { addr, store, metrics, rings, dispatcher, workers, grace, stop, serving, background })
 }
 
 /// Ends calls at their deadline (as missed), four times a second.

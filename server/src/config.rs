@@ -69,6 +69,13 @@ pub struct RingConfig {
     pub concurrency: usize,
     /// Deliveries claimed per database round trip.
     pub claim_batch: u32,
+    /// How long a claim on a delivery holds without a heartbeat, ms. The instance renews its
+    /// claims three times per lease while it lives; a dead instance's work is taken over within
+    /// one lease. Instances' clocks must agree to well within it.
+    pub claim_lease_ms: u32,
+    /// On SIGTERM: how long in-flight pushes may take to finish before the instance hands what
+    /// it still holds to the others and exits, seconds.
+    pub drain_seconds: u32,
 }
 
 /// Webhook target.
@@ -234,6 +241,8 @@ impl Default for Config {
                 max_ring_seconds: 120,
                 concurrency: 256,
                 claim_batch: 256,
+                claim_lease_ms: 3000,
+                drain_seconds: 10,
             },
             webhook: None,
             sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
@@ -295,6 +304,11 @@ impl Config {
         }
         if ring.concurrency == 0 || ring.claim_batch == 0 {
             return Err(ConfigError("ring.concurrency and ring.claim_batch must be positive".into()));
+        }
+        if !(300..=60_000).contains(&ring.claim_lease_ms) || ring.drain_seconds > 300 {
+            return Err(ConfigError(
+                "ring.claim_lease_ms must be 300 to 60000 and ring.drain_seconds at most 300".into(),
+            ));
         }
         if let Some(secret) = &self.auth.hs256_secret {
             if secret.len() < 32 {

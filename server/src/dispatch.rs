@@ -1,26 +1,33 @@
 //! The delivery workers: claim due deliveries, build each push (signed with the current key),
-//! hand it to its platform's sender, and act on the outcome (DESIGN §6): prune dead tokens,
-//! honour `Retry-After`, back off with jitter, never retry past the moment the push stops
-//! mattering, and alert on configuration errors. Results are written back in batches.
+//! hand it to its platform's sender, and act on the outcome: prune dead tokens, honour
+//! `Retry-After`, back off with jitter, never retry past the moment the push stops mattering,
+//! and alert on configuration errors. Results are written back in batches.
 //!
-//! Claims are leases: a delivery claimed by an instance that then dies is claimed again once
-//! the lease lapses, so a crash in the middle of a fan-out loses nothing.
+//! Claims follow the worker: an instance claims only what it can send now, under a short lease
+//! its heartbeat renews while it lives. A dead instance's claims lapse within one lease and any
+//! instance takes them over (as pushes whose result is unknown); an instance that loses touch
+//! with the database stops sending what it holds before its lease could lapse; a draining one
+//! hands back what it has not sent. Every ring passes the [`RingGate`] right before it is sent,
+//! so nothing rings after its call ended.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callpush::model::PushEvent;
 use callpush::wire::{encode_push, missed_call_message_id};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
+use crate::ring_gate::RingGate;
 use crate::rings::{Claimed, Rings};
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
-use crate::store::{CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store};
+use crate::store::{
+    CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
+    RESULT_UNKNOWN,
+};
 
-/// How long a claim lasts before another worker may take the delivery over, ms.
-pub const CLAIM_LEASE: i64 = 30_000;
 /// How long a cancel push matters after the call ended, ms.
 const CANCEL_WINDOW: i64 = 60_000;
 /// How long a missed-call notification is worth retrying, ms.
@@ -34,84 +41,239 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Until when this instance may act on the claims it holds: one lease after the start of its
+/// last heartbeat that reached the database, less a third of a lease for a push to reach its
+/// provider before another instance may take the delivery over.
+#[derive(Debug)]
+pub struct LeaseClock {
+    lease_ms: i64,
+    valid_until: AtomicI64,
+}
+
+impl LeaseClock {
+    /// A clock for claims of `lease_ms`, made at `now`.
+    pub fn new(lease_ms: i64, now: i64) -> Self {
+        LeaseClock { lease_ms, valid_until: AtomicI64::new(valid_until(lease_ms, now)) }
+    }
+
+    /// A heartbeat that started at `started` renewed every claim.
+    fn renewed(&self, started: i64) {
+        self.valid_until.fetch_max(valid_until(self.lease_ms, started), Ordering::Relaxed);
+    }
+
+    /// Whether claims are still this instance's at `now`.
+    fn holds(&self, now: i64) -> bool {
+        now < self.valid_until.load(Ordering::Relaxed)
+    }
+}
+
+/// Until when claims renewed at `renewed_at` may be acted on.
+fn valid_until(lease_ms: i64, renewed_at: i64) -> i64 {
+    renewed_at + lease_ms - lease_ms / 3
+}
+
 /// Runs the delivery workers of one server instance.
 pub struct Dispatcher {
     store: Store,
     rings: Arc<Rings>,
     senders: Senders,
     metrics: Arc<Metrics>,
+    gate: Arc<RingGate>,
     wake: Arc<Notify>,
     permits: Arc<Semaphore>,
-    claim_batch: i64,
+    concurrency: u32,
+    claim_batch: usize,
+    instance: String,
+    lease: LeaseClock,
+    draining: watch::Sender<bool>,
+}
+
+/// How the workers are set up.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// This instance, as claims name it.
+    pub instance: String,
+    /// How long a claim holds without a heartbeat, ms.
+    pub lease_ms: i64,
+    /// Pushes sent at once.
+    pub concurrency: usize,
+    /// Most deliveries claimed per round trip.
+    pub claim_batch: u32,
 }
 
 impl Dispatcher {
-    /// Workers sending at most `concurrency` pushes at once.
+    /// Workers over `store`, sending through `senders`.
     pub fn new(
         store: Store,
         rings: Arc<Rings>,
         senders: Senders,
         metrics: Arc<Metrics>,
+        gate: Arc<RingGate>,
         wake: Arc<Notify>,
-        concurrency: usize,
-        claim_batch: u32,
+        settings: WorkerSettings,
     ) -> Self {
+        let concurrency = settings.concurrency.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Dispatcher {
             store,
             rings,
             senders,
             metrics,
+            gate,
             wake,
             permits: Arc::new(Semaphore::new(concurrency)),
-            claim_batch: i64::from(claim_batch),
+            concurrency: concurrency as u32,
+            claim_batch: settings.claim_batch.max(1) as usize,
+            instance: settings.instance,
+            lease: LeaseClock::new(settings.lease_ms, now_ms()),
+            draining: watch::channel(false).0,
         }
     }
 
     /// Sends what `claimed` hands over (new deliveries, the fast path) and claims what is due
-    /// (retries, other instances' lapsed claims), until the process stops.
-    pub async fn run(self: Arc<Self>, mut claimed: mpsc::UnboundedReceiver<Claimed>) {
+    /// (the rest of a fan-out, retries, lapsed claims) while permits are free, until
+    /// [`Dispatcher::drain`] is called; then finishes as the drain says.
+    pub async fn run(self: Arc<Self>, claimed: mpsc::UnboundedReceiver<Claimed>, grace: Duration) {
         let (results, finished) = mpsc::unbounded_channel();
-        tokio::spawn(write_results(self.store.clone(), finished));
-        let fast = {
-            let this = self.clone();
-            let results = results.clone();
-            tokio::spawn(async move {
-                while let Some(Claimed { delivery, call }) = claimed.recv().await {
-                    let Ok(permit) = this.permits.clone().acquire_owned().await else { return };
-                    let (this, results) = (this.clone(), results.clone());
-                    tokio::spawn(async move {
-                        let _ = results.send(this.deliver(delivery, Some((*call).clone())).await);
-                        drop(permit);
-                    });
-                }
-            })
-        };
-        let _fast = AbortOnDrop(fast);
+        let writer = tokio::spawn(write_results(self.store.clone(), self.instance.clone(), finished));
+        let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat()));
+        let fast = tokio::spawn(self.clone().send_handed_over(claimed, results.clone()));
+        self.claim_and_send(&results).await;
+
+        // Draining: nothing new is claimed; what was handed over and not started goes back.
+        let started = Instant::now();
+        let _ = fast.await;
+        let in_flight = self.concurrency - self.permits.available_permits() as u32;
+        tracing::info!(in_flight, "draining: waiting for pushes in flight");
+        let all_done =
+            tokio::time::timeout(grace, self.permits.clone().acquire_many_owned(self.concurrency)).await;
+        drop(results);
+        let left = grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        let written = all_done.is_ok() && tokio::time::timeout(left, writer).await.is_ok();
+        // Whatever is still claimed here (sends that outlived the grace, results not written) is
+        // handed to the other instances now rather than when its lease runs out.
+        match self.store.lapse_claims(&self.instance, now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(deliveries = n, "handed over claims whose results are unknown"),
+            Err(e) => tracing::error!(error = %e, "handing over claims failed; they lapse with their lease"),
+        }
+        tracing::info!(all_written = written, ms = started.elapsed().as_millis() as u64, "drained");
+    }
+
+    /// Stops claiming, hands back what was not started, lets sends in flight finish; `run`
+    /// returns when that is done.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// The fast path: deliveries this instance claimed when it stored them.
+    async fn send_handed_over(
+        self: Arc<Self>,
+        mut claimed: mpsc::UnboundedReceiver<Claimed>,
+        results: mpsc::UnboundedSender<DeliveryResult>,
+    ) {
+        let mut draining = self.draining.subscribe();
         loop {
-            let claimed = match self.store.claim_due(now_ms(), CLAIM_LEASE, self.claim_batch).await {
+            let next = tokio::select! {
+                biased;
+                _ = draining.wait_for(|d| *d) => None,
+                next = claimed.recv() => next,
+            };
+            let Some(Claimed { delivery, call }) = next else { break };
+            let permit = tokio::select! {
+                biased;
+                _ = draining.wait_for(|d| *d) => {
+                    let _ = results.send(released(&delivery));
+                    break;
+                }
+                permit = self.permits.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { break };
+            self.spawn_delivery(delivery, Some((*call).clone()), permit, &results);
+        }
+        while let Ok(Claimed { delivery, .. }) = claimed.try_recv() {
+            let _ = results.send(released(&delivery));
+        }
+    }
+
+    /// Claims due deliveries, as many as there are free permits, until draining.
+    async fn claim_and_send(self: &Arc<Self>, results: &mpsc::UnboundedSender<DeliveryResult>) {
+        let mut draining = self.draining.subscribe();
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = draining.wait_for(|d| *d) => return,
+                permit = self.permits.clone().acquire_owned() => permit,
+            };
+            let Ok(first) = first else { return };
+            let mut permits = vec![first];
+            while permits.len() < self.claim_batch {
+                match self.permits.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let now = now_ms();
+            let claimed = match self
+                .store
+                .claim_due(&self.instance, now, self.lease.lease_ms, permits.len() as i64)
+                .await
+            {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    drop(permits);
+                    tokio::select! {
+                        _ = draining.wait_for(|d| *d) => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
                     continue;
                 }
             };
             if claimed.is_empty() {
-                self.idle().await;
+                drop(permits);
+                tokio::select! {
+                    _ = draining.wait_for(|d| *d) => return,
+                    _ = self.idle() => {}
+                }
                 continue;
             }
             let calls = self.calls(&claimed).await;
-            for delivery in claimed {
-                let Ok(permit) = self.permits.clone().acquire_owned().await else { return };
-                let this = self.clone();
+            self.record_takeovers(&claimed, &calls, now).await;
+            for (delivery, permit) in claimed.into_iter().zip(permits) {
                 let call = calls.get(&delivery.call_id).cloned();
-                let results = results.clone();
-                tokio::spawn(async move {
-                    let result = this.deliver(delivery, call).await;
-                    let _ = results.send(result);
-                    drop(permit);
-                });
+                self.spawn_delivery(delivery, call, permit, results);
             }
+        }
+    }
+
+    fn spawn_delivery(
+        self: &Arc<Self>,
+        delivery: Delivery,
+        call: Option<CallRecord>,
+        permit: OwnedSemaphorePermit,
+        results: &mpsc::UnboundedSender<DeliveryResult>,
+    ) {
+        let (this, results) = (self.clone(), results.clone());
+        tokio::spawn(async move {
+            if let Some(result) = this.deliver(delivery, call).await {
+                let _ = results.send(result);
+            }
+            drop(permit);
+        });
+    }
+
+    /// Renews this instance's claims three times per lease, for as long as it runs.
+    async fn heartbeat(self: Arc<Self>) {
+        let every = Duration::from_millis((self.lease.lease_ms / 3).max(100) as u64);
+        loop {
+            let started = now_ms();
+            match self.store.renew_claims(&self.instance, started + self.lease.lease_ms).await {
+                Ok(_) => self.lease.renewed(started),
+                Err(e) => {
+                    tracing::error!(error = %e, "renewing claims failed; they lapse unless the next renewal works")
+                }
+            }
+            tokio::time::sleep(every).await;
         }
     }
 
@@ -137,8 +299,37 @@ impl Dispatcher {
         calls
     }
 
-    /// Sends one delivery and decides what happens to it next.
-    async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> DeliveryResult {
+    /// Puts on the timeline each taken-over delivery that will be sent again (one whose time is
+    /// up says so in its own result).
+    async fn record_takeovers(&self, claimed: &[Delivery], calls: &HashMap<String, CallRecord>, now: i64) {
+        let events: Vec<_> = claimed
+            .iter()
+            .filter(|d| d.outcome.as_deref() == Some(RESULT_UNKNOWN))
+            .filter(|d| calls.get(&d.call_id).is_some_and(|call| now < deadline(d, call, now)))
+            .map(|d| {
+                (
+                    d.call_id.clone(),
+                    Some(d.delivery_id.clone()),
+                    "delivery_taken_over",
+                    Some(
+                        "the instance sending it stopped before recording a result (it may have been sent); \
+                         sending again"
+                            .to_owned(),
+                    ),
+                )
+            })
+            .collect();
+        if !events.is_empty() {
+            tracing::warn!(deliveries = events.len(), "took over deliveries from a stopped instance");
+            if let Err(e) = self.store.add_events(now, &events).await {
+                tracing::warn!(error = %e, "recording taken-over deliveries failed");
+            }
+        }
+    }
+
+    /// Sends one delivery and decides what happens to it next. `None`: this instance's claim on
+    /// it lapsed, so it is another instance's now and nothing is recorded here.
+    async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> Option<DeliveryResult> {
         let now = now_ms();
         let finish = |status, outcome: &str, detail: Option<String>, next| DeliveryResult {
             delivery_id: delivery.delivery_id.clone(),
@@ -150,28 +341,57 @@ impl Dispatcher {
             at: now_ms(),
         };
         let Some(call) = call else {
-            return finish(DeliveryStatus::Failed, "call_missing", None, now);
+            return Some(finish(DeliveryStatus::Failed, "call_missing", None, now));
         };
-        let deadline = match delivery.kind {
-            PushKind::Ring => call.expires_at,
-            PushKind::Cancel => call.ended_at.unwrap_or(now) + CANCEL_WINDOW,
-            PushKind::Missed => call.ended_at.unwrap_or(now) + MISSED_WINDOW,
-        };
-        if delivery.kind == PushKind::Ring && call.state != CallPhase::Ringing {
-            return finish(
+        let deadline = deadline(&delivery, &call, now);
+        let is_ring = delivery.kind == PushKind::Ring;
+        if is_ring && call.state != CallPhase::Ringing {
+            return Some(finish(
                 DeliveryStatus::Skipped,
                 "call_ended",
                 Some("the call stopped ringing".into()),
                 now,
-            );
+            ));
         }
         if now >= deadline {
-            return finish(DeliveryStatus::Failed, "expired", Some("the push no longer matters".into()), now);
+            if delivery.outcome.as_deref() == Some(RESULT_UNKNOWN) {
+                let detail = "the instance sending it stopped before recording a result (it may have been \
+                              sent); too late to send again";
+                return Some(finish(DeliveryStatus::Unknown, RESULT_UNKNOWN, Some(detail.into()), now));
+            }
+            return Some(finish(
+                DeliveryStatus::Failed,
+                "expired",
+                Some("the push no longer matters".into()),
+                now,
+            ));
         }
         let push = match self.push(&delivery, &call, now, deadline) {
             Ok(push) => push,
-            Err(detail) => return finish(DeliveryStatus::Failed, "bad_request", Some(detail), now),
+            Err(detail) => return Some(finish(DeliveryStatus::Failed, "bad_request", Some(detail), now)),
         };
+        if is_ring {
+            match self.gate.may_ring(&self.store, &delivery.call_id, &delivery.user_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let detail = "the call stopped ringing for this device before the push was sent";
+                    return Some(finish(DeliveryStatus::Skipped, "call_ended", Some(detail.into()), now));
+                }
+                Err(e) => {
+                    let detail = format!("could not confirm the call still rings: {e}");
+                    let at = now_ms().saturating_add(jittered_backoff(delivery.attempts));
+                    return Some(if at < deadline {
+                        finish(DeliveryStatus::Pending, "transient", Some(detail), at)
+                    } else {
+                        finish(DeliveryStatus::Failed, "transient", Some(detail), now)
+                    });
+                }
+            }
+        }
+        if !self.lease.holds(now_ms()) {
+            tracing::warn!(delivery = %delivery.delivery_id, "not sending: this instance's claims may have lapsed");
+            return None;
+        }
         let sender = self.senders.for_platform(delivery.platform).clone();
         let started = Instant::now();
         if delivery.kind == PushKind::Ring && delivery.attempts == 1 {
@@ -198,9 +418,15 @@ impl Dispatcher {
             let at = now_ms().saturating_add(wait);
             (at < deadline).then_some(at)
         };
-        match outcome {
+        Some(match outcome {
             SendOutcome::Delivered { provider_id } => {
-                finish(DeliveryStatus::Delivered, "delivered", provider_id, now)
+                let detail = if is_ring && self.gate.known_ended(&delivery.call_id).await {
+                    let note = "the call ended while this push was in flight";
+                    Some(provider_id.map_or_else(|| note.to_owned(), |id| format!("{id}; {note}")))
+                } else {
+                    provider_id
+                };
+                finish(DeliveryStatus::Delivered, "delivered", detail, now)
             }
             SendOutcome::InvalidToken { detail, invalid_since } if is_alert_token(&delivery) => {
                 // Only the alert token is dead: the VoIP token still rings, so keep the
@@ -271,7 +497,7 @@ impl Dispatcher {
                 tracing::error!(%platform, %detail, "provider configuration error: pushes to this platform fail until it is fixed");
                 finish(DeliveryStatus::Failed, "config_error", Some(detail), now)
             }
-        }
+        })
     }
 
     /// The push a delivery sends, signed now with the current key.
@@ -316,6 +542,29 @@ impl Dispatcher {
     }
 }
 
+/// When a delivery stops mattering: a ring at the ring deadline, follow-ups a while after the end.
+fn deadline(d: &Delivery, call: &CallRecord, now: i64) -> i64 {
+    match d.kind {
+        PushKind::Ring => call.expires_at,
+        PushKind::Cancel => call.ended_at.unwrap_or(now) + CANCEL_WINDOW,
+        PushKind::Missed => call.ended_at.unwrap_or(now) + MISSED_WINDOW,
+    }
+}
+
+/// A claimed delivery handed back unattempted, due at once.
+fn released(d: &Delivery) -> DeliveryResult {
+    let now = now_ms();
+    DeliveryResult {
+        delivery_id: d.delivery_id.clone(),
+        call_id: d.call_id.clone(),
+        status: DeliveryStatus::Pending,
+        outcome: RELEASED.to_owned(),
+        detail: Some("handed back by a draining instance".into()),
+        next_attempt_at: now,
+        at: now,
+    }
+}
+
 /// Whether `d` goes to an installation's APNs alert token rather than its VoIP token: the
 /// missed-call alert does (rings.rs points it there).
 fn is_alert_token(d: &Delivery) -> bool {
@@ -336,7 +585,11 @@ impl Drop for AbortOnDrop {
 const RESULT_BATCH: usize = 128;
 
 /// Writes send results back in batches: one transaction per burst instead of one per push.
-async fn write_results(store: Store, mut finished: mpsc::UnboundedReceiver<DeliveryResult>) {
+async fn write_results(
+    store: Store,
+    instance: String,
+    mut finished: mpsc::UnboundedReceiver<DeliveryResult>,
+) {
     let mut batch = Vec::with_capacity(RESULT_BATCH);
     while let Some(first) = finished.recv().await {
         batch.push(first);
@@ -348,7 +601,7 @@ async fn write_results(store: Store, mut finished: mpsc::UnboundedReceiver<Deliv
         }
         // A failed write is retried; the claims' leases keep the deliveries safe meanwhile.
         let mut delay = Duration::from_millis(100);
-        while let Err(e) = store.finish_deliveries(&batch).await {
+        while let Err(e) = store.finish_deliveries(&instance, &batch).await {
             tracing::error!(error = %e, n = batch.len(), "writing delivery results failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));

@@ -2,7 +2,8 @@
 //!
 //! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
-//! - [`dispatch`]: the delivery workers and what they do with each provider outcome;
+//! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;
+//! - [`ring_gate`]: whether a queued ring may still go out;
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
@@ -20,6 +21,7 @@ pub mod dispatch;
 pub mod emulators;
 pub mod keyring;
 pub mod metrics;
+pub mod ring_gate;
 pub mod rings;
 pub mod senders;
 pub mod signing_key;

@@ -12,9 +12,9 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::auth::check_user_id;
-use crate::dispatch::CLAIM_LEASE;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
+use crate::ring_gate::RingGate;
 use crate::store::{
     new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NewCallRows, PushKind,
     Store, StoreError, Webhook,
@@ -95,13 +95,39 @@ fn followup(platform: Platform, ending: Ending) -> Option<(PushKind, Option<Canc
 
 /// A delivery claimed by this instance when it was stored, handed straight to the workers with
 /// its call: the fast path that skips a claim round trip. If the process dies first, the claim
-/// lapses and any instance sends it.
+/// lapses and another instance sends it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     /// The delivery, in `Sending`.
     pub delivery: Delivery,
     /// Its call as it was when the delivery was made.
     pub call: Arc<CallRecord>,
+}
+
+/// How this instance claims the deliveries it stores.
+#[derive(Debug, Clone)]
+pub struct Claimer {
+    /// This instance, as claims name it.
+    pub instance: String,
+    /// How long a claim holds without a heartbeat, ms.
+    pub lease_ms: i64,
+    /// Most deliveries of one change claimed at once by the instance that stores them: what its
+    /// workers can send right away. The rest wait unclaimed, for whichever instance is free.
+    pub fast_claims: usize,
+}
+
+impl Claimer {
+    /// Claims the first [`Claimer::fast_claims`] of `deliveries` (all new, pending) for this
+    /// instance at `now`.
+    fn claim_first(&self, mut deliveries: Vec<Delivery>, now: i64) -> Vec<Delivery> {
+        for d in deliveries.iter_mut().take(self.fast_claims) {
+            d.status = DeliveryStatus::Sending;
+            d.attempts = 1;
+            d.claimed_by = Some(self.instance.clone());
+            d.claimed_until = Some(now + self.lease_ms);
+        }
+        deliveries
+    }
 }
 
 /// Stores new calls with group commit: calls arriving while a commit is under way are stored
@@ -182,6 +208,8 @@ pub struct Rings {
     keyring: Arc<Keyring>,
     metrics: Arc<Metrics>,
     watch: CallWatch,
+    gate: Arc<RingGate>,
+    claimer: Claimer,
     dispatch: Arc<Notify>,
     claimed: mpsc::UnboundedSender<Claimed>,
     creator: CallCreator,
@@ -192,13 +220,15 @@ pub struct Rings {
 }
 
 impl Rings {
-    /// An orchestrator over `store`. New deliveries go to the workers through `claimed`;
-    /// `dispatch` wakes them for anything else.
+    /// An orchestrator over `store`. Deliveries it claims go to the workers through `claimed`;
+    /// `dispatch` wakes them for anything else; `gate` learns of every end at once.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         keyring: Arc<Keyring>,
         metrics: Arc<Metrics>,
+        gate: Arc<RingGate>,
+        claimer: Claimer,
         dispatch: Arc<Notify>,
         claimed: mpsc::UnboundedSender<Claimed>,
         server_id: String,
@@ -212,6 +242,8 @@ impl Rings {
             keyring,
             metrics,
             watch: CallWatch::default(),
+            gate,
+            claimer,
             dispatch,
             claimed,
             creator,
@@ -252,8 +284,10 @@ impl Rings {
         };
         self.check_size(&call, &callees)?;
         let installations = self.store.live_installations(&callees, now).await?;
-        let deliveries: Vec<Delivery> =
-            installations.iter().map(|i| delivery(&call_id, i, PushKind::Ring, None, now)).collect();
+        let deliveries = self.claimer.claim_first(
+            installations.iter().map(|i| delivery(&call_id, i, PushKind::Ring, None, now)).collect(),
+            now,
+        );
         let webhook = self.webhook(&call, "call.ringing", now);
         let rows = NewCallRows { call: call.clone(), callees, deliveries: deliveries.clone(), webhook };
         if !self.creator.create(rows).await? {
@@ -402,7 +436,9 @@ impl Rings {
             followups(&rang, call_id, now, Ending::Elsewhere(CancelReason::DeclinedElsewhere), |d| {
                 d.user_id == user && d.installation_id != installation_id
             });
+        let followups = self.claimer.claim_first(followups, now);
         let everyone_declined = self.store.decline(call_id, user, now, &followups).await?;
+        self.gate.declined(call_id, user).await;
         self.watch.notify(call_id);
         self.hand_over(&followups, &call);
         if everyone_declined {
@@ -577,23 +613,31 @@ impl Rings {
         ended.answered_by = end.answered_by.clone();
         ended.ended_at = Some(end.at);
         let webhook = self.webhook(&ended, event, end.at);
-        let done = self.store.end_call(&call.call_id, &end, followups, webhook.as_ref()).await?;
+        let followups = self.claimer.claim_first(followups.to_vec(), end.at);
+        let done = self.store.end_call(&call.call_id, &end, &followups, webhook.as_ref()).await?;
+        if done {
+            self.gate.call_ended(&call.call_id).await;
+        }
         let now = self.store.call(&call.call_id).await?.ok_or(RingError::NotFound)?;
         if !done {
             return Err(RingError::NotRinging(Box::new(now)));
         }
         self.watch.notify(&call.call_id);
-        self.hand_over(followups, &now);
+        self.hand_over(&followups, &now);
         Ok(now)
     }
 
-    /// Gives deliveries this instance claimed on creation to its workers.
+    /// Gives the deliveries this instance claimed when it stored them to its workers, and wakes
+    /// them for the rest.
     fn hand_over(&self, deliveries: &[Delivery], call: &CallRecord) {
         if deliveries.is_empty() {
             return;
         }
+        if deliveries.iter().any(|d| d.status == DeliveryStatus::Pending) {
+            self.dispatch.notify_one();
+        }
         let call = Arc::new(call.clone());
-        for delivery in deliveries {
+        for delivery in deliveries.iter().filter(|d| d.status == DeliveryStatus::Sending) {
             if self.claimed.send(Claimed { delivery: delivery.clone(), call: call.clone() }).is_err() {
                 // The workers are gone (shutting down): the claim lapses and a restart sends it.
                 self.dispatch.notify_one();
@@ -611,7 +655,10 @@ impl Rings {
             .into_iter()
             .filter(|d| {
                 d.kind == PushKind::Ring
-                    && matches!(d.status, DeliveryStatus::Delivered | DeliveryStatus::Sending)
+                    && matches!(
+                        d.status,
+                        DeliveryStatus::Delivered | DeliveryStatus::Sending | DeliveryStatus::Unknown
+                    )
             })
             .collect())
     }
@@ -650,7 +697,7 @@ impl Rings {
     }
 }
 
-/// One delivery of `kind` to an installation, claimed by this instance for its first attempt.
+/// One new delivery of `kind` to an installation, pending and unclaimed.
 fn delivery(
     call_id: &str,
     inst: &Installation,
@@ -669,10 +716,11 @@ fn delivery(
         registered_at: inst.registered_at,
         kind,
         reason,
-        status: DeliveryStatus::Sending,
-        attempts: 1,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
         next_attempt_at: now,
-        claimed_until: Some(now + CLAIM_LEASE),
+        claimed_until: None,
+        claimed_by: None,
         outcome: None,
         detail: None,
         created_at: now,

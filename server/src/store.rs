@@ -181,6 +181,9 @@ pub enum DeliveryStatus {
     Failed,
     /// Not needed any more: the call stopped ringing before it was sent.
     Skipped,
+    /// The instance that claimed it stopped before recording a result, and it was too late to
+    /// send again: it may or may not have reached the provider.
+    Unknown,
 }
 
 impl DeliveryStatus {
@@ -192,6 +195,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Skipped => "skipped",
+            DeliveryStatus::Unknown => "unknown",
         }
     }
 
@@ -202,6 +206,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered,
             DeliveryStatus::Failed,
             DeliveryStatus::Skipped,
+            DeliveryStatus::Unknown,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -241,6 +246,8 @@ pub struct Delivery {
     pub next_attempt_at: i64,
     /// While `Sending`: until when the claim holds, ms.
     pub claimed_until: Option<i64>,
+    /// While `Sending`: the instance holding the claim.
+    pub claimed_by: Option<String>,
     /// The last outcome class (`delivered`, `invalid_token`, …).
     pub outcome: Option<String>,
     /// The last outcome's detail.
@@ -327,7 +334,12 @@ const CALL_COLUMNS: &str =
                             expires_at, ended_at, version";
 const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, platform, token, apns_environment, \
                                 registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
-                                outcome, detail, created_at, updated_at";
+                                outcome, detail, created_at, updated_at, claimed_by";
+
+/// The outcome of a delivery taken over from a claim that lapsed: it may have been sent.
+pub const RESULT_UNKNOWN: &str = "result_unknown";
+/// The outcome of a delivery handed back unattempted (a draining instance).
+pub const RELEASED: &str = "released";
 
 /// A new unique id.
 pub fn new_id() -> String {
@@ -806,6 +818,24 @@ impl Store {
             .collect()
     }
 
+    /// Adds timeline entries in one transaction: `(call_id, delivery_id, event, detail)` at `at`.
+    pub async fn add_events(
+        &self,
+        at: i64,
+        events: &[(String, Option<String>, &str, Option<String>)],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        for (call_id, delivery_id, event, detail) in events {
+            insert_event(&mut tx, call_id, delivery_id.as_deref(), at, event, detail.as_deref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Adds one timeline entry.
     pub async fn add_event(
         &self,
@@ -831,20 +861,18 @@ impl Store {
         rows.iter().map(delivery).collect()
     }
 
-    /// SQLite only: releases claims left by a crashed run. A SQLite database has one server
-    /// instance, so at start every claim is an orphan and can be retried at once, rather than
-    /// when its lease lapses. Returns how many deliveries were released.
+    /// SQLite only: lapses claims left by a crashed run. A SQLite database has one server
+    /// instance, so at start every claim is an orphan: it is taken over at once (as a delivery
+    /// whose result is unknown) rather than when its lease runs out. Returns how many.
     pub async fn release_orphaned_claims(&self, now: i64) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
         if self.backend != Backend::Sqlite {
             return Ok(0);
         }
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = 'pending', claimed_until = NULL, next_attempt_at = $1 WHERE status = 'sending'",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE deliveries SET claimed_until = $1 WHERE status = 'sending'")
+            .bind(now - 1)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "UPDATE webhook_outbox SET status = 'pending', claimed_until = NULL WHERE status = 'sending'",
         )
@@ -853,38 +881,106 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Claims up to `limit` deliveries that are due at `now` (or whose claim lapsed, after a
-    /// crash) until `now + lease`.
-    pub async fn claim_due(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+    /// Claims for `instance`, until `now + lease`, up to `limit` deliveries that are due at `now`
+    /// or whose claim lapsed (its instance died or lost touch). A lapsed claim comes back with
+    /// the outcome [`RESULT_UNKNOWN`]: it may have been sent.
+    pub async fn claim_due(
+        &self,
+        instance: &str,
+        now: i64,
+        lease: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let _writer = self.writer().await;
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE deliveries SET status = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
+            "UPDATE deliveries SET status = 'sending', claimed_by = $1, claimed_until = $2, \
+                 attempts = attempts + 1, updated_at = $3, \
+                 outcome = CASE WHEN status = 'sending' THEN '{RESULT_UNKNOWN}' ELSE outcome END \
              WHERE delivery_id IN (SELECT delivery_id FROM deliveries \
-                 WHERE (status = 'pending' AND next_attempt_at <= $2) OR (status = 'sending' AND claimed_until < $2) \
-                 ORDER BY next_attempt_at LIMIT $3 {lock}) \
+                 WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claimed_until < $3) \
+                 ORDER BY next_attempt_at LIMIT $4 {lock}) \
              RETURNING {DELIVERY_COLUMNS}"
         );
-        let rows = sqlx::query(&sql).bind(now + lease).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(instance)
+            .bind(now + lease)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(delivery).collect()
     }
 
-    /// When the next pending delivery is due, if any.
+    /// The heartbeat: extends every claim `instance` holds to `until`. Returns how many.
+    pub async fn renew_claims(&self, instance: &str, until: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE deliveries SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'sending'",
+        )
+        .bind(until)
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Lapses every claim `instance` still holds, so other instances take them over at once: the
+    /// last step of a drain, for pushes whose result it could not record.
+    pub async fn lapse_claims(&self, instance: &str, now: i64) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE deliveries SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'sending'",
+        )
+        .bind(now - 1)
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Where a call's rings stand, for a dispatcher deciding whether a queued ring may still go:
+    /// whether it still rings, and which callees declined.
+    pub async fn ring_state(&self, call_id: &str) -> Result<Option<(CallPhase, Vec<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.state, cc.user_id FROM calls c \
+             LEFT JOIN call_callees cc ON cc.call_id = c.call_id AND cc.declined_at IS NOT NULL \
+             WHERE c.call_id = $1",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let state = CallPhase::parse(&first.try_get::<String, _>("state")?)?;
+        let declined =
+            rows.iter().filter_map(|r| r.try_get::<Option<String>, _>("user_id").ok().flatten()).collect();
+        Ok(Some((state, declined)))
+    }
+
+    /// When the next delivery is due (a pending one's next attempt, or a claim's lapse), if any.
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
-            "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE status = 'pending' OR status = 'sending'",
+            "SELECT MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until + 1 END) AS due \
+             FROM deliveries WHERE status = 'pending' OR status = 'sending'",
         )
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get::<Option<i64>, _>("due")?)
     }
 
-    /// Writes a batch of send results in one statement (an `UPDATE … FROM (VALUES …)`) and the
-    /// timeline entries of attempts that did not deliver, in one transaction.
-    pub async fn finish_deliveries(&self, results: &[DeliveryResult]) -> Result<(), StoreError> {
+    /// Writes a batch of send results of `instance` in one statement (an `UPDATE … FROM
+    /// (VALUES …)`) and the timeline entries of attempts that did not deliver, in one
+    /// transaction. A result whose claim another instance has taken over meanwhile is dropped:
+    /// the delivery is that instance's now. A [`RELEASED`] result hands the delivery back
+    /// unattempted.
+    pub async fn finish_deliveries(
+        &self,
+        instance: &str,
+        results: &[DeliveryResult],
+    ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         if results.is_empty() {
             return Ok(());
@@ -893,9 +989,11 @@ impl Store {
         for chunk in results.chunks(500) {
             let sql = format!(
                 "UPDATE deliveries SET status = v.column2, outcome = v.column3, detail = v.column4, \
-                 next_attempt_at = v.column5, claimed_until = NULL, updated_at = v.column6 \
-                 FROM (VALUES {}) AS v WHERE deliveries.delivery_id = v.column1 AND deliveries.status = 'sending'",
-                placeholders(self.backend, chunk.len(), 6)
+                 next_attempt_at = v.column5, claimed_until = NULL, claimed_by = NULL, updated_at = v.column6, \
+                 attempts = CASE WHEN v.column3 = '{RELEASED}' THEN deliveries.attempts - 1 ELSE deliveries.attempts END \
+                 FROM (VALUES {}) AS v WHERE deliveries.delivery_id = v.column1 AND deliveries.status = 'sending' \
+                 AND deliveries.claimed_by = v.column7",
+                placeholders(self.backend, chunk.len(), 7)
             );
             let mut update = sqlx::query(&sql);
             for r in chunk {
@@ -905,13 +1003,14 @@ impl Store {
                     .bind(&r.outcome)
                     .bind(&r.detail)
                     .bind(r.next_attempt_at)
-                    .bind(r.at);
+                    .bind(r.at)
+                    .bind(instance);
             }
             update.execute(&mut *tx).await?;
         }
         // A delivered push is on the timeline through its delivery row; only the attempts that
         // did not deliver need their own entries.
-        for r in results.iter().filter(|r| r.status != DeliveryStatus::Delivered) {
+        for r in results.iter().filter(|r| r.status != DeliveryStatus::Delivered && r.outcome != RELEASED) {
             let event = format!("delivery_{}", r.outcome);
             insert_event(&mut tx, &r.call_id, Some(&r.delivery_id), r.at, &event, r.detail.as_deref())
                 .await?;
@@ -1061,12 +1160,12 @@ async fn insert_deliveries(
     backend: Backend,
     deliveries: &[Delivery],
 ) -> Result<(), StoreError> {
-    // Many rows per statement: one round trip for a whole fan-out (18 values a row keeps a
+    // Many rows per statement: one round trip for a whole fan-out (19 values a row keeps a
     // chunk well under both engines' limits on bound values).
     for chunk in deliveries.chunks(500) {
         let sql = format!(
             "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-            placeholders(backend, chunk.len(), 18)
+            placeholders(backend, chunk.len(), 19)
         );
         let mut insert = sqlx::query(&sql);
         for d in chunk {
@@ -1088,7 +1187,8 @@ async fn insert_deliveries(
                 .bind(&d.outcome)
                 .bind(&d.detail)
                 .bind(d.created_at)
-                .bind(d.updated_at);
+                .bind(d.updated_at)
+                .bind(&d.claimed_by);
         }
         insert.execute(&mut *conn).await?;
     }
@@ -1238,6 +1338,7 @@ fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {
         detail: r.try_get("detail")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        claimed_by: r.try_get("claimed_by")?,
     })
 }
 

@@ -128,8 +128,31 @@ async fn a_kill_during_fan_out_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = sent(&pushes);
+    // The timeline tells what is known: every device's push delivered, each one that may have
+    // gone out twice marked as taken over — never `failed` or `expired`.
+    let mut call = Value::Null;
+    while started.elapsed() < Duration::from_secs(30) {
+        call = http
+            .get(format!("{base}/v1/calls/crash-call"))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if call["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill().unwrap();
     server.wait().unwrap();
+    let statuses: Vec<&str> =
+        call["deliveries"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == "delivered"), "{statuses:?}");
+    let taken_over =
+        call["timeline"].as_array().unwrap().iter().filter(|e| e["event"] == "delivery_taken_over").count();
 
     let duplicates: usize = after.values().map(|n| n - 1).sum();
     eprintln!(
@@ -139,7 +162,11 @@ async fn a_kill_during_fan_out_loses_nothing() {
     );
     assert_eq!(after.len(), DEVICES, "every device was sent its push after the restart");
     assert!(
-        duplicates <= 2 * CONCURRENCY,
+        duplicates <= CONCURRENCY,
         "only pushes in flight at the kill may go twice: {duplicates} duplicates"
+    );
+    assert!(
+        (duplicates..=CONCURRENCY).contains(&taken_over),
+        "each push that may have gone twice is on the timeline: {taken_over} taken over, {duplicates} twice"
     );
 }

@@ -1,5 +1,6 @@
 //! A sender that appends every push to a file as a JSON line: development without provider
-//! accounts, and tests that watch what a server process sends.
+//! accounts, and tests that watch what a server process sends. A line is written when the push
+//! "reaches the provider", before any pretended delay, with that moment in `at` (unix ms).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ pub struct FileSender {
 }
 
 impl FileSender {
-    /// A sender writing to `path`, pretending each send takes `delay`.
+    /// A sender writing to `path`, pretending each provider answer takes `delay`.
     pub fn new(path: PathBuf, delay: Duration) -> Self {
         FileSender { path, file: Mutex::new(None), delay }
     }
@@ -42,15 +43,13 @@ impl FileSender {
 #[async_trait]
 impl Sender for FileSender {
     async fn send(&self, push: &OutgoingPush) -> SendOutcome {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
         let payload = push.payload.as_ref().map(|p| match p {
             ProviderPayload::Harmony { extra_data } => json!({ "extraData": extra_data }),
             ProviderPayload::Fcm { data } => json!({ "data": data }),
             ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => json!({ "body": body }),
         });
         let line = json!({
+            "at": crate::dispatch::now_ms(),
             "delivery_id": push.delivery_id,
             "call_id": push.call_id,
             "installation_id": push.installation_id,
@@ -63,7 +62,11 @@ impl Sender for FileSender {
                 "caller_id": m.caller_id, "caller_name": m.caller_name, "app_message_id": m.app_message_id,
             })),
         });
-        match self.append(&format!("{line}\n")) {
+        let appended = self.append(&format!("{line}\n"));
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        match appended {
             Ok(()) => SendOutcome::Delivered { provider_id: None },
             Err(e) => SendOutcome::Transient { detail: format!("writing {}: {e}", self.path.display()) },
         }
