@@ -24,7 +24,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{attempt_timeout, retry_after, Connections, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
@@ -227,7 +227,10 @@ impl FcmSender {
             Err(e) => {
                 self.connections.failed(&connection, &e);
                 return Err(SendOutcome::Transient {
-                    detail: format!("the FCM OAuth token endpoint could not be reached: {}", without_url(e)),
+                    detail: format!(
+                        "the FCM OAuth token endpoint could not be reached: {}",
+                        transport_error(&e)
+                    ),
                 });
             }
         };
@@ -238,7 +241,7 @@ impl FcmSender {
             Err(e) => {
                 self.connections.failed(&connection, &e);
                 return Err(SendOutcome::Transient {
-                    detail: format!("reading the FCM OAuth token answer failed: {}", without_url(e)),
+                    detail: format!("reading the FCM OAuth token answer failed: {}", transport_error(&e)),
                 });
             }
         };
@@ -293,7 +296,7 @@ impl FcmSender {
             Err(e) => {
                 self.connections.failed(&connection, &e);
                 return Answer::Done(SendOutcome::Transient {
-                    detail: format!("FCM could not be reached: {}", without_url(e)),
+                    detail: format!("FCM could not be reached: {}", transport_error(&e)),
                 });
             }
         };
@@ -304,7 +307,7 @@ impl FcmSender {
             Err(e) => {
                 self.connections.failed(&connection, &e);
                 Answer::Done(SendOutcome::Transient {
-                    detail: format!("reading FCM's answer failed: {}", without_url(e)),
+                    detail: format!("reading FCM's answer failed: {}", transport_error(&e)),
                 })
             }
         }
@@ -483,11 +486,6 @@ async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest:
         }
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-/// A transport error without its URL (keeps details short and the same for every request).
-fn without_url(error: reqwest::Error) -> reqwest::Error {
-    error.without_url()
 }
 
 /// Cuts a detail to [`MAX_DETAIL`] characters.

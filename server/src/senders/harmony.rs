@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::http::{attempt_timeout, retry_after, Connections, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
@@ -487,23 +487,6 @@ fn lost() -> SendOutcome {
 
 fn all(tokens: &[String], outcome: SendOutcome) -> Vec<SendOutcome> {
     vec![outcome; tokens.len()]
-}
-
-/// A transport error without the URL (it is in the configuration anyway) and its cause chain.
-fn transport_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "connection failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 async fn read_limited(mut response: reqwest::Response) -> Result<String, reqwest::Error> {

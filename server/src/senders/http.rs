@@ -174,6 +174,25 @@ impl Connections {
     }
 }
 
+/// A transport error for an outcome's detail: what went wrong (`timed out`, `could not
+/// connect`, `connection failed`) and its causes, without the URL, which may carry a device
+/// token.
+pub fn transport_error(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "connection failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The longest `Retry-After` a sender passes on: a day. A provider asking for more is treated as
 /// asking for a day; the dispatcher never waits past a ring's deadline anyway.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);

@@ -26,7 +26,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::http::{attempt_timeout, retry_after, Connections, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
@@ -184,7 +184,7 @@ impl WnsSender {
         let connection = self.connections.current();
         let failed = |e: reqwest::Error, what: &str| {
             self.connections.failed(&connection, &e);
-            SendOutcome::Transient { detail: format!("WNS token endpoint {what}: {}", e.without_url()) }
+            SendOutcome::Transient { detail: format!("WNS token endpoint {what}: {}", transport_error(&e)) }
         };
         let response = connection
             .client
@@ -269,9 +269,13 @@ impl WnsSender {
             Ok(response) => response,
             Err(e) => {
                 self.connections.failed(&connection, &e);
-                // `without_url`: the URL carries the channel's token.
+                // Never the URL: it carries the channel's token.
                 return Answer::Outcome(SendOutcome::Transient {
-                    detail: format!("WNS unreachable for {}: {}", redact_channel(channel), e.without_url()),
+                    detail: format!(
+                        "WNS unreachable for {}: {}",
+                        redact_channel(channel),
+                        transport_error(&e)
+                    ),
                 });
             }
         };
