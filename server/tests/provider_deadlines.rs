@@ -1,7 +1,8 @@
 //! Provider requests time out within the push's deadline and hung connections are replaced:
 //! through the whole server (server, real sender, emulator), a short ring to 40 devices whose
 //! first request hangs still reaches every device exactly once before the deadline, for each
-//! of the four providers; and a hung APNs HTTP/2 connection is replaced so pushes flow again.
+//! of the four providers; a hung APNs HTTP/2 connection is replaced so pushes flow again; and
+//! a hung access-token request (FCM, WNS) is timed by the push it is made for.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,8 @@ use callpush_server::emulators::hub::DevicePush;
 use callpush_server::emulators::Emulators;
 use callpush_server::metrics::{provider_connections_replaced, PlatformLabels};
 use callpush_server::senders::apns::ApnsSender;
-use callpush_server::senders::wns::channel_path_and_query;
+use callpush_server::senders::fcm::FcmSender;
+use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use callpush_server::store::PushKind;
 use serde_json::{json, Value};
@@ -296,4 +298,48 @@ async fn a_hung_apns_connection_is_replaced_and_pushes_flow_again() {
     assert_eq!(apns.connections(ApnsEnvironment::Production), 2);
     assert_eq!(sender.send(&sandbox_ring).await.class(), "delivered");
     assert_eq!(apns.connections(ApnsEnvironment::Sandbox), 1);
+}
+
+/// A push to `platform` device `n` (FCM or WNS) mattering for `seconds`, with its payload.
+fn push_to(platform: Platform, n: u32, seconds: i64) -> OutgoingPush {
+    let payload = match platform {
+        Platform::Fcm => ProviderPayload::Fcm {
+            data: std::collections::BTreeMap::from([("callpush".to_owned(), "x.e30.c2ln".to_owned())]),
+        },
+        _ => ProviderPayload::Wns { body: json!({"callpush": "x.e30.c2ln"}).to_string() },
+    };
+    OutgoingPush {
+        token: token_for(platform, n),
+        platform,
+        apns_environment: None,
+        payload: Some(payload),
+        ..apns_ring("", seconds)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_access_token_request_is_timed_by_the_push_and_replaced() {
+    let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
+    let http = emulators.http_settings().unwrap();
+    let fcm = FcmSender::new(&providers.fcm.unwrap(), &http).unwrap();
+    let wns = WnsSender::new(&providers.wns.unwrap(), &http).unwrap();
+    let senders: [(Platform, &dyn Sender, &FaultPlan); 2] = [
+        (Platform::Fcm, &fcm, emulators.fcm.token_faults()),
+        (Platform::Wns, &wns, emulators.wns.token_faults()),
+    ];
+    for (platform, sender, token_faults) in senders {
+        let _online = emulators.hub.subscribe(platform, &token_for(platform, 1));
+        token_faults.push(Fault { status: 503, delay_ms: HANG_MS, times: 1, ..Fault::default() });
+        // The token request made for a push due in 6 s gives up within those 6 s.
+        let push = push_to(platform, 1, 6);
+        let outcome = tokio::time::timeout(Duration::from_secs(6), sender.send(&push)).await;
+        let Ok(SendOutcome::Transient { detail }) = &outcome else {
+            panic!("{platform}: the hung token request ends within the push's time: {outcome:?}")
+        };
+        assert!(detail.contains("token endpoint") && detail.contains("timed out"), "{platform}: {detail}");
+        // The next push fetches a token on a new connection and is delivered.
+        assert_eq!(sender.send(&push_to(platform, 1, 6)).await.class(), "delivered", "{platform}");
+    }
 }
