@@ -67,6 +67,14 @@ pub struct Metrics {
     pub webhooks: Family<ResultLabels, Counter>,
 }
 
+/// Provider connections replaced (a request on them timed out, or the provider was closing
+/// them), by platform. Process-wide: senders are made before, and apart from, a server's
+/// [`Metrics`], and every server in the process reports the same counts.
+pub fn provider_connections_replaced() -> &'static Family<PlatformLabels, Counter> {
+    static REPLACED: std::sync::OnceLock<Family<PlatformLabels, Counter>> = std::sync::OnceLock::new();
+    REPLACED.get_or_init(Family::default)
+}
+
 fn latency() -> Histogram {
     // 0.25 ms to about 10 s in steps of 1.5×, fine enough to read a 20 ms p99 from.
     Histogram::new(exponential_buckets(0.00025, 1.5, 27))
@@ -97,6 +105,11 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests", http_requests.clone());
         registry.register("http_request_seconds", "HTTP request duration", http_seconds.clone());
         registry.register("webhooks", "Webhook deliveries", webhooks.clone());
+        registry.register(
+            "provider_connections_replaced",
+            "Provider connections replaced after a timeout or as the provider closed them",
+            provider_connections_replaced().clone(),
+        );
         Metrics {
             registry,
             rings,

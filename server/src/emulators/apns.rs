@@ -21,7 +21,7 @@
 //! Accepted pushes answer `200` with an `apns-id` (sandbox: also `apns-unique-id`) and reach the
 //! device: VoIP (and background) bodies as the app's `dictionaryPayload`, alerts as system
 //! notifications. Scripted faults ([`FaultPlan`]) apply after the path is read; a fault of
-//! status 0 only delays or ends the connection around normal handling.
+//! status 0 only delays, ends or hangs the connection around normal handling.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -270,6 +270,8 @@ enum Command {
     GoAway,
     /// Close the connection now, answering nothing.
     Drop,
+    /// Stop serving the connection, leaving it open: it hangs.
+    Hang,
 }
 
 /// One client connection: its endpoint, its provider-token history and its control channel.
@@ -336,6 +338,11 @@ impl ConnectionTask {
                     Some(Command::GoAway) => serving.as_mut().graceful_shutdown(),
                     // Dropping the connection closes the socket with streams unanswered.
                     Some(Command::Drop) | None => return,
+                    // Never polled again, the connection reads, writes and answers nothing.
+                    Some(Command::Hang) => {
+                        let _ = self.stopped.changed().await;
+                        return;
+                    }
                 },
                 _ = self.stopped.changed() => return,
             }
@@ -392,10 +399,11 @@ async fn handle(
         if fault.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
-        if fault.drop_connection {
+        if fault.drop_connection || fault.hang_connection {
             shared.faults.record(received);
-            let _ = connection.commands.send(Command::Drop);
-            // The connection's end cancels this handler; nothing is ever answered.
+            let command = if fault.drop_connection { Command::Drop } else { Command::Hang };
+            let _ = connection.commands.send(command);
+            // Nothing is ever answered: the connection ends under this handler, or hangs.
             return std::future::pending().await;
         }
         if fault.status != 0 {

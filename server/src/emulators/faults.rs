@@ -33,6 +33,11 @@ pub struct Fault {
     /// HTTP/2: send GOAWAY on the connection (APNs), after answering.
     #[serde(default)]
     pub goaway: bool,
+    /// HTTP/2: stop serving the connection (APNs), as a hung connection behaves: it stays
+    /// open, but nothing more is read or written on it, not even answers to PINGs, and this
+    /// request and every other on it go unanswered.
+    #[serde(default)]
+    pub hang_connection: bool,
     /// How many requests it applies to (default 1).
     #[serde(default = "one")]
     pub times: u32,

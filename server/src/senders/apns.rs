@@ -8,20 +8,22 @@
 //! Connections: each environment has one `reqwest` client speaking HTTP/2 only, whose pool keeps
 //! the single connection open (pinged when idle) and multiplexes every push over it within the
 //! server's `SETTINGS_MAX_CONCURRENT_STREAMS`. When APNs closes the connection (GOAWAY, a
-//! transport error, `Shutdown`) the client is replaced, so the next push opens a fresh one; a
-//! request the GOAWAY says was never processed is resent once on it.
+//! transport error, `Shutdown`) or a request on it times out (the connection may be hung) the
+//! client is replaced, so the next push opens a fresh one; a request the GOAWAY says was never
+//! processed is resent once on it. Each request's timeout follows the push's deadline
+//! ([`attempt_timeout`]).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use callpush::model::ApnsEnvironment;
+use callpush::model::{ApnsEnvironment, Platform};
 use callpush::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::http::{retry_after, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, Connection, Connections, HttpSettings, SenderError};
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::ApnsConfig;
@@ -155,12 +157,19 @@ impl ApnsSender {
         }
     }
 
-    /// Sends `request` once on the endpoint's current connection.
-    async fn attempt(&self, endpoint: &Endpoint, request: &ApnsRequest, token: &ProviderToken) -> Attempt {
-        let connection = endpoint.connection();
+    /// Sends `request` once on the endpoint's current connection, waiting at most `timeout`.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        request: &ApnsRequest,
+        token: &ProviderToken,
+        timeout: Duration,
+    ) -> Attempt {
+        let connection = endpoint.connections.current();
         let mut builder = connection
             .client
             .post(format!("{}{}", endpoint.base_url, request.path))
+            .timeout(timeout)
             .header("authorization", format!("bearer {}", token.jwt))
             .header("apns-push-type", request.push_type)
             .header("apns-topic", &request.topic)
@@ -192,7 +201,7 @@ impl ApnsSender {
         let answer =
             Answer { status, apns_id, retry_after, reason: error.reason, timestamp: error.timestamp };
         if answer.ends_connection() {
-            endpoint.reconnect(connection.generation);
+            endpoint.connections.replace(&connection, "APNs is closing the connection");
         }
         Attempt::Answered(answer)
     }
@@ -212,7 +221,11 @@ impl Sender for ApnsSender {
         };
         let (mut refreshed, mut resent) = (false, false);
         loop {
-            match self.attempt(endpoint, &request, &token).await {
+            let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+                Ok(timeout) => timeout,
+                Err(outcome) => return outcome,
+            };
+            match self.attempt(endpoint, &request, &token, timeout).await {
                 Attempt::Answered(answer) if answer.is_expired_provider_token() => {
                     if refreshed {
                         return SendOutcome::ConfigError {
@@ -346,16 +359,8 @@ impl Answer {
 struct Endpoint {
     environment: ApnsEnvironment,
     base_url: String,
-    http: HttpSettings,
-    connection: Mutex<Connection>,
-}
-
-/// An HTTP/2 client holding (at most) one connection; replaced to reconnect.
-#[derive(Clone)]
-struct Connection {
-    client: reqwest::Client,
-    /// Counts replacements, so that concurrent failures reconnect once.
-    generation: u64,
+    /// An HTTP/2 client holding (at most) one connection; replaced to reconnect.
+    connections: Connections,
 }
 
 impl Endpoint {
@@ -371,13 +376,12 @@ impl Endpoint {
                 "{name} {url:?}: give only the origin (https://host[:port])"
             )));
         }
-        let client = Self::client(http)?;
-        Ok(Endpoint {
-            environment,
-            base_url: url.trim_end_matches('/').to_owned(),
-            http: http.clone(),
-            connection: Mutex::new(Connection { client, generation: 0 }),
-        })
+        let http = http.clone();
+        let connections =
+            Connections::new(Platform::Apns, format!("APNs {}", environment.as_str()), move || {
+                Self::client(&http)
+            })?;
+        Ok(Endpoint { environment, base_url: url.trim_end_matches('/').to_owned(), connections })
     }
 
     /// An HTTP/2-only client: one multiplexed connection, kept open and pinged when idle.
@@ -393,28 +397,9 @@ impl Endpoint {
             .map_err(|e| SenderError::Config(format!("APNs HTTP/2 client: {e}")))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn connection(&self) -> Connection {
-        self.lock().clone()
-    }
-
-    /// Drops the connection of `generation` (if still current): the next request opens a new
-    /// one, while requests in flight on the old one finish there.
-    fn reconnect(&self, generation: u64) {
-        let mut connection = self.lock();
-        if connection.generation != generation {
-            return;
-        }
-        match Self::client(&self.http) {
-            Ok(client) => *connection = Connection { client, generation: generation + 1 },
-            Err(e) => tracing::warn!(error = %e, "could not replace the APNs connection"),
-        }
-    }
-
-    /// What a transport error means for the request, reconnecting if the connection is gone.
+    /// What a transport error means for the request. The connection is replaced: it failed,
+    /// or the request timed out on it and it may be hung (a hung HTTP/2 connection stalls
+    /// every push); requests in flight on it finish there.
     fn failed(&self, connection: &Connection, error: reqwest::Error) -> Attempt {
         // The URL names the device token: keep it out of details and logs.
         let error = error.without_url();
@@ -422,9 +407,8 @@ impl Endpoint {
         if error.is_builder() {
             return Attempt::Unsendable(detail);
         }
-        if !error.is_timeout() {
-            self.reconnect(connection.generation);
-        }
+        let reason = if error.is_timeout() { "a request timed out" } else { "the connection failed" };
+        self.connections.replace(connection, reason);
         if was_not_processed(&error) {
             Attempt::NotProcessed(detail)
         } else {

@@ -9,18 +9,22 @@
 //! Ring and cancel pushes are both data-only, high-priority messages collapsing on the call id;
 //! FCM devices never get a missed-call notification (they get a cancel push). Answers are
 //! classified by the `FcmError` code first, then by HTTP status (providers.md §3.4 and §6).
+//!
+//! Every request, the token fetch made for a send included, may take what [`attempt_timeout`]
+//! allows for the push; one that times out replaces the client ([`Connections`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use callpush::model::Platform;
 use callpush::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::http::{retry_after, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
@@ -43,8 +47,6 @@ const MAX_TTL_SECONDS: u32 = 2_419_200;
 const QUOTA_BACKOFF: Duration = Duration::from_secs(60);
 /// Most bytes of a provider answer read; FCM's answers are a few hundred bytes.
 const MAX_ANSWER: usize = 64 * 1024;
-/// Longest wait for one FCM request.
-const MAX_REQUEST_TIME: Duration = Duration::from_secs(15);
 /// Longest an access token is trusted, whatever `expires_in` says, seconds (Google's live 1 h).
 const MAX_TOKEN_LIFETIME: u64 = 86_400;
 /// Longest provider message kept in an outcome's detail, characters.
@@ -97,7 +99,7 @@ enum Answer {
 
 /// Sends call pushes through FCM HTTP v1.
 pub struct FcmSender {
-    http: reqwest::Client,
+    connections: Connections,
     /// `{base_url}/v1/projects/{project_id}/messages:send`.
     send_url: String,
     /// Where access tokens come from: `config.token_url`, else the key file's `token_uri`.
@@ -141,8 +143,9 @@ impl FcmSender {
         check_url("providers.fcm.base_url", &config.base_url)?;
         let send_url =
             format!("{}/v1/projects/{project_id}/messages:send", config.base_url.trim_end_matches('/'));
+        let http = http.clone();
         Ok(FcmSender {
-            http: http.client()?,
+            connections: Connections::new(Platform::Fcm, "FCM", move || http.client())?,
             send_url,
             token_url,
             client_email,
@@ -154,9 +157,10 @@ impl FcmSender {
     }
 
     /// A valid access token: the cached one, or a fresh one when there is none, it is about to
-    /// expire, or it is `refused` (FCM just refused it). One fetch runs at a time; sends that
-    /// waited for it share its result, failures included.
-    async fn access_token(&self, refused: Option<&str>) -> Result<String, SendOutcome> {
+    /// expire, or it is `refused` (FCM just refused it). One fetch runs at a time, timed by the
+    /// push making it (due by `expires_at`); sends that waited for it share its result,
+    /// failures included.
+    async fn access_token(&self, refused: Option<&str>, expires_at: i64) -> Result<String, SendOutcome> {
         let fetches_seen = self.fetches.load(Ordering::Acquire);
         let mut state = self.tokens.lock().await;
         if let Some(refused) = refused {
@@ -172,7 +176,9 @@ impl FcmSender {
                 return Err(failure.clone());
             }
         }
-        let fetched = self.fetch_token().await;
+        // A push out of time makes no fetch, and its lack of time is not shared.
+        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
+        let fetched = self.fetch_token(timeout).await;
         // Counted once finished (under the lock): sends that read the count before this point
         // waited for this fetch and share its failure; later ones try again.
         self.fetches.fetch_add(1, Ordering::AcqRel);
@@ -191,8 +197,9 @@ impl FcmSender {
         }
     }
 
-    /// Signs an assertion and trades it for an access token at the token endpoint.
-    async fn fetch_token(&self) -> Result<AccessToken, SendOutcome> {
+    /// Signs an assertion and trades it for an access token at the token endpoint, waiting at
+    /// most `timeout`.
+    async fn fetch_token(&self, timeout: Duration) -> Result<AccessToken, SendOutcome> {
         let iat = unix_now();
         let claims = AssertionClaims {
             iss: &self.client_email,
@@ -207,18 +214,24 @@ impl FcmSender {
             SendOutcome::ConfigError { detail: format!("signing the FCM OAuth assertion failed: {e}") }
         })?;
         let started = Instant::now();
-        let response = match self
-            .http
+        let connection = self.connections.current();
+        let response = match connection
+            .client
             .post(&self.token_url)
+            .timeout(timeout)
             .form(&[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion.as_str())])
             .send()
             .await
         {
             Ok(response) => response,
             Err(e) => {
+                self.connections.failed(&connection, &e);
                 return Err(SendOutcome::Transient {
-                    detail: format!("the FCM OAuth token endpoint could not be reached: {}", without_url(e)),
-                })
+                    detail: format!(
+                        "the FCM OAuth token endpoint could not be reached: {}",
+                        transport_error(&e)
+                    ),
+                });
             }
         };
         let status = response.status();
@@ -226,9 +239,10 @@ impl FcmSender {
         let text = match read_capped(response).await {
             Ok(text) => text,
             Err(e) => {
+                self.connections.failed(&connection, &e);
                 return Err(SendOutcome::Transient {
-                    detail: format!("reading the FCM OAuth token answer failed: {e}"),
-                })
+                    detail: format!("reading the FCM OAuth token answer failed: {}", transport_error(&e)),
+                });
             }
         };
         let token = classify_token_answer(status, retry_after, &text, started)?;
@@ -243,14 +257,14 @@ impl FcmSender {
         body: &Value,
         refused: &str,
         detail: &str,
-        timeout: Duration,
+        expires_at: i64,
     ) -> SendOutcome {
         tracing::info!(%detail, token = %redact(refused), "FCM refused the access token; fetching a new one");
-        let fresh = match self.access_token(Some(refused)).await {
+        let fresh = match self.access_token(Some(refused), expires_at).await {
             Ok(fresh) => fresh,
             Err(outcome) => return outcome,
         };
-        match self.post(body, &fresh, timeout).await {
+        match self.post(body, &fresh, expires_at).await {
             Answer::Done(outcome) => outcome,
             Answer::Unauthenticated(detail) => SendOutcome::ConfigError {
                 detail: format!(
@@ -261,10 +275,16 @@ impl FcmSender {
         }
     }
 
-    /// Posts one message with `access_token` and classifies the answer.
-    async fn post(&self, body: &Value, access_token: &str, timeout: Duration) -> Answer {
-        let response = match self
-            .http
+    /// Posts one message with `access_token`, in the time the push due by `expires_at` allows,
+    /// and classifies the answer.
+    async fn post(&self, body: &Value, access_token: &str, expires_at: i64) -> Answer {
+        let timeout = match attempt_timeout(SystemTime::now(), expires_at) {
+            Ok(timeout) => timeout,
+            Err(outcome) => return Answer::Done(outcome),
+        };
+        let connection = self.connections.current();
+        let response = match connection
+            .client
             .post(&self.send_url)
             .bearer_auth(access_token)
             .timeout(timeout)
@@ -274,9 +294,10 @@ impl FcmSender {
         {
             Ok(response) => response,
             Err(e) => {
+                self.connections.failed(&connection, &e);
                 return Answer::Done(SendOutcome::Transient {
-                    detail: format!("FCM could not be reached: {}", without_url(e)),
-                })
+                    detail: format!("FCM could not be reached: {}", transport_error(&e)),
+                });
             }
         };
         let status = response.status();
@@ -284,7 +305,10 @@ impl FcmSender {
         match read_capped(response).await {
             Ok(text) => classify(status, retry_after, &text),
             Err(e) => {
-                Answer::Done(SendOutcome::Transient { detail: format!("reading FCM's answer failed: {e}") })
+                self.connections.failed(&connection, &e);
+                Answer::Done(SendOutcome::Transient {
+                    detail: format!("reading FCM's answer failed: {}", transport_error(&e)),
+                })
             }
         }
     }
@@ -297,15 +321,14 @@ impl Sender for FcmSender {
             Ok(body) => body,
             Err(detail) => return SendOutcome::BadRequest { detail },
         };
-        let timeout = request_timeout(push.expires_at);
-        let token = match self.access_token(None).await {
+        let token = match self.access_token(None, push.expires_at).await {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
-        let outcome = match self.post(&body, &token, timeout).await {
+        let outcome = match self.post(&body, &token, push.expires_at).await {
             Answer::Done(outcome) => outcome,
             Answer::Unauthenticated(detail) => {
-                self.retry_with_fresh_token(&body, &token, &detail, timeout).await
+                self.retry_with_fresh_token(&body, &token, &detail, push.expires_at).await
             }
         };
         tracing::debug!(
@@ -339,12 +362,6 @@ fn message(push: &OutgoingPush) -> Result<Value, String> {
             },
         }
     }))
-}
-
-/// How long one request may take: until the push stops mattering, within 1 to 15 s.
-fn request_timeout(expires_at: i64) -> Duration {
-    let left = expires_at.saturating_sub(unix_now() as i64).max(1);
-    Duration::from_secs(left.unsigned_abs()).min(MAX_REQUEST_TIME)
 }
 
 /// What the token endpoint's answer means: a token to cache, or the outcome for the send.
@@ -459,9 +476,9 @@ fn check_url(what: &str, url: &str) -> Result<(), SenderError> {
 }
 
 /// Reads at most [`MAX_ANSWER`] bytes of a response body as text.
-async fn read_capped(mut response: reqwest::Response) -> Result<String, String> {
+async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| without_url(e).to_string())? {
+    while let Some(chunk) = response.chunk().await? {
         let room = MAX_ANSWER.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= MAX_ANSWER {
@@ -469,11 +486,6 @@ async fn read_capped(mut response: reqwest::Response) -> Result<String, String> 
         }
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-/// A transport error without its URL (keeps details short and the same for every request).
-fn without_url(error: reqwest::Error) -> reqwest::Error {
-    error.without_url()
 }
 
 /// Cuts a detail to [`MAX_DETAIL`] characters.

@@ -9,6 +9,9 @@
 //! sent at the same moment with the same push-type and the same body (a user's devices getting
 //! one missed-call notification) share one request of up to 1000 tokens (10 for test messages);
 //! each push gets its own outcome from the per-token results of the answer.
+//!
+//! A request may take what [`attempt_timeout`] allows for the earliest deadline among its
+//! pushes; one that times out replaces the client ([`Connections`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -16,13 +19,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use callpush::model::Platform;
 use callpush::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::http::{retry_after, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
@@ -80,7 +84,7 @@ pub struct HarmonySender {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    connections: Connections,
     send_url: String,
     account: ServiceAccount,
     test_message: bool,
@@ -179,9 +183,10 @@ impl HarmonySender {
             )));
         }
         let send_url = format!("{base}/v3/{}/messages:send", account.project_id);
+        let http = http.clone();
         Ok(HarmonySender {
             inner: Arc::new(Inner {
-                client: http.client()?,
+                connections: Connections::new(Platform::Harmony, "Push Kit", move || http.client())?,
                 send_url,
                 account,
                 test_message: config.test_message,
@@ -198,7 +203,7 @@ impl HarmonySender {
 impl Sender for HarmonySender {
     async fn send(&self, push: &OutgoingPush) -> SendOutcome {
         match Message::for_push(push, self.inner.test_message) {
-            Ok(message) => self.inner.clone().enqueue(message, push.token.clone()).await,
+            Ok(message) => self.inner.clone().enqueue(message, push.token.clone(), push.expires_at).await,
             Err(detail) => SendOutcome::BadRequest { detail },
         }
     }
@@ -278,6 +283,8 @@ fn bi_tag(call_id: &str) -> String {
 struct Batch {
     id: u64,
     message: Message,
+    /// The earliest deadline of its pushes, unix seconds: the request must fit before it.
+    expires_at: i64,
     /// Each token once, in the order they came.
     tokens: Vec<String>,
     seen: HashSet<String>,
@@ -286,10 +293,18 @@ struct Batch {
 
 impl Batch {
     fn new(id: u64, message: Message) -> Batch {
-        Batch { id, message, tokens: Vec::new(), seen: HashSet::new(), waiters: Vec::new() }
+        Batch {
+            id,
+            message,
+            expires_at: i64::MAX,
+            tokens: Vec::new(),
+            seen: HashSet::new(),
+            waiters: Vec::new(),
+        }
     }
 
-    fn add(&mut self, token: String, waiter: oneshot::Sender<SendOutcome>) {
+    fn add(&mut self, token: String, expires_at: i64, waiter: oneshot::Sender<SendOutcome>) {
+        self.expires_at = self.expires_at.min(expires_at);
         if self.seen.insert(token.clone()) {
             self.tokens.push(token.clone());
         }
@@ -311,11 +326,11 @@ impl Inner {
     }
 
     /// Sends `token` the `message`, in a request shared with concurrent pushes of the same
-    /// message, and returns this token's outcome.
-    async fn enqueue(self: Arc<Self>, message: Message, token: String) -> SendOutcome {
+    /// message, and returns this token's outcome. The push matters until `expires_at`.
+    async fn enqueue(self: Arc<Self>, message: Message, token: String, expires_at: i64) -> SendOutcome {
         if self.options.batch_window.is_zero() {
             let tokens = [token];
-            return self.deliver(&message, &tokens).await.into_iter().next().unwrap_or_else(lost);
+            return self.deliver(&message, &tokens, expires_at).await.into_iter().next().unwrap_or_else(lost);
         }
         let (waiter, outcome) = oneshot::channel();
         let key = message.batch_key();
@@ -323,11 +338,11 @@ impl Inner {
             let mut batches = self.lock_batches();
             let mut opened = None;
             match batches.get_mut(&key) {
-                Some(batch) => batch.add(token, waiter),
+                Some(batch) => batch.add(token, expires_at, waiter),
                 None => {
                     let id = self.next_batch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let mut batch = Batch::new(id, message);
-                    batch.add(token, waiter);
+                    batch.add(token, expires_at, waiter);
                     batches.insert(key.clone(), batch);
                     opened = Some(id);
                 }
@@ -359,7 +374,7 @@ impl Inner {
 
     /// Sends a batch and hands each waiting push its token's outcome.
     async fn flush(self: Arc<Self>, batch: Batch) {
-        let outcomes = self.deliver(&batch.message, &batch.tokens).await;
+        let outcomes = self.deliver(&batch.message, &batch.tokens, batch.expires_at).await;
         let by_token: HashMap<&str, &SendOutcome> =
             batch.tokens.iter().map(String::as_str).zip(outcomes.iter()).collect();
         for (token, waiter) in batch.waiters {
@@ -368,9 +383,10 @@ impl Inner {
         }
     }
 
-    /// Sends `message` to `tokens` (at most [`MAX_TOKENS`]) and returns one outcome per token,
-    /// making a fresh JWT and trying once more when Push Kit refuses the one in use.
-    async fn deliver(&self, message: &Message, tokens: &[String]) -> Vec<SendOutcome> {
+    /// Sends `message` to `tokens` (at most [`MAX_TOKENS`]) by `expires_at` and returns one
+    /// outcome per token, making a fresh JWT and trying once more when Push Kit refuses the one
+    /// in use.
+    async fn deliver(&self, message: &Message, tokens: &[String], expires_at: i64) -> Vec<SendOutcome> {
         let body = message.body(tokens);
         tracing::debug!(
             push_type = message.push_type,
@@ -387,7 +403,11 @@ impl Inner {
                     return all(tokens, SendOutcome::ConfigError { detail });
                 }
             };
-            let answer = match self.post(&body, message.push_type, &jwt).await {
+            let timeout = match attempt_timeout(std::time::SystemTime::now(), expires_at) {
+                Ok(timeout) => timeout,
+                Err(outcome) => return all(tokens, outcome),
+            };
+            let answer = match self.post(&body, message.push_type, &jwt, timeout).await {
                 Ok(answer) => answer,
                 Err(detail) => return all(tokens, SendOutcome::Transient { detail }),
             };
@@ -434,20 +454,28 @@ impl Inner {
         }
     }
 
-    async fn post(&self, body: &[u8], push_type: u8, jwt: &str) -> Result<Answer, String> {
-        let response = self
+    /// Posts one request, waiting at most `timeout` for the whole answer.
+    async fn post(&self, body: &[u8], push_type: u8, jwt: &str, timeout: Duration) -> Result<Answer, String> {
+        let connection = self.connections.current();
+        let failed = |e: reqwest::Error, what: &str| {
+            self.connections.failed(&connection, &e);
+            format!("{what}: {}", transport_error(&e))
+        };
+        let response = connection
             .client
             .post(&self.send_url)
+            .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::AUTHORIZATION, format!("Bearer {jwt}"))
             .header("push-type", push_type.to_string())
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| format!("Push Kit request failed: {}", transport_error(&e)))?;
+            .map_err(|e| failed(e, "Push Kit request failed"))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers(), std::time::SystemTime::now());
-        let body = read_limited(response).await?;
+        let body =
+            read_limited(response).await.map_err(|e| failed(e, "reading the Push Kit answer failed"))?;
         Ok(Answer { status, retry_after, body })
     }
 }
@@ -461,36 +489,13 @@ fn all(tokens: &[String], outcome: SendOutcome) -> Vec<SendOutcome> {
     vec![outcome; tokens.len()]
 }
 
-/// A transport error without the URL (it is in the configuration anyway) and its cause chain.
-fn transport_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "connection failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<String, String> {
+async fn read_limited(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
     let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_ANSWER.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() >= MAX_ANSWER {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return Err(format!("reading the Push Kit answer failed: {}", transport_error(&e))),
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER {
+            break;
         }
     }
     Ok(String::from_utf8_lossy(&body).into_owned())

@@ -10,6 +10,9 @@
 //! is sent (an installation's token is device input: anything else would let a device make the
 //! server send its credentials elsewhere). They carry a device token, so logs and details only
 //! ever show them redacted.
+//!
+//! Every request, the token fetch made for a push included, may take what [`attempt_timeout`]
+//! allows for the push; one that times out replaces the client ([`Connections`]).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +26,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::http::{retry_after, HttpSettings, SenderError};
+use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
@@ -73,7 +76,7 @@ pub fn redact_channel(channel: &str) -> String {
 
 /// Sends call pushes through WNS as raw notifications.
 pub struct WnsSender {
-    http: reqwest::Client,
+    connections: Connections,
     client_id: String,
     client_secret: String,
     scope: &'static str,
@@ -139,8 +142,9 @@ impl WnsSender {
             Some(url) => Some(check_url(url, "endpoint_override", false).map_err(problem)?),
             None => None,
         };
+        let http = http.clone();
         Ok(WnsSender {
-            http: http.client()?,
+            connections: Connections::new(Platform::Wns, "WNS", move || http.client())?,
             client_id: client_id.to_owned(),
             client_secret: config.client_secret.clone(),
             scope,
@@ -151,9 +155,10 @@ impl WnsSender {
     }
 
     /// The access token to send with: the cached one while fresh and not the one WNS just
-    /// `refused`, else a new one. Holding the lock while fetching keeps it to one fetch at a
-    /// time; whoever waited finds the new token cached.
-    async fn access_token(&self, refused: Option<&str>) -> Result<String, SendOutcome> {
+    /// `refused`, else a new one, fetched in the time the push due by `expires_at` allows.
+    /// Holding the lock while fetching keeps it to one fetch at a time; whoever waited finds
+    /// the new token cached.
+    async fn access_token(&self, refused: Option<&str>, expires_at: i64) -> Result<String, SendOutcome> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref() {
             if Instant::now() < token.refresh_at && refused != Some(token.value.as_str()) {
@@ -161,28 +166,37 @@ impl WnsSender {
             }
         }
         *cached = None;
-        let token = self.fetch_token().await?;
+        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
+        let token = self.fetch_token(timeout).await?;
         let value = token.value.clone();
         *cached = Some(token);
         Ok(value)
     }
 
-    /// Asks the token endpoint for a new access token.
-    async fn fetch_token(&self) -> Result<AccessToken, SendOutcome> {
+    /// Asks the token endpoint for a new access token, waiting at most `timeout`.
+    async fn fetch_token(&self, timeout: Duration) -> Result<AccessToken, SendOutcome> {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.as_str()),
             ("scope", self.scope),
         ];
-        let response = self.http.post(&self.token_url).form(&form).send().await.map_err(|e| {
-            SendOutcome::Transient { detail: format!("WNS token endpoint unreachable: {}", e.without_url()) }
-        })?;
+        let connection = self.connections.current();
+        let failed = |e: reqwest::Error, what: &str| {
+            self.connections.failed(&connection, &e);
+            SendOutcome::Transient { detail: format!("WNS token endpoint {what}: {}", transport_error(&e)) }
+        };
+        let response = connection
+            .client
+            .post(&self.token_url)
+            .timeout(timeout)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| failed(e, "unreachable"))?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers(), SystemTime::now());
-        let body = response.text().await.map_err(|e| SendOutcome::Transient {
-            detail: format!("WNS token endpoint answer cut short: {}", e.without_url()),
-        })?;
+        let body = response.text().await.map_err(|e| failed(e, "answer cut short"))?;
         let detail =
             || format!("WNS token endpoint {} answered {status}: {}", self.token_url, oauth_error(&body));
         match status {
@@ -231,11 +245,17 @@ impl WnsSender {
         }
     }
 
-    /// POSTs one raw notification and classifies the answer.
+    /// POSTs one raw notification, in the time the push allows, and classifies the answer.
     async fn post(&self, url: &str, channel: &str, token: &str, body: &str, push: &OutgoingPush) -> Answer {
-        let response = self
-            .http
+        let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+            Ok(timeout) => timeout,
+            Err(outcome) => return Answer::Outcome(outcome),
+        };
+        let connection = self.connections.current();
+        let response = connection
+            .client
             .post(url)
+            .timeout(timeout)
             .bearer_auth(token)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header("X-WNS-Type", "wns/raw")
@@ -248,15 +268,24 @@ impl WnsSender {
         let response = match response {
             Ok(response) => response,
             Err(e) => {
-                // `without_url`: the URL carries the channel's token.
+                self.connections.failed(&connection, &e);
+                // Never the URL: it carries the channel's token.
                 return Answer::Outcome(SendOutcome::Transient {
-                    detail: format!("WNS unreachable for {}: {}", redact_channel(channel), e.without_url()),
+                    detail: format!(
+                        "WNS unreachable for {}: {}",
+                        redact_channel(channel),
+                        transport_error(&e)
+                    ),
                 });
             }
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        // A body cut short leaves the status to go by.
+        let text = response.text().await.unwrap_or_else(|e| {
+            self.connections.failed(&connection, &e);
+            String::new()
+        });
         let answer = classify(status, &headers, &text, &redact_channel(channel));
         if let Answer::Outcome(outcome) = &answer {
             tracing::debug!(
@@ -301,7 +330,7 @@ impl Sender for WnsSender {
             }
         };
         let url = self.url_for(&channel);
-        let token = match self.access_token(None).await {
+        let token = match self.access_token(None, push.expires_at).await {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
@@ -310,7 +339,7 @@ impl Sender for WnsSender {
             Answer::Unauthorized(detail) => detail,
         };
         tracing::info!(detail = %refused, "WNS refused the access token; fetching a new one and resending once");
-        let token = match self.access_token(Some(&token)).await {
+        let token = match self.access_token(Some(&token), push.expires_at).await {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
