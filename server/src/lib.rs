@@ -1,6 +1,7 @@
 //! callpush-server: the reference server behind the `callpush` command.
 //!
 //! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
+//! - [`http_server`]: the accept loop and the limits of the HTTP edge;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers and what they do with each provider outcome;
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod emulators;
+pub mod http_server;
 pub mod keyring;
 pub mod metrics;
 pub mod rings;
