@@ -29,6 +29,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
 use crate::dispatch::now_ms;
+use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::rings::{NewCall, RingError, Rings};
 use crate::store::{CallPhase, CallRecord, Installation, Store};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub api_keys: Vec<String>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Long-polls held per user.
+    pub waits: WaitLimiter,
 }
 
 type Shared = Arc<AppState>;
@@ -658,18 +661,28 @@ pub struct Health {
     status: String,
 }
 
-/// The error shape under `description`, as a reusable response.
-fn error_response(description: &str, unauthorized: bool) -> utoipa::openapi::Response {
+/// The error shape under `description`, as a reusable response, with the header the response
+/// `name` carries (`WWW-Authenticate` for `Unauthorized`, `Retry-After` for `TooManyWaits`).
+fn error_response(description: &str, name: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
     let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
     let response = ResponseBuilder::new().description(description).content("application/json", content);
-    if unauthorized {
-        let header = utoipa::openapi::HeaderBuilder::new()
-            .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String))
-            .description(Some("`Bearer`"))
-            .build();
-        response.header("WWW-Authenticate", header).build()
-    } else {
-        response.build()
+    match name {
+        "Unauthorized" => {
+            let header = HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some("`Bearer`"))
+                .build();
+            response.header("WWW-Authenticate", header).build()
+        }
+        "TooManyWaits" => {
+            let header = HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .description(Some("Seconds to wait before retrying"))
+                .build();
+            response.header("Retry-After", header).build()
+        }
+        _ => response.build(),
     }
 }
 
@@ -681,7 +694,7 @@ macro_rules! error_responses {
 
         impl<'s> utoipa::ToResponse<'s> for $name {
             fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
-                (stringify!($name), error_response($description, stringify!($name) == "Unauthorized").into())
+                (stringify!($name), error_response($description, stringify!($name)).into())
             }
         }
     )*};
@@ -696,6 +709,7 @@ error_responses! {
     PayloadTooLarge = "The body, the app data or the push it makes is too large (`payload_too_large`).";
     UnsupportedMediaType = "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).";
     StorageUnavailable = "The database does not answer; retry (`storage_unavailable`).";
+    TooManyWaits = "This user holds as many long-polls as the server allows; retry after `Retry-After` seconds (`too_many_waits`).";
 }
 
 // ---- handlers ----
@@ -856,7 +870,8 @@ async fn create_call(
              example = "example-call"), WaitQuery),
     responses((status = 200, body = CallView, description = "Devices get CallStatus; API keys get CallDetail"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
-              (status = 404, response = NotFound), (status = 503, response = StorageUnavailable)),
+              (status = 404, response = NotFound), (status = 429, response = TooManyWaits),
+              (status = 503, response = StorageUnavailable)),
     security(("device_token" = []), ("api_key" = [])))]
 async fn get_call(
     State(state): State<Shared>,
@@ -870,6 +885,9 @@ async fn get_call(
             let call = state.rings.call_for_callee(&id, &user).await?;
             let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT));
             let call = if call.state == CallPhase::Ringing && !wait.is_zero() {
+                let Some(_waiting) = state.waits.try_acquire(&user) else {
+                    return Ok(too_many_waits());
+                };
                 state.rings.wait_for_change(&id, call.version, wait).await?
             } else {
                 call
@@ -902,6 +920,18 @@ async fn get_call(
             .into_response())
         }
     }
+}
+
+/// `429 too_many_waits`: the user holds `http.max_waits_per_user` long-polls already.
+fn too_many_waits() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_waits",
+        "this user holds as many long-polls as allowed; retry when one ends",
+    )
+    .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
 }
 
 /// A callee's device answers; the call's other devices stop ringing.
@@ -1069,7 +1099,7 @@ fn summary(d: &crate::store::Delivery) -> DeliverySummary {
                         CancelBody, ErrorBody, ErrorDetail, PlatformName, ApnsEnvironmentName, CancelReasonName,
                         CallView, Health),
                 responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-                          UnsupportedMediaType, StorageUnavailable)),
+                          UnsupportedMediaType, StorageUnavailable, TooManyWaits)),
     modifiers(&Security),
     tags((name = "device", description = "Called by devices with the app user's token"),
          (name = "backend", description = "Called by the app backend with an API key"),

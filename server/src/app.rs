@@ -168,6 +168,10 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         device_auth: DeviceAuth::from_config(&config.auth)?,
         api_keys: config.api_keys.clone(),
         metrics: metrics.clone(),
+        waits: crate::http_server::WaitLimiter::new(
+            config.http.max_waits_per_user,
+            metrics.long_polls.clone(),
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -175,15 +179,12 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     let addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(state);
-    let serving = tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = served.await {
-            tracing::error!(error = %e, "the HTTP server stopped");
-        }
-    });
-    tracing::info!(%addr, "listening");
+    let limits = crate::http_server::Limits::from_config(config);
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let serving = tokio::spawn(crate::http_server::serve(listener, app, limits, metrics.clone(), stopped));
+    tracing::info!(%addr, max_connections = limits.max_connections, "listening");
     Ok(Running { addr, store, metrics, rings, dispatcher, workers, grace, stop, serving, background })
 }
 

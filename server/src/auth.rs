@@ -16,6 +16,10 @@ use crate::config::{AuthConfig, Config};
 /// Longest user id accepted from a token's `sub`.
 pub const MAX_USER_ID: usize = 128;
 
+/// Longest bearer value (device token or API key) looked at, bytes: a longer one is refused
+/// before any decoding or verification.
+pub const MAX_BEARER: usize = 8 * 1024;
+
 /// Why a request is not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -25,6 +29,9 @@ pub enum AuthError {
     /// The token is not valid (signature, expiry, issuer, audience) or not known.
     #[error("invalid token: {0}")]
     Invalid(String),
+    /// The bearer value is longer than [`MAX_BEARER`].
+    #[error("bearer value longer than {MAX_BEARER} bytes")]
+    TooLong,
 }
 
 /// Why the verifier could not be built.
@@ -84,22 +91,37 @@ impl DeviceAuth {
             return Err(KeyError("no device token keys configured".into()));
         }
         let mut validation = Validation::new(Algorithm::HS256);
+        // The same leeway for `exp` and `nbf`: clocks of the identity provider and this server.
         validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        // A configured issuer or audience must be in the token, not merely match when present.
+        let mut required = vec!["exp", "sub"];
         if let Some(issuer) = &auth.issuer {
             validation.set_issuer(&[issuer]);
+            required.push("iss");
         }
         match &auth.audience {
-            Some(audience) => validation.set_audience(&[audience]),
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Ok(DeviceAuth { keys, validation })
     }
 
     /// The user id (`sub`) of a valid token.
     pub fn verify(&self, token: &str) -> Result<String, AuthError> {
+        if token.len() > MAX_BEARER {
+            return Err(AuthError::TooLong);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
+        // `crit` names extensions the token needs understood; this server understands none.
+        if header.crit.is_some() {
+            return Err(AuthError::Invalid("the token names critical header extensions".into()));
+        }
         let mut last = AuthError::Invalid("no configured key fits the token".into());
         for (kid, key, alg) in &self.keys {
             // The algorithm comes from the key, never from the token: no algorithm confusion.
@@ -134,14 +156,19 @@ pub fn is_api_key(keys: &[String], presented: &str) -> bool {
     keys.iter().fold(false, |found, key| found | bool::from(key.as_bytes().ct_eq(presented.as_bytes())))
 }
 
-/// The bearer token of an `Authorization` header value.
+/// The bearer token of an `Authorization` header value; one over [`MAX_BEARER`] bytes is refused
+/// here, before anything decodes or verifies it.
 pub fn bearer(header: Option<&str>) -> Result<&str, AuthError> {
     let value = header.ok_or(AuthError::Missing)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::Missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(AuthError::Missing);
     }
-    Ok(token.trim())
+    let token = token.trim();
+    if token.len() > MAX_BEARER {
+        return Err(AuthError::TooLong);
+    }
+    Ok(token)
 }
 
 /// Credentials made for development when none are configured.
@@ -256,6 +283,79 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"sub":"bob","exp":9999999999}"#)
         );
         assert!(auth.verify(&none).is_err());
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    fn signed(header: &Header, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(header, &claims, &EncodingKey::from_secret("s".repeat(32).as_bytes())).unwrap()
+    }
+
+    fn hs256_token(claims: serde_json::Value) -> String {
+        signed(&Header::new(Algorithm::HS256), claims)
+    }
+
+    #[test]
+    fn a_configured_issuer_and_audience_must_be_in_the_token() {
+        let auth = DeviceAuth::from_config(&AuthConfig {
+            hs256_secret: Some("s".repeat(32)),
+            issuer: Some("https://id.example.com/".into()),
+            audience: Some("callpush".into()),
+            ..AuthConfig::default()
+        })
+        .unwrap();
+        let exp = now() + 600;
+        let iss = "https://id.example.com/";
+        let good = hs256_token(serde_json::json!({"sub": "bob", "exp": exp, "iss": iss, "aud": "callpush"}));
+        assert_eq!(auth.verify(&good), Ok("bob".into()));
+        for claims in [
+            serde_json::json!({"sub": "bob", "exp": exp, "aud": "callpush"}),
+            serde_json::json!({"sub": "bob", "exp": exp, "iss": iss}),
+            serde_json::json!({"sub": "bob", "exp": exp, "iss": "https://other.example.com/", "aud": "callpush"}),
+            serde_json::json!({"sub": "bob", "exp": exp, "iss": iss, "aud": "other"}),
+        ] {
+            assert!(auth.verify(&hs256_token(claims.clone())).is_err(), "{claims}");
+        }
+        // Without them configured, tokens need neither.
+        assert_eq!(
+            hs256().verify(&hs256_token(serde_json::json!({"sub": "bob", "exp": exp}))),
+            Ok("bob".into())
+        );
+    }
+
+    #[test]
+    fn not_before_is_honoured_with_the_leeway() {
+        let auth = hs256();
+        let exp = now() + 600;
+        let later = hs256_token(serde_json::json!({"sub": "bob", "exp": exp, "nbf": now() + 120}));
+        assert!(auth.verify(&later).is_err(), "not valid for two more minutes");
+        let skewed = hs256_token(serde_json::json!({"sub": "bob", "exp": exp, "nbf": now() + 10}));
+        assert_eq!(auth.verify(&skewed), Ok("bob".into()), "within the 30 s leeway");
+        let past = hs256_token(serde_json::json!({"sub": "bob", "exp": exp, "nbf": now() - 10}));
+        assert_eq!(auth.verify(&past), Ok("bob".into()));
+    }
+
+    #[test]
+    fn a_token_naming_critical_extensions_is_refused() {
+        let claims = serde_json::json!({"sub": "bob", "exp": now() + 600});
+        for crit in [vec!["exp".to_owned()], vec!["b64".to_owned()], vec![]] {
+            let header = Header { crit: Some(crit.clone()), ..Header::new(Algorithm::HS256) };
+            let token = signed(&header, claims.clone());
+            assert!(matches!(hs256().verify(&token), Err(AuthError::Invalid(_))), "{crit:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_values_over_8_kib_are_refused_before_decoding() {
+        let huge = format!("{}.{}.{}", "e".repeat(4096), "e".repeat(4096), "e".repeat(10));
+        assert_eq!(bearer(Some(&format!("Bearer {huge}"))), Err(AuthError::TooLong));
+        assert_eq!(hs256().verify(&huge), Err(AuthError::TooLong));
+        let key = "k".repeat(MAX_BEARER + 1);
+        assert_eq!(bearer(Some(&format!("Bearer {key}"))), Err(AuthError::TooLong), "API keys alike");
+        let largest = "k".repeat(MAX_BEARER);
+        assert_eq!(bearer(Some(&format!("Bearer {largest}"))), Ok(largest.as_str()));
     }
 
     #[test]

@@ -38,6 +38,42 @@ pub struct Config {
     pub providers: ProvidersConfig,
     /// `pretty` for people, `json` for log pipelines.
     pub log_format: LogFormat,
+    /// Limits of the HTTP edge: timeouts, connections, long-polls.
+    pub http: HttpConfig,
+}
+
+/// Limits of the HTTP edge, so slow or idle clients cannot hold the server's connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Longest time to receive a request's headers, ms (default 10000). On an HTTP/1.1
+    /// connection kept alive it counts from the previous response, so it also bounds the wait
+    /// for the next request.
+    pub header_read_timeout_ms: u64,
+    /// Longest time to receive a request's body, counted from its headers, ms (default 30000).
+    /// A body still arriving then is answered `408` and its connection closed.
+    pub body_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed, ms (default 60000).
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once; past it a connection is answered `503` and closed.
+    /// Default: the process's open-file limit less a reserve for the database pool, provider
+    /// connections and files.
+    pub max_connections: Option<usize>,
+    /// Most long-polls (`GET /v1/calls/{id}?wait=`) one user holds at once (default 8); past it
+    /// `429 too_many_waits`.
+    pub max_waits_per_user: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            max_connections: None,
+            max_waits_per_user: 8,
+        }
+    }
 }
 
 /// Device tokens: JWTs whose `sub` is the user id, verified with one of these.
@@ -248,12 +284,13 @@ impl Default for Config {
             sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
             providers: ProvidersConfig::default(),
             log_format: LogFormat::Pretty,
+            http: HttpConfig::default(),
         }
     }
 }
 
 /// The top-level settings, as environment variables name them after `CALLPUSH_`.
-const SETTINGS: [&str; 12] = [
+const SETTINGS: [&str; 13] = [
     "listen",
     "database_url",
     "database_connections",
@@ -266,6 +303,7 @@ const SETTINGS: [&str; 12] = [
     "sender",
     "providers",
     "log_format",
+    "http",
 ];
 
 /// Why the configuration could not be read.
@@ -325,6 +363,7 @@ impl Config {
                 return Err(ConfigError("webhook needs an http(s) url and a secret of 16+ bytes".into()));
             }
         }
+        self.http.check()?;
         Ok(())
     }
 
@@ -334,6 +373,20 @@ impl Config {
         self.auth.hs256_secret.is_some()
             || !self.auth.public_key_files.is_empty()
             || self.auth.jwks_file.is_some()
+    }
+}
+
+impl HttpConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.header_read_timeout_ms == 0 || self.body_read_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return Err(ConfigError("http timeouts must be positive".into()));
+        }
+        if self.max_connections == Some(0) || self.max_waits_per_user == 0 {
+            return Err(ConfigError(
+                "http.max_connections and http.max_waits_per_user must be positive".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +421,17 @@ mod tests {
             assert_eq!(config.database_url, "postgres://u:p@localhost/callpush");
             assert!(config.has_device_auth());
             assert_eq!(Config::load(None).unwrap().ring.default_ring_seconds, 30);
+            assert_eq!(Config::load(None).unwrap().http, HttpConfig::default());
+            jail.set_env("CALLPUSH_HTTP__MAX_CONNECTIONS", "500");
+            jail.set_env("CALLPUSH_HTTP__IDLE_TIMEOUT_MS", "5000");
+            let http = Config::load(None).unwrap().http;
+            assert_eq!(
+                (http.max_connections, http.idle_timeout_ms, http.max_waits_per_user),
+                (Some(500), 5000, 8)
+            );
+            jail.set_env("CALLPUSH_HTTP__MAX_WAITS_PER_USER", "0");
+            assert!(Config::load(None).is_err());
+            jail.set_env("CALLPUSH_HTTP__MAX_WAITS_PER_USER", "8");
             jail.set_env("CALLPUSH_AUTH__HS256_SECRET", "short");
             assert!(Config::load(None).is_err());
             Ok(())

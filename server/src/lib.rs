@@ -1,6 +1,7 @@
 //! callpush-server: the reference server behind the `callpush` command.
 //!
 //! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
+//! - [`http_server`]: the accept loop and the limits of the HTTP edge;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;
 //! - [`ring_gate`]: whether a queued ring may still go out;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod emulators;
+pub mod http_server;
 pub mod keyring;
 pub mod metrics;
 pub mod ring_gate;

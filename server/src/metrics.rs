@@ -65,6 +65,12 @@ pub struct Metrics {
     pub http_seconds: Family<HttpLabels, Histogram>,
     /// Webhooks by result (`delivered`, `retry`, `failed`).
     pub webhooks: Family<ResultLabels, Counter>,
+    /// HTTP connections open now.
+    pub http_connections: Gauge,
+    /// HTTP connections refused because `http.max_connections` were open.
+    pub http_refused_connections: Counter,
+    /// Long-polls held now.
+    pub long_polls: Gauge,
 }
 
 /// Provider connections replaced (a request on them timed out, or the provider was closing
@@ -95,6 +101,9 @@ impl Default for Metrics {
         let http_seconds =
             Family::<HttpLabels, Histogram>::new_with_constructor(latency as fn() -> Histogram);
         let webhooks = Family::<ResultLabels, Counter>::default();
+        let http_connections = Gauge::default();
+        let http_refused_connections = Counter::default();
+        let long_polls = Gauge::default();
         registry.register("rings", "Calls rung", rings.clone());
         registry.register("deliveries", "Push deliveries attempted", deliveries.clone());
         registry.register("ring_to_send_seconds", "Ring request to provider request", ring_to_send.clone());
@@ -110,6 +119,13 @@ impl Default for Metrics {
             "Provider connections replaced after a timeout or as the provider closed them",
             provider_connections_replaced().clone(),
         );
+        registry.register("http_connections", "Open HTTP connections", http_connections.clone());
+        registry.register(
+            "http_refused_connections",
+            "HTTP connections refused at the connection cap",
+            http_refused_connections.clone(),
+        );
+        registry.register("long_polls", "Long-polls held", long_polls.clone());
         Metrics {
             registry,
             rings,
@@ -122,6 +138,9 @@ impl Default for Metrics {
             http_requests,
             http_seconds,
             webhooks,
+            http_connections,
+            http_refused_connections,
+            long_polls,
         }
     }
 }
