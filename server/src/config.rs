@@ -29,6 +29,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Ringing.
     pub ring: RingConfig,
+    /// Device registrations.
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
     /// Where call state changes are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// How pushes leave the server for platforms without a provider configured below.
@@ -69,6 +72,21 @@ pub struct RingConfig {
     pub concurrency: usize,
     /// Deliveries claimed per database round trip.
     pub claim_batch: u32,
+}
+
+/// Device registrations (`PUT /v1/installations/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Most unexpired installations one user may have; a new one beyond it is refused with
+    /// `409 too_many_installations` (renewals never are). Bounds the pushes one ring makes.
+    pub max_installations_per_user: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { max_installations_per_user: 20 }
+    }
 }
 
 /// Webhook target.
@@ -235,6 +253,7 @@ impl Default for Config {
                 concurrency: 256,
                 claim_batch: 256,
             },
+            registrar: RegistrarConfig::default(),
             webhook: None,
             sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
             providers: ProvidersConfig::default(),
@@ -244,7 +263,7 @@ impl Default for Config {
 }
 
 /// The top-level settings, as environment variables name them after `CALLPUSH_`.
-const SETTINGS: [&str; 12] = [
+const SETTINGS: [&str; 13] = [
     "listen",
     "database_url",
     "database_connections",
@@ -253,6 +272,7 @@ const SETTINGS: [&str; 12] = [
     "api_keys",
     "auth",
     "ring",
+    "registrar",
     "webhook",
     "sender",
     "providers",
@@ -295,6 +315,9 @@ impl Config {
         }
         if ring.concurrency == 0 || ring.claim_batch == 0 {
             return Err(ConfigError("ring.concurrency and ring.claim_batch must be positive".into()));
+        }
+        if self.registrar.max_installations_per_user == 0 {
+            return Err(ConfigError("registrar.max_installations_per_user must be positive".into()));
         }
         if let Some(secret) = &self.auth.hs256_secret {
             if secret.len() < 32 {
