@@ -516,7 +516,7 @@ impl Store {
         row.map(|r| installation(&r)).transpose()
     }
 
-    /// Creates or renews an installation of its user.
+    /// Creates or renews an installation of its user, as of `inst.registered_at`.
     ///
     /// A new installation past `max_per_user` unexpired ones is refused; a renewal never is.
     /// When another user's live installation holds the token (or the alert token), nothing of

@@ -543,8 +543,9 @@ impl Inner {
     async fn register(&self, token: &str, opts: &RegisterOptions) -> Result<Registration, Error> {
         let before = self.clock.now_millis();
         let registration = match self.adapter.register(&self.registrar, token, opts).await {
-            // The id belongs to another user: this data directory served someone else who never
-            // unregistered. Start afresh under a new id; the server moves the token over to it.
+            // Servers before per-user installation ids answer this when the id is another user's
+            // (this data directory served someone else who never unregistered): start afresh
+            // under a new id. Current servers scope ids per user and never do.
             Err(Error::Registrar { status: 409, code, .. }) if code == "installation_taken" => {
                 let fresh = self.store.replace_installation_id()?;
                 *self.installation_id.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
