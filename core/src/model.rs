@@ -186,6 +186,27 @@ pub struct Invite {
     pub data: BTreeMap<String, String>,
 }
 
+/// The signed claims of a verify push (`evt` `verify`): the server asks the device holding a
+/// push token to send `nonce` back for installation `installation_id`, which proves it holds
+/// the token before the token moves there from another user's installation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Server id.
+    pub iss: String,
+    /// The user the new registration belongs to.
+    pub aud: String,
+    /// Unique id of this push message.
+    pub jti: String,
+    /// Server time at send, unix seconds.
+    pub iat: i64,
+    /// When the nonce expires, unix seconds.
+    pub exp: i64,
+    /// The installation waiting for the proof (claim `iid`).
+    pub installation_id: String,
+    /// What the device sends back (`POST /v1/installations/{iid}/verify`).
+    pub nonce: String,
+}
+
 /// Whether `id` is a usable call id: 1 to 64 bytes of ASCII letters, digits and `-_.:`.
 ///
 /// Call ids travel in URL paths and file names, so the alphabet is kept URL- and path-safe.
@@ -285,6 +306,9 @@ pub enum Outcome {
     Rejected,
     /// A call this device already knows about (the client's dedupe; adapters never say this).
     Duplicate,
+    /// Not a call: the server asks this device to prove it holds its push token before the
+    /// token moves to this installation from another user's. The client answers it; never rung.
+    Verify,
 }
 
 impl Outcome {
@@ -297,6 +321,7 @@ impl Outcome {
             Outcome::Ignore => "ignore",
             Outcome::Rejected => "rejected",
             Outcome::Duplicate => "duplicate",
+            Outcome::Verify => "verify",
         }
     }
 }
@@ -499,6 +524,10 @@ pub struct Registration {
     /// The user id the registrar registered the device under (the bearer token's `sub`).
     #[serde(default)]
     pub user_id: Option<String>,
+    /// Another user's installation holds this push token, so this registration does not ring
+    /// until the device answers the server's verify push (the client does that by itself).
+    #[serde(default)]
+    pub verification_pending: bool,
 }
 
 /// Whether `id` is a usable installation id: 1 to 64 bytes of ASCII letters, digits and `-_.`.

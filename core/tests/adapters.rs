@@ -230,3 +230,48 @@ async fn bad_registrations_fail_with_a_typed_error_naming_the_fault() {
         ApnsAdapter::new(ApnsEnvironment::Sandbox).register(&registrar, &token, &opts).await.unwrap();
     assert_eq!(production.apns_environment, Some(ApnsEnvironment::Production));
 }
+
+#[test]
+fn a_verify_push_is_answered_never_rung_and_must_be_signed() {
+    use callpush::model::Verification;
+    use callpush::wire::encode_verification;
+    let f = Fixture::new();
+    let verification = Verification {
+        iss: "test".into(),
+        aud: "carol".into(),
+        jti: "v-1".into(),
+        iat: 1_700_000_000,
+        exp: 1_700_000_300,
+        installation_id: "phone-1".into(),
+        nonce: "bm9uY2Utbm9uY2Utbm9uY2U".into(),
+    };
+    let expected = [
+        (Platform::Harmony, SystemReport::ReportError),
+        (Platform::Fcm, SystemReport::None),
+        (Platform::Apns, SystemReport::ReportAndEnd),
+        (Platform::Wns, SystemReport::None),
+    ];
+    for (adapter, (platform, report)) in adapters().into_iter().zip(expected) {
+        assert_eq!(adapter.platform(), platform);
+        let push = delivered(encode_verification(platform, &verification, &f.signer));
+        // Addressed to another user than the device's last one: the server checks the audience.
+        let decided =
+            adapter.decide(&push, &HandleContext { keys: &f.keys, now: NOW, audience: Some("bob") });
+        assert_eq!(
+            (decided.outcome.outcome, decided.outcome.report),
+            (Outcome::Verify, report),
+            "{platform}"
+        );
+        assert!(decided.outcome.call.is_none() && decided.outcome.error.is_none());
+        let request = decided.verify.expect("what to answer");
+        assert_eq!(request.verification, verification);
+        assert_eq!(request.system_call_id.is_some(), platform == Platform::Harmony);
+
+        // Signed by a stranger: refused, nothing to answer.
+        let stranger = Fixture::new_with_seed([3; 32]);
+        let forged = delivered(encode_verification(platform, &verification, &stranger.signer));
+        let decided = adapter.decide(&forged, &HandleContext { keys: &f.keys, now: NOW, audience: None });
+        assert_eq!(decided.outcome.outcome, Outcome::Rejected);
+        assert!(decided.verify.is_none());
+    }
+}

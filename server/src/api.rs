@@ -32,7 +32,8 @@ use crate::dispatch::now_ms;
 use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::rings::{NewCall, RingError, Rings};
-use crate::store::{CallPhase, CallRecord, Installation, Store};
+use crate::store::{CallPhase, CallRecord, Installation, PendingNonce, Registered, Store, Verified};
+use crate::verification::{new_nonce, NONCE_LIFETIME};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -53,6 +54,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Long-polls held per user.
     pub waits: WaitLimiter,
+    /// Sends verify pushes before a token moves between users.
+    pub verifier: Arc<crate::verification::Verifier>,
+    /// `registrar.max_installations_per_user`.
+    pub max_installations_per_user: u32,
 }
 
 type Shared = Arc<AppState>;
@@ -61,6 +66,7 @@ type Shared = Arc<AppState>;
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/installations/{installation_id}", put(put_installation).delete(delete_installation))
+        .route("/v1/installations/{installation_id}/verify", post(verify_installation))
         .route("/v1/calls", post(create_call))
         .route("/v1/calls/{call_id}", get(get_call))
         .route("/v1/calls/{call_id}/answer", post(answer_call))
@@ -474,6 +480,35 @@ pub struct InstallationResponse {
     /// APNs: the alert token registered for the missed-call alert, normalised; absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     alert_token: Option<String>,
+    /// `pending` (with status 202): another user's installation holds this token, so this one
+    /// does not ring until the device answers the verify push sent to the token (the SDK does
+    /// that by itself). Absent: the installation rings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "pending")]
+    verification: Option<&'static str>,
+}
+
+impl InstallationResponse {
+    fn of(inst: &Installation, state: &AppState, now: i64, verification: Option<&'static str>) -> Self {
+        InstallationResponse {
+            installation_id: inst.installation_id.clone(),
+            user_id: inst.user_id.clone(),
+            expires_at: inst.expires_at / 1000,
+            server_time: now / 1000,
+            signing_keys: state.rings.published_keys(),
+            alert_token: inst.alert_token.clone(),
+            verification,
+        }
+    }
+}
+
+/// `POST /v1/installations/{installation_id}/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The nonce of the verify push.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]{1,128}$")]
+    nonce: String,
 }
 
 /// `POST /v1/calls`.
@@ -703,9 +738,9 @@ macro_rules! error_responses {
 error_responses! {
     BadRequest = "The request is invalid: a path, query or body value (`invalid_request`, `invalid_token`).";
     Unauthorized = "The bearer token or API key is missing or not valid (`unauthorized`).";
-    Forbidden = "The installation does not belong to this user (`forbidden`).";
+    Forbidden = "The installation does not belong to this user (`forbidden`), or a verification nonce is wrong, expired or used (`verification_failed`).";
     NotFound = "No such installation or call for this identity (`not_found`).";
-    Conflict = "The state does not allow it (`installation_taken`, `call_exists`, `call_not_ringing` with `call`).";
+    Conflict = "The state does not allow it (`too_many_installations`, `call_exists`, `call_not_ringing` with `call`).";
     PayloadTooLarge = "The body, the app data or the push it makes is too large (`payload_too_large`).";
     UnsupportedMediaType = "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).";
     StorageUnavailable = "The database does not answer; retry (`storage_unavailable`).";
@@ -714,15 +749,23 @@ error_responses! {
 
 // ---- handlers ----
 
-/// Registers or renews a device's push token; idempotent.
+/// Registers or renews a device's push token; idempotent. A token another user's live
+/// installation holds moves only once the device proves it holds it: the registration is kept
+/// unverified (202, `verification: pending`), a verify push carrying a nonce goes to the token,
+/// and the SDK sends the nonce back to `/verify`; until then the other installation rings.
 #[utoipa::path(put, path = "/v1/installations/{installation_id}", tag = "device",
-    params(("installation_id" = String, Path, description = "The device's installation id",
+    params(("installation_id" = String, Path, description = "The device's installation id, scoped to the user",
             pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
     request_body(content = InstallationBody,
                  example = json!({"platform": "fcm", "token": "fcm-token-0123456789abcdef", "ttl_seconds": 86400})),
     responses(
-        (status = 200, body = InstallationResponse, description = "The lease",
+        (status = 200, body = InstallationResponse, description = "The lease; the installation rings",
          links(("DeleteInstallation" = (operation_id = "delete_installation",
+                parameters(("installation_id" = "$request.path.installation_id")))))),
+        (status = 202, body = InstallationResponse,
+         description = "The lease, with `verification: pending`: another user's installation holds the token; \
+                        this one rings once the device answers the verify push (`verify_installation`)",
+         links(("VerifyInstallation" = (operation_id = "verify_installation",
                 parameters(("installation_id" = "$request.path.installation_id")))))),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
         (status = 409, response = Conflict), (status = 413, response = PayloadTooLarge),
@@ -733,7 +776,7 @@ async fn put_installation(
     Device(user): Device,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<InstallationBody>,
-) -> Result<Json<InstallationResponse>, ApiError> {
+) -> Result<(StatusCode, Json<InstallationResponse>), ApiError> {
     installation_id(&id)?;
     if body.installation_id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::invalid("installation_id in the body differs from the path"));
@@ -769,21 +812,80 @@ async fn put_installation(
         registered_at: now,
         expires_at: now + i64::from(request.ttl_seconds) * 1000,
     };
-    if !state.store.put_installation(&installation).await? {
-        return Err(ApiError::new(
+    let nonce = new_nonce();
+    let nonce_expires_at = now + NONCE_LIFETIME;
+    let limit = state.max_installations_per_user;
+    match state
+        .store
+        .put_installation(&installation, limit, &PendingNonce::new(&nonce, nonce_expires_at))
+        .await?
+    {
+        Registered::Live => {
+            Ok((StatusCode::OK, Json(InstallationResponse::of(&installation, &state, now, None))))
+        }
+        Registered::Pending { nonce_stored } => {
+            if nonce_stored {
+                tracing::info!(%user, installation = %id, %platform, token = %crate::auth::redact(&installation.token),
+                               "another user's installation holds this token; sent a verify push before moving it");
+                state.verifier.send(&installation, &nonce, nonce_expires_at, now);
+            }
+            let lease = InstallationResponse::of(&installation, &state, now, Some("pending"));
+            Ok((StatusCode::ACCEPTED, Json(lease)))
+        }
+        Registered::TooMany => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "installation_taken",
-            "this installation id belongs to another user; make a new one",
-        ));
+            "too_many_installations",
+            format!(
+                "this user already has {limit} installations, the most this server allows; unregister \
+                 devices no longer used (DELETE /v1/installations/{{id}}) or wait for their leases to lapse"
+            ),
+        )),
     }
-    Ok(Json(InstallationResponse {
-        installation_id: id,
-        user_id: user,
-        expires_at: installation.expires_at / 1000,
-        server_time: now / 1000,
-        signing_keys: state.rings.published_keys(),
-        alert_token: installation.alert_token,
-    }))
+}
+
+/// The device answers a verify push with its nonce, proving it holds the token its pending
+/// registration names: the token moves here from the other user's installation, which is
+/// removed, and this installation rings. A nonce is good once, for five minutes.
+#[utoipa::path(post, path = "/v1/installations/{installation_id}/verify", tag = "device",
+    params(("installation_id" = String, Path, description = "The device's installation id, scoped to the user",
+            pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
+    request_body(content = VerifyBody, example = json!({"nonce": "2dC6kPq3u0Xw9mZbVYyB1c4JfN7sTgHrLaeQvW5oIx8"})),
+    responses((status = 200, body = InstallationResponse, description = "The lease; the installation rings"),
+              (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+              (status = 403, response = Forbidden), (status = 404, response = NotFound),
+              (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+              (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn verify_installation(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<Json<InstallationResponse>, ApiError> {
+    installation_id(&id)?;
+    let nonce = body.nonce;
+    if nonce.is_empty()
+        || nonce.len() > 128
+        || !nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::invalid("nonce must be 1 to 128 bytes of base64url"));
+    }
+    let now = now_ms();
+    match state.store.verify_installation(&user, &id, &nonce, now).await? {
+        Verified::Moved { installation, moves } => {
+            for m in &moves {
+                tracing::info!(platform = %m.platform, token = %m.token, from_user = %m.from_user_id,
+                               from_installation = %m.from_installation, to_user = %m.to_user_id,
+                               to_installation = %m.to_installation,
+                               "the device proved it holds the token: moved it to this installation");
+            }
+            Ok(Json(InstallationResponse::of(&installation, &state, now, None)))
+        }
+        Verified::NotFound => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such installation")),
+        Verified::Refused(why) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "verification_failed", why.to_string()))
+        }
+    }
 }
 
 /// A refused token, described with the API's field names (`alert_token`, not the SDK's
@@ -1092,9 +1194,9 @@ fn summary(d: &crate::store::Delivery) -> DeliverySummary {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator (DESIGN §5)"),
-    paths(put_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
+    paths(put_installation, verify_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
           healthz, metrics, openapi),
-    components(schemas(InstallationBody, InstallationResponse, CreateCallBody, CallerBody, CallCreated,
+    components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
                         CancelBody, ErrorBody, ErrorDetail, PlatformName, ApnsEnvironmentName, CancelReasonName,
                         CallView, Health),

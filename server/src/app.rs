@@ -139,6 +139,11 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         config.ring.max_ring_seconds,
         config.webhook.is_some(),
     ));
+    let verifier = Arc::new(crate::verification::Verifier::new(
+        senders.clone(),
+        keyring.clone(),
+        config.server_id.clone(),
+    ));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         rings.clone(),
@@ -172,6 +177,8 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
             config.http.max_waits_per_user,
             metrics.long_polls.clone(),
         ),
+        verifier,
+        max_installations_per_user: config.registrar.max_installations_per_user,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

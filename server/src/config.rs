@@ -29,6 +29,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Ringing.
     pub ring: RingConfig,
+    /// Device registrations.
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
     /// Where call state changes are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// How pushes leave the server for platforms without a provider configured below.
@@ -112,6 +115,21 @@ pub struct RingConfig {
     /// On SIGTERM: how long in-flight pushes may take to finish before the instance hands what
     /// it still holds to the others and exits, seconds.
     pub drain_seconds: u32,
+}
+
+/// Device registrations (`PUT /v1/installations/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Most unexpired installations one user may have; a new one beyond it is refused with
+    /// `409 too_many_installations` (renewals never are). Bounds the pushes one ring makes.
+    pub max_installations_per_user: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { max_installations_per_user: 20 }
+    }
 }
 
 /// Webhook target.
@@ -280,6 +298,7 @@ impl Default for Config {
                 claim_lease_ms: 3000,
                 drain_seconds: 10,
             },
+            registrar: RegistrarConfig::default(),
             webhook: None,
             sender: SenderConfig::File { path: PathBuf::from("callpush-pushes.jsonl"), delay_ms: 0 },
             providers: ProvidersConfig::default(),
@@ -290,7 +309,7 @@ impl Default for Config {
 }
 
 /// The top-level settings, as environment variables name them after `CALLPUSH_`.
-const SETTINGS: [&str; 13] = [
+const SETTINGS: [&str; 14] = [
     "listen",
     "database_url",
     "database_connections",
@@ -299,6 +318,7 @@ const SETTINGS: [&str; 13] = [
     "api_keys",
     "auth",
     "ring",
+    "registrar",
     "webhook",
     "sender",
     "providers",
@@ -347,6 +367,9 @@ impl Config {
             return Err(ConfigError(
                 "ring.claim_lease_ms must be 300 to 60000 and ring.drain_seconds at most 300".into(),
             ));
+        }
+        if self.registrar.max_installations_per_user == 0 {
+            return Err(ConfigError("registrar.max_installations_per_user must be positive".into()));
         }
         if let Some(secret) = &self.auth.hs256_secret {
             if secret.len() < 32 {

@@ -433,7 +433,12 @@ impl Dispatcher {
                 // installation and stop sending it missed-call alerts.
                 let cleared = match self
                     .store
-                    .clear_alert_token(&delivery.installation_id, &delivery.token, invalid_since)
+                    .clear_alert_token(
+                        &delivery.user_id,
+                        &delivery.installation_id,
+                        &delivery.token,
+                        invalid_since,
+                    )
                     .await
                 {
                     Ok(cleared) => cleared,
@@ -455,7 +460,12 @@ impl Dispatcher {
             SendOutcome::InvalidToken { detail, invalid_since } => {
                 match self
                     .store
-                    .prune_installation(&delivery.installation_id, &delivery.token, invalid_since)
+                    .prune_installation(
+                        &delivery.user_id,
+                        &delivery.installation_id,
+                        &delivery.token,
+                        invalid_since,
+                    )
                     .await
                 {
                     Ok(true) => {

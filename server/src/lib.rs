@@ -8,6 +8,7 @@
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
+//! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
 //! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
 
 #![forbid(unsafe_code)]
@@ -28,4 +29,5 @@ pub mod rings;
 pub mod senders;
 pub mod signing_key;
 pub mod store;
+pub mod verification;
 pub mod webhooks;

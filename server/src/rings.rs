@@ -416,7 +416,7 @@ impl Rings {
         let rang = self.rang(call_id).await?;
         let followups =
             followups(&rang, call_id, now, Ending::Elsewhere(CancelReason::AnsweredElsewhere), |d| {
-                d.installation_id != installation_id
+                !(d.user_id == user && d.installation_id == installation_id)
             });
         self.end(&call, end, &followups, "call.answered").await
     }
@@ -519,7 +519,7 @@ impl Rings {
                 sent.push(d);
                 continue;
             }
-            let inst = self.store.installation(&d.installation_id).await?;
+            let inst = self.store.installation(&d.user_id, &d.installation_id).await?;
             match inst.and_then(|i| i.alert_token.map(|t| (t, i.registered_at))) {
                 Some((alert_token, registered_at)) => {
                     d.token = alert_token;
@@ -590,9 +590,8 @@ impl Rings {
         now: i64,
     ) -> Result<CallRecord, RingError> {
         let call = self.call_for_callee(call_id, user).await?;
-        match self.store.installation(installation_id).await? {
-            Some(inst) if inst.user_id == user => {}
-            _ => return Err(RingError::Forbidden),
+        if self.store.installation(user, installation_id).await?.is_none() {
+            return Err(RingError::Forbidden);
         }
         if call.state != CallPhase::Ringing || call.expires_at <= now {
             return Err(RingError::NotRinging(Box::new(call)));
@@ -738,7 +737,7 @@ fn followups(
 ) -> Vec<Delivery> {
     let mut seen = BTreeSet::new();
     rang.iter()
-        .filter(|d| include(d) && seen.insert(d.installation_id.clone()))
+        .filter(|d| include(d) && seen.insert((d.user_id.clone(), d.installation_id.clone())))
         .filter_map(|d| {
             let (kind, reason) = followup(d.platform, ending)?;
             let inst = Installation {

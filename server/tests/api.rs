@@ -60,10 +60,13 @@ on_both_databases! {
     async fn one_token_rings_one_installation(db: Db) {
         let s = TestServer::start(db).await;
         s.register("bob", "old-install", "fcm", FCM).await;
-        // The same token under a new installation (the app's data was wiped) replaces the old one.
-        s.register("carol", "new-install", "fcm", FCM).await;
-        assert!(s.ring(&["bob"], json!({})).await["deliveries"].as_array().unwrap().is_empty());
-        assert_eq!(s.ring(&["carol"], json!({})).await["deliveries"].as_array().unwrap().len(), 1);
+        // The same token under a new installation of the same user (the app's data was wiped)
+        // replaces the old one. (Another user's: see tests/token_ownership.rs.)
+        s.register("bob", "new-install", "fcm", FCM).await;
+        let call = s.ring(&["bob"], json!({})).await;
+        let deliveries = call["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 1, "{call}");
+        assert_eq!(deliveries[0]["installation_id"], "new-install");
     }
 
     async fn installation_input_is_validated_strictly(db: Db) {
@@ -128,10 +131,11 @@ on_both_databases! {
         s.register("bob", "bob-phone", "fcm", FCM).await;
         s.register("carol", "carol-phone", "wns", WNS).await;
         let carol = TestServer::token("carol");
-        // Carol cannot take over, delete, or see Bob's installation.
+        // Carol cannot take over, delete, or see Bob's installation: the same id is her own.
         let (status, body) = s.call(Method::PUT, "/v1/installations/bob-phone", Some(&carol),
             Some(json!({"platform": "fcm", "token": "carol-token-0123456"}))).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "installation_taken"));
+        assert_eq!((status, body["user_id"].as_str()), (StatusCode::OK, Some("carol")), "{body}");
+        assert_eq!(s.call(Method::DELETE, "/v1/installations/bob-phone", Some(&carol), None).await.0, StatusCode::NO_CONTENT);
         assert_eq!(s.call(Method::DELETE, "/v1/installations/bob-phone", Some(&carol), None).await.0, StatusCode::NOT_FOUND);
         let call = s.ring(&["bob"], json!({})).await;
         let id = call["call_id"].as_str().unwrap();
@@ -348,7 +352,7 @@ on_both_databases! {
         let missed = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "missed").cloned().unwrap();
         assert_eq!((missed["status"].as_str(), missed["outcome"].as_str()), (Some("failed"), Some("invalid_token")), "{detail}");
         let store = &s.running.as_ref().unwrap().store;
-        let kept = store.installation("bob-iphone").await.unwrap().expect("the installation is kept");
+        let kept = store.installation("bob", "bob-iphone").await.unwrap().expect("the installation is kept");
         assert_eq!((kept.token.as_str(), kept.alert_token.as_deref()), (&*apns(), None));
 
         // The VoIP token still rings; with no alert token left, no alert follows.
@@ -447,11 +451,11 @@ on_both_databases! {
         store.put_installation(&callpush_server::store::Installation {
             installation_id: "stale".into(), user_id: "bob".into(), platform: Platform::Fcm, token: FCM.into(),
             apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000,
-        }).await.unwrap();
+        }, 20, &callpush_server::store::PendingNonce::new("unused", now)).await.unwrap();
         assert!(s.ring(&["bob"], json!({})).await["deliveries"].as_array().unwrap().is_empty());
         // The server's own purge task may get there first.
         assert!(store.purge_expired(now).await.unwrap() <= 1);
-        assert!(store.installation("stale").await.unwrap().is_none());
+        assert!(store.installation("bob", "stale").await.unwrap().is_none());
     }
 
     async fn many_rings_and_racing_answers(db: Db) {

@@ -1190,7 +1190,7 @@ async fn a_dead_token_prunes_the_installation() {
     let s = Server::start().await;
     let bob = s.device("bob-pixel", "bob", 1).await;
     let installation = bob.client.installation_id();
-    assert!(s.running.store.installation(&installation).await.unwrap().is_some());
+    assert!(s.running.store.installation("bob", &installation).await.unwrap().is_some());
 
     s.f.emulator.unregister_token(&bob.token);
     let call = s.ring("bob", 30).await;
@@ -1203,7 +1203,7 @@ async fn a_dead_token_prunes_the_installation() {
         "{ring}"
     );
     assert!(ring["detail"].as_str().unwrap().contains("UNREGISTERED"));
-    assert!(s.running.store.installation(&installation).await.unwrap().is_none(), "pruned");
+    assert!(s.running.store.installation("bob", &installation).await.unwrap().is_none(), "pruned");
     s.running.stop().await;
 }
 

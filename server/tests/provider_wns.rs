@@ -983,7 +983,7 @@ async fn a_dead_channel_prunes_the_installation() {
     let pc = stack.device("erin", 15).await;
     let installation = pc.client.installation_id();
     let store = stack.running.as_ref().unwrap().store.clone();
-    assert!(store.installation(&installation).await.unwrap().is_some());
+    assert!(store.installation("erin", &installation).await.unwrap().is_some());
     stack.rig.emulator.faults().push(fault(410).for_token(&channel_path_and_query(&pc.token)));
     let call = stack.ring(&["erin"], None).await;
     let detail = stack.settled(call["call_id"].as_str().unwrap(), Duration::from_secs(10)).await;
@@ -992,7 +992,7 @@ async fn a_dead_channel_prunes_the_installation() {
         (delivery["status"].as_str(), delivery["outcome"].as_str()),
         (Some("failed"), Some("invalid_token"))
     );
-    assert!(store.installation(&installation).await.unwrap().is_none(), "pruned");
+    assert!(store.installation("erin", &installation).await.unwrap().is_none(), "pruned");
     let next = stack.ring(&["erin"], None).await;
     assert!(next["deliveries"].as_array().unwrap().is_empty(), "never rung again");
     stack.stop().await;

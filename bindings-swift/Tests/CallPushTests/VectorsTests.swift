@@ -133,6 +133,7 @@ final class VectorsTests: XCTestCase {
         case .ignore: return "ignore"
         case .rejected: return "rejected"
         case .duplicate: return "duplicate"
+        case .verify: return "verify"
         }
     }
 

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::model::{
     is_valid_installation_id, ApnsEnvironment, HandleOutcome, IncomingCall, InstallationRequest, Outcome,
     Platform, PushEvent, RawPush, RegisterOptions, Registration, Rejection, RejectionKind, SystemReport,
-    MAX_TTL_SECONDS, MIN_TTL_SECONDS,
+    Verification, MAX_TTL_SECONDS, MIN_TTL_SECONDS,
 };
 use crate::wire::{open_envelope, Jws, KeySet};
 
@@ -63,8 +63,13 @@ pub trait PushAdapter: Send + Sync {
     /// Synchronous: iOS requires the CallKit report inside the PushKit callback, and
     /// HarmonyOS within 10 s. Never fails: a bad push is an outcome (`Rejected`), not an error.
     fn handle(&self, push: &RawPush, ctx: &HandleContext<'_>) -> HandleOutcome {
-        let (outcome, call, error) = decide(self.platform(), push, ctx);
-        HandleOutcome { outcome, report: self.report(outcome), call, error }
+        self.decide(push, ctx).outcome
+    }
+
+    /// [`PushAdapter::handle`], plus what a verify push asks of the client.
+    fn decide(&self, push: &RawPush, ctx: &HandleContext<'_>) -> Decision {
+        let (outcome, call, error, verify) = decide(self.platform(), push, ctx);
+        Decision { outcome: HandleOutcome { outcome, report: self.report(outcome), call, error }, verify }
     }
 
     /// Withdraws the registration, so its token stops ringing.
@@ -73,16 +78,32 @@ pub trait PushAdapter: Send + Sync {
     }
 }
 
+/// The decision about one push, with the verify request of an authentic verify push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What the push means and what to report.
+    pub outcome: HandleOutcome,
+    /// For [`Outcome::Verify`]: what to answer.
+    pub verify: Option<VerifyRequest>,
+}
+
+/// An authentic verify push, as the client answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyRequest {
+    /// Its claims.
+    pub verification: Verification,
+    /// HarmonyOS: the system call id `reportIncomingCallError` needs.
+    pub system_call_id: Option<String>,
+}
+
+type Decided = (Outcome, Option<IncomingCall>, Option<Rejection>, Option<VerifyRequest>);
+
 /// Decodes, verifies and classifies one push; the platform only changes the envelope.
-fn decide(
-    platform: Platform,
-    push: &RawPush,
-    ctx: &HandleContext<'_>,
-) -> (Outcome, Option<IncomingCall>, Option<Rejection>) {
-    let rejected = |call, rejection| (Outcome::Rejected, call, Some(rejection));
+fn decide(platform: Platform, push: &RawPush, ctx: &HandleContext<'_>) -> Decided {
+    let rejected = |call, rejection| (Outcome::Rejected, call, Some(rejection), None);
     let opened = match open_envelope(platform, push) {
         Ok(Some(opened)) => opened,
-        Ok(None) => return (Outcome::Ignore, None, None),
+        Ok(None) => return (Outcome::Ignore, None, None, None),
         Err(rejection) => return rejected(None, rejection),
     };
     let jws = match Jws::decode(&opened.jws) {
@@ -93,6 +114,17 @@ fn decide(
     if let Err(rejection) = jws.verify(ctx.keys) {
         // Shown to help debugging, never acted on: these claims are not authentic.
         return rejected(jws.claims().ok().map(call_of), rejection);
+    }
+    // A verify push carries no call. Its audience is not checked here: the server checks it
+    // when the nonce comes back with the user's token (the device may learn its new user from
+    // the registrar after the push arrives).
+    match jws.verification() {
+        Ok(Some(verification)) => {
+            let request = VerifyRequest { verification, system_call_id: opened.system_call_id.clone() };
+            return (Outcome::Verify, None, None, Some(request));
+        }
+        Ok(None) => {}
+        Err(rejection) => return rejected(None, rejection),
     }
     let invite = match jws.claims() {
         Ok(invite) => invite,
@@ -112,7 +144,7 @@ fn decide(
         PushEvent::Ring => Outcome::Ring,
         PushEvent::Cancel => Outcome::Cancel,
     };
-    (outcome, Some(call_of(invite)), None)
+    (outcome, Some(call_of(invite)), None, None)
 }
 
 fn installation_request(
@@ -188,7 +220,8 @@ impl PushAdapter for HarmonyAdapter {
     fn report(&self, outcome: Outcome) -> SystemReport {
         match outcome {
             Outcome::Ring => SystemReport::Ring,
-            Outcome::Cancel | Outcome::Stale | Outcome::Rejected | Outcome::Duplicate => {
+            // A verify push arrives as an in-app call message too.
+            Outcome::Cancel | Outcome::Stale | Outcome::Rejected | Outcome::Duplicate | Outcome::Verify => {
                 SystemReport::ReportError
             }
             Outcome::Ignore => SystemReport::None,

@@ -86,6 +86,7 @@ impl Registrar for InMemoryRegistrar {
             server_time: now,
             signing_keys: self.signing_keys.clone(),
             user_id: None,
+            verification_pending: false,
         };
         self.lock().insert(request.installation_id.clone(), registration.clone());
         Ok(registration)

@@ -72,6 +72,29 @@ struct InstallationResponse {
     signing_keys: Vec<Jwk>,
     #[serde(default)]
     user_id: Option<String>,
+    /// `pending` while the registration waits for the device to answer a verify push.
+    #[serde(default)]
+    verification: Option<String>,
+}
+
+impl InstallationResponse {
+    /// The lease the registrar answered for `request`.
+    fn registration(self, request: &InstallationRequest) -> Registration {
+        Registration {
+            installation_id: self.installation_id,
+            platform: request.platform,
+            token: request.token.clone(),
+            ttl_seconds: request.ttl_seconds,
+            apns_environment: request.apns_environment,
+            app_id: request.app_id.clone(),
+            apns_alert_token: request.apns_alert_token.clone(),
+            expires_at: self.expires_at,
+            server_time: self.server_time,
+            signing_keys: self.signing_keys,
+            user_id: self.user_id,
+            verification_pending: self.verification.as_deref() == Some("pending"),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,6 +176,23 @@ impl HttpRegistrar {
             },
             _ => Err(ActionError::Failed(permanent(&response))),
         }
+    }
+
+    /// `POST /v1/installations/{id}/verify`: answers a verify push with its nonce, proving this
+    /// device holds the token `request` registered. Returns the lease, now live.
+    pub(crate) async fn verify_installation(
+        &self,
+        request: &InstallationRequest,
+        nonce: &str,
+    ) -> Result<Registration, Error> {
+        let path = format!("/v1/installations/{}/verify", request.installation_id);
+        let body = serde_json::json!({ "nonce": nonce });
+        let response = self.send("POST", &path, Some(body), Duration::from_secs(15)).await?;
+        if response.status != 200 {
+            return Err(permanent(&response));
+        }
+        let answer: InstallationResponse = json(&response)?;
+        Ok(answer.registration(request))
     }
 
     /// Sends with the bearer token, retrying transient failures and refreshing a refused token once.
@@ -239,19 +279,7 @@ impl Registrar for HttpRegistrar {
                 message: "the registrar answered for another installation".into(),
             });
         }
-        Ok(Registration {
-            installation_id: answer.installation_id,
-            platform: request.platform,
-            token: request.token.clone(),
-            ttl_seconds: request.ttl_seconds,
-            apns_environment: request.apns_environment,
-            app_id: request.app_id.clone(),
-            apns_alert_token: request.apns_alert_token.clone(),
-            expires_at: answer.expires_at,
-            server_time: answer.server_time,
-            signing_keys: answer.signing_keys,
-            user_id: answer.user_id,
-        })
+        Ok(answer.registration(request))
     }
 
     async fn delete_installation(&self, installation_id: &str) -> Result<(), Error> {

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::model::{
     is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason,
     HandleOutcome, IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
-    DEFAULT_TTL_SECONDS,
+    Verification, DEFAULT_TTL_SECONDS,
 };
 use crate::wire::{missed_call_message_id, KeySet};
 
@@ -543,8 +543,9 @@ impl Inner {
     async fn register(&self, token: &str, opts: &RegisterOptions) -> Result<Registration, Error> {
         let before = self.clock.now_millis();
         let registration = match self.adapter.register(&self.registrar, token, opts).await {
-            // The id belongs to another user: this data directory served someone else who never
-            // unregistered. Start afresh under a new id; the server moves the token over to it.
+            // Servers before per-user installation ids answer this when the id is another user's
+            // (this data directory served someone else who never unregistered): start afresh
+            // under a new id. Current servers scope ids per user and never do.
             Err(Error::Registrar { status: 409, code, .. }) if code == "installation_taken" => {
                 let fresh = self.store.replace_installation_id()?;
                 *self.installation_id.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
@@ -590,14 +591,33 @@ impl Inner {
     fn handle(self: &Arc<Self>, raw: RawPush) -> HandleOutcome {
         let started = Instant::now();
         self.housekeeping();
-        let mut decision = {
+        let (mut decision, verify) = {
             let state = self.lock();
             let now = self.server_now_with(state.lease.as_ref());
             let ctx = HandleContext { keys: &state.keys, now, audience: self.audience(&state) };
-            self.adapter.handle(&raw, &ctx)
+            let decided = self.adapter.decide(&raw, &ctx);
+            (decided.outcome, decided.verify)
         };
         let call = decision.call.clone();
         match decision.outcome {
+            Outcome::Verify => {
+                let system_call_id = verify.as_ref().and_then(|v| v.system_call_id.clone());
+                let result = match decision.report {
+                    SystemReport::ReportAndEnd => {
+                        self.ui.report_and_end_call(None, IncomingCallError::CallEnded)
+                    }
+                    SystemReport::ReportError => {
+                        self.ui.report_incoming_call_error(system_call_id, IncomingCallError::CallEnded)
+                    }
+                    SystemReport::Ring | SystemReport::None => Ok(()),
+                };
+                if let Err(e) = result {
+                    self.error(ErrorKind::ReportFailed, e.to_string(), None);
+                }
+                if let Some(verify) = verify {
+                    self.answer_verification(verify.verification);
+                }
+            }
             Outcome::Ring => {
                 if let Some(incoming) = call {
                     self.ring(&incoming, started, &mut decision);
@@ -919,6 +939,61 @@ impl Inner {
                 }
             }
         });
+    }
+
+    /// Answers a verify push in the background: sends its nonce back over the app's own
+    /// connection, proving this device holds the token it registered, so the token moves to
+    /// this installation. A push for another installation, or past its deadline, is not
+    /// answered.
+    fn answer_verification(self: &Arc<Self>, verification: Verification) {
+        let lease = {
+            let state = self.lock();
+            let now = self.server_now_with(state.lease.as_ref());
+            if verification.installation_id != self.installation_id() || now >= verification.exp {
+                return;
+            }
+            state.lease.clone()
+        };
+        let Some(lease) = lease else { return };
+        let request = match self
+            .adapter
+            .installation(&lease.app_token, &renewal_options(self.installation_id(), &lease))
+        {
+            Ok(request) => request,
+            Err(e) => return self.error(ErrorKind::Registrar, format!("answering a verify push: {e}"), None),
+        };
+        let Some(runtime) = runtime() else {
+            return self.error(ErrorKind::Registrar, "no runtime for answering a verify push".into(), None);
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let Some(inner) = weak.upgrade() else { return };
+            match inner.registrar.verify_installation(&request, &verification.nonce).await {
+                Ok(registration) => {
+                    if let Err(e) = inner.adopt(registration) {
+                        inner.error(ErrorKind::Storage, e.to_string(), None);
+                    }
+                }
+                Err(e) => inner.error(ErrorKind::Registrar, format!("answering a verify push: {e}"), None),
+            }
+        });
+    }
+
+    /// Takes `registration` as the lease's, when it is for the token the lease holds.
+    fn adopt(&self, registration: Registration) -> Result<(), Error> {
+        let lease = {
+            let mut state = self.lock();
+            let Some(lease) = state.lease.as_mut() else { return Ok(()) };
+            if lease.registration.token != registration.token {
+                // Registered anew meanwhile: that registration stands.
+                return Ok(());
+            }
+            lease.registration = registration.clone();
+            lease.clone()
+        };
+        let saved = self.store.save_lease(&lease);
+        self.emit(CallEvent::RegistrationChanged { registration });
+        saved
     }
 
     /// A push named an unknown key: the server may have rotated. Renew in the background to

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use super::keys::{CallSigner, KeySet, ALG_EDDSA};
 use crate::model::{
-    is_valid_call_id, Caller, CancelReason, Invite, PushEvent, Rejection, RejectionKind, WIRE_VERSION,
+    is_valid_call_id, is_valid_installation_id, Caller, CancelReason, Invite, PushEvent, Rejection,
+    RejectionKind, Verification, WIRE_VERSION,
 };
 
 /// The `typ` header of every call push.
@@ -24,6 +25,88 @@ pub const MAX_JWS_LEN: usize = 5120;
 
 /// Signs `invite` as a JWS compact string with header `{"alg":"EdDSA","kid":…,"typ":"callpush+jwt"}`.
 pub fn sign(invite: &Invite, signer: &CallSigner) -> String {
+    sign_claims(invite, signer)
+}
+
+/// The `evt` of a verify push.
+pub const VERIFY_EVENT: &str = "verify";
+
+/// The claims of a verify push as they travel: the usual header claims, `evt` `verify`, the
+/// installation (`iid`) and the nonce.
+#[derive(serde::Serialize, Deserialize)]
+struct VerifyClaims {
+    iss: String,
+    aud: String,
+    jti: String,
+    iat: i64,
+    exp: i64,
+    v: u32,
+    evt: String,
+    iid: String,
+    nonce: String,
+}
+
+/// Signs a verify push the way call pushes are signed (same header, same key).
+pub fn sign_verification(verification: &Verification, signer: &CallSigner) -> String {
+    let v = verification.clone();
+    let claims = VerifyClaims {
+        iss: v.iss,
+        aud: v.aud,
+        jti: v.jti,
+        iat: v.iat,
+        exp: v.exp,
+        v: WIRE_VERSION,
+        evt: VERIFY_EVENT.to_owned(),
+        iid: v.installation_id,
+        nonce: v.nonce,
+    };
+    sign_claims(&claims, signer)
+}
+
+/// Longest nonce a verify push may carry, bytes.
+const MAX_NONCE_LEN: usize = 128;
+
+/// Reads the claims of a verify push: `Ok(None)` when `evt` is not `verify` (a call push).
+pub fn parse_verification(payload: &[u8]) -> Result<Option<Verification>, Rejection> {
+    #[derive(Deserialize)]
+    struct Event {
+        evt: Option<String>,
+    }
+    match serde_json::from_slice::<Event>(payload) {
+        Ok(Event { evt: Some(evt) }) if evt == VERIFY_EVENT => {}
+        _ => return Ok(None),
+    }
+    let claims: VerifyClaims = serde_json::from_slice(payload).map_err(|e| {
+        version_rejection(payload)
+            .unwrap_or_else(|| Rejection::malformed(format!("the verify claims are not valid: {e}")))
+    })?;
+    if claims.v != WIRE_VERSION {
+        return Err(unsupported(u64::from(claims.v)));
+    }
+    if !is_valid_installation_id(&claims.iid) {
+        return Err(Rejection::malformed("iid must be 1 to 64 bytes of ASCII letters, digits and -_."));
+    }
+    if claims.nonce.is_empty()
+        || claims.nonce.len() > MAX_NONCE_LEN
+        || !claims.nonce.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        return Err(Rejection::malformed("nonce must be 1 to 128 bytes of base64url"));
+    }
+    if claims.iat <= 0 || claims.exp < claims.iat {
+        return Err(Rejection::malformed("iat and exp must be positive with exp not before iat"));
+    }
+    Ok(Some(Verification {
+        iss: non_empty(Some(claims.iss), "iss")?,
+        aud: non_empty(Some(claims.aud), "aud")?,
+        jti: non_empty(Some(claims.jti), "jti")?,
+        iat: claims.iat,
+        exp: claims.exp,
+        installation_id: claims.iid,
+        nonce: claims.nonce,
+    }))
+}
+
+fn sign_claims<T: serde::Serialize>(claims: &T, signer: &CallSigner) -> String {
     #[derive(serde::Serialize)]
     struct Header<'a> {
         alg: &'a str,
@@ -33,7 +116,7 @@ pub fn sign(invite: &Invite, signer: &CallSigner) -> String {
     let header = Header { alg: ALG_EDDSA, kid: signer.kid(), typ: TYP };
     // Serialising these plain structs cannot fail.
     let header = serde_json::to_vec(&header).unwrap_or_default();
-    let claims = serde_json::to_vec(invite).unwrap_or_default();
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
     let mut out = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 90);
     URL_SAFE_NO_PAD.encode_string(&header, &mut out);
     out.push('.');
@@ -138,6 +221,12 @@ impl<'a> Jws<'a> {
     /// Reads and checks the claims. Says nothing about authenticity: call [`Jws::verify`].
     pub fn claims(&self) -> Result<Invite, Rejection> {
         parse_claims(&self.payload)
+    }
+
+    /// The claims of a verify push; `Ok(None)` for a call push. Says nothing about
+    /// authenticity: call [`Jws::verify`].
+    pub fn verification(&self) -> Result<Option<Verification>, Rejection> {
+        parse_verification(&self.payload)
     }
 }
 

@@ -8,8 +8,10 @@ mod jws;
 mod keys;
 
 pub use envelope::{
-    encode_push, harmony_delivery, missed_call_message_id, open_envelope, wrap, OpenedPush, ProviderPayload,
-    PUSH_KEY,
+    encode_push, encode_verification, harmony_delivery, missed_call_message_id, open_envelope, wrap,
+    OpenedPush, ProviderPayload, PUSH_KEY,
 };
-pub use jws::{parse_claims, sign, Jws, MAX_JWS_LEN, TYP};
+pub use jws::{
+    parse_claims, parse_verification, sign, sign_verification, Jws, MAX_JWS_LEN, TYP, VERIFY_EVENT,
+};
 pub use keys::{public_jwk, thumbprint, CallSigner, KeySet, ALG_EDDSA};

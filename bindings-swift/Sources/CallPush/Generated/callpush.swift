@@ -3117,6 +3117,11 @@ public struct Registration: Equatable, Hashable {
      * The user id the registrar registered the device under (the bearer token's `sub`).
      */
     public var userId: String?
+    /**
+     * Another user's installation holds this push token, so this registration does not ring
+     * until the device answers the server's verify push (the client does that by itself).
+     */
+    public var verificationPending: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3153,7 +3158,11 @@ public struct Registration: Equatable, Hashable {
          */signingKeys: [Jwk],
         /**
          * The user id the registrar registered the device under (the bearer token's `sub`).
-         */userId: String?) {
+         */userId: String?,
+        /**
+         * Another user's installation holds this push token, so this registration does not ring
+         * until the device answers the server's verify push (the client does that by itself).
+         */verificationPending: Bool) {
         self.installationId = installationId
         self.platform = platform
         self.token = token
@@ -3165,6 +3174,7 @@ public struct Registration: Equatable, Hashable {
         self.serverTime = serverTime
         self.signingKeys = signingKeys
         self.userId = userId
+        self.verificationPending = verificationPending
     }
 
 }
@@ -3190,7 +3200,8 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
                 expiresAt: FfiConverterInt64.read(from: &buf),
                 serverTime: FfiConverterInt64.read(from: &buf),
                 signingKeys: FfiConverterSequenceTypeJwk.read(from: &buf),
-                userId: FfiConverterOptionString.read(from: &buf)
+                userId: FfiConverterOptionString.read(from: &buf),
+                verificationPending: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3206,6 +3217,7 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.serverTime, into: &buf)
         FfiConverterSequenceTypeJwk.write(value.signingKeys, into: &buf)
         FfiConverterOptionString.write(value.userId, into: &buf)
+        FfiConverterBool.write(value.verificationPending, into: &buf)
     }
 }
 
@@ -4639,6 +4651,11 @@ public enum Outcome: Equatable, Hashable {
      * A call this device already knows about (the client's dedupe; adapters never say this).
      */
     case duplicate
+    /**
+     * Not a call: the server asks this device to prove it holds its push token before the
+     * token moves to this installation from another user's. The client answers it; never rung.
+     */
+    case verify
 
 }
 
@@ -4668,6 +4685,8 @@ public struct FfiConverterTypeOutcome: FfiConverterRustBuffer {
 
         case 6: return .duplicate
 
+        case 7: return .verify
+
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -4692,6 +4711,9 @@ public struct FfiConverterTypeOutcome: FfiConverterRustBuffer {
 
         case .duplicate:
             writeInt(&buf, Int32(6))
+
+        case .verify:
+            writeInt(&buf, Int32(7))
 
         }
     }
