@@ -62,6 +62,8 @@ fn start(database_url: Option<String>) -> Server {
         api_keys = ["{API_KEY}"]
         [auth]
         hs256_secret = "{SECRET}"
+        [registrar]
+        max_installations_per_user = 1000
         [sender]
         kind = "noop"
         "#,

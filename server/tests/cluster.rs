@@ -89,6 +89,8 @@ impl Cluster {
             api_keys = ["{API_KEY}"]
             [auth]
             hs256_secret = "{SECRET}"
+            [registrar]
+            max_installations_per_user = 1000
             [ring]
             default_ring_seconds = {ring}
             max_ring_seconds = 120

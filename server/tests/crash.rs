@@ -71,6 +71,8 @@ async fn a_kill_during_fan_out_loses_nothing() {
         api_keys = ["{API_KEY}"]
         [auth]
         hs256_secret = "{SECRET}"
+        [registrar]
+        max_installations_per_user = 1000
         [ring]
         default_ring_seconds = 60
         max_ring_seconds = 120

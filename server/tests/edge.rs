@@ -289,7 +289,7 @@ async fn one_user_holds_at_most_eight_long_polls() {
         let r = http
             .put(format!("{}/v1/installations/{user}-phone", server.base))
             .bearer_auth(mint_device_token(SECRET, user, 600))
-            .json(&json!({"platform": "fcm", "token": FCM}))
+            .json(&json!({"platform": "fcm", "token": format!("{FCM}-{user}")}))
             .send()
             .await
             .unwrap();
