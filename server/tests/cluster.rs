@@ -378,23 +378,27 @@ enum Ending {
     Cancel,
 }
 
-async fn nothing_rings_after_the_end(db: Db, ending: Ending) {
+/// Rings a fan-out through one instance and ends it mid-way through `ender` (the same instance,
+/// or with `on_other_instance` a second one on the same PostgreSQL database).
+async fn nothing_rings_after_the_end(db: Db, ending: Ending, on_other_instance: bool) {
     let setup = Setup { db, devices: 200, concurrency: 8, delay_ms: 200, lease_ms: 3000, ring_seconds: 30 };
     let devices = setup.devices;
     let cluster = Cluster::new(setup).await;
     let a = cluster.start("a").await;
+    let b = if on_other_instance { Some(cluster.start("b").await) } else { None };
+    let ender = b.as_ref().unwrap_or(&a);
     cluster.register_devices(&a).await;
     cluster.ring(&a, "end-call").await;
     cluster.wait_for_rings(20, Duration::from_secs(20)).await;
     let request = match ending {
         Ending::Answer => cluster
             .http
-            .post(format!("{}/v1/calls/end-call/answer", a.base))
+            .post(format!("{}/v1/calls/end-call/answer", ender.base))
             .bearer_auth(mint_device_token(SECRET, "bob", 600))
             .json(&json!({"installation_id": device(0)})),
         Ending::Cancel => cluster
             .http
-            .post(format!("{}/v1/calls/end-call/cancel", a.base))
+            .post(format!("{}/v1/calls/end-call/cancel", ender.base))
             .bearer_auth(API_KEY)
             .json(&json!({"reason": "caller_cancelled"})),
     };
@@ -406,7 +410,8 @@ async fn nothing_rings_after_the_end(db: Db, ending: Ending) {
     let rings = cluster.rings();
     let after: usize = rings.values().flatten().filter(|at| **at > ended_at).count();
     eprintln!(
-        "{ending:?} during a fan-out ({db:?}): {} of {devices} devices rang before the end, {after} after",
+        "{ending:?} during a fan-out ({db:?}, {}): {} of {devices} devices rang before the end, {after} after",
+        if on_other_instance { "ended on the other instance" } else { "one instance" },
         rings.len()
     );
     assert!(rings.len() < devices, "ended too late to prove anything");
@@ -421,25 +426,41 @@ async fn nothing_rings_after_the_end(db: Db, ending: Ending) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_rings_after_an_answer_on_sqlite() {
-    nothing_rings_after_the_end(Db::Sqlite, Ending::Answer).await;
+    nothing_rings_after_the_end(Db::Sqlite, Ending::Answer, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_rings_after_a_cancel_on_sqlite() {
-    nothing_rings_after_the_end(Db::Sqlite, Ending::Cancel).await;
+    nothing_rings_after_the_end(Db::Sqlite, Ending::Cancel, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_rings_after_an_answer_on_postgres() {
     if support::postgres_url().is_some() {
-        nothing_rings_after_the_end(Db::Postgres, Ending::Answer).await;
+        nothing_rings_after_the_end(Db::Postgres, Ending::Answer, false).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_rings_after_a_cancel_on_postgres() {
     if support::postgres_url().is_some() {
-        nothing_rings_after_the_end(Db::Postgres, Ending::Cancel).await;
+        nothing_rings_after_the_end(Db::Postgres, Ending::Cancel, false).await;
+    }
+}
+
+/// An answer or cancel handled by the other instance stops the fan-out of the first: it claims
+/// only what it can send at once, and the end skips everything unclaimed in the same commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_rings_after_an_answer_on_the_other_instance() {
+    if support::postgres_url().is_some() {
+        nothing_rings_after_the_end(Db::Postgres, Ending::Answer, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_rings_after_a_cancel_on_the_other_instance() {
+    if support::postgres_url().is_some() {
+        nothing_rings_after_the_end(Db::Postgres, Ending::Cancel, true).await;
     }
 }
 
