@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, Draining};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
 use crate::dispatch::{now_ms, Dispatcher};
@@ -45,6 +45,8 @@ pub struct Running {
     pub store: Store,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
+    /// Set it when shutting down: `/readyz` then fails.
+    pub draining: Arc<Draining>,
     rings: Arc<Rings>,
     stop: oneshot::Sender<()>,
     serving: JoinHandle<()>,
@@ -137,12 +139,14 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     if let Some(webhook) = &config.webhook {
         background.push(tokio::spawn(crate::webhooks::run(store.clone(), webhook.clone(), metrics.clone())));
     }
+    let draining = Arc::new(Draining::default());
     let state = Arc::new(AppState {
         store: store.clone(),
         rings: rings.clone(),
         device_auth: DeviceAuth::from_config(&config.auth)?,
         api_keys: config.api_keys.clone(),
         metrics: metrics.clone(),
+        draining: draining.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -159,7 +163,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         }
     });
     tracing::info!(%addr, "listening");
-    Ok(Running { addr, store, metrics, rings, stop, serving, background })
+    Ok(Running { addr, store, metrics, draining, rings, stop, serving, background })
 }
 
 /// Ends calls at their deadline (as missed), four times a second.
