@@ -58,6 +58,25 @@ pub struct AppState {
     pub verifier: Arc<crate::verification::Verifier>,
     /// `registrar.max_installations_per_user`.
     pub max_installations_per_user: u32,
+    /// Set when the instance starts shutting down; `/readyz` then fails.
+    pub draining: Arc<Draining>,
+}
+
+/// Whether this instance is draining: finishing its work before it stops, so it should get no
+/// new traffic. Starts false.
+#[derive(Debug, Default)]
+pub struct Draining(std::sync::atomic::AtomicBool);
+
+impl Draining {
+    /// From now on `/readyz` answers 503 `draining`.
+    pub fn set_draining(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether [`Draining::set_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 type Shared = Arc<AppState>;
@@ -73,6 +92,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/calls/{call_id}/decline", post(decline_call))
         .route("/v1/calls/{call_id}/cancel", post(cancel_call))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -745,6 +765,7 @@ error_responses! {
     UnsupportedMediaType = "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).";
     StorageUnavailable = "The database does not answer; retry (`storage_unavailable`).";
     TooManyWaits = "This user holds as many long-polls as the server allows; retry after `Retry-After` seconds (`too_many_waits`).";
+    NotReady = "Storage does not answer (`storage_unavailable`) or the instance is draining (`draining`).";
 }
 
 // ---- handlers ----
@@ -1104,11 +1125,30 @@ async fn cancel_call(
     Ok(Json(CallStatus::of(&call)))
 }
 
-/// Health: the database answers.
+/// Liveness: the database takes writes (a recent committed write, else a probe write). A
+/// failing check means restarting or replacing the instance may help.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, body = Health, description = "Healthy"), (status = 503, response = StorageUnavailable)))]
+    responses((status = 200, body = Health, description = "Alive: writes work"),
+              (status = 503, response = StorageUnavailable)))]
 async fn healthz(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await?;
+    state.store.check_writes(now_ms()).await?;
+    Ok(Json(Health { status: "ok".into() }))
+}
+
+/// Readiness: the database answers reads and takes writes, and the instance is not draining.
+/// A failing check means: send no new traffic here for now.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health, description = "Ready for traffic"),
+              (status = 503, response = NotReady)))]
+async fn readyz(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
+    if state.draining.is_draining() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this instance is shutting down",
+        ));
+    }
+    state.store.check_reads_and_writes(now_ms()).await?;
     Ok(Json(Health { status: "ok".into() }))
 }
 
@@ -1195,13 +1235,13 @@ fn summary(d: &crate::store::Delivery) -> DeliverySummary {
 #[openapi(
     info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator (DESIGN §5)"),
     paths(put_installation, verify_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
-          healthz, metrics, openapi),
+          healthz, readyz, metrics, openapi),
     components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
                         CancelBody, ErrorBody, ErrorDetail, PlatformName, ApnsEnvironmentName, CancelReasonName,
                         CallView, Health),
                 responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-                          UnsupportedMediaType, StorageUnavailable, TooManyWaits)),
+                          UnsupportedMediaType, StorageUnavailable, TooManyWaits, NotReady)),
     modifiers(&Security),
     tags((name = "device", description = "Called by devices with the app user's token"),
          (name = "backend", description = "Called by the app backend with an API key"),

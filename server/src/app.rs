@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::api::{router, AppState};
+use crate::api::{router, AppState, Draining};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
 use crate::dispatch::{now_ms, Dispatcher, WorkerSettings};
@@ -46,6 +46,8 @@ pub struct Running {
     pub store: Store,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
+    /// Set by [`Running::stop`] first thing: `/readyz` fails from then on.
+    pub draining: Arc<Draining>,
     rings: Arc<Rings>,
     dispatcher: Arc<Dispatcher>,
     workers: JoinHandle<()>,
@@ -62,6 +64,7 @@ impl Running {
     /// and hands over anything still unsettled to the other instances.
     pub async fn stop(self) {
         let started = std::time::Instant::now();
+        self.draining.set_draining();
         self.rings.stop_waiting();
         let _ = self.stop.send(());
         if tokio::time::timeout(self.grace, self.serving).await.is_err() {
@@ -167,6 +170,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     if let Some(webhook) = &config.webhook {
         background.push(tokio::spawn(crate::webhooks::run(store.clone(), webhook.clone(), metrics.clone())));
     }
+    let draining = Arc::new(Draining::default());
     let state = Arc::new(AppState {
         store: store.clone(),
         rings: rings.clone(),
@@ -179,6 +183,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         ),
         verifier,
         max_installations_per_user: config.registrar.max_installations_per_user,
+        draining: draining.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -192,7 +197,19 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     };
     let serving = tokio::spawn(crate::http_server::serve(listener, app, limits, metrics.clone(), stopped));
     tracing::info!(%addr, max_connections = limits.max_connections, "listening");
-    Ok(Running { addr, store, metrics, rings, dispatcher, workers, grace, stop, serving, background })
+    Ok(Running {
+        addr,
+        store,
+        metrics,
+        draining,
+        rings,
+        dispatcher,
+        workers,
+        grace,
+        stop,
+        serving,
+        background,
+    })
 }
 
 /// Ends calls at their deadline (as missed), four times a second.

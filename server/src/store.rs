@@ -8,11 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use callpush::model::{ApnsEnvironment, CancelReason, Platform};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Row, TransactionManager};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,9 @@ pub enum StoreError {
     /// The URL names a database this server does not speak.
     #[error("unsupported database URL `{0}`: use sqlite:// or postgres://")]
     UnsupportedUrl(String),
+    /// The SQLite file could not be created or restricted to its owner.
+    #[error("restricting the database file {0} to its owner: {1}")]
+    FileMode(String, std::io::Error),
 }
 
 /// Which database engine.
@@ -416,6 +422,116 @@ pub struct Store {
     /// SQLite allows one writer at a time; writers queue here instead of spinning in SQLite's
     /// busy handler, which sleeps and backs off and so wastes most of the lock's time.
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How the latest write transactions ended, for the health checks.
+    write_health: Arc<WriteHealth>,
+}
+
+/// When a write transaction last committed and last failed (to begin or to commit), unix ms;
+/// 0 for never. Written by every write transaction, read by the health checks.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    last_success: AtomicI64,
+    last_failure: AtomicI64,
+}
+
+impl WriteHealth {
+    fn succeeded(&self, at: i64) {
+        self.last_success.fetch_max(at, Ordering::Relaxed);
+    }
+
+    fn failed(&self, at: i64) {
+        self.last_failure.fetch_max(at, Ordering::Relaxed);
+    }
+
+    fn outcomes(&self) -> WriteOutcomes {
+        let at = |t: &AtomicI64| Some(t.load(Ordering::Relaxed)).filter(|t| *t > 0);
+        WriteOutcomes { last_success: at(&self.last_success), last_failure: at(&self.last_failure) }
+    }
+}
+
+/// When writes last succeeded and last failed, unix ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOutcomes {
+    /// The last committed write.
+    pub last_success: Option<i64>,
+    /// The last write that failed to begin or to commit.
+    pub last_failure: Option<i64>,
+}
+
+/// How long a committed write vouches for the database without a probe, ms.
+pub const WRITE_TRUSTED_FOR_MS: i64 = 5_000;
+/// The longest a health probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the health check must write to know that writes work at `now`: when no write has
+/// succeeded since the last failure, or none in the last [`WRITE_TRUSTED_FOR_MS`].
+pub fn needs_write_probe(outcomes: WriteOutcomes, now: i64) -> bool {
+    match outcomes.last_success {
+        None => true,
+        Some(ok) => {
+            outcomes.last_failure.is_some_and(|failed| failed >= ok) || now - ok > WRITE_TRUSTED_FOR_MS
+        }
+    }
+}
+
+/// A write transaction on a pooled connection of its own; derefs to the connection.
+///
+/// A connection whose transaction did not end cleanly (its `BEGIN`, a statement or its `COMMIT`
+/// failed, or it was dropped unfinished) is closed instead of going back to the pool, so the
+/// pool opens a fresh one: after an I/O error such as a full disk SQLite may already have ended
+/// the transaction itself, and sqlx would refuse every later `BEGIN` on that connection.
+struct WriteTx {
+    conn: PoolConnection<Any>,
+    /// Committed or rolled back: the connection may go back to the pool.
+    finished: bool,
+    health: Arc<WriteHealth>,
+}
+
+type AnyTransactions = <Any as sqlx::Database>::TransactionManager;
+
+impl WriteTx {
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let now = crate::dispatch::now_ms();
+        match AnyTransactions::commit(&mut self.conn).await {
+            Ok(()) => {
+                self.finished = true;
+                self.health.succeeded(now);
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed(now);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the transaction without its changes (the connection is closed if that fails).
+    async fn rollback(mut self) {
+        self.finished = AnyTransactions::rollback(&mut self.conn).await.is_ok();
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Closing the connection ends its transaction too.
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 const INSTALLATION_COLUMNS: &str =
@@ -455,6 +571,9 @@ impl Store {
             }
             _ => url.to_owned(),
         };
+        if backend == Backend::Sqlite {
+            restrict_sqlite_files(&url)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -469,6 +588,9 @@ impl Store {
                         // Checkpoints run in the background (Store::checkpoint), not inside
                         // whichever commit crosses the threshold, where they stall a ring.
                         sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
+                        // Each connection keeps its own page cache: 1 MiB each (SQLite's default is
+                        // 2 MiB) bounds them at 16 MiB for 16 connections; the OS caches the file.
+                        sqlx::query("PRAGMA cache_size = -1024").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -476,7 +598,7 @@ impl Store {
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, backend, sqlite_writer: Default::default() })
+        Ok(Store { pool, backend, sqlite_writer: Default::default(), write_health: Default::default() })
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -490,11 +612,59 @@ impl Store {
     /// Begins a transaction that will write. SQLite takes the write lock at once (`BEGIN
     /// IMMEDIATE`): a transaction that reads first and writes later could otherwise fail when
     /// another writer commits in between, which no busy timeout can wait out.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+    /// Every write transaction goes through here and [`WriteTx`], which keeps a connection
+    /// whose transaction failed out of the pool.
+    async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let failed = |e: sqlx::Error| {
+            self.write_health.failed(crate::dispatch::now_ms());
+            e
+        };
+        let conn = self.pool.acquire().await.map_err(failed)?;
+        let mut tx = WriteTx { conn, finished: false, health: self.write_health.clone() };
+        let statement = match self.backend {
+            Backend::Sqlite => Some("BEGIN IMMEDIATE".into()),
+            Backend::Postgres => None,
+        };
+        AnyTransactions::begin(&mut tx.conn, statement).await.map_err(failed)?;
+        Ok(tx)
+    }
+
+    /// How the latest write transactions ended.
+    pub fn write_outcomes(&self) -> WriteOutcomes {
+        self.write_health.outcomes()
+    }
+
+    /// Liveness of storage: `Ok` when writes work at `now`. Trusts a recent committed write;
+    /// otherwise (after a failure, or when idle) proves it with a write of its own.
+    pub async fn check_writes(&self, now: i64) -> Result<(), StoreError> {
+        if !needs_write_probe(self.write_outcomes(), now) {
+            return Ok(());
         }
+        let probe = async {
+            let _writer = self.writer().await;
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE health SET probed_at = $1 WHERE id = 1").bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        };
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable("the write probe timed out".into())),
+        };
+        if result.is_err() {
+            self.write_health.failed(now);
+        }
+        result
+    }
+
+    /// Readiness of storage: reads and writes work at `now`.
+    pub async fn check_reads_and_writes(&self, now: i64) -> Result<(), StoreError> {
+        let read = sqlx::query("SELECT probed_at FROM health WHERE id = 1").fetch_optional(&self.pool);
+        match tokio::time::timeout(PROBE_TIMEOUT, read).await {
+            Ok(row) => row?,
+            Err(_) => return Err(StoreError::Unavailable("the read probe timed out".into())),
+        };
+        self.check_writes(now).await
     }
 
     /// SQLite: copies the write-ahead log back into the database without blocking writers.
@@ -561,6 +731,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             if row.try_get::<i64, _>("n")? >= i64::from(max_per_user) {
+                tx.rollback().await;
                 return Ok(Registered::TooMany);
             }
         }
@@ -651,18 +822,22 @@ impl Store {
         );
         let Some(row) = sqlx::query(&sql).bind(user_id).bind(id).bind(now).fetch_optional(&mut *tx).await?
         else {
+            tx.rollback().await;
             return Ok(Verified::NotFound);
         };
         let inst = installation(&row)?;
         let stored: Option<String> = row.try_get("verify_nonce")?;
         let until: Option<i64> = row.try_get("verify_expires_at")?;
         let (Some(stored), Some(until)) = (stored, until) else {
+            tx.rollback().await;
             return Ok(Verified::Refused(VerifyRefusal::NotPending));
         };
         if until <= now {
+            tx.rollback().await;
             return Ok(Verified::Refused(VerifyRefusal::Expired));
         }
         if !nonce_matches(nonce, &stored) {
+            tx.rollback().await;
             return Ok(Verified::Refused(VerifyRefusal::WrongNonce));
         }
         // Guarded by the nonce itself, so two answers racing cannot both use it.
@@ -676,6 +851,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if used.rows_affected() == 0 {
+            tx.rollback().await;
             return Ok(Verified::Refused(VerifyRefusal::NotPending));
         }
         let holders = sqlx::query(
@@ -856,7 +1032,7 @@ impl Store {
             "SELECT call_id FROM calls WHERE call_id IN ({})",
             placeholders_list(self.backend, calls.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(false);
         for id in ids {
             query = query.bind(id);
         }
@@ -871,13 +1047,14 @@ impl Store {
         let new: Vec<&NewCallRows> =
             calls.iter().zip(&created).filter(|(_, ok)| **ok).map(|(c, _)| c).collect();
         if new.is_empty() {
+            tx.rollback().await;
             return Ok(created);
         }
         let sql = format!(
             "INSERT INTO calls ({CALL_COLUMNS}) VALUES {}",
             placeholders(self.backend, new.len(), 12)
         );
-        let mut insert = sqlx::query(&sql);
+        let mut insert = sqlx::query(&sql).persistent(false);
         for c in &new {
             let call = &c.call;
             insert = insert
@@ -897,7 +1074,7 @@ impl Store {
         if let Err(e) = insert.execute(&mut *tx).await {
             // Another instance created one of these call ids since the check: retry one by one.
             if is_unique_violation(&e) && calls.len() > 1 {
-                drop(tx);
+                tx.rollback().await;
                 drop(_writer);
                 let mut created = Vec::with_capacity(calls.len());
                 for call in calls {
@@ -906,6 +1083,7 @@ impl Store {
                 return Ok(created);
             }
             if is_unique_violation(&e) {
+                tx.rollback().await;
                 return Ok(vec![false]);
             }
             return Err(e.into());
@@ -919,7 +1097,7 @@ impl Store {
                 "INSERT INTO call_callees (call_id, user_id) VALUES {}",
                 placeholders(self.backend, chunk.len(), 2)
             );
-            let mut insert = sqlx::query(&sql);
+            let mut insert = sqlx::query(&sql).persistent(false);
             for (call_id, user) in chunk {
                 insert = insert.bind(*call_id).bind(*user);
             }
@@ -991,6 +1169,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            tx.rollback().await;
             return Ok(false);
         }
         sqlx::query(
@@ -1258,7 +1437,7 @@ impl Store {
                  AND deliveries.claimed_by = v.column7",
                 placeholders(self.backend, chunk.len(), 7)
             );
-            let mut update = sqlx::query(&sql);
+            let mut update = sqlx::query(&sql).persistent(false);
             for r in chunk {
                 update = update
                     .bind(&r.delivery_id)
@@ -1316,6 +1495,7 @@ impl Store {
         if only_if_none
             && sqlx::query("SELECT kid FROM signing_keys").fetch_optional(&mut *tx).await?.is_some()
         {
+            tx.rollback().await;
             return Ok(());
         }
         sqlx::query("INSERT INTO signing_keys (kid, seed, created_at, activates_at) VALUES ($1, $2, $3, $4)")
@@ -1430,7 +1610,7 @@ async fn insert_deliveries(
             "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
             placeholders(backend, chunk.len(), 19)
         );
-        let mut insert = sqlx::query(&sql);
+        let mut insert = sqlx::query(&sql).persistent(false);
         for d in chunk {
             insert = insert
                 .bind(&d.delivery_id)
@@ -1465,6 +1645,10 @@ fn placeholders_list(backend: Backend, n: usize) -> String {
 }
 
 /// `rows` groups of `columns` placeholders, numbered in order: `($1, $2), ($3, $4), …`.
+/// A statement built with it has a new text for every row count: run it `.persistent(false)`,
+/// or every connection's statement cache keeps a prepared copy per row count (SQLite programs
+/// of up to hundreds of KiB each, up to 100 per connection: most of the memory a ring burst
+/// left behind).
 fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|r| {
@@ -1646,4 +1830,44 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// The SQLite database holds the signing seeds and every push token: its file, and the `-wal`
+/// and `-shm` files SQLite creates with the database file's mode, are readable by their owner
+/// only. Creates the file 0600 before SQLite would create it 0644; tightens an existing one.
+fn restrict_sqlite_files(url: &str) -> Result<(), StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if url.contains("mode=memory") || path.to_string_lossy().starts_with("file:") {
+        return Ok(());
+    }
+    let failed = |e: std::io::Error| StoreError::FileMode(path.display().to_string(), e);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !url.contains("mode=ro") {
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // A missing directory and the like: SQLite reports it as it would have.
+                Err(_) => return Ok(()),
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(metadata) = std::fs::metadata(&file) else { continue };
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{mode:o}"),
+                    "the database file was readable by others; restricting it to its owner (0600)"
+                );
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = failed;
+    Ok(())
 }

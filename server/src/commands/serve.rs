@@ -48,9 +48,19 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Tells a newcomer how to call the API right away. Secrets are printed in full only when they
-/// were just made; afterwards the file they are kept in is named instead.
+/// were just made; afterwards the file they are kept in is named instead. With JSON logs stderr
+/// belongs to log pipelines: one event names the file, and no secret is printed at all.
 fn print_dev_credentials(config: &Config, creds: &DevCredentials, made: bool, device_tokens_are_dev: bool) {
     let path = dev_credentials_path(&config.data_dir);
+    if matches!(config.log_format, LogFormat::Json) {
+        tracing::warn!(
+            credentials_file = %path.display(),
+            created = made,
+            "development credentials in use (configure api_keys and [auth] for production); \
+             they are kept in the credentials file"
+        );
+        return;
+    }
     let base = format!("http://{}", config.listen);
     eprintln!();
     eprintln!("  Development credentials (configure api_keys and [auth] for production):");
