@@ -24,7 +24,7 @@ use crate::ring_gate::RingGate;
 use crate::rings::{Claimed, Rings};
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
 use crate::store::{
-    CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
+    Backend, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
     RESULT_UNKNOWN,
 };
 
@@ -43,7 +43,8 @@ pub fn now_ms() -> i64 {
 
 /// Until when this instance may act on the claims it holds: one lease after the start of its
 /// last heartbeat that reached the database, less a third of a lease for a push to reach its
-/// provider before another instance may take the delivery over.
+/// provider before another instance may take the delivery over. With SQLite there is no other
+/// instance, so claims never expire while the process runs.
 #[derive(Debug)]
 pub struct LeaseClock {
     lease_ms: i64,
@@ -51,9 +52,14 @@ pub struct LeaseClock {
 }
 
 impl LeaseClock {
-    /// A clock for claims of `lease_ms`, made at `now`.
+    /// A clock for claims of `lease_ms`, made at `now`, that other instances may take over.
     pub fn new(lease_ms: i64, now: i64) -> Self {
         LeaseClock { lease_ms, valid_until: AtomicI64::new(valid_until(lease_ms, now)) }
+    }
+
+    /// A clock for claims no other instance can take over.
+    pub fn unbounded(lease_ms: i64) -> Self {
+        LeaseClock { lease_ms, valid_until: AtomicI64::new(i64::MAX) }
     }
 
     /// A heartbeat that started at `started` renewed every claim.
@@ -114,7 +120,6 @@ impl Dispatcher {
     ) -> Self {
         let concurrency = settings.concurrency.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Dispatcher {
-            store,
             rings,
             senders,
             metrics,
@@ -124,8 +129,12 @@ impl Dispatcher {
             concurrency: concurrency as u32,
             claim_batch: settings.claim_batch.max(1) as usize,
             instance: settings.instance,
-            lease: LeaseClock::new(settings.lease_ms, now_ms()),
+            lease: match store.backend() {
+                Backend::Postgres => LeaseClock::new(settings.lease_ms, now_ms()),
+                Backend::Sqlite => LeaseClock::unbounded(settings.lease_ms),
+            },
             draining: watch::channel(false).0,
+            store,
         }
     }
 
@@ -135,7 +144,9 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, claimed: mpsc::UnboundedReceiver<Claimed>, grace: Duration) {
         let (results, finished) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_results(self.store.clone(), self.instance.clone(), finished));
-        let _heartbeat = AbortOnDrop(tokio::spawn(self.clone().heartbeat()));
+        // With SQLite no other instance can take claims over: nothing to renew.
+        let _heartbeat = (self.store.backend() == Backend::Postgres)
+            .then(|| AbortOnDrop(tokio::spawn(self.clone().heartbeat())));
         let fast = tokio::spawn(self.clone().send_handed_over(claimed, results.clone()));
         self.claim_and_send(&results).await;
 
@@ -255,9 +266,7 @@ impl Dispatcher {
     ) {
         let (this, results) = (self.clone(), results.clone());
         tokio::spawn(async move {
-            if let Some(result) = this.deliver(delivery, call).await {
-                let _ = results.send(result);
-            }
+            let _ = results.send(this.deliver(delivery, call).await);
             drop(permit);
         });
     }
@@ -327,9 +336,10 @@ impl Dispatcher {
         }
     }
 
-    /// Sends one delivery and decides what happens to it next. `None`: this instance's claim on
-    /// it lapsed, so it is another instance's now and nothing is recorded here.
-    async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> Option<DeliveryResult> {
+    /// Sends one delivery and decides what happens to it next. One whose claim this instance
+    /// may have lost (no heartbeat reached the database for most of a lease) is handed back
+    /// unsent; if another instance took it meanwhile, that instance's result stands.
+    async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> DeliveryResult {
         let now = now_ms();
         let finish = |status, outcome: &str, detail: Option<String>, next| DeliveryResult {
             delivery_id: delivery.delivery_id.clone(),
@@ -341,56 +351,51 @@ impl Dispatcher {
             at: now_ms(),
         };
         let Some(call) = call else {
-            return Some(finish(DeliveryStatus::Failed, "call_missing", None, now));
+            return finish(DeliveryStatus::Failed, "call_missing", None, now);
         };
         let deadline = deadline(&delivery, &call, now);
         let is_ring = delivery.kind == PushKind::Ring;
         if is_ring && call.state != CallPhase::Ringing {
-            return Some(finish(
+            return finish(
                 DeliveryStatus::Skipped,
                 "call_ended",
                 Some("the call stopped ringing".into()),
                 now,
-            ));
+            );
         }
         if now >= deadline {
             if delivery.outcome.as_deref() == Some(RESULT_UNKNOWN) {
                 let detail = "the instance sending it stopped before recording a result (it may have been \
                               sent); too late to send again";
-                return Some(finish(DeliveryStatus::Unknown, RESULT_UNKNOWN, Some(detail.into()), now));
+                return finish(DeliveryStatus::Unknown, RESULT_UNKNOWN, Some(detail.into()), now);
             }
-            return Some(finish(
-                DeliveryStatus::Failed,
-                "expired",
-                Some("the push no longer matters".into()),
-                now,
-            ));
+            return finish(DeliveryStatus::Failed, "expired", Some("the push no longer matters".into()), now);
         }
         let push = match self.push(&delivery, &call, now, deadline) {
             Ok(push) => push,
-            Err(detail) => return Some(finish(DeliveryStatus::Failed, "bad_request", Some(detail), now)),
+            Err(detail) => return finish(DeliveryStatus::Failed, "bad_request", Some(detail), now),
         };
         if is_ring {
             match self.gate.may_ring(&self.store, &delivery.call_id, &delivery.user_id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     let detail = "the call stopped ringing for this device before the push was sent";
-                    return Some(finish(DeliveryStatus::Skipped, "call_ended", Some(detail.into()), now));
+                    return finish(DeliveryStatus::Skipped, "call_ended", Some(detail.into()), now);
                 }
                 Err(e) => {
                     let detail = format!("could not confirm the call still rings: {e}");
                     let at = now_ms().saturating_add(jittered_backoff(delivery.attempts));
-                    return Some(if at < deadline {
+                    return if at < deadline {
                         finish(DeliveryStatus::Pending, "transient", Some(detail), at)
                     } else {
                         finish(DeliveryStatus::Failed, "transient", Some(detail), now)
-                    });
+                    };
                 }
             }
         }
         if !self.lease.holds(now_ms()) {
             tracing::warn!(delivery = %delivery.delivery_id, "not sending: this instance's claims may have lapsed");
-            return None;
+            return released(&delivery);
         }
         let sender = self.senders.for_platform(delivery.platform).clone();
         let started = Instant::now();
@@ -418,7 +423,7 @@ impl Dispatcher {
             let at = now_ms().saturating_add(wait);
             (at < deadline).then_some(at)
         };
-        Some(match outcome {
+        match outcome {
             SendOutcome::Delivered { provider_id } => {
                 let detail = if is_ring && self.gate.known_ended(&delivery.call_id).await {
                     let note = "the call ended while this push was in flight";
@@ -507,7 +512,7 @@ impl Dispatcher {
                 tracing::error!(%platform, %detail, "provider configuration error: pushes to this platform fail until it is fixed");
                 finish(DeliveryStatus::Failed, "config_error", Some(detail), now)
             }
-        })
+        }
     }
 
     /// The push a delivery sends, signed now with the current key.

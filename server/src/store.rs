@@ -1324,8 +1324,9 @@ impl Store {
     }
 
     /// Claims for `instance`, until `now + lease`, up to `limit` deliveries that are due at `now`
-    /// or whose claim lapsed (its instance died or lost touch). A lapsed claim comes back with
-    /// the outcome [`RESULT_UNKNOWN`]: it may have been sent.
+    /// or whose claim by another instance lapsed (it died or lost touch; an instance never takes
+    /// its own claims back: it still holds them). A lapsed claim comes back with the outcome
+    /// [`RESULT_UNKNOWN`]: it may have been sent.
     pub async fn claim_due(
         &self,
         instance: &str,
@@ -1343,7 +1344,8 @@ impl Store {
                  attempts = attempts + 1, updated_at = $3, \
                  outcome = CASE WHEN status = 'sending' THEN '{RESULT_UNKNOWN}' ELSE outcome END \
              WHERE delivery_id IN (SELECT delivery_id FROM deliveries \
-                 WHERE (status = 'pending' AND next_attempt_at <= $3) OR (status = 'sending' AND claimed_until < $3) \
+                 WHERE (status = 'pending' AND next_attempt_at <= $3) \
+                    OR (status = 'sending' AND claimed_until < $3 AND COALESCE(claimed_by, '') <> $1) \
                  ORDER BY next_attempt_at LIMIT $4 {lock}) \
              RETURNING {DELIVERY_COLUMNS}"
         );
