@@ -4,7 +4,8 @@
 //! The instance that ends a call knows at once ([`RingGate::call_ended`],
 //! [`RingGate::declined`]); calls ended on another instance are seen through the database, read
 //! at most once per [`REFRESH`] per call however many rings of it are queued, so the check costs
-//! no round trip per push.
+//! no round trip per push. The database is the truth (an end is committed before the gate
+//! hears of it), so the gate is only a cache: a call unchecked for a few seconds is forgotten.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,8 +15,11 @@ use crate::store::{CallPhase, Store, StoreError};
 
 /// How stale a call's state read from the database may be.
 pub const REFRESH: Duration = Duration::from_millis(100);
-/// How long a call is remembered after its last check: longer than any ring lasts.
-const FORGET_AFTER: Duration = Duration::from_secs(300);
+/// How long a call is remembered after its last check: as long as a send attempt may take, so a
+/// push in flight at the end is still known to be.
+const FORGET_AFTER: Duration = Duration::from_secs(10);
+/// How often calls not checked for [`FORGET_AFTER`] are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the gate knows of one call.
 #[derive(Debug, Default)]
@@ -43,20 +47,31 @@ fn needs_read(known: &Known, now: Instant) -> bool {
 /// The gate every ring passes right before it is sent.
 #[derive(Default)]
 pub struct RingGate {
-    calls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Known>>>>,
+    calls: Mutex<Calls>,
+}
+
+/// The calls the gate knows, and when it last forgot old ones.
+#[derive(Default)]
+struct Calls {
+    known: HashMap<String, Arc<tokio::sync::Mutex<Known>>>,
+    pruned_at: Option<Instant>,
 }
 
 impl RingGate {
     fn entry(&self, call_id: &str, now: Instant) -> Arc<tokio::sync::Mutex<Known>> {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        if calls.len() > 1024 {
-            calls.retain(|_, known| {
+        if calls.pruned_at.is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY) {
+            calls.known.retain(|_, known| {
                 known
                     .try_lock()
                     .map_or(true, |k| k.used_at.is_some_and(|at| now.duration_since(at) < FORGET_AFTER))
             });
+            if calls.known.capacity() > 4 * calls.known.len().max(256) {
+                calls.known.shrink_to_fit();
+            }
+            calls.pruned_at = Some(now);
         }
-        calls.entry(call_id.to_owned()).or_default().clone()
+        calls.known.entry(call_id.to_owned()).or_default().clone()
     }
 
     /// This instance ended the call: no ring of it goes out from now on.
@@ -77,9 +92,11 @@ impl RingGate {
 
     /// Whether the call is known to have stopped ringing, without asking the database.
     pub async fn known_ended(&self, call_id: &str) -> bool {
-        let entry = self.entry(call_id, Instant::now());
-        let known = entry.lock().await;
-        known.ended
+        let entry = self.calls.lock().unwrap_or_else(PoisonError::into_inner).known.get(call_id).cloned();
+        match entry {
+            Some(entry) => entry.lock().await.ended,
+            None => false,
+        }
     }
 
     /// Whether a ring of `call_id` to `user` may still be sent.
