@@ -9,11 +9,12 @@ mod support;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::mint_device_token;
 use serde_json::{json, Value};
+use support::process::{free_port, wait_healthy, Launch, ServeProcess};
 use support::Db;
 
 const API_KEY: &str = "cluster-test-api-key-0123";
@@ -40,15 +41,8 @@ struct Cluster {
 
 /// One `callpush serve` process.
 struct Instance {
-    child: Child,
+    process: ServeProcess,
     base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One push as the file sender logged it.
@@ -57,10 +51,6 @@ struct Push {
     at: i64,
     installation_id: String,
     kind: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn now_ms() -> i64 {
@@ -112,29 +102,14 @@ impl Cluster {
             delay = self.setup.delay_ms,
         )
         .unwrap();
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_callpush"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("CALLPUSH_LOG", "info,sqlx=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let instance = Instance { child, base: format!("http://127.0.0.1:{port}") };
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = self.http.get(format!("{}/healthz", instance.base)).send().await {
-                if r.status().is_success() {
-                    return instance;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{name} did not come up: {}",
-                self.log(name)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let log = self.dir.path().join(format!("{name}.log"));
+        let launch = Launch { log: Some("info,sqlx=warn"), stderr: Some(&log), prelude: None };
+        let instance = Instance {
+            process: ServeProcess::start(&config, launch),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_healthy(&instance.base, Some(&log)).await;
+        instance
     }
 
     fn log(&self, name: &str) -> String {
@@ -270,10 +245,10 @@ fn tally(rings: &HashMap<String, Vec<i64>>, devices: usize, deadline: i64) -> Ta
 /// Sends SIGTERM and waits for the process to exit; returns its status and how long it took.
 fn terminate(instance: &mut Instance) -> (std::process::ExitStatus, Duration) {
     let started = Instant::now();
-    let pid = instance.child.id().to_string();
+    let pid = instance.process.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     loop {
-        if let Some(status) = instance.child.try_wait().unwrap() {
+        if let Some(status) = instance.process.child.try_wait().unwrap() {
             return (status, started.elapsed());
         }
         assert!(started.elapsed() < Duration::from_secs(30), "the instance did not exit after SIGTERM");
@@ -304,8 +279,7 @@ async fn a_killed_instance_s_work_is_taken_over_within_a_lease() {
     cluster.register_devices(&a).await;
     let deadline = cluster.ring(&a, "kill-call").await;
     cluster.wait_for_rings(60, Duration::from_secs(20)).await;
-    a.child.kill().unwrap(); // SIGKILL: no shutdown code runs
-    a.child.wait().unwrap();
+    a.process.kill(); // SIGKILL: no shutdown code runs
     let killed_at = now_ms();
     let rings = cluster.wait_for_rings(devices, Duration::from_secs(20)).await;
     let t = tally(&rings, devices, deadline);

@@ -2,45 +2,20 @@
 //! still-ringing call is sent its push, and none is sent twice beyond the pushes that were in
 //! flight at the moment of the kill (which the device-side dedupe absorbs).
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::mint_device_token;
 use serde_json::{json, Value};
+use support::process::{free_port, wait_healthy, Launch, ServeProcess};
 
 const API_KEY: &str = "crash-test-api-key-0123";
 const SECRET: &str = "crash-test-device-secret-0123456789abcdef";
 const DEVICES: usize = 60;
 const CONCURRENCY: usize = 4;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn serve(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_callpush"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("CALLPUSH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up");
-}
 
 /// Pushes per installation in the sender's file.
 fn sent(pushes: &std::path::Path) -> HashMap<String, usize> {
@@ -90,8 +65,8 @@ async fn a_kill_during_fan_out_loses_nothing() {
     .unwrap();
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(&config);
-    wait_healthy(&http, &base).await;
+    let mut server = ServeProcess::start(&config, Launch::default());
+    wait_healthy(&base, None).await;
     let bob = mint_device_token(SECRET, "bob", 600);
     for i in 0..DEVICES {
         let r = http
@@ -118,13 +93,12 @@ async fn a_kill_during_fan_out_loses_nothing() {
         assert!(started.elapsed() < Duration::from_secs(20), "the fan-out never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.kill().unwrap(); // SIGKILL: no shutdown code runs
-    server.wait().unwrap();
+    server.kill(); // SIGKILL: no shutdown code runs
     let at_kill = sent(&pushes);
     assert!(at_kill.len() < DEVICES, "killed too late to prove anything: {}", at_kill.len());
 
-    let mut server = serve(&config);
-    wait_healthy(&http, &base).await;
+    let mut server = ServeProcess::start(&config, Launch::default());
+    wait_healthy(&base, None).await;
     let started = Instant::now();
     while sent(&pushes).len() < DEVICES && started.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -148,8 +122,7 @@ async fn a_kill_during_fan_out_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let statuses: Vec<&str> =
         call["deliveries"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
     assert!(statuses.iter().all(|s| *s == "delivered"), "{statuses:?}");

@@ -2,9 +2,9 @@
 //! slow headers and slow bodies are cut off, one user's long-polls are bounded, and device tokens
 //! are held to the configured issuer, audience, `nbf`, `crit` and size.
 
+mod support;
+
 use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +12,7 @@ use base64::Engine;
 use callpush_server::auth::mint_device_token;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use support::process::{Launch, ServeProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,7 +22,7 @@ const FCM: &str = "fcm-token-edge-0123456789";
 
 /// A `callpush serve` process, killed when dropped.
 struct Server {
-    child: Child,
+    _process: ServeProcess,
     base: String,
     addr: String,
     _dir: tempfile::TempDir,
@@ -56,9 +57,11 @@ impl Server {
             dir = dir.path().display(),
         )
         .unwrap();
-        let child = serve(&config, open_files);
+        let ulimit = open_files.map(|limit| format!("ulimit -n {limit}"));
+        let process =
+            ServeProcess::start(&config, Launch { prelude: ulimit.as_deref(), ..Launch::default() });
         let server = Server {
-            child,
+            _process: process,
             base: format!("http://127.0.0.1:{port}"),
             addr: format!("127.0.0.1:{port}"),
             _dir: dir,
@@ -100,33 +103,6 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `callpush serve`, through `sh -c 'ulimit -n …; exec …'` when the open-file limit is lowered.
-fn serve(config: &Path, open_files: Option<u32>) -> Child {
-    let binary = env!("CARGO_BIN_EXE_callpush");
-    let mut command = match open_files {
-        Some(limit) => {
-            let mut c = Command::new("sh");
-            c.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\""), binary]);
-            c
-        }
-        None => Command::new(binary),
-    };
-    command
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("CALLPUSH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// `GET path` on a new connection: everything the server sent before closing, or `None` if it

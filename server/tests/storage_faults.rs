@@ -6,31 +6,18 @@ mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::{dev_credentials_path, mint_device_token};
 use callpush_server::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::process::{free_port, wait_healthy, Launch, ServeProcess};
 use support::{Db, TestServer};
 
 const API_KEY: &str = "storage-test-api-key-0123";
 const SECRET: &str = "storage-test-device-secret-0123456789abcdef";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `callpush serve` subprocess, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A small filesystem the database lives on, and a way to fill and free it.
 enum Disk {
@@ -68,28 +55,17 @@ impl Disk {
 
     /// Starts `callpush serve`; under a file size limit, with `SIGXFSZ` ignored so a refused
     /// write is an error, not the end of the process.
-    fn serve(&mut self, config: &Path, stderr: &Path) -> Server {
-        let stderr = Stdio::from(std::fs::File::create(stderr).unwrap());
-        let bin = env!("CARGO_BIN_EXE_callpush");
-        let mut command = match self {
-            Disk::Tmpfs { .. } => Command::new(bin),
-            Disk::FileSizeLimit { .. } => {
-                let mut sh = Command::new("sh");
-                sh.args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", bin]);
-                sh
-            }
+    fn serve(&mut self, config: &Path, stderr: &Path) -> ServeProcess {
+        let prelude = match self {
+            Disk::Tmpfs { .. } => None,
+            Disk::FileSizeLimit { .. } => Some("trap '' XFSZ"),
         };
-        let child = command
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("CALLPUSH_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        let server =
+            ServeProcess::start(config, Launch { stderr: Some(stderr), prelude, ..Launch::default() });
         if let Disk::FileSizeLimit { pid, .. } = self {
-            *pid = Some(child.id());
+            *pid = Some(server.child.id());
         }
-        Server(child)
+        server
     }
 
     fn fill(&self) {
@@ -149,17 +125,6 @@ fn write_config(dir: &Path, db_dir: &Path, port: u16, extra: &str) -> PathBuf {
     config
 }
 
-async fn wait_healthy(http: &reqwest::Client, base: &str, stderr: &Path) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up: {}", std::fs::read_to_string(stderr).unwrap_or_default());
-}
-
 async fn get(http: &reqwest::Client, url: String) -> (StatusCode, Value) {
     let r = http.get(url).timeout(Duration::from_secs(15)).send().await.unwrap();
     (r.status(), r.json().await.unwrap_or(Value::Null))
@@ -184,13 +149,17 @@ async fn writes_and_liveness_recover_once_a_full_disk_has_space_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut disk = Disk::new(dir.path());
     let port = free_port();
-    let auth = format!("api_keys = [\"{API_KEY}\"]\n[auth]\nhs256_secret = \"{SECRET}\"");
+    // One user fills the disk with registrations: no installation cap in the way.
+    let auth = format!(
+        "api_keys = [\"{API_KEY}\"]\n[auth]\nhs256_secret = \"{SECRET}\"\n\
+         [registrar]\nmax_installations_per_user = 1000000"
+    );
     let config = write_config(dir.path(), disk.dir(), port, &auth);
     let stderr = dir.path().join("stderr.log");
     let _server = disk.serve(&config, &stderr);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&http, &base, &stderr).await;
+    wait_healthy(&base, Some(&stderr)).await;
     assert_eq!(register(&http, &base, 0).await.0, StatusCode::OK);
 
     // Full: writes fail with 503 `storage_unavailable`, and so does liveness.
@@ -306,17 +275,11 @@ async fn with_json_logs_stderr_is_json_and_carries_no_secret() {
     // No API keys and no [auth]: development credentials are made and announced.
     let config = write_config(dir.path(), dir.path(), port, "log_format = \"json\"");
     let stderr = dir.path().join("stderr.log");
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_callpush"))
-            .args(["serve", "--config", config.to_str().unwrap()])
-            .env("CALLPUSH_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
-            .spawn()
-            .unwrap(),
+    let server = ServeProcess::start(
+        &config,
+        Launch { log: Some("info"), stderr: Some(&stderr), ..Launch::default() },
     );
-    let http = reqwest::Client::new();
-    wait_healthy(&http, &format!("http://127.0.0.1:{port}"), &stderr).await;
+    wait_healthy(&format!("http://127.0.0.1:{port}"), Some(&stderr)).await;
     drop(server);
 
     let credentials: Value =

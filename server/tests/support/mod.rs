@@ -1,6 +1,8 @@
 //! A server started in-process for tests, on SQLite or PostgreSQL, with a recording sender.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::time::Duration;
 
 use callpush::adapter::{adapter_for, HandleContext};
