@@ -75,6 +75,7 @@ impl Cluster {
             r#"
             listen = "127.0.0.1:{port}"
             database_url = "{db}"
+            database_connections = 4
             data_dir = "{dir}"
             api_keys = ["{API_KEY}"]
             [auth]
