@@ -1,5 +1,5 @@
 //! `handle` of one ring push per platform, beside the bare cost it cannot avoid: one Ed25519
-//! verification and parsing the same JSON (DESIGN §9: handle ≤ 1.5 × bare). `client/*` is the
+//! verification and parsing the same JSON (the budget in docs/performance.md: handle ≤ 1.5 × bare). `client/*` is the
 //! whole `Client::handle_push` of a new call: decode, verify, dedupe (with the append to the
 //! seen-calls log), state machine, system call UI and listener callbacks.
 //!
@@ -171,7 +171,7 @@ fn bench_client(c: &mut Criterion) {
     }
 }
 
-/// `Client::new` over a data directory holding a lease and 500 remembered call ids (DESIGN §9:
+/// `Client::new` over a data directory holding a lease and 500 remembered call ids (the budget in docs/performance.md:
 /// ≤ 5 ms).
 fn bench_create(c: &mut Criterion) {
     let signer = CallSigner::from_seed(&[0x11; 32]);

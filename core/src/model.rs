@@ -36,7 +36,7 @@ impl Platform {
         }
     }
 
-    /// Largest payload the provider accepts for a call push, in bytes (DESIGN §4).
+    /// Largest payload the provider accepts for a call push, in bytes (docs/wire-contract.md).
     pub fn payload_limit(self) -> usize {
         match self {
             Platform::Harmony => 4096,
@@ -155,7 +155,7 @@ pub const WIRE_VERSION: u32 = 1;
 /// Longest call id the wire contract allows, in bytes.
 pub const MAX_CALL_ID_LEN: usize = 64;
 
-/// The signed claims of one call push (DESIGN §4).
+/// The signed claims of one call push (docs/wire-contract.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     /// Server id.

@@ -1,4 +1,4 @@
-//! Whole-process load figures for `callpush serve` with the no-op sender (DESIGN §9):
+//! Whole-process load figures for `callpush serve` with the no-op sender (budgets in docs/performance.md):
 //! registrations/s and rings/s through the HTTP API, the ring → sender hand-off latency at a
 //! steady 1,000 rings/s (p50/p99, from the server's own histogram), the fan-out rate of rings
 //! to 1,000 devices each, and resident memory once idle with 100,000 installations. On SQLite
@@ -7,13 +7,16 @@
 //!
 //! Run: `cargo bench -p callpush-server --bench load` (release build; about two minutes).
 
+#[path = "../tests/support/process.rs"]
+mod process;
+
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::mint_device_token;
 use futures::stream::{self, StreamExt};
+use process::{free_port, wait_healthy, Launch, ServeProcess};
 use serde_json::json;
 
 const API_KEY: &str = "bench-api-key-0123456789";
@@ -34,22 +37,16 @@ fn owner(i: usize) -> String {
     }
 }
 
+/// The server under measure, with its data directory.
 struct Server {
-    child: Child,
+    process: ServeProcess,
     base: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(database_url: Option<String>) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let database_url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let config = dir.path().join("callpush.toml");
@@ -70,35 +67,13 @@ fn start(database_url: Option<String>) -> Server {
         dir = dir.path().display(),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_callpush"))
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("CALLPUSH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    for _ in 0..400 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let binary: Option<String> = None;
+    let launch = Launch { show_stderr: true, binary: binary.as_deref(), ..Launch::default() };
+    Server {
+        process: ServeProcess::start(&config, launch),
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
     }
-    panic!("the server did not come up");
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 /// p50 and p99 of a Prometheus histogram in the server's /metrics text, in ms (upper bounds of
@@ -123,7 +98,7 @@ fn quantiles(metrics: &str, name: &str) -> (f64, f64, u64) {
 async fn run(label: &str, database_url: Option<String>) {
     let server = start(database_url);
     let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
-    wait_healthy(&http, &server.base).await;
+    wait_healthy(&server.base, None).await;
     let tokens: Arc<Vec<String>> =
         Arc::new((0..INSTALLATIONS).map(|i| mint_device_token(SECRET, &owner(i), 3600)).collect());
 
@@ -150,7 +125,7 @@ async fn run(label: &str, database_url: Option<String>) {
     assert_eq!(failures, 0, "registrations failed");
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle = rss_mib(server.child.id());
+    let idle = server.process.rss_mib();
 
     // Rings as fast as they go, each to a user with one device.
     let rings = 10_000;
@@ -216,7 +191,7 @@ async fn run(label: &str, database_url: Option<String>) {
     }
     let fan_out = (FAN_USERS * FAN_DEVICES) as f64 / started.elapsed().as_secs_f64();
 
-    let rss_after = rss_mib(server.child.id());
+    let rss_after = server.process.rss_mib();
     println!(
         "{label:<10} registrations {registrations:>6.0}/s   rings {ring_rate:>5.0}/s   fan-out {fan_out:>6.0} pushes/s   \
          idle RSS with 100k installations {idle:.1} MiB (after load {rss_after:.1})"

@@ -8,12 +8,15 @@
 //! `CALLPUSH_BENCH_BURSTS` and `CALLPUSH_BENCH_BURST_RINGS` change the load (default 8 × 20,000);
 //! `CALLPUSH_BENCH_BIN` runs another `callpush` binary (to compare two builds).
 
+#[path = "../tests/support/process.rs"]
+mod process;
+
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::mint_device_token;
 use futures::stream::{self, StreamExt};
+use process::{free_port, wait_healthy, Launch, ServeProcess};
 use serde_json::json;
 
 const API_KEY: &str = "bench-api-key-0123456789";
@@ -21,22 +24,16 @@ const SECRET: &str = "bench-device-token-secret-0123456789abcdef";
 const USERS: usize = 1_000;
 const CONCURRENCY: usize = 128;
 
+/// The server under measure, with its data directory.
 struct Server {
-    child: Child,
+    process: ServeProcess,
     base: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let config = dir.path().join("callpush.toml");
     write!(
         std::fs::File::create(&config).unwrap(),
@@ -54,26 +51,13 @@ fn start() -> Server {
         dir = dir.path().display(),
     )
     .unwrap();
-    let bin = std::env::var("CALLPUSH_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_callpush").into());
-    let child = Command::new(bin)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("CALLPUSH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
+    let binary = std::env::var("CALLPUSH_BENCH_BIN").ok();
+    let launch = Launch { show_stderr: true, binary: binary.as_deref(), ..Launch::default() };
+    Server {
+        process: ServeProcess::start(&config, launch),
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    }
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -86,14 +70,8 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let server = start();
-        let pid = server.child.id();
         let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
-        for _ in 0..400 {
-            if http.get(format!("{}/healthz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&server.base, None).await;
         for i in 0..USERS {
             let r = http
                 .put(format!("{}/v1/installations/inst-{i}", server.base))
@@ -105,7 +83,7 @@ fn main() {
             assert!(r.status().is_success());
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        println!("sqlite: {USERS} installations, idle RSS {:.1} MiB", rss_mib(pid));
+        println!("sqlite: {USERS} installations, idle RSS {:.1} MiB", server.process.rss_mib());
         let mut total = 0;
         let mut peak: f64 = 0.0;
         for burst in 1..=bursts {
@@ -129,10 +107,10 @@ fn main() {
                 .await;
             let rate = burst_rings as f64 / started.elapsed().as_secs_f64();
             total += burst_rings;
-            let busy = rss_mib(pid);
+            let busy = server.process.rss_mib();
             // Let the deliveries drain and the write-ahead log be checkpointed.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            let settled = rss_mib(pid);
+            let settled = server.process.rss_mib();
             peak = peak.max(busy).max(settled);
             println!(
                 "burst {burst:>2}: {total:>7} rings ({rate:>5.0}/s, {failed} failed)   RSS at end {busy:>6.1} MiB, \
@@ -140,6 +118,6 @@ fn main() {
             );
         }
         tokio::time::sleep(Duration::from_secs(10)).await;
-        println!("sqlite: after {total} rings, peak {peak:.1} MiB, 10 s idle {:.1} MiB", rss_mib(pid));
+        println!("sqlite: after {total} rings, peak {peak:.1} MiB, 10 s idle {:.1} MiB", server.process.rss_mib());
     });
 }

@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN §5: the device side (installations, call status, answer, decline)
+//! The HTTP API: the device side (installations, call status, answer, decline)
 //! with the app user's bearer token, the app backend side (ring, cancel, call details) with an
 //! API key, plus `/healthz`, `/metrics` and `/openapi.json`.
 //!
@@ -1233,7 +1233,7 @@ fn summary(d: &crate::store::Delivery) -> DeliverySummary {
 /// The OpenAPI document, generated from the handlers above.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator (DESIGN §5)"),
+    info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator"),
     paths(put_installation, verify_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
           healthz, readyz, metrics, openapi),
     components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,

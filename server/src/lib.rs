@@ -1,6 +1,6 @@
 //! callpush-server: the reference server behind the `callpush` command.
 //!
-//! - [`api`]: the HTTP API of DESIGN §5, described by `/openapi.json`;
+//! - [`api`]: the HTTP API, described by `/openapi.json`;
 //! - [`http_server`]: the accept loop and the limits of the HTTP edge;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;

@@ -1,6 +1,6 @@
 //! Ring orchestration: a call is stored with one delivery per live device before anything is
 //! sent; answers, declines, cancels and the deadline move it on, each with the follow-up pushes
-//! its devices need (DESIGN §6), all in one transaction so a crash loses nothing.
+//! its devices need (server/README.md, "How a ring runs"), all in one transaction so a crash loses nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -79,7 +79,7 @@ enum Ending {
     Unanswered(CancelReason),
 }
 
-/// What a device that rang needs when the call stops (DESIGN §6): FCM and WNS get a cancel
+/// What a device that rang needs when the call stops: FCM and WNS get a cancel
 /// push; APNs never gets a VoIP cancel and Push Kit's VoIP message only wakes, so both learn of
 /// an answer elsewhere over their own connection and get a missed-call notification when
 /// nobody answered.

@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN §5 on both databases: contract, auth and identity isolation, TTL
+//! The HTTP API on both databases: contract, auth and identity isolation, TTL
 //! bounds, ring orchestration (answer, decline, cancel, timeout with each platform's follow-up),
 //! delivery outcomes, long-polls, webhooks, key rotation and concurrency.
 

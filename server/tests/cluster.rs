@@ -104,7 +104,7 @@ impl Cluster {
         )
         .unwrap();
         let log = self.dir.path().join(format!("{name}.log"));
-        let launch = Launch { log: Some("info,sqlx=warn"), stderr: Some(&log), prelude: None };
+        let launch = Launch { log: Some("info,sqlx=warn"), stderr: Some(&log), ..Launch::default() };
         let instance = Instance {
             process: ServeProcess::start(&config, launch),
             base: format!("http://127.0.0.1:{port}"),

@@ -69,7 +69,7 @@ pub fn to_file_text(vector: &Vector) -> String {
     text
 }
 
-/// What the platform's SDK must tell the system call UI for `outcome` (DESIGN §3, §4).
+/// What the platform's SDK must tell the system call UI for `outcome` (docs/wire-contract.md).
 pub fn expected_report(platform: Platform, outcome: Outcome) -> SystemReport {
     match (platform, outcome) {
         (_, Outcome::Ring) => SystemReport::Ring,

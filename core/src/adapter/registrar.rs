@@ -1,6 +1,6 @@
 //! Where registrations go: the [`Registrar`] trait and an in-memory implementation.
 //!
-//! The HTTP registrar of DESIGN §5 implements the same trait in the client layer.
+//! The server's HTTP registrar (server/README.md) implements the same trait in the client layer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::error::Error;
 use crate::model::{InstallationRequest, Jwk, Registration};
 
-/// Stores installations: `PUT` and `DELETE /v1/installations/{id}` of DESIGN §5.
+/// Stores installations: `PUT` and `DELETE /v1/installations/{id}` of the registrar API.
 #[async_trait]
 pub trait Registrar: Send + Sync {
     /// Creates or replaces the installation (idempotent) and returns the lease.

@@ -1,4 +1,4 @@
-//! The registrar and ring API of DESIGN §5 over the app's [`HttpClient`].
+//! The registrar and ring API (server/README.md, `/openapi.json`) over the app's [`HttpClient`].
 //!
 //! Every request carries the app's bearer token. Transient failures (no answer, 408, 429, 5xx)
 //! are retried with exponential backoff and full jitter, honouring `Retry-After`; a 401 asks the
@@ -301,7 +301,7 @@ fn json<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, Er
     serde_json::from_slice(&response.body).map_err(|e| Error::Registrar {
         status: response.status,
         code: "bad_response".into(),
-        message: format!("the registrar's answer is not what DESIGN §5 says: {e}"),
+        message: format!("the registrar's answer is not what the registrar API says: {e}"),
     })
 }
 

@@ -749,7 +749,7 @@ impl Inner {
         });
     }
 
-    /// Tells the system call UI what a push that does not ring requires (DESIGN §3).
+    /// Tells the system call UI what a push that does not ring requires (docs/wire-contract.md, "What the system call UI must be told").
     fn report_push(&self, report: SystemReport, call: Option<&IncomingCall>, reason: IncomingCallError) {
         let result = match report {
             SystemReport::ReportAndEnd => {

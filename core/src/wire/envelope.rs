@@ -1,4 +1,4 @@
-//! Provider envelopes: how the JWS rides in each platform's push, both ways (DESIGN §4).
+//! Provider envelopes: how the JWS rides in each platform's push, both ways (docs/wire-contract.md).
 //!
 //! Building: [`encode_push`] signs an invite and wraps it for one provider, refusing anything
 //! over the provider's size limit (the caller name is shortened first, never the signature).

@@ -1,4 +1,4 @@
-//! The call-push JWT (DESIGN §4): JWS compact serialisation, EdDSA, explicit `typ`.
+//! The call-push JWT (docs/wire-contract.md): JWS compact serialisation, EdDSA, explicit `typ`.
 //!
 //! Decoding is split in two so a refused push can still be shown: [`Jws::decode`] only frames
 //! and parses; [`Jws::verify`] decides whether the push is authentic; [`Jws::claims`] reads the

@@ -1,4 +1,4 @@
-//! The wire contract (DESIGN §4): the signed call-push JWT and the envelope of each provider.
+//! The wire contract (docs/wire-contract.md): the signed call-push JWT and the envelope of each provider.
 //!
 //! Pure functions, no I/O. The server encodes with it and the client decodes with it, so
 //! both sides share one implementation. No function here panics on any input.

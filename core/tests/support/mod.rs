@@ -1,4 +1,4 @@
-//! Test doubles for the client: an in-process registrar that speaks DESIGN §5 through the
+//! Test doubles for the client: an in-process registrar that speaks the registrar API through the
 //! `HttpClient` trait, a settable clock, and recording fakes of the system call UI and listener.
 #![allow(dead_code)]
 
@@ -49,7 +49,7 @@ pub struct Received {
     pub body: Value,
 }
 
-/// The server side of DESIGN §5, in process. Bearer tokens are `token-for:<user>`.
+/// The server side of the registrar API, in process. Bearer tokens are `token-for:<user>`.
 pub struct FakeRegistrar {
     pub clock: Arc<FakeClock>,
     /// Server clock minus device clock, seconds.

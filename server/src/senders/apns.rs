@@ -3,7 +3,7 @@
 //! provider token that is reused and replaced every 50 minutes (APNs wants 20 to 60).
 //!
 //! APNs never gets a cancel push: iOS must report every VoIP push to CallKit, so a call that
-//! stops ringing reaches the iPhone as a missed-call alert instead (DESIGN §6).
+//! stops ringing reaches the iPhone as a missed-call alert instead.
 //!
 //! Connections: each environment has one `reqwest` client speaking HTTP/2 only, whose pool keeps
 //! the single connection open (pinged when idle) and multiplexes every push over it within the

@@ -1,5 +1,6 @@
 //! `callpush serve` as its own process, as an operator runs it: for what only a real process
-//! shows (crashes, signals, file limits, a full disk).
+//! shows (crashes, signals, file limits, a full disk) and for whole-process benchmarks, which
+//! include this file too.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,8 +16,12 @@ pub fn free_port() -> u16 {
 pub struct Launch<'a> {
     /// `CALLPUSH_LOG`; `warn` when not given.
     pub log: Option<&'a str>,
-    /// A file for its stderr; discarded when not given.
+    /// A file for its stderr; discarded when not given, unless `show_stderr`.
     pub stderr: Option<&'a Path>,
+    /// Without `stderr`: pass the server's stderr through (benchmarks show its warnings).
+    pub show_stderr: bool,
+    /// Another `callpush` binary than this build's (to compare two builds).
+    pub binary: Option<&'a str>,
     /// Shell commands run before the server takes the shell's place (`ulimit -n 256`,
     /// `trap '' XFSZ`).
     pub prelude: Option<&'a str>,
@@ -31,7 +36,7 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `callpush serve --config config` as `launch` says.
     pub fn start(config: &Path, launch: Launch) -> ServeProcess {
-        let binary = env!("CARGO_BIN_EXE_callpush");
+        let binary = launch.binary.unwrap_or(env!("CARGO_BIN_EXE_callpush"));
         let mut command = match launch.prelude {
             Some(prelude) => {
                 let mut shell = Command::new("sh");
@@ -40,9 +45,11 @@ impl ServeProcess {
             }
             None => Command::new(binary),
         };
-        let stderr = launch.stderr.map_or_else(Stdio::null, |path| {
-            Stdio::from(std::fs::File::create(path).expect("create the server's log file"))
-        });
+        let stderr = match launch.stderr {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create the server's log file")),
+            None if launch.show_stderr => Stdio::inherit(),
+            None => Stdio::null(),
+        };
         let child = command
             .args(["serve", "--config", config.to_str().unwrap()])
             .env("CALLPUSH_LOG", launch.log.unwrap_or("warn"))
@@ -51,6 +58,18 @@ impl ServeProcess {
             .spawn()
             .expect("start callpush serve");
         ServeProcess { child }
+    }
+
+    /// Its resident memory now (`VmRSS`), MiB.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
     }
 
     /// Sends `SIGKILL` and waits for the process to end: no shutdown code runs.
