@@ -1125,9 +1125,13 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
         .await;
     assert_eq!(detail["state"], "missed", "{detail}");
     let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
-    assert_eq!(
-        (ring["status"].as_str(), ring["outcome"].as_str()),
-        (Some("failed"), Some("transient")),
+    // The last attempt failed (`transient`), or a retry came due after the ring ended
+    // (`expired`): which one depends on where the deadline falls between two backoffs.
+    assert!(
+        matches!(
+            (ring["status"].as_str(), ring["outcome"].as_str()),
+            (Some("failed"), Some("transient" | "expired"))
+        ),
         "{ring}"
     );
     let attempts = ring["attempts"].as_i64().unwrap();

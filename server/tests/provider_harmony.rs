@@ -1384,8 +1384,14 @@ async fn end_to_end_retries_stop_at_the_ring_deadline() {
         world.delivery(&call_id, "ring", Duration::from_secs(15), |d| d["status"] == "failed").await;
     let failed_at = now() * 1000;
     assert_eq!(delivery["status"], "failed", "{delivery}");
-    assert_eq!(delivery["outcome"], "transient", "{delivery}");
-    assert!(delivery["detail"].as_str().unwrap().contains("no time left"), "{delivery}");
+    // The last attempt failed with no time left to retry, or a retry came due after the ring
+    // ended: which one depends on where the deadline falls between two backoffs.
+    let detail = delivery["detail"].as_str().unwrap();
+    assert!(
+        (delivery["outcome"] == "transient" && detail.contains("no time left"))
+            || (delivery["outcome"] == "expired" && detail.contains("no longer matters")),
+        "{delivery}"
+    );
     assert!(delivery["attempts"].as_i64().unwrap() >= 2, "retried while it mattered: {delivery}");
     assert!(failed_at <= expires_at_ms + 2000, "gave up by the deadline");
     let calls_pushed = world.sends_of_type("10");
