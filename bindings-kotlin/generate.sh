@@ -22,7 +22,7 @@ cd "$root"
 if [ -n "$server_out" ]; then
   cargo build --quiet --locked -p callpush-server --bin callpush --profile "$profile"
 fi
-cargo build --quiet --locked -p callpush --profile "$profile"
+cargo build --quiet --locked -p callpush-ffi --profile "$profile"
 case "$(uname -s)" in
   Darwin) lib=libcallpush.dylib ;;
   *) lib=libcallpush.so ;;
@@ -31,7 +31,7 @@ library="$root/target/$target_subdir/$lib"
 
 rm -rf "$out"
 mkdir -p "$out" "$native"
-cargo run --quiet --locked -p callpush --features bindgen --bin uniffi-bindgen -- \
+cargo run --quiet --locked -p callpush-ffi --features bindgen --bin uniffi-bindgen -- \
   generate --library "$library" --language kotlin --out-dir "$out" --no-format
 # Replace the library atomically: a process that has the old one loaded keeps its own copy.
 cp "$library" "$native/.$lib.tmp"

@@ -62,7 +62,7 @@ for target in "$device" "${simulators[@]}" "${macs[@]}"; do
   echo "==> libcallpush.a for $target ($profile)"
   # strip = true (the mobile profile) would strip the archive's symbols, which the app's link
   # needs; the app's own build strips the final binary.
-  cargo rustc --quiet --locked -p callpush --lib --crate-type staticlib --target "$target" \
+  cargo rustc --quiet --locked -p callpush-ffi --lib --crate-type staticlib --target "$target" \
     --profile "$profile" --config "profile.$profile.strip=\"debuginfo\""
 done
 library() { echo "$root/target/$1/$profile_dir/libcallpush.a"; }

@@ -126,7 +126,7 @@ check_header() {
 
 uint32_t contract_version(void);
 uint32_t contract_version(void) {
-    return ffi_callpush_uniffi_contract_version();
+    return ffi_callpush_client_uniffi_contract_version();
 }
 EOF
   local ok=1
@@ -144,7 +144,7 @@ EOF
     ok=0
   fi
   if ! grep -q '^import CallPushFFI$' "$here/Sources/CallPush/Generated/callpush.swift"; then
-    echo "          the generated Swift does not import CallPushFFI (see core/uniffi.toml)"
+    echo "          the generated Swift does not import CallPushFFI (see core/client/uniffi.toml)"
     ok=0
   fi
   if [ "$ok" = 1 ]; then
@@ -158,7 +158,7 @@ check_symbols() {
   echo "  symbols: the header's functions in the built library"
   local library
   # The drift check just built it; on its own, build it (alone: see generate.sh).
-  [ "$drift_checked" = 1 ] || (cd "$root" && cargo build --quiet --locked -p callpush)
+  [ "$drift_checked" = 1 ] || (cd "$root" && cargo build --quiet --locked -p callpush-ffi)
   case "$(uname -s)" in
     Darwin)
       library="$root/target/debug/libcallpush.dylib"
@@ -176,8 +176,8 @@ check_symbols() {
   grep -oE '(uniffi|ffi)_callpush_[A-Za-z0-9_]+' "$here/Sources/CallPush/Generated/callpush.swift" \
     | sort -u >"$scratch/called"
   local ok=1
-  if ! grep -qx 'ffi_callpush_uniffi_contract_version' "$scratch/declared"; then
-    echo "          no ffi_callpush_uniffi_contract_version among the $(wc -l <"$scratch/declared") functions read from the header"
+  if ! grep -qx 'ffi_callpush_client_uniffi_contract_version' "$scratch/declared"; then
+    echo "          no ffi_callpush_client_uniffi_contract_version among the $(wc -l <"$scratch/declared") functions read from the header"
     ok=0
   fi
   comm -23 "$scratch/declared" "$scratch/defined" >"$scratch/missing"

@@ -19,7 +19,7 @@ root="$(cd "$here/.." && pwd)"
 out="$(mkdir -p "${1:-$here}" && cd "${1:-$here}" && pwd)"
 
 cd "$root"
-cargo build --quiet --locked -p callpush
+cargo build --quiet --locked -p callpush-ffi
 case "$(uname -s)" in
   Darwin) library="$root/target/debug/libcallpush.dylib" ;;
   *) library="$root/target/debug/libcallpush.so" ;;
@@ -27,12 +27,12 @@ esac
 
 raw="$(mktemp -d)"
 trap 'rm -rf "$raw"' EXIT
-cargo run --quiet --locked -p callpush --features bindgen --bin uniffi-bindgen -- \
+cargo run --quiet --locked -p callpush-ffi --features bindgen --bin uniffi-bindgen -- \
   generate --library "$library" --language swift --out-dir "$raw" --no-format
 
-# The three files uniffi writes for the module names in core/uniffi.toml.
+# The three files uniffi writes for the module names in core/client/uniffi.toml.
 for file in CallPushFFI.h CallPushFFI.modulemap CallPushFFI.swift; do
-  [ -f "$raw/$file" ] || { echo "uniffi-bindgen wrote no $file (see core/uniffi.toml)" >&2; exit 1; }
+  [ -f "$raw/$file" ] || { echo "uniffi-bindgen wrote no $file (see core/client/uniffi.toml)" >&2; exit 1; }
 done
 
 # Deterministic text: no trailing blanks, at most one blank line in a row, none at either end,

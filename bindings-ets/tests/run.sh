@@ -22,7 +22,7 @@ fi
 # and the library would carry the server's HTTP stack (callpush's `reqwest` feature).
 step "building the server, the bridge (callpush-napi) and the generator"
 cargo build --quiet --locked -p callpush-server --bin callpush
-cargo build --quiet --locked -p callpush
+cargo build --quiet --locked -p callpush-ffi
 cargo build --quiet --locked -p callpush-napi -p callpush-bindgen-ets
 rm -rf "$build"
 mkdir -p "$build/addon"

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use callpush::model::{Caller, CancelReason, Invite, Outcome, Platform, PushEvent, SystemReport};
-use callpush::wire::{encode_push, harmony_delivery, wrap, CallSigner, ProviderPayload};
+use callpush_client::model::{Caller, CancelReason, Invite, Outcome, Platform, PushEvent, SystemReport};
+use callpush_client::wire::{encode_push, harmony_delivery, wrap, CallSigner, ProviderPayload};
 use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -221,14 +221,14 @@ fn cases(platform: Platform, trusted: &CallSigner) -> Vec<Case> {
     cases.push(Case {
         slug: "unknown-kid",
         description: "Correctly signed by a key the device does not trust.".into(),
-        build: Build::Jws(callpush::wire::sign(&base_invite(), &stranger)),
+        build: Build::Jws(callpush_client::wire::sign(&base_invite(), &stranger)),
         call: Some(base_invite()),
         now: NOW,
         outcome: Outcome::Rejected,
         error: Some("unknown_key"),
     });
 
-    let genuine = callpush::wire::sign(&base_invite(), trusted);
+    let genuine = callpush_client::wire::sign(&base_invite(), trusted);
     let mut parts: Vec<&str> = genuine.split('.').collect();
     let mut tampered_invite = base_invite();
     tampered_invite.from.name = Some("Your Bank".into());
@@ -328,7 +328,7 @@ fn cases(platform: Platform, trusted: &CallSigner) -> Vec<Case> {
             "A correctly signed push larger than the {}-byte limit of the provider cannot have come through it.",
             platform.payload_limit()
         ),
-        build: Build::Jws(callpush::wire::sign(&oversized, trusted)),
+        build: Build::Jws(callpush_client::wire::sign(&oversized, trusted)),
         call: None,
         now: NOW,
         outcome: Outcome::Rejected,

@@ -1,8 +1,8 @@
 //! The shared vectors: checked in, up to date with the encoder, and passed by the core.
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::model::{Platform, RawPush};
-use callpush::wire::KeySet;
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::model::{Platform, RawPush};
+use callpush_client::wire::KeySet;
 use callpush_tests::vectors::{self, Vector};
 
 fn checked_in() -> Vec<Vector> {

@@ -13,196 +13,196 @@ mod ffi {
     use super::*;
 
     extern "C" {
-        pub(crate) fn ffi_callpush_rustbuffer_from_bytes(
+        pub(crate) fn ffi_callpush_client_rustbuffer_from_bytes(
             bytes: crate::ForeignBytes,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn ffi_callpush_rustbuffer_free(
+        pub(crate) fn ffi_callpush_client_rustbuffer_free(
             buf: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn ffi_callpush_rust_future_cancel_f32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_f64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_i16(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_i32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_i64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_i8(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_rust_buffer(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_u16(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_u32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_u64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_u8(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_cancel_void(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_complete_f32(
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_f32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_f64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_i16(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_i32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_i64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_i8(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_rust_buffer(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_u16(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_u32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_u64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_u8(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_cancel_void(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_complete_f32(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> f32;
-        pub(crate) fn ffi_callpush_rust_future_complete_f64(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_f64(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> f64;
-        pub(crate) fn ffi_callpush_rust_future_complete_i16(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_i16(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> i16;
-        pub(crate) fn ffi_callpush_rust_future_complete_i32(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_i32(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> i32;
-        pub(crate) fn ffi_callpush_rust_future_complete_i64(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_i64(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> i64;
-        pub(crate) fn ffi_callpush_rust_future_complete_i8(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_i8(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> i8;
-        pub(crate) fn ffi_callpush_rust_future_complete_rust_buffer(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_rust_buffer(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn ffi_callpush_rust_future_complete_u16(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_u16(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u16;
-        pub(crate) fn ffi_callpush_rust_future_complete_u32(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_u32(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u32;
-        pub(crate) fn ffi_callpush_rust_future_complete_u64(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_u64(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn ffi_callpush_rust_future_complete_u8(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_u8(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u8;
-        pub(crate) fn ffi_callpush_rust_future_complete_void(
+        pub(crate) fn ffi_callpush_client_rust_future_complete_void(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn ffi_callpush_rust_future_free_f32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_f64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_i16(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_i32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_i64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_i8(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_rust_buffer(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_u16(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_u32(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_u64(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_u8(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_free_void(handle: u64);
-        pub(crate) fn ffi_callpush_rust_future_poll_f32(
+        pub(crate) fn ffi_callpush_client_rust_future_free_f32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_f64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_i16(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_i32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_i64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_i8(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_rust_buffer(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_u16(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_u32(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_u64(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_u8(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_free_void(handle: u64);
+        pub(crate) fn ffi_callpush_client_rust_future_poll_f32(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_f64(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_f64(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_i16(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_i16(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_i32(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_i32(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_i64(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_i64(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_i8(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_i8(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_rust_buffer(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_rust_buffer(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_u16(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_u16(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_u32(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_u32(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_u64(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_u64(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_u8(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_u8(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_rust_future_poll_void(
+        pub(crate) fn ffi_callpush_client_rust_future_poll_void(
             handle: u64,
             callback: crate::ContinuationCallback,
             callback_data: u64,
         );
-        pub(crate) fn ffi_callpush_uniffi_contract_version() -> u32;
-        pub(crate) fn uniffi_callpush_checksum_constructor_client_new() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_func_inspect_push() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_accesstokenprovider_access_token() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_calllistener_on_event() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_answer() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_call() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_calls() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_decline() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_end_call() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_handle_push() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_handle_push_data() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_hang_up() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_installation_id() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_media_connected() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_next_wakeup() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_refresh() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_register_push() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_registration() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_report_incoming_from_signalling() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_report_outgoing_call() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_tick() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_client_unregister_push() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_httpclient_send() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_systemcallui_report_and_end_call() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_systemcallui_report_call_state() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_systemcallui_report_incoming_call() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error() -> u16;
-        pub(crate) fn uniffi_callpush_checksum_method_systemcallui_report_outgoing_call() -> u16;
-        pub(crate) fn uniffi_callpush_fn_clone_accesstokenprovider(
-            handle: u64,
-            out_status: *mut crate::RustCallStatus,
-        ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_clone_calllistener(
+        pub(crate) fn ffi_callpush_client_uniffi_contract_version() -> u32;
+        pub(crate) fn uniffi_callpush_client_checksum_constructor_client_new() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_func_inspect_push() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_accesstokenprovider_access_token() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_calllistener_on_event() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_answer() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_calls() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_decline() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_end_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_handle_push() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_handle_push_data() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_hang_up() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_installation_id() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_media_connected() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_next_wakeup() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_refresh() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_register_push() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_registration() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_report_outgoing_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_tick() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_unregister_push() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_httpclient_send() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_systemcallui_report_call_state() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call() -> u16;
+        pub(crate) fn uniffi_callpush_client_fn_clone_accesstokenprovider(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_clone_client(
+        pub(crate) fn uniffi_callpush_client_fn_clone_calllistener(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_clone_httpclient(
+        pub(crate) fn uniffi_callpush_client_fn_clone_client(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_clone_systemcallui(
+        pub(crate) fn uniffi_callpush_client_fn_clone_httpclient(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_constructor_client_new(
+        pub(crate) fn uniffi_callpush_client_fn_clone_systemcallui(
+            handle: u64,
+            out_status: *mut crate::RustCallStatus,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_constructor_client_new(
             config: crate::RustBuffer,
             http: u64,
             tokens: u64,
@@ -210,105 +210,123 @@ mod ffi {
             listener: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_free_accesstokenprovider(
+        pub(crate) fn uniffi_callpush_client_fn_free_accesstokenprovider(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_free_calllistener(
+        pub(crate) fn uniffi_callpush_client_fn_free_calllistener(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_free_client(handle: u64, out_status: *mut crate::RustCallStatus);
-        pub(crate) fn uniffi_callpush_fn_free_httpclient(handle: u64, out_status: *mut crate::RustCallStatus);
-        pub(crate) fn uniffi_callpush_fn_free_systemcallui(
+        pub(crate) fn uniffi_callpush_client_fn_free_client(
             handle: u64,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_func_inspect_push(
+        pub(crate) fn uniffi_callpush_client_fn_free_httpclient(
+            handle: u64,
+            out_status: *mut crate::RustCallStatus,
+        );
+        pub(crate) fn uniffi_callpush_client_fn_free_systemcallui(
+            handle: u64,
+            out_status: *mut crate::RustCallStatus,
+        );
+        pub(crate) fn uniffi_callpush_client_fn_func_inspect_push(
             platform: crate::RustBuffer,
             raw: crate::RustBuffer,
             keys_json: crate::RustBuffer,
             now: i64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_init_callback_vtable_accesstokenprovider(
+        pub(crate) fn uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(
             vtable: *const VTableCallbackInterfaceAccessTokenProvider,
         );
-        pub(crate) fn uniffi_callpush_fn_init_callback_vtable_calllistener(
+        pub(crate) fn uniffi_callpush_client_fn_init_callback_vtable_calllistener(
             vtable: *const VTableCallbackInterfaceCallListener,
         );
-        pub(crate) fn uniffi_callpush_fn_init_callback_vtable_httpclient(
+        pub(crate) fn uniffi_callpush_client_fn_init_callback_vtable_httpclient(
             vtable: *const VTableCallbackInterfaceHttpClient,
         );
-        pub(crate) fn uniffi_callpush_fn_init_callback_vtable_systemcallui(
+        pub(crate) fn uniffi_callpush_client_fn_init_callback_vtable_systemcallui(
             vtable: *const VTableCallbackInterfaceSystemCallUi,
         );
-        pub(crate) fn uniffi_callpush_fn_method_accesstokenprovider_access_token(
+        pub(crate) fn uniffi_callpush_client_fn_method_accesstokenprovider_access_token(
             ptr: u64,
             force_refresh: i8,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_calllistener_on_event(
+        pub(crate) fn uniffi_callpush_client_fn_method_calllistener_on_event(
             ptr: u64,
             event: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_method_client_answer(ptr: u64, call_id: crate::RustBuffer) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_client_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_answer(
+            ptr: u64,
+            call_id: crate::RustBuffer,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_client_call(
             ptr: u64,
             call_id: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_calls(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_calls(
             ptr: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_decline(ptr: u64, call_id: crate::RustBuffer) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_client_end_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_decline(
+            ptr: u64,
+            call_id: crate::RustBuffer,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_client_end_call(
             ptr: u64,
             call_id: crate::RustBuffer,
             reason: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_handle_push(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_handle_push(
             ptr: u64,
             raw: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_handle_push_data(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_handle_push_data(
             ptr: u64,
             data: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_hang_up(ptr: u64, call_id: crate::RustBuffer) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_client_installation_id(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_hang_up(
+            ptr: u64,
+            call_id: crate::RustBuffer,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_client_installation_id(
             ptr: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_media_connected(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_media_connected(
             ptr: u64,
             call_id: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_next_wakeup(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_next_wakeup(
             ptr: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_refresh(ptr: u64, token: crate::RustBuffer) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_client_register_push(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_refresh(
+            ptr: u64,
+            token: crate::RustBuffer,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_client_register_push(
             ptr: u64,
             token: crate::RustBuffer,
             options: crate::RustBuffer,
         ) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_client_registration(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_registration(
             ptr: u64,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_report_incoming_from_signalling(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(
             ptr: u64,
             call: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_report_outgoing_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_report_outgoing_call(
             ptr: u64,
             call_id: crate::RustBuffer,
             callee_id: crate::RustBuffer,
@@ -316,32 +334,38 @@ mod ffi {
             video: i8,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
-        pub(crate) fn uniffi_callpush_fn_method_client_tick(ptr: u64, out_status: *mut crate::RustCallStatus);
-        pub(crate) fn uniffi_callpush_fn_method_client_unregister_push(ptr: u64) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_httpclient_send(ptr: u64, request: crate::RustBuffer) -> u64;
-        pub(crate) fn uniffi_callpush_fn_method_systemcallui_report_and_end_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_client_tick(
+            ptr: u64,
+            out_status: *mut crate::RustCallStatus,
+        );
+        pub(crate) fn uniffi_callpush_client_fn_method_client_unregister_push(ptr: u64) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_httpclient_send(
+            ptr: u64,
+            request: crate::RustBuffer,
+        ) -> u64;
+        pub(crate) fn uniffi_callpush_client_fn_method_systemcallui_report_and_end_call(
             ptr: u64,
             call: crate::RustBuffer,
             reason: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_method_systemcallui_report_call_state(
+        pub(crate) fn uniffi_callpush_client_fn_method_systemcallui_report_call_state(
             ptr: u64,
             call: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_method_systemcallui_report_incoming_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_systemcallui_report_incoming_call(
             ptr: u64,
             call: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_method_systemcallui_report_incoming_call_error(
+        pub(crate) fn uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error(
             ptr: u64,
             system_call_id: crate::RustBuffer,
             reason: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         );
-        pub(crate) fn uniffi_callpush_fn_method_systemcallui_report_outgoing_call(
+        pub(crate) fn uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call(
             ptr: u64,
             call: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
@@ -358,7 +382,7 @@ pub(crate) unsafe fn rustbuffer_from_bytes(
     status: &mut crate::RustCallStatus,
 ) -> crate::RustBuffer {
     // SAFETY: per this function's contract.
-    unsafe { ffi::ffi_callpush_rustbuffer_from_bytes(bytes, status) }
+    unsafe { ffi::ffi_callpush_client_rustbuffer_from_bytes(bytes, status) }
 }
 
 /// Frees a RustBuffer.
@@ -367,7 +391,7 @@ pub(crate) unsafe fn rustbuffer_from_bytes(
 /// `buf` must come from Rust and not be used again.
 pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {
     // SAFETY: per this function's contract.
-    unsafe { ffi::ffi_callpush_rustbuffer_free(buf, status) }
+    unsafe { ffi::ffi_callpush_client_rustbuffer_free(buf, status) }
 }
 
 /// uniffi's vtable of `AccessTokenProvider` (`UniffiVTableCallbackInterfaceAccessTokenProvider`).
@@ -643,8 +667,8 @@ unsafe extern "C" fn vt_systemcallui_report_call_state(
     unsafe { crate::write_sync_return(result, crate::ReturnKind::Void, uniffi_out_return, uniffi_status) }
 }
 
-/// JS `ffi_callpush_rust_future_cancel_f32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_f32(
+/// JS `ffi_callpush_client_rust_future_cancel_f32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_f32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -652,13 +676,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_f32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_f32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_f32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_f64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_f64(
+/// JS `ffi_callpush_client_rust_future_cancel_f64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_f64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -666,13 +690,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_f64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_f64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_f64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_i16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i16(
+/// JS `ffi_callpush_client_rust_future_cancel_i16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_i16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -680,13 +704,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i16(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_i16(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_i16(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_i32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i32(
+/// JS `ffi_callpush_client_rust_future_cancel_i32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_i32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -694,13 +718,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_i32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_i32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_i64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i64(
+/// JS `ffi_callpush_client_rust_future_cancel_i64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_i64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -708,13 +732,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_i64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_i64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_i8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i8(
+/// JS `ffi_callpush_client_rust_future_cancel_i8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_i8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -722,13 +746,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_i8(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_i8(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_i8(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_rust_buffer`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_rust_buffer(
+/// JS `ffi_callpush_client_rust_future_cancel_rust_buffer`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_rust_buffer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -736,13 +760,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_rust_buffer(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_rust_buffer(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_rust_buffer(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_u16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u16(
+/// JS `ffi_callpush_client_rust_future_cancel_u16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_u16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -750,13 +774,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u16(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_u16(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_u16(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_u32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u32(
+/// JS `ffi_callpush_client_rust_future_cancel_u32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_u32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -764,13 +788,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_u32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_u32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_u64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u64(
+/// JS `ffi_callpush_client_rust_future_cancel_u64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_u64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -778,13 +802,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_u64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_u64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_u8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u8(
+/// JS `ffi_callpush_client_rust_future_cancel_u8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_u8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -792,13 +816,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_u8(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_u8(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_u8(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_cancel_void`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_void(
+/// JS `ffi_callpush_client_rust_future_cancel_void`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_cancel_void(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -806,13 +830,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_cancel_void(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_cancel_void(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_cancel_void(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_f32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_f32(
+/// JS `ffi_callpush_client_rust_future_complete_f32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_f32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -821,14 +845,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_f32(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_f32(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_f32(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_f64(env, f64::from(r))
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_f64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_f64(
+/// JS `ffi_callpush_client_rust_future_complete_f64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_f64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -837,14 +861,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_f64(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_f64(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_f64(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_f64(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_i16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i16(
+/// JS `ffi_callpush_client_rust_future_complete_i16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_i16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -853,14 +877,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i16(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_i16(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_i16(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_i32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i32(
+/// JS `ffi_callpush_client_rust_future_complete_i32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_i32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -869,14 +893,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i32(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_i32(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_i32(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i32(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_i64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i64(
+/// JS `ffi_callpush_client_rust_future_complete_i64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_i64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -885,14 +909,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i64(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_i64(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_i64(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i64(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_i8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i8(
+/// JS `ffi_callpush_client_rust_future_complete_i8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_i8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -901,14 +925,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_i8(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_i8(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_i8(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_rust_buffer`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_rust_buffer(
+/// JS `ffi_callpush_client_rust_future_complete_rust_buffer`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_rust_buffer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -917,14 +941,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_rust_buffer(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_rust_buffer(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_rust_buffer(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_u16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u16(
+/// JS `ffi_callpush_client_rust_future_complete_u16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_u16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -933,14 +957,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u16(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_u16(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_u16(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_u32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u32(
+/// JS `ffi_callpush_client_rust_future_complete_u32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_u32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -949,14 +973,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u32(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_u32(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_u32(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u32(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_u64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u64(
+/// JS `ffi_callpush_client_rust_future_complete_u64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_u64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -965,14 +989,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u64(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_u64(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_u64(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_u8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u8(
+/// JS `ffi_callpush_client_rust_future_complete_u8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_u8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -981,14 +1005,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_u8(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_rust_future_complete_u8(x0, &mut status) };
+        let r = unsafe { ffi::ffi_callpush_client_rust_future_complete_u8(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `ffi_callpush_rust_future_complete_void`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_complete_void(
+/// JS `ffi_callpush_client_rust_future_complete_void`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_complete_void(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -997,14 +1021,14 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_complete_void(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_complete_void(x0, &mut status) };
+        unsafe { ffi::ffi_callpush_client_rust_future_complete_void(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_f32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_f32(
+/// JS `ffi_callpush_client_rust_future_free_f32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_f32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1012,13 +1036,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_f32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_f32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_f32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_f64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_f64(
+/// JS `ffi_callpush_client_rust_future_free_f64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_f64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1026,13 +1050,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_f64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_f64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_f64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_i16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_i16(
+/// JS `ffi_callpush_client_rust_future_free_i16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_i16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1040,13 +1064,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_i16(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_i16(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_i16(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_i32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_i32(
+/// JS `ffi_callpush_client_rust_future_free_i32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_i32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1054,13 +1078,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_i32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_i32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_i32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_i64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_i64(
+/// JS `ffi_callpush_client_rust_future_free_i64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_i64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1068,13 +1092,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_i64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_i64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_i64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_i8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_i8(
+/// JS `ffi_callpush_client_rust_future_free_i8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_i8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1082,13 +1106,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_i8(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_i8(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_i8(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_rust_buffer`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_rust_buffer(
+/// JS `ffi_callpush_client_rust_future_free_rust_buffer`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_rust_buffer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1096,13 +1120,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_rust_buffer(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_rust_buffer(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_rust_buffer(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_u16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_u16(
+/// JS `ffi_callpush_client_rust_future_free_u16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_u16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1110,13 +1134,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_u16(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_u16(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_u16(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_u32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_u32(
+/// JS `ffi_callpush_client_rust_future_free_u32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_u32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1124,13 +1148,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_u32(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_u32(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_u32(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_u64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_u64(
+/// JS `ffi_callpush_client_rust_future_free_u64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_u64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1138,13 +1162,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_u64(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_u64(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_u64(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_u8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_u8(
+/// JS `ffi_callpush_client_rust_future_free_u8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_u8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1152,13 +1176,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_u8(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_u8(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_u8(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_free_void`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_free_void(
+/// JS `ffi_callpush_client_rust_future_free_void`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_free_void(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1166,13 +1190,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_free_void(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_free_void(x0) };
+        unsafe { ffi::ffi_callpush_client_rust_future_free_void(x0) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_f32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_f32(
+/// JS `ffi_callpush_client_rust_future_poll_f32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_f32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1181,13 +1205,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_f32(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_f32(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_f32(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_f64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_f64(
+/// JS `ffi_callpush_client_rust_future_poll_f64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_f64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1196,13 +1220,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_f64(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_f64(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_f64(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_i16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i16(
+/// JS `ffi_callpush_client_rust_future_poll_i16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_i16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1211,13 +1235,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i16(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_i16(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_i16(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_i32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i32(
+/// JS `ffi_callpush_client_rust_future_poll_i32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_i32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1226,13 +1250,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i32(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_i32(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_i32(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_i64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i64(
+/// JS `ffi_callpush_client_rust_future_poll_i64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_i64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1241,13 +1265,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i64(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_i64(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_i64(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_i8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i8(
+/// JS `ffi_callpush_client_rust_future_poll_i8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_i8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1256,13 +1280,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_i8(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_i8(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_i8(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_rust_buffer`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_rust_buffer(
+/// JS `ffi_callpush_client_rust_future_poll_rust_buffer`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_rust_buffer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1271,13 +1295,15 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_rust_buffer(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_rust_buffer(x0, crate::continuation_callback, data) };
+        unsafe {
+            ffi::ffi_callpush_client_rust_future_poll_rust_buffer(x0, crate::continuation_callback, data)
+        };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_u16`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u16(
+/// JS `ffi_callpush_client_rust_future_poll_u16`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_u16(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1286,13 +1312,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u16(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_u16(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_u16(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_u32`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u32(
+/// JS `ffi_callpush_client_rust_future_poll_u32`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_u32(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1301,13 +1327,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u32(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_u32(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_u32(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_u64`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u64(
+/// JS `ffi_callpush_client_rust_future_poll_u64`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_u64(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1316,13 +1342,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u64(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_u64(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_u64(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_u8`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u8(
+/// JS `ffi_callpush_client_rust_future_poll_u8`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_u8(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1331,13 +1357,13 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_u8(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_u8(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_u8(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_rust_future_poll_void`.
-unsafe extern "C" fn js_ffi_callpush_rust_future_poll_void(
+/// JS `ffi_callpush_client_rust_future_poll_void`.
+unsafe extern "C" fn js_ffi_callpush_client_rust_future_poll_void(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1346,390 +1372,392 @@ unsafe extern "C" fn js_ffi_callpush_rust_future_poll_void(
         let x0 = crate::arg_u64(env, a[0])?;
         let data = crate::continuation_register(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::ffi_callpush_rust_future_poll_void(x0, crate::continuation_callback, data) };
+        unsafe { ffi::ffi_callpush_client_rust_future_poll_void(x0, crate::continuation_callback, data) };
         crate::js_undefined(env)
     })
 }
 
-/// JS `ffi_callpush_uniffi_contract_version`.
-unsafe extern "C" fn js_ffi_callpush_uniffi_contract_version(
+/// JS `ffi_callpush_client_uniffi_contract_version`.
+unsafe extern "C" fn js_ffi_callpush_client_uniffi_contract_version(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::ffi_callpush_uniffi_contract_version() };
+        let r = unsafe { ffi::ffi_callpush_client_uniffi_contract_version() };
         crate::js_u32(env, r)
     })
 }
 
-/// JS `uniffi_callpush_checksum_constructor_client_new`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_constructor_client_new(
+/// JS `uniffi_callpush_client_checksum_constructor_client_new`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_constructor_client_new(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_constructor_client_new() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_constructor_client_new() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_func_inspect_push`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_func_inspect_push(
+/// JS `uniffi_callpush_client_checksum_func_inspect_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_func_inspect_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_func_inspect_push() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_func_inspect_push() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_accesstokenprovider_access_token`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_accesstokenprovider_access_token(
+/// JS `uniffi_callpush_client_checksum_method_accesstokenprovider_access_token`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_accesstokenprovider_access_token(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_accesstokenprovider_access_token() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_accesstokenprovider_access_token() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_calllistener_on_event`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_calllistener_on_event(
+/// JS `uniffi_callpush_client_checksum_method_calllistener_on_event`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_calllistener_on_event(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_calllistener_on_event() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_calllistener_on_event() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_answer`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_answer(
+/// JS `uniffi_callpush_client_checksum_method_client_answer`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_answer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_answer() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_answer() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_call(
+/// JS `uniffi_callpush_client_checksum_method_client_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_calls`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_calls(
+/// JS `uniffi_callpush_client_checksum_method_client_calls`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_calls(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_calls() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_calls() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_decline`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_decline(
+/// JS `uniffi_callpush_client_checksum_method_client_decline`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_decline(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_decline() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_decline() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_end_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_end_call(
+/// JS `uniffi_callpush_client_checksum_method_client_end_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_end_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_end_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_end_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_handle_push`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_handle_push(
+/// JS `uniffi_callpush_client_checksum_method_client_handle_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_handle_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_handle_push() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_handle_push() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_handle_push_data`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_handle_push_data(
+/// JS `uniffi_callpush_client_checksum_method_client_handle_push_data`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_handle_push_data(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_handle_push_data() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_handle_push_data() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_hang_up`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_hang_up(
+/// JS `uniffi_callpush_client_checksum_method_client_hang_up`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_hang_up(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_hang_up() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_hang_up() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_installation_id`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_installation_id(
+/// JS `uniffi_callpush_client_checksum_method_client_installation_id`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_installation_id(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_installation_id() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_installation_id() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_media_connected`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_media_connected(
+/// JS `uniffi_callpush_client_checksum_method_client_media_connected`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_media_connected(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_media_connected() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_media_connected() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_next_wakeup`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_next_wakeup(
+/// JS `uniffi_callpush_client_checksum_method_client_next_wakeup`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_next_wakeup(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_next_wakeup() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_next_wakeup() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_refresh`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_refresh(
+/// JS `uniffi_callpush_client_checksum_method_client_refresh`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_refresh(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_refresh() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_refresh() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_register_push`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_register_push(
+/// JS `uniffi_callpush_client_checksum_method_client_register_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_register_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_register_push() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_register_push() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_registration`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_registration(
+/// JS `uniffi_callpush_client_checksum_method_client_registration`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_registration(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_registration() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_registration() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_report_incoming_from_signalling`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_report_incoming_from_signalling(
+/// JS `uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_report_incoming_from_signalling() };
+        let r =
+            unsafe { ffi::uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_report_outgoing_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_report_outgoing_call(
+/// JS `uniffi_callpush_client_checksum_method_client_report_outgoing_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_report_outgoing_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_report_outgoing_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_report_outgoing_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_tick`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_tick(
+/// JS `uniffi_callpush_client_checksum_method_client_tick`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_tick(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_tick() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_tick() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_client_unregister_push`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_client_unregister_push(
+/// JS `uniffi_callpush_client_checksum_method_client_unregister_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_unregister_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_client_unregister_push() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_unregister_push() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_httpclient_send`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_httpclient_send(
+/// JS `uniffi_callpush_client_checksum_method_httpclient_send`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_httpclient_send(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_httpclient_send() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_httpclient_send() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_systemcallui_report_and_end_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_systemcallui_report_and_end_call(
+/// JS `uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_systemcallui_report_and_end_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_systemcallui_report_call_state`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_systemcallui_report_call_state(
+/// JS `uniffi_callpush_client_checksum_method_systemcallui_report_call_state`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_systemcallui_report_call_state(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_systemcallui_report_call_state() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_systemcallui_report_call_state() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_systemcallui_report_incoming_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_systemcallui_report_incoming_call(
+/// JS `uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_systemcallui_report_incoming_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error(
+/// JS `uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error() };
+        let r =
+            unsafe { ffi::uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_checksum_method_systemcallui_report_outgoing_call`.
-unsafe extern "C" fn js_uniffi_callpush_checksum_method_systemcallui_report_outgoing_call(
+/// JS `uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
         let _ = info;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_checksum_method_systemcallui_report_outgoing_call() };
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call() };
         crate::js_i32(env, i32::from(r))
     })
 }
 
-/// JS `uniffi_callpush_fn_clone_accesstokenprovider`.
-unsafe extern "C" fn js_uniffi_callpush_fn_clone_accesstokenprovider(
+/// JS `uniffi_callpush_client_fn_clone_accesstokenprovider`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_clone_accesstokenprovider(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1738,14 +1766,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_clone_accesstokenprovider(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_clone_accesstokenprovider(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_clone_accesstokenprovider(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_clone_calllistener`.
-unsafe extern "C" fn js_uniffi_callpush_fn_clone_calllistener(
+/// JS `uniffi_callpush_client_fn_clone_calllistener`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_clone_calllistener(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1754,14 +1782,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_clone_calllistener(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_clone_calllistener(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_clone_calllistener(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_clone_client`.
-unsafe extern "C" fn js_uniffi_callpush_fn_clone_client(
+/// JS `uniffi_callpush_client_fn_clone_client`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_clone_client(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1770,14 +1798,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_clone_client(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_clone_client(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_clone_client(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_clone_httpclient`.
-unsafe extern "C" fn js_uniffi_callpush_fn_clone_httpclient(
+/// JS `uniffi_callpush_client_fn_clone_httpclient`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_clone_httpclient(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1786,14 +1814,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_clone_httpclient(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_clone_httpclient(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_clone_httpclient(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_clone_systemcallui`.
-unsafe extern "C" fn js_uniffi_callpush_fn_clone_systemcallui(
+/// JS `uniffi_callpush_client_fn_clone_systemcallui`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_clone_systemcallui(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1802,14 +1830,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_clone_systemcallui(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_clone_systemcallui(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_clone_systemcallui(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_constructor_client_new`.
-unsafe extern "C" fn js_uniffi_callpush_fn_constructor_client_new(
+/// JS `uniffi_callpush_client_fn_constructor_client_new`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_constructor_client_new(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1822,14 +1850,15 @@ unsafe extern "C" fn js_uniffi_callpush_fn_constructor_client_new(
         let x4 = crate::arg_u64(env, a[4])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_constructor_client_new(x0, x1, x2, x3, x4, &mut status) };
+        let r =
+            unsafe { ffi::uniffi_callpush_client_fn_constructor_client_new(x0, x1, x2, x3, x4, &mut status) };
         crate::set_status(env, a[5], status)?;
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_free_accesstokenprovider`.
-unsafe extern "C" fn js_uniffi_callpush_fn_free_accesstokenprovider(
+/// JS `uniffi_callpush_client_fn_free_accesstokenprovider`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_free_accesstokenprovider(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1838,14 +1867,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_free_accesstokenprovider(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_free_accesstokenprovider(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_free_accesstokenprovider(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_free_calllistener`.
-unsafe extern "C" fn js_uniffi_callpush_fn_free_calllistener(
+/// JS `uniffi_callpush_client_fn_free_calllistener`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_free_calllistener(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1854,14 +1883,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_free_calllistener(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_free_calllistener(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_free_calllistener(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_free_client`.
-unsafe extern "C" fn js_uniffi_callpush_fn_free_client(
+/// JS `uniffi_callpush_client_fn_free_client`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_free_client(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1870,14 +1899,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_free_client(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_free_client(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_free_client(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_free_httpclient`.
-unsafe extern "C" fn js_uniffi_callpush_fn_free_httpclient(
+/// JS `uniffi_callpush_client_fn_free_httpclient`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_free_httpclient(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1886,14 +1915,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_free_httpclient(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_free_httpclient(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_free_httpclient(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_free_systemcallui`.
-unsafe extern "C" fn js_uniffi_callpush_fn_free_systemcallui(
+/// JS `uniffi_callpush_client_fn_free_systemcallui`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_free_systemcallui(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1902,14 +1931,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_free_systemcallui(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_free_systemcallui(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_free_systemcallui(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_func_inspect_push`.
-unsafe extern "C" fn js_uniffi_callpush_fn_func_inspect_push(
+/// JS `uniffi_callpush_client_fn_func_inspect_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_func_inspect_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1921,14 +1950,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_func_inspect_push(
         let x3 = crate::arg_i64(env, a[3])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_func_inspect_push(x0, x1, x2, x3, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_func_inspect_push(x0, x1, x2, x3, &mut status) };
         crate::set_status(env, a[4], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_init_callback_vtable_accesstokenprovider(free, clone, ...methods)`: registers the JS side of `AccessTokenProvider`.
-unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_accesstokenprovider(
+/// JS `uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(free, clone, ...methods)`: registers the JS side of `AccessTokenProvider`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1938,14 +1967,16 @@ unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_accesstokenprovi
         crate::register_slots(env, 0, &a)?;
         // SAFETY: the vtable is a static, as uniffi requires; registered once.
         REGISTERED.call_once(|| unsafe {
-            ffi::uniffi_callpush_fn_init_callback_vtable_accesstokenprovider(&VTABLE_ACCESS_TOKEN_PROVIDER)
+            ffi::uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(
+                &VTABLE_ACCESS_TOKEN_PROVIDER,
+            )
         });
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_init_callback_vtable_calllistener(free, clone, ...methods)`: registers the JS side of `CallListener`.
-unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_calllistener(
+/// JS `uniffi_callpush_client_fn_init_callback_vtable_calllistener(free, clone, ...methods)`: registers the JS side of `CallListener`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_init_callback_vtable_calllistener(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1955,14 +1986,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_calllistener(
         crate::register_slots(env, 3, &a)?;
         // SAFETY: the vtable is a static, as uniffi requires; registered once.
         REGISTERED.call_once(|| unsafe {
-            ffi::uniffi_callpush_fn_init_callback_vtable_calllistener(&VTABLE_CALL_LISTENER)
+            ffi::uniffi_callpush_client_fn_init_callback_vtable_calllistener(&VTABLE_CALL_LISTENER)
         });
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_init_callback_vtable_httpclient(free, clone, ...methods)`: registers the JS side of `HttpClient`.
-unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_httpclient(
+/// JS `uniffi_callpush_client_fn_init_callback_vtable_httpclient(free, clone, ...methods)`: registers the JS side of `HttpClient`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_init_callback_vtable_httpclient(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1972,14 +2003,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_httpclient(
         crate::register_slots(env, 6, &a)?;
         // SAFETY: the vtable is a static, as uniffi requires; registered once.
         REGISTERED.call_once(|| unsafe {
-            ffi::uniffi_callpush_fn_init_callback_vtable_httpclient(&VTABLE_HTTP_CLIENT)
+            ffi::uniffi_callpush_client_fn_init_callback_vtable_httpclient(&VTABLE_HTTP_CLIENT)
         });
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_init_callback_vtable_systemcallui(free, clone, ...methods)`: registers the JS side of `SystemCallUi`.
-unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_systemcallui(
+/// JS `uniffi_callpush_client_fn_init_callback_vtable_systemcallui(free, clone, ...methods)`: registers the JS side of `SystemCallUi`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_init_callback_vtable_systemcallui(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -1989,14 +2020,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_init_callback_vtable_systemcallui(
         crate::register_slots(env, 9, &a)?;
         // SAFETY: the vtable is a static, as uniffi requires; registered once.
         REGISTERED.call_once(|| unsafe {
-            ffi::uniffi_callpush_fn_init_callback_vtable_systemcallui(&VTABLE_SYSTEM_CALL_UI)
+            ffi::uniffi_callpush_client_fn_init_callback_vtable_systemcallui(&VTABLE_SYSTEM_CALL_UI)
         });
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_accesstokenprovider_access_token`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_accesstokenprovider_access_token(
+/// JS `uniffi_callpush_client_fn_method_accesstokenprovider_access_token`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_accesstokenprovider_access_token(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2005,13 +2036,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_accesstokenprovider_access_tok
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_i8(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_accesstokenprovider_access_token(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_accesstokenprovider_access_token(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_calllistener_on_event`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_calllistener_on_event(
+/// JS `uniffi_callpush_client_fn_method_calllistener_on_event`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_calllistener_on_event(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2021,14 +2052,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_calllistener_on_event(
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_calllistener_on_event(x0, x1, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_method_calllistener_on_event(x0, x1, &mut status) };
         crate::set_status(env, a[2], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_answer`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_answer(
+/// JS `uniffi_callpush_client_fn_method_client_answer`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_answer(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2037,13 +2068,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_answer(
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_answer(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_answer(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_call(
+/// JS `uniffi_callpush_client_fn_method_client_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2053,14 +2084,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_call(
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_call(x0, x1, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_call(x0, x1, &mut status) };
         crate::set_status(env, a[2], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_calls`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_calls(
+/// JS `uniffi_callpush_client_fn_method_client_calls`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_calls(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2069,14 +2100,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_calls(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_calls(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_calls(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_decline`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_decline(
+/// JS `uniffi_callpush_client_fn_method_client_decline`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_decline(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2085,13 +2116,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_decline(
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_decline(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_decline(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_end_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_end_call(
+/// JS `uniffi_callpush_client_fn_method_client_end_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_end_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2102,14 +2133,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_end_call(
         let x2 = crate::arg_buffer(env, a[2])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_end_call(x0, x1, x2, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_end_call(x0, x1, x2, &mut status) };
         crate::set_status(env, a[3], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_handle_push`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_handle_push(
+/// JS `uniffi_callpush_client_fn_method_client_handle_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_handle_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2119,14 +2150,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_handle_push(
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_handle_push(x0, x1, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_handle_push(x0, x1, &mut status) };
         crate::set_status(env, a[2], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_handle_push_data`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_handle_push_data(
+/// JS `uniffi_callpush_client_fn_method_client_handle_push_data`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_handle_push_data(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2136,14 +2167,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_handle_push_data(
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_handle_push_data(x0, x1, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_handle_push_data(x0, x1, &mut status) };
         crate::set_status(env, a[2], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_hang_up`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_hang_up(
+/// JS `uniffi_callpush_client_fn_method_client_hang_up`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_hang_up(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2152,13 +2183,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_hang_up(
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_hang_up(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_hang_up(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_installation_id`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_installation_id(
+/// JS `uniffi_callpush_client_fn_method_client_installation_id`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_installation_id(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2167,14 +2198,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_installation_id(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_installation_id(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_installation_id(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_media_connected`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_media_connected(
+/// JS `uniffi_callpush_client_fn_method_client_media_connected`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_media_connected(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2184,14 +2215,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_media_connected(
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_media_connected(x0, x1, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_media_connected(x0, x1, &mut status) };
         crate::set_status(env, a[2], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_next_wakeup`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_next_wakeup(
+/// JS `uniffi_callpush_client_fn_method_client_next_wakeup`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_next_wakeup(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2200,14 +2231,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_next_wakeup(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_next_wakeup(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_next_wakeup(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_refresh`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_refresh(
+/// JS `uniffi_callpush_client_fn_method_client_refresh`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_refresh(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2216,13 +2247,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_refresh(
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_refresh(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_refresh(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_register_push`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_register_push(
+/// JS `uniffi_callpush_client_fn_method_client_register_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_register_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2232,13 +2263,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_register_push(
         let x1 = crate::arg_buffer(env, a[1])?;
         let x2 = crate::arg_buffer(env, a[2])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_register_push(x0, x1, x2) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_register_push(x0, x1, x2) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_registration`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_registration(
+/// JS `uniffi_callpush_client_fn_method_client_registration`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_registration(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2247,14 +2278,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_registration(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_registration(x0, &mut status) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_registration(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_report_incoming_from_signalling`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_report_incoming_from_signalling(
+/// JS `uniffi_callpush_client_fn_method_client_report_incoming_from_signalling`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2265,15 +2296,15 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_report_incoming_from_si
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
         let r = unsafe {
-            ffi::uniffi_callpush_fn_method_client_report_incoming_from_signalling(x0, x1, &mut status)
+            ffi::uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(x0, x1, &mut status)
         };
         crate::set_status(env, a[2], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_report_outgoing_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_report_outgoing_call(
+/// JS `uniffi_callpush_client_fn_method_client_report_outgoing_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_report_outgoing_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2287,15 +2318,15 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_report_outgoing_call(
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
         let r = unsafe {
-            ffi::uniffi_callpush_fn_method_client_report_outgoing_call(x0, x1, x2, x3, x4, &mut status)
+            ffi::uniffi_callpush_client_fn_method_client_report_outgoing_call(x0, x1, x2, x3, x4, &mut status)
         };
         crate::set_status(env, a[5], status)?;
         crate::js_buffer(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_tick`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_tick(
+/// JS `uniffi_callpush_client_fn_method_client_tick`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_tick(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2304,14 +2335,14 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_tick(
         let x0 = crate::arg_u64(env, a[0])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_client_tick(x0, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_method_client_tick(x0, &mut status) };
         crate::set_status(env, a[1], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_client_unregister_push`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_client_unregister_push(
+/// JS `uniffi_callpush_client_fn_method_client_unregister_push`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_unregister_push(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2319,13 +2350,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_client_unregister_push(
         let a = crate::args(env, info, 1)?;
         let x0 = crate::arg_u64(env, a[0])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_client_unregister_push(x0) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_unregister_push(x0) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_httpclient_send`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_httpclient_send(
+/// JS `uniffi_callpush_client_fn_method_httpclient_send`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_httpclient_send(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2334,65 +2365,13 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_httpclient_send(
         let x0 = crate::arg_u64(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_fn_method_httpclient_send(x0, x1) };
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_httpclient_send(x0, x1) };
         crate::js_u64(env, r)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_systemcallui_report_and_end_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_and_end_call(
-    env: napi_env,
-    info: napi_callback_info,
-) -> napi_value {
-    crate::guard(env, || {
-        let a = crate::args(env, info, 4)?;
-        let x0 = crate::arg_u64(env, a[0])?;
-        let x1 = crate::arg_buffer(env, a[1])?;
-        let x2 = crate::arg_buffer(env, a[2])?;
-        let mut status = crate::RustCallStatus::new();
-        // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_systemcallui_report_and_end_call(x0, x1, x2, &mut status) };
-        crate::set_status(env, a[3], status)?;
-        crate::js_undefined(env)
-    })
-}
-
-/// JS `uniffi_callpush_fn_method_systemcallui_report_call_state`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_call_state(
-    env: napi_env,
-    info: napi_callback_info,
-) -> napi_value {
-    crate::guard(env, || {
-        let a = crate::args(env, info, 3)?;
-        let x0 = crate::arg_u64(env, a[0])?;
-        let x1 = crate::arg_buffer(env, a[1])?;
-        let mut status = crate::RustCallStatus::new();
-        // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_systemcallui_report_call_state(x0, x1, &mut status) };
-        crate::set_status(env, a[2], status)?;
-        crate::js_undefined(env)
-    })
-}
-
-/// JS `uniffi_callpush_fn_method_systemcallui_report_incoming_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_incoming_call(
-    env: napi_env,
-    info: napi_callback_info,
-) -> napi_value {
-    crate::guard(env, || {
-        let a = crate::args(env, info, 3)?;
-        let x0 = crate::arg_u64(env, a[0])?;
-        let x1 = crate::arg_buffer(env, a[1])?;
-        let mut status = crate::RustCallStatus::new();
-        // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_systemcallui_report_incoming_call(x0, x1, &mut status) };
-        crate::set_status(env, a[2], status)?;
-        crate::js_undefined(env)
-    })
-}
-
-/// JS `uniffi_callpush_fn_method_systemcallui_report_incoming_call_error`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_incoming_call_error(
+/// JS `uniffi_callpush_client_fn_method_systemcallui_report_and_end_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_systemcallui_report_and_end_call(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2404,15 +2383,15 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_incoming_c
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
         unsafe {
-            ffi::uniffi_callpush_fn_method_systemcallui_report_incoming_call_error(x0, x1, x2, &mut status)
+            ffi::uniffi_callpush_client_fn_method_systemcallui_report_and_end_call(x0, x1, x2, &mut status)
         };
         crate::set_status(env, a[3], status)?;
         crate::js_undefined(env)
     })
 }
 
-/// JS `uniffi_callpush_fn_method_systemcallui_report_outgoing_call`.
-unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_outgoing_call(
+/// JS `uniffi_callpush_client_fn_method_systemcallui_report_call_state`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_systemcallui_report_call_state(
     env: napi_env,
     info: napi_callback_info,
 ) -> napi_value {
@@ -2422,7 +2401,70 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_outgoing_c
         let x1 = crate::arg_buffer(env, a[1])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        unsafe { ffi::uniffi_callpush_fn_method_systemcallui_report_outgoing_call(x0, x1, &mut status) };
+        unsafe { ffi::uniffi_callpush_client_fn_method_systemcallui_report_call_state(x0, x1, &mut status) };
+        crate::set_status(env, a[2], status)?;
+        crate::js_undefined(env)
+    })
+}
+
+/// JS `uniffi_callpush_client_fn_method_systemcallui_report_incoming_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_systemcallui_report_incoming_call(
+    env: napi_env,
+    info: napi_callback_info,
+) -> napi_value {
+    crate::guard(env, || {
+        let a = crate::args(env, info, 3)?;
+        let x0 = crate::arg_u64(env, a[0])?;
+        let x1 = crate::arg_buffer(env, a[1])?;
+        let mut status = crate::RustCallStatus::new();
+        // SAFETY: the arguments are converted to the C types uniffi declares.
+        unsafe {
+            ffi::uniffi_callpush_client_fn_method_systemcallui_report_incoming_call(x0, x1, &mut status)
+        };
+        crate::set_status(env, a[2], status)?;
+        crate::js_undefined(env)
+    })
+}
+
+/// JS `uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error(
+    env: napi_env,
+    info: napi_callback_info,
+) -> napi_value {
+    crate::guard(env, || {
+        let a = crate::args(env, info, 4)?;
+        let x0 = crate::arg_u64(env, a[0])?;
+        let x1 = crate::arg_buffer(env, a[1])?;
+        let x2 = crate::arg_buffer(env, a[2])?;
+        let mut status = crate::RustCallStatus::new();
+        // SAFETY: the arguments are converted to the C types uniffi declares.
+        unsafe {
+            ffi::uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error(
+                x0,
+                x1,
+                x2,
+                &mut status,
+            )
+        };
+        crate::set_status(env, a[3], status)?;
+        crate::js_undefined(env)
+    })
+}
+
+/// JS `uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call(
+    env: napi_env,
+    info: napi_callback_info,
+) -> napi_value {
+    crate::guard(env, || {
+        let a = crate::args(env, info, 3)?;
+        let x0 = crate::arg_u64(env, a[0])?;
+        let x1 = crate::arg_buffer(env, a[1])?;
+        let mut status = crate::RustCallStatus::new();
+        // SAFETY: the arguments are converted to the C types uniffi declares.
+        unsafe {
+            ffi::uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call(x0, x1, &mut status)
+        };
         crate::set_status(env, a[2], status)?;
         crate::js_undefined(env)
     })
@@ -2430,222 +2472,297 @@ unsafe extern "C" fn js_uniffi_callpush_fn_method_systemcallui_report_outgoing_c
 
 /// Every JS function of the module, by name.
 pub(crate) const FUNCTIONS: &[(&std::ffi::CStr, crate::napi_callback)] = &[
-    (c"ffi_callpush_rust_future_cancel_f32", js_ffi_callpush_rust_future_cancel_f32),
-    (c"ffi_callpush_rust_future_cancel_f64", js_ffi_callpush_rust_future_cancel_f64),
-    (c"ffi_callpush_rust_future_cancel_i16", js_ffi_callpush_rust_future_cancel_i16),
-    (c"ffi_callpush_rust_future_cancel_i32", js_ffi_callpush_rust_future_cancel_i32),
-    (c"ffi_callpush_rust_future_cancel_i64", js_ffi_callpush_rust_future_cancel_i64),
-    (c"ffi_callpush_rust_future_cancel_i8", js_ffi_callpush_rust_future_cancel_i8),
-    (c"ffi_callpush_rust_future_cancel_rust_buffer", js_ffi_callpush_rust_future_cancel_rust_buffer),
-    (c"ffi_callpush_rust_future_cancel_u16", js_ffi_callpush_rust_future_cancel_u16),
-    (c"ffi_callpush_rust_future_cancel_u32", js_ffi_callpush_rust_future_cancel_u32),
-    (c"ffi_callpush_rust_future_cancel_u64", js_ffi_callpush_rust_future_cancel_u64),
-    (c"ffi_callpush_rust_future_cancel_u8", js_ffi_callpush_rust_future_cancel_u8),
-    (c"ffi_callpush_rust_future_cancel_void", js_ffi_callpush_rust_future_cancel_void),
-    (c"ffi_callpush_rust_future_complete_f32", js_ffi_callpush_rust_future_complete_f32),
-    (c"ffi_callpush_rust_future_complete_f64", js_ffi_callpush_rust_future_complete_f64),
-    (c"ffi_callpush_rust_future_complete_i16", js_ffi_callpush_rust_future_complete_i16),
-    (c"ffi_callpush_rust_future_complete_i32", js_ffi_callpush_rust_future_complete_i32),
-    (c"ffi_callpush_rust_future_complete_i64", js_ffi_callpush_rust_future_complete_i64),
-    (c"ffi_callpush_rust_future_complete_i8", js_ffi_callpush_rust_future_complete_i8),
-    (c"ffi_callpush_rust_future_complete_rust_buffer", js_ffi_callpush_rust_future_complete_rust_buffer),
-    (c"ffi_callpush_rust_future_complete_u16", js_ffi_callpush_rust_future_complete_u16),
-    (c"ffi_callpush_rust_future_complete_u32", js_ffi_callpush_rust_future_complete_u32),
-    (c"ffi_callpush_rust_future_complete_u64", js_ffi_callpush_rust_future_complete_u64),
-    (c"ffi_callpush_rust_future_complete_u8", js_ffi_callpush_rust_future_complete_u8),
-    (c"ffi_callpush_rust_future_complete_void", js_ffi_callpush_rust_future_complete_void),
-    (c"ffi_callpush_rust_future_free_f32", js_ffi_callpush_rust_future_free_f32),
-    (c"ffi_callpush_rust_future_free_f64", js_ffi_callpush_rust_future_free_f64),
-    (c"ffi_callpush_rust_future_free_i16", js_ffi_callpush_rust_future_free_i16),
-    (c"ffi_callpush_rust_future_free_i32", js_ffi_callpush_rust_future_free_i32),
-    (c"ffi_callpush_rust_future_free_i64", js_ffi_callpush_rust_future_free_i64),
-    (c"ffi_callpush_rust_future_free_i8", js_ffi_callpush_rust_future_free_i8),
-    (c"ffi_callpush_rust_future_free_rust_buffer", js_ffi_callpush_rust_future_free_rust_buffer),
-    (c"ffi_callpush_rust_future_free_u16", js_ffi_callpush_rust_future_free_u16),
-    (c"ffi_callpush_rust_future_free_u32", js_ffi_callpush_rust_future_free_u32),
-    (c"ffi_callpush_rust_future_free_u64", js_ffi_callpush_rust_future_free_u64),
-    (c"ffi_callpush_rust_future_free_u8", js_ffi_callpush_rust_future_free_u8),
-    (c"ffi_callpush_rust_future_free_void", js_ffi_callpush_rust_future_free_void),
-    (c"ffi_callpush_rust_future_poll_f32", js_ffi_callpush_rust_future_poll_f32),
-    (c"ffi_callpush_rust_future_poll_f64", js_ffi_callpush_rust_future_poll_f64),
-    (c"ffi_callpush_rust_future_poll_i16", js_ffi_callpush_rust_future_poll_i16),
-    (c"ffi_callpush_rust_future_poll_i32", js_ffi_callpush_rust_future_poll_i32),
-    (c"ffi_callpush_rust_future_poll_i64", js_ffi_callpush_rust_future_poll_i64),
-    (c"ffi_callpush_rust_future_poll_i8", js_ffi_callpush_rust_future_poll_i8),
-    (c"ffi_callpush_rust_future_poll_rust_buffer", js_ffi_callpush_rust_future_poll_rust_buffer),
-    (c"ffi_callpush_rust_future_poll_u16", js_ffi_callpush_rust_future_poll_u16),
-    (c"ffi_callpush_rust_future_poll_u32", js_ffi_callpush_rust_future_poll_u32),
-    (c"ffi_callpush_rust_future_poll_u64", js_ffi_callpush_rust_future_poll_u64),
-    (c"ffi_callpush_rust_future_poll_u8", js_ffi_callpush_rust_future_poll_u8),
-    (c"ffi_callpush_rust_future_poll_void", js_ffi_callpush_rust_future_poll_void),
-    (c"ffi_callpush_uniffi_contract_version", js_ffi_callpush_uniffi_contract_version),
-    (c"uniffi_callpush_checksum_constructor_client_new", js_uniffi_callpush_checksum_constructor_client_new),
-    (c"uniffi_callpush_checksum_func_inspect_push", js_uniffi_callpush_checksum_func_inspect_push),
+    (c"ffi_callpush_client_rust_future_cancel_f32", js_ffi_callpush_client_rust_future_cancel_f32),
+    (c"ffi_callpush_client_rust_future_cancel_f64", js_ffi_callpush_client_rust_future_cancel_f64),
+    (c"ffi_callpush_client_rust_future_cancel_i16", js_ffi_callpush_client_rust_future_cancel_i16),
+    (c"ffi_callpush_client_rust_future_cancel_i32", js_ffi_callpush_client_rust_future_cancel_i32),
+    (c"ffi_callpush_client_rust_future_cancel_i64", js_ffi_callpush_client_rust_future_cancel_i64),
+    (c"ffi_callpush_client_rust_future_cancel_i8", js_ffi_callpush_client_rust_future_cancel_i8),
     (
-        c"uniffi_callpush_checksum_method_accesstokenprovider_access_token",
-        js_uniffi_callpush_checksum_method_accesstokenprovider_access_token,
+        c"ffi_callpush_client_rust_future_cancel_rust_buffer",
+        js_ffi_callpush_client_rust_future_cancel_rust_buffer,
+    ),
+    (c"ffi_callpush_client_rust_future_cancel_u16", js_ffi_callpush_client_rust_future_cancel_u16),
+    (c"ffi_callpush_client_rust_future_cancel_u32", js_ffi_callpush_client_rust_future_cancel_u32),
+    (c"ffi_callpush_client_rust_future_cancel_u64", js_ffi_callpush_client_rust_future_cancel_u64),
+    (c"ffi_callpush_client_rust_future_cancel_u8", js_ffi_callpush_client_rust_future_cancel_u8),
+    (c"ffi_callpush_client_rust_future_cancel_void", js_ffi_callpush_client_rust_future_cancel_void),
+    (c"ffi_callpush_client_rust_future_complete_f32", js_ffi_callpush_client_rust_future_complete_f32),
+    (c"ffi_callpush_client_rust_future_complete_f64", js_ffi_callpush_client_rust_future_complete_f64),
+    (c"ffi_callpush_client_rust_future_complete_i16", js_ffi_callpush_client_rust_future_complete_i16),
+    (c"ffi_callpush_client_rust_future_complete_i32", js_ffi_callpush_client_rust_future_complete_i32),
+    (c"ffi_callpush_client_rust_future_complete_i64", js_ffi_callpush_client_rust_future_complete_i64),
+    (c"ffi_callpush_client_rust_future_complete_i8", js_ffi_callpush_client_rust_future_complete_i8),
+    (
+        c"ffi_callpush_client_rust_future_complete_rust_buffer",
+        js_ffi_callpush_client_rust_future_complete_rust_buffer,
+    ),
+    (c"ffi_callpush_client_rust_future_complete_u16", js_ffi_callpush_client_rust_future_complete_u16),
+    (c"ffi_callpush_client_rust_future_complete_u32", js_ffi_callpush_client_rust_future_complete_u32),
+    (c"ffi_callpush_client_rust_future_complete_u64", js_ffi_callpush_client_rust_future_complete_u64),
+    (c"ffi_callpush_client_rust_future_complete_u8", js_ffi_callpush_client_rust_future_complete_u8),
+    (c"ffi_callpush_client_rust_future_complete_void", js_ffi_callpush_client_rust_future_complete_void),
+    (c"ffi_callpush_client_rust_future_free_f32", js_ffi_callpush_client_rust_future_free_f32),
+    (c"ffi_callpush_client_rust_future_free_f64", js_ffi_callpush_client_rust_future_free_f64),
+    (c"ffi_callpush_client_rust_future_free_i16", js_ffi_callpush_client_rust_future_free_i16),
+    (c"ffi_callpush_client_rust_future_free_i32", js_ffi_callpush_client_rust_future_free_i32),
+    (c"ffi_callpush_client_rust_future_free_i64", js_ffi_callpush_client_rust_future_free_i64),
+    (c"ffi_callpush_client_rust_future_free_i8", js_ffi_callpush_client_rust_future_free_i8),
+    (
+        c"ffi_callpush_client_rust_future_free_rust_buffer",
+        js_ffi_callpush_client_rust_future_free_rust_buffer,
+    ),
+    (c"ffi_callpush_client_rust_future_free_u16", js_ffi_callpush_client_rust_future_free_u16),
+    (c"ffi_callpush_client_rust_future_free_u32", js_ffi_callpush_client_rust_future_free_u32),
+    (c"ffi_callpush_client_rust_future_free_u64", js_ffi_callpush_client_rust_future_free_u64),
+    (c"ffi_callpush_client_rust_future_free_u8", js_ffi_callpush_client_rust_future_free_u8),
+    (c"ffi_callpush_client_rust_future_free_void", js_ffi_callpush_client_rust_future_free_void),
+    (c"ffi_callpush_client_rust_future_poll_f32", js_ffi_callpush_client_rust_future_poll_f32),
+    (c"ffi_callpush_client_rust_future_poll_f64", js_ffi_callpush_client_rust_future_poll_f64),
+    (c"ffi_callpush_client_rust_future_poll_i16", js_ffi_callpush_client_rust_future_poll_i16),
+    (c"ffi_callpush_client_rust_future_poll_i32", js_ffi_callpush_client_rust_future_poll_i32),
+    (c"ffi_callpush_client_rust_future_poll_i64", js_ffi_callpush_client_rust_future_poll_i64),
+    (c"ffi_callpush_client_rust_future_poll_i8", js_ffi_callpush_client_rust_future_poll_i8),
+    (
+        c"ffi_callpush_client_rust_future_poll_rust_buffer",
+        js_ffi_callpush_client_rust_future_poll_rust_buffer,
+    ),
+    (c"ffi_callpush_client_rust_future_poll_u16", js_ffi_callpush_client_rust_future_poll_u16),
+    (c"ffi_callpush_client_rust_future_poll_u32", js_ffi_callpush_client_rust_future_poll_u32),
+    (c"ffi_callpush_client_rust_future_poll_u64", js_ffi_callpush_client_rust_future_poll_u64),
+    (c"ffi_callpush_client_rust_future_poll_u8", js_ffi_callpush_client_rust_future_poll_u8),
+    (c"ffi_callpush_client_rust_future_poll_void", js_ffi_callpush_client_rust_future_poll_void),
+    (c"ffi_callpush_client_uniffi_contract_version", js_ffi_callpush_client_uniffi_contract_version),
+    (
+        c"uniffi_callpush_client_checksum_constructor_client_new",
+        js_uniffi_callpush_client_checksum_constructor_client_new,
     ),
     (
-        c"uniffi_callpush_checksum_method_calllistener_on_event",
-        js_uniffi_callpush_checksum_method_calllistener_on_event,
-    ),
-    (c"uniffi_callpush_checksum_method_client_answer", js_uniffi_callpush_checksum_method_client_answer),
-    (c"uniffi_callpush_checksum_method_client_call", js_uniffi_callpush_checksum_method_client_call),
-    (c"uniffi_callpush_checksum_method_client_calls", js_uniffi_callpush_checksum_method_client_calls),
-    (c"uniffi_callpush_checksum_method_client_decline", js_uniffi_callpush_checksum_method_client_decline),
-    (c"uniffi_callpush_checksum_method_client_end_call", js_uniffi_callpush_checksum_method_client_end_call),
-    (
-        c"uniffi_callpush_checksum_method_client_handle_push",
-        js_uniffi_callpush_checksum_method_client_handle_push,
+        c"uniffi_callpush_client_checksum_func_inspect_push",
+        js_uniffi_callpush_client_checksum_func_inspect_push,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_handle_push_data",
-        js_uniffi_callpush_checksum_method_client_handle_push_data,
-    ),
-    (c"uniffi_callpush_checksum_method_client_hang_up", js_uniffi_callpush_checksum_method_client_hang_up),
-    (
-        c"uniffi_callpush_checksum_method_client_installation_id",
-        js_uniffi_callpush_checksum_method_client_installation_id,
+        c"uniffi_callpush_client_checksum_method_accesstokenprovider_access_token",
+        js_uniffi_callpush_client_checksum_method_accesstokenprovider_access_token,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_media_connected",
-        js_uniffi_callpush_checksum_method_client_media_connected,
+        c"uniffi_callpush_client_checksum_method_calllistener_on_event",
+        js_uniffi_callpush_client_checksum_method_calllistener_on_event,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_next_wakeup",
-        js_uniffi_callpush_checksum_method_client_next_wakeup,
-    ),
-    (c"uniffi_callpush_checksum_method_client_refresh", js_uniffi_callpush_checksum_method_client_refresh),
-    (
-        c"uniffi_callpush_checksum_method_client_register_push",
-        js_uniffi_callpush_checksum_method_client_register_push,
+        c"uniffi_callpush_client_checksum_method_client_answer",
+        js_uniffi_callpush_client_checksum_method_client_answer,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_registration",
-        js_uniffi_callpush_checksum_method_client_registration,
+        c"uniffi_callpush_client_checksum_method_client_call",
+        js_uniffi_callpush_client_checksum_method_client_call,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_report_incoming_from_signalling",
-        js_uniffi_callpush_checksum_method_client_report_incoming_from_signalling,
+        c"uniffi_callpush_client_checksum_method_client_calls",
+        js_uniffi_callpush_client_checksum_method_client_calls,
     ),
     (
-        c"uniffi_callpush_checksum_method_client_report_outgoing_call",
-        js_uniffi_callpush_checksum_method_client_report_outgoing_call,
-    ),
-    (c"uniffi_callpush_checksum_method_client_tick", js_uniffi_callpush_checksum_method_client_tick),
-    (
-        c"uniffi_callpush_checksum_method_client_unregister_push",
-        js_uniffi_callpush_checksum_method_client_unregister_push,
-    ),
-    (c"uniffi_callpush_checksum_method_httpclient_send", js_uniffi_callpush_checksum_method_httpclient_send),
-    (
-        c"uniffi_callpush_checksum_method_systemcallui_report_and_end_call",
-        js_uniffi_callpush_checksum_method_systemcallui_report_and_end_call,
+        c"uniffi_callpush_client_checksum_method_client_decline",
+        js_uniffi_callpush_client_checksum_method_client_decline,
     ),
     (
-        c"uniffi_callpush_checksum_method_systemcallui_report_call_state",
-        js_uniffi_callpush_checksum_method_systemcallui_report_call_state,
+        c"uniffi_callpush_client_checksum_method_client_end_call",
+        js_uniffi_callpush_client_checksum_method_client_end_call,
     ),
     (
-        c"uniffi_callpush_checksum_method_systemcallui_report_incoming_call",
-        js_uniffi_callpush_checksum_method_systemcallui_report_incoming_call,
+        c"uniffi_callpush_client_checksum_method_client_handle_push",
+        js_uniffi_callpush_client_checksum_method_client_handle_push,
     ),
     (
-        c"uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error",
-        js_uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error,
+        c"uniffi_callpush_client_checksum_method_client_handle_push_data",
+        js_uniffi_callpush_client_checksum_method_client_handle_push_data,
     ),
     (
-        c"uniffi_callpush_checksum_method_systemcallui_report_outgoing_call",
-        js_uniffi_callpush_checksum_method_systemcallui_report_outgoing_call,
-    ),
-    (c"uniffi_callpush_fn_clone_accesstokenprovider", js_uniffi_callpush_fn_clone_accesstokenprovider),
-    (c"uniffi_callpush_fn_clone_calllistener", js_uniffi_callpush_fn_clone_calllistener),
-    (c"uniffi_callpush_fn_clone_client", js_uniffi_callpush_fn_clone_client),
-    (c"uniffi_callpush_fn_clone_httpclient", js_uniffi_callpush_fn_clone_httpclient),
-    (c"uniffi_callpush_fn_clone_systemcallui", js_uniffi_callpush_fn_clone_systemcallui),
-    (c"uniffi_callpush_fn_constructor_client_new", js_uniffi_callpush_fn_constructor_client_new),
-    (c"uniffi_callpush_fn_free_accesstokenprovider", js_uniffi_callpush_fn_free_accesstokenprovider),
-    (c"uniffi_callpush_fn_free_calllistener", js_uniffi_callpush_fn_free_calllistener),
-    (c"uniffi_callpush_fn_free_client", js_uniffi_callpush_fn_free_client),
-    (c"uniffi_callpush_fn_free_httpclient", js_uniffi_callpush_fn_free_httpclient),
-    (c"uniffi_callpush_fn_free_systemcallui", js_uniffi_callpush_fn_free_systemcallui),
-    (c"uniffi_callpush_fn_func_inspect_push", js_uniffi_callpush_fn_func_inspect_push),
-    (
-        c"uniffi_callpush_fn_init_callback_vtable_accesstokenprovider",
-        js_uniffi_callpush_fn_init_callback_vtable_accesstokenprovider,
+        c"uniffi_callpush_client_checksum_method_client_hang_up",
+        js_uniffi_callpush_client_checksum_method_client_hang_up,
     ),
     (
-        c"uniffi_callpush_fn_init_callback_vtable_calllistener",
-        js_uniffi_callpush_fn_init_callback_vtable_calllistener,
+        c"uniffi_callpush_client_checksum_method_client_installation_id",
+        js_uniffi_callpush_client_checksum_method_client_installation_id,
     ),
     (
-        c"uniffi_callpush_fn_init_callback_vtable_httpclient",
-        js_uniffi_callpush_fn_init_callback_vtable_httpclient,
+        c"uniffi_callpush_client_checksum_method_client_media_connected",
+        js_uniffi_callpush_client_checksum_method_client_media_connected,
     ),
     (
-        c"uniffi_callpush_fn_init_callback_vtable_systemcallui",
-        js_uniffi_callpush_fn_init_callback_vtable_systemcallui,
+        c"uniffi_callpush_client_checksum_method_client_next_wakeup",
+        js_uniffi_callpush_client_checksum_method_client_next_wakeup,
     ),
     (
-        c"uniffi_callpush_fn_method_accesstokenprovider_access_token",
-        js_uniffi_callpush_fn_method_accesstokenprovider_access_token,
-    ),
-    (c"uniffi_callpush_fn_method_calllistener_on_event", js_uniffi_callpush_fn_method_calllistener_on_event),
-    (c"uniffi_callpush_fn_method_client_answer", js_uniffi_callpush_fn_method_client_answer),
-    (c"uniffi_callpush_fn_method_client_call", js_uniffi_callpush_fn_method_client_call),
-    (c"uniffi_callpush_fn_method_client_calls", js_uniffi_callpush_fn_method_client_calls),
-    (c"uniffi_callpush_fn_method_client_decline", js_uniffi_callpush_fn_method_client_decline),
-    (c"uniffi_callpush_fn_method_client_end_call", js_uniffi_callpush_fn_method_client_end_call),
-    (c"uniffi_callpush_fn_method_client_handle_push", js_uniffi_callpush_fn_method_client_handle_push),
-    (
-        c"uniffi_callpush_fn_method_client_handle_push_data",
-        js_uniffi_callpush_fn_method_client_handle_push_data,
-    ),
-    (c"uniffi_callpush_fn_method_client_hang_up", js_uniffi_callpush_fn_method_client_hang_up),
-    (
-        c"uniffi_callpush_fn_method_client_installation_id",
-        js_uniffi_callpush_fn_method_client_installation_id,
+        c"uniffi_callpush_client_checksum_method_client_refresh",
+        js_uniffi_callpush_client_checksum_method_client_refresh,
     ),
     (
-        c"uniffi_callpush_fn_method_client_media_connected",
-        js_uniffi_callpush_fn_method_client_media_connected,
-    ),
-    (c"uniffi_callpush_fn_method_client_next_wakeup", js_uniffi_callpush_fn_method_client_next_wakeup),
-    (c"uniffi_callpush_fn_method_client_refresh", js_uniffi_callpush_fn_method_client_refresh),
-    (c"uniffi_callpush_fn_method_client_register_push", js_uniffi_callpush_fn_method_client_register_push),
-    (c"uniffi_callpush_fn_method_client_registration", js_uniffi_callpush_fn_method_client_registration),
-    (
-        c"uniffi_callpush_fn_method_client_report_incoming_from_signalling",
-        js_uniffi_callpush_fn_method_client_report_incoming_from_signalling,
+        c"uniffi_callpush_client_checksum_method_client_register_push",
+        js_uniffi_callpush_client_checksum_method_client_register_push,
     ),
     (
-        c"uniffi_callpush_fn_method_client_report_outgoing_call",
-        js_uniffi_callpush_fn_method_client_report_outgoing_call,
-    ),
-    (c"uniffi_callpush_fn_method_client_tick", js_uniffi_callpush_fn_method_client_tick),
-    (
-        c"uniffi_callpush_fn_method_client_unregister_push",
-        js_uniffi_callpush_fn_method_client_unregister_push,
-    ),
-    (c"uniffi_callpush_fn_method_httpclient_send", js_uniffi_callpush_fn_method_httpclient_send),
-    (
-        c"uniffi_callpush_fn_method_systemcallui_report_and_end_call",
-        js_uniffi_callpush_fn_method_systemcallui_report_and_end_call,
+        c"uniffi_callpush_client_checksum_method_client_registration",
+        js_uniffi_callpush_client_checksum_method_client_registration,
     ),
     (
-        c"uniffi_callpush_fn_method_systemcallui_report_call_state",
-        js_uniffi_callpush_fn_method_systemcallui_report_call_state,
+        c"uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling",
+        js_uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling,
     ),
     (
-        c"uniffi_callpush_fn_method_systemcallui_report_incoming_call",
-        js_uniffi_callpush_fn_method_systemcallui_report_incoming_call,
+        c"uniffi_callpush_client_checksum_method_client_report_outgoing_call",
+        js_uniffi_callpush_client_checksum_method_client_report_outgoing_call,
     ),
     (
-        c"uniffi_callpush_fn_method_systemcallui_report_incoming_call_error",
-        js_uniffi_callpush_fn_method_systemcallui_report_incoming_call_error,
+        c"uniffi_callpush_client_checksum_method_client_tick",
+        js_uniffi_callpush_client_checksum_method_client_tick,
     ),
     (
-        c"uniffi_callpush_fn_method_systemcallui_report_outgoing_call",
-        js_uniffi_callpush_fn_method_systemcallui_report_outgoing_call,
+        c"uniffi_callpush_client_checksum_method_client_unregister_push",
+        js_uniffi_callpush_client_checksum_method_client_unregister_push,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_httpclient_send",
+        js_uniffi_callpush_client_checksum_method_httpclient_send,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call",
+        js_uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_systemcallui_report_call_state",
+        js_uniffi_callpush_client_checksum_method_systemcallui_report_call_state,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call",
+        js_uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error",
+        js_uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error,
+    ),
+    (
+        c"uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call",
+        js_uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call,
+    ),
+    (
+        c"uniffi_callpush_client_fn_clone_accesstokenprovider",
+        js_uniffi_callpush_client_fn_clone_accesstokenprovider,
+    ),
+    (c"uniffi_callpush_client_fn_clone_calllistener", js_uniffi_callpush_client_fn_clone_calllistener),
+    (c"uniffi_callpush_client_fn_clone_client", js_uniffi_callpush_client_fn_clone_client),
+    (c"uniffi_callpush_client_fn_clone_httpclient", js_uniffi_callpush_client_fn_clone_httpclient),
+    (c"uniffi_callpush_client_fn_clone_systemcallui", js_uniffi_callpush_client_fn_clone_systemcallui),
+    (
+        c"uniffi_callpush_client_fn_constructor_client_new",
+        js_uniffi_callpush_client_fn_constructor_client_new,
+    ),
+    (
+        c"uniffi_callpush_client_fn_free_accesstokenprovider",
+        js_uniffi_callpush_client_fn_free_accesstokenprovider,
+    ),
+    (c"uniffi_callpush_client_fn_free_calllistener", js_uniffi_callpush_client_fn_free_calllistener),
+    (c"uniffi_callpush_client_fn_free_client", js_uniffi_callpush_client_fn_free_client),
+    (c"uniffi_callpush_client_fn_free_httpclient", js_uniffi_callpush_client_fn_free_httpclient),
+    (c"uniffi_callpush_client_fn_free_systemcallui", js_uniffi_callpush_client_fn_free_systemcallui),
+    (c"uniffi_callpush_client_fn_func_inspect_push", js_uniffi_callpush_client_fn_func_inspect_push),
+    (
+        c"uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider",
+        js_uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider,
+    ),
+    (
+        c"uniffi_callpush_client_fn_init_callback_vtable_calllistener",
+        js_uniffi_callpush_client_fn_init_callback_vtable_calllistener,
+    ),
+    (
+        c"uniffi_callpush_client_fn_init_callback_vtable_httpclient",
+        js_uniffi_callpush_client_fn_init_callback_vtable_httpclient,
+    ),
+    (
+        c"uniffi_callpush_client_fn_init_callback_vtable_systemcallui",
+        js_uniffi_callpush_client_fn_init_callback_vtable_systemcallui,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_accesstokenprovider_access_token",
+        js_uniffi_callpush_client_fn_method_accesstokenprovider_access_token,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_calllistener_on_event",
+        js_uniffi_callpush_client_fn_method_calllistener_on_event,
+    ),
+    (c"uniffi_callpush_client_fn_method_client_answer", js_uniffi_callpush_client_fn_method_client_answer),
+    (c"uniffi_callpush_client_fn_method_client_call", js_uniffi_callpush_client_fn_method_client_call),
+    (c"uniffi_callpush_client_fn_method_client_calls", js_uniffi_callpush_client_fn_method_client_calls),
+    (c"uniffi_callpush_client_fn_method_client_decline", js_uniffi_callpush_client_fn_method_client_decline),
+    (
+        c"uniffi_callpush_client_fn_method_client_end_call",
+        js_uniffi_callpush_client_fn_method_client_end_call,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_handle_push",
+        js_uniffi_callpush_client_fn_method_client_handle_push,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_handle_push_data",
+        js_uniffi_callpush_client_fn_method_client_handle_push_data,
+    ),
+    (c"uniffi_callpush_client_fn_method_client_hang_up", js_uniffi_callpush_client_fn_method_client_hang_up),
+    (
+        c"uniffi_callpush_client_fn_method_client_installation_id",
+        js_uniffi_callpush_client_fn_method_client_installation_id,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_media_connected",
+        js_uniffi_callpush_client_fn_method_client_media_connected,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_next_wakeup",
+        js_uniffi_callpush_client_fn_method_client_next_wakeup,
+    ),
+    (c"uniffi_callpush_client_fn_method_client_refresh", js_uniffi_callpush_client_fn_method_client_refresh),
+    (
+        c"uniffi_callpush_client_fn_method_client_register_push",
+        js_uniffi_callpush_client_fn_method_client_register_push,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_registration",
+        js_uniffi_callpush_client_fn_method_client_registration,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_report_incoming_from_signalling",
+        js_uniffi_callpush_client_fn_method_client_report_incoming_from_signalling,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_report_outgoing_call",
+        js_uniffi_callpush_client_fn_method_client_report_outgoing_call,
+    ),
+    (c"uniffi_callpush_client_fn_method_client_tick", js_uniffi_callpush_client_fn_method_client_tick),
+    (
+        c"uniffi_callpush_client_fn_method_client_unregister_push",
+        js_uniffi_callpush_client_fn_method_client_unregister_push,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_httpclient_send",
+        js_uniffi_callpush_client_fn_method_httpclient_send,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_systemcallui_report_and_end_call",
+        js_uniffi_callpush_client_fn_method_systemcallui_report_and_end_call,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_systemcallui_report_call_state",
+        js_uniffi_callpush_client_fn_method_systemcallui_report_call_state,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_systemcallui_report_incoming_call",
+        js_uniffi_callpush_client_fn_method_systemcallui_report_incoming_call,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error",
+        js_uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call",
+        js_uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call,
     ),
 ];

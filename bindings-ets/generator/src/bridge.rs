@@ -139,10 +139,12 @@ pub fn generate(api: &Api) -> Result<String> {
     writeln!(out, "mod ffi {{")?;
     writeln!(out, "    use super::*;\n")?;
     writeln!(out, "    extern \"C\" {{")?;
-    let ns = api.ci.namespace();
+    // The C functions are named after the crate that exports them, not the namespace.
+    let from_bytes = api.ci.ffi_rustbuffer_from_bytes().name().to_owned();
+    let free = api.ci.ffi_rustbuffer_free().name().to_owned();
     let helpers = [
-        format!("ffi_{ns}_rustbuffer_from_bytes(bytes: crate::ForeignBytes, out_status: *mut crate::RustCallStatus) -> crate::RustBuffer"),
-        format!("ffi_{ns}_rustbuffer_free(buf: crate::RustBuffer, out_status: *mut crate::RustCallStatus)"),
+        format!("{from_bytes}(bytes: crate::ForeignBytes, out_status: *mut crate::RustCallStatus) -> crate::RustBuffer"),
+        format!("{free}(buf: crate::RustBuffer, out_status: *mut crate::RustCallStatus)"),
     ];
     for h in helpers {
         writeln!(out, "        pub(crate) fn {h};")?;
@@ -154,7 +156,7 @@ pub fn generate(api: &Api) -> Result<String> {
 
     writeln!(out, "/// Copies foreign bytes into a new RustBuffer.\n///\n/// # Safety\n/// `bytes` must be valid for the call.")?;
     writeln!(out, "pub(crate) unsafe fn rustbuffer_from_bytes(bytes: crate::ForeignBytes, status: &mut crate::RustCallStatus) -> crate::RustBuffer {{")?;
-    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_from_bytes(bytes, status) }}\n}}\n")?;
+    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::{from_bytes}(bytes, status) }}\n}}\n")?;
     writeln!(
         out,
         "/// Frees a RustBuffer.\n///\n/// # Safety\n/// `buf` must come from Rust and not be used again."
@@ -163,7 +165,7 @@ pub fn generate(api: &Api) -> Result<String> {
         out,
         "pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {{"
     )?;
-    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::ffi_{ns}_rustbuffer_free(buf, status) }}\n}}\n")?;
+    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::{free}(buf, status) }}\n}}\n")?;
 
     // Vtables.
     for (t, base) in api.traits.iter().zip(&bases) {

@@ -1001,7 +1001,7 @@ fn write_body(api: &Api, t: &Type) -> Result<String> {
 // Load-time checks and registration.
 
 fn write_init(out: &mut String, api: &Api) -> Result<()> {
-    let ns = api.ci.namespace();
+    let contract_version = api.ci.ffi_uniffi_contract_version().name().to_owned();
     let version = api.ci.uniffi_contract_version();
     writeln!(
         out,
@@ -1017,7 +1017,7 @@ fn write_init(out: &mut String, api: &Api) -> Result<()> {
         "  if (actual !== expected) {{\n    throw new UniffiInternalError(`libcallpush_napi.so does not match these bindings: ${{name}} is ${{actual}}, expected ${{expected}}`);\n  }}\n}}\n"
     )?;
     writeln!(out, "function uniffiInitialize(): void {{")?;
-    writeln!(out, "  const version: number = native.ffi_{ns}_uniffi_contract_version();")?;
+    writeln!(out, "  const version: number = native.{contract_version}();")?;
     writeln!(
         out,
         "  if (version !== {version}) {{\n    throw new UniffiInternalError(`libcallpush_napi.so speaks uniffi contract ${{version}}, these bindings {version}`);\n  }}"

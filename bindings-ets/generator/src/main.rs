@@ -105,7 +105,8 @@ fn main() -> Result<()> {
     let out_dir = out_dir.context("--out-dir <dir> is required")?;
     uniffi_bindgen::library_mode::generate_bindings(
         &library,
-        Some("callpush".to_owned()),
+        // Every component the library holds: callpush's is the one.
+        None,
         &EtsBindingGenerator,
         &EmptyCrateConfigSupplier,
         None,

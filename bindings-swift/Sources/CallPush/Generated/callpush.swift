@@ -26,13 +26,13 @@ fileprivate extension RustBuffer {
     }
 
     static func from(_ ptr: UnsafeBufferPointer<UInt8>) -> RustBuffer {
-        try! rustCall { ffi_callpush_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
+        try! rustCall { ffi_callpush_client_rustbuffer_from_bytes(ForeignBytes(bufferPointer: ptr), $0) }
     }
 
     // Frees the buffer in place.
     // The buffer must not be used after this is called.
     func deallocate() {
-        try! rustCall { ffi_callpush_rustbuffer_free(self, $0) }
+        try! rustCall { ffi_callpush_client_rustbuffer_free(self, $0) }
     }
 }
 
@@ -328,7 +328,7 @@ private func makeRustCall<T, E: Swift.Error>(
     _ callback: (UnsafeMutablePointer<RustCallStatus>) -> T,
     errorHandler: ((RustBuffer) throws -> E)?
 ) throws -> T {
-    uniffiEnsureCallpushInitialized()
+    uniffiEnsureCallpushClientInitialized()
     var callStatus = RustCallStatus.init()
     let returnedVal = callback(&callStatus)
     try uniffiCheckCallStatus(callStatus: callStatus, errorHandler: errorHandler)
@@ -655,7 +655,7 @@ open class AccessTokenProviderImpl: AccessTokenProvider, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_callpush_fn_clone_accesstokenprovider(self.handle, $0) }
+        return try! rustCall { uniffi_callpush_client_fn_clone_accesstokenprovider(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -665,7 +665,7 @@ open class AccessTokenProviderImpl: AccessTokenProvider, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_callpush_fn_free_accesstokenprovider(handle, $0) }
+        try! rustCall { uniffi_callpush_client_fn_free_accesstokenprovider(handle, $0) }
     }
 
     /**
@@ -675,13 +675,13 @@ open func accessToken(forceRefresh: Bool)async throws  -> String  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_accesstokenprovider_access_token(
+                uniffi_callpush_client_fn_method_accesstokenprovider_access_token(
                         self.uniffiCloneHandle(),FfiConverterBool.lower(forceRefresh)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterString.lift,
             errorHandler: FfiConverterTypeAccessTokenError_lift
         )
@@ -770,7 +770,7 @@ fileprivate struct UniffiCallbackInterfaceAccessTokenProvider {
 }
 
 private func uniffiCallbackInitAccessTokenProvider() {
-    uniffi_callpush_fn_init_callback_vtable_accesstokenprovider(UniffiCallbackInterfaceAccessTokenProvider.vtablePtr)
+    uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(UniffiCallbackInterfaceAccessTokenProvider.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -878,7 +878,7 @@ open class CallListenerImpl: CallListener, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_callpush_fn_clone_calllistener(self.handle, $0) }
+        return try! rustCall { uniffi_callpush_client_fn_clone_calllistener(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -888,7 +888,7 @@ open class CallListenerImpl: CallListener, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_callpush_fn_free_calllistener(handle, $0) }
+        try! rustCall { uniffi_callpush_client_fn_free_calllistener(handle, $0) }
     }
 
     /**
@@ -896,7 +896,7 @@ open class CallListenerImpl: CallListener, @unchecked Sendable {
      */
 open func onEvent(event: CallEvent)  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_calllistener_on_event(
+    uniffi_callpush_client_fn_method_calllistener_on_event(
             self.uniffiCloneHandle(),
         FfiConverterTypeCallEvent_lower(event),uniffiCallStatus
     )
@@ -966,7 +966,7 @@ fileprivate struct UniffiCallbackInterfaceCallListener {
 }
 
 private func uniffiCallbackInitCallListener() {
-    uniffi_callpush_fn_init_callback_vtable_calllistener(UniffiCallbackInterfaceCallListener.vtablePtr)
+    uniffi_callpush_client_fn_init_callback_vtable_calllistener(UniffiCallbackInterfaceCallListener.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -1172,7 +1172,7 @@ open class Client: ClientProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_callpush_fn_clone_client(self.handle, $0) }
+        return try! rustCall { uniffi_callpush_client_fn_clone_client(self.handle, $0) }
     }
     /**
      * A client for one app installation, restoring what `config.data_dir` holds.
@@ -1181,7 +1181,7 @@ public convenience init(config: ClientConfig, http: HttpClient, tokens: AccessTo
     let handle =
         try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_constructor_client_new(
+    uniffi_callpush_client_fn_constructor_client_new(
         FfiConverterTypeClientConfig_lower(config),
         FfiConverterTypeHttpClient_lower(http),
         FfiConverterTypeAccessTokenProvider_lower(tokens),
@@ -1198,7 +1198,7 @@ public convenience init(config: ClientConfig, http: HttpClient, tokens: AccessTo
             return
         }
 
-        try! rustCall { uniffi_callpush_fn_free_client(handle, $0) }
+        try! rustCall { uniffi_callpush_client_fn_free_client(handle, $0) }
     }
 
     /**
@@ -1209,13 +1209,13 @@ open func answer(callId: String)async throws  -> Call  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_answer(
+                uniffi_callpush_client_fn_method_client_answer(
                         self.uniffiCloneHandle(),FfiConverterString.lower(callId)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeCall_lift,
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1227,7 +1227,7 @@ open func answer(callId: String)async throws  -> Call  {
 open func call(callId: String) -> Call?  {
     return try!  FfiConverterOptionTypeCall.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_call(
+    uniffi_callpush_client_fn_method_client_call(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(callId),uniffiCallStatus
     )
@@ -1240,7 +1240,7 @@ open func call(callId: String) -> Call?  {
 open func calls() -> [Call]  {
     return try!  FfiConverterSequenceTypeCall.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_calls(
+    uniffi_callpush_client_fn_method_client_calls(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1253,13 +1253,13 @@ open func decline(callId: String)async throws  -> Call  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_decline(
+                uniffi_callpush_client_fn_method_client_decline(
                         self.uniffiCloneHandle(),FfiConverterString.lower(callId)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeCall_lift,
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1273,7 +1273,7 @@ open func decline(callId: String)async throws  -> Call  {
 open func endCall(callId: String, reason: EndReason)throws  -> Call  {
     return try  FfiConverterTypeCall_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_end_call(
+    uniffi_callpush_client_fn_method_client_end_call(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(callId),
         FfiConverterTypeEndReason_lower(reason),uniffiCallStatus
@@ -1290,7 +1290,7 @@ open func endCall(callId: String, reason: EndReason)throws  -> Call  {
 open func handlePush(raw: String) -> HandleOutcome  {
     return try!  FfiConverterTypeHandleOutcome_lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_handle_push(
+    uniffi_callpush_client_fn_method_client_handle_push(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(raw),uniffiCallStatus
     )
@@ -1303,7 +1303,7 @@ open func handlePush(raw: String) -> HandleOutcome  {
 open func handlePushData(data: [String: String]) -> HandleOutcome  {
     return try!  FfiConverterTypeHandleOutcome_lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_handle_push_data(
+    uniffi_callpush_client_fn_method_client_handle_push_data(
             self.uniffiCloneHandle(),
         FfiConverterDictionaryStringString.lower(data),uniffiCallStatus
     )
@@ -1317,13 +1317,13 @@ open func hangUp(callId: String)async throws  -> Call  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_hang_up(
+                uniffi_callpush_client_fn_method_client_hang_up(
                         self.uniffiCloneHandle(),FfiConverterString.lower(callId)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeCall_lift,
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1335,7 +1335,7 @@ open func hangUp(callId: String)async throws  -> Call  {
 open func installationId() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_installation_id(
+    uniffi_callpush_client_fn_method_client_installation_id(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1347,7 +1347,7 @@ open func installationId() -> String  {
 open func mediaConnected(callId: String)throws  -> Call  {
     return try  FfiConverterTypeCall_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_media_connected(
+    uniffi_callpush_client_fn_method_client_media_connected(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(callId),uniffiCallStatus
     )
@@ -1361,7 +1361,7 @@ open func mediaConnected(callId: String)throws  -> Call  {
 open func nextWakeup() -> Int64?  {
     return try!  FfiConverterOptionInt64.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_next_wakeup(
+    uniffi_callpush_client_fn_method_client_next_wakeup(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1377,13 +1377,13 @@ open func refresh(token: String?)async throws  -> RefreshOutcome  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_refresh(
+                uniffi_callpush_client_fn_method_client_refresh(
                         self.uniffiCloneHandle(),FfiConverterOptionString.lower(token)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeRefreshOutcome_lift,
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1397,13 +1397,13 @@ open func registerPush(token: String, options: RegisterPushOptions)async throws 
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_register_push(
+                uniffi_callpush_client_fn_method_client_register_push(
                         self.uniffiCloneHandle(),FfiConverterString.lower(token),FfiConverterTypeRegisterPushOptions_lower(options)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeRegistration_lift,
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1415,7 +1415,7 @@ open func registerPush(token: String, options: RegisterPushOptions)async throws 
 open func registration() -> Registration?  {
     return try!  FfiConverterOptionTypeRegistration.lift(try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_registration(
+    uniffi_callpush_client_fn_method_client_registration(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1428,7 +1428,7 @@ open func registration() -> Registration?  {
 open func reportIncomingFromSignalling(call: SignalledCall)throws  -> HandleOutcome  {
     return try  FfiConverterTypeHandleOutcome_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_report_incoming_from_signalling(
+    uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(
             self.uniffiCloneHandle(),
         FfiConverterTypeSignalledCall_lower(call),uniffiCallStatus
     )
@@ -1442,7 +1442,7 @@ open func reportIncomingFromSignalling(call: SignalledCall)throws  -> HandleOutc
 open func reportOutgoingCall(callId: String, calleeId: String, calleeName: String?, video: Bool)throws  -> Call  {
     return try  FfiConverterTypeCall_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_report_outgoing_call(
+    uniffi_callpush_client_fn_method_client_report_outgoing_call(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(callId),
         FfiConverterString.lower(calleeId),
@@ -1457,7 +1457,7 @@ open func reportOutgoingCall(callId: String, calleeId: String, calleeName: Strin
      */
 open func tick()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_client_tick(
+    uniffi_callpush_client_fn_method_client_tick(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -1470,13 +1470,13 @@ open func unregisterPush()async throws   {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_client_unregister_push(
+                uniffi_callpush_client_fn_method_client_unregister_push(
                         self.uniffiCloneHandle()
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_void,
-            completeFunc: ffi_callpush_rust_future_complete_void,
-            freeFunc: ffi_callpush_rust_future_free_void,
+            pollFunc: ffi_callpush_client_rust_future_poll_void,
+            completeFunc: ffi_callpush_client_rust_future_complete_void,
+            freeFunc: ffi_callpush_client_rust_future_free_void,
             liftFunc: { $0 },
             errorHandler: FfiConverterTypeCallpushError_lift
         )
@@ -1576,7 +1576,7 @@ open class HttpClientImpl: HttpClient, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_callpush_fn_clone_httpclient(self.handle, $0) }
+        return try! rustCall { uniffi_callpush_client_fn_clone_httpclient(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1586,7 +1586,7 @@ open class HttpClientImpl: HttpClient, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_callpush_fn_free_httpclient(handle, $0) }
+        try! rustCall { uniffi_callpush_client_fn_free_httpclient(handle, $0) }
     }
 
     /**
@@ -1596,13 +1596,13 @@ open func send(request: HttpRequest)async throws  -> HttpResponse  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
-                uniffi_callpush_fn_method_httpclient_send(
+                uniffi_callpush_client_fn_method_httpclient_send(
                         self.uniffiCloneHandle(),FfiConverterTypeHttpRequest_lower(request)
                 )
             },
-            pollFunc: ffi_callpush_rust_future_poll_rust_buffer,
-            completeFunc: ffi_callpush_rust_future_complete_rust_buffer,
-            freeFunc: ffi_callpush_rust_future_free_rust_buffer,
+            pollFunc: ffi_callpush_client_rust_future_poll_rust_buffer,
+            completeFunc: ffi_callpush_client_rust_future_complete_rust_buffer,
+            freeFunc: ffi_callpush_client_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeHttpResponse_lift,
             errorHandler: FfiConverterTypeHttpError_lift
         )
@@ -1691,7 +1691,7 @@ fileprivate struct UniffiCallbackInterfaceHttpClient {
 }
 
 private func uniffiCallbackInitHttpClient() {
-    uniffi_callpush_fn_init_callback_vtable_httpclient(UniffiCallbackInterfaceHttpClient.vtablePtr)
+    uniffi_callpush_client_fn_init_callback_vtable_httpclient(UniffiCallbackInterfaceHttpClient.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -1826,7 +1826,7 @@ open class SystemCallUiImpl: SystemCallUi, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_callpush_fn_clone_systemcallui(self.handle, $0) }
+        return try! rustCall { uniffi_callpush_client_fn_clone_systemcallui(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1836,7 +1836,7 @@ open class SystemCallUiImpl: SystemCallUi, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_callpush_fn_free_systemcallui(handle, $0) }
+        try! rustCall { uniffi_callpush_client_fn_free_systemcallui(handle, $0) }
     }
 
     /**
@@ -1845,7 +1845,7 @@ open class SystemCallUiImpl: SystemCallUi, @unchecked Sendable {
      */
 open func reportIncomingCall(call: Call)throws   {try rustCallWithError(FfiConverterTypeCallUiError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_systemcallui_report_incoming_call(
+    uniffi_callpush_client_fn_method_systemcallui_report_incoming_call(
             self.uniffiCloneHandle(),
         FfiConverterTypeCall_lower(call),uniffiCallStatus
     )
@@ -1858,7 +1858,7 @@ open func reportIncomingCall(call: Call)throws   {try rustCallWithError(FfiConve
      */
 open func reportAndEndCall(call: Call?, reason: IncomingCallError)throws   {try rustCallWithError(FfiConverterTypeCallUiError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_systemcallui_report_and_end_call(
+    uniffi_callpush_client_fn_method_systemcallui_report_and_end_call(
             self.uniffiCloneHandle(),
         FfiConverterOptionTypeCall.lower(call),
         FfiConverterTypeIncomingCallError_lower(reason),uniffiCallStatus
@@ -1872,7 +1872,7 @@ open func reportAndEndCall(call: Call?, reason: IncomingCallError)throws   {try 
      */
 open func reportIncomingCallError(systemCallId: String?, reason: IncomingCallError)throws   {try rustCallWithError(FfiConverterTypeCallUiError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_systemcallui_report_incoming_call_error(
+    uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(systemCallId),
         FfiConverterTypeIncomingCallError_lower(reason),uniffiCallStatus
@@ -1885,7 +1885,7 @@ open func reportIncomingCallError(systemCallId: String?, reason: IncomingCallErr
      */
 open func reportOutgoingCall(call: Call)throws   {try rustCallWithError(FfiConverterTypeCallUiError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_systemcallui_report_outgoing_call(
+    uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call(
             self.uniffiCloneHandle(),
         FfiConverterTypeCall_lower(call),uniffiCallStatus
     )
@@ -1897,7 +1897,7 @@ open func reportOutgoingCall(call: Call)throws   {try rustCallWithError(FfiConve
      */
 open func reportCallState(call: Call)throws   {try rustCallWithError(FfiConverterTypeCallUiError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_method_systemcallui_report_call_state(
+    uniffi_callpush_client_fn_method_systemcallui_report_call_state(
             self.uniffiCloneHandle(),
         FfiConverterTypeCall_lower(call),uniffiCallStatus
     )
@@ -2068,7 +2068,7 @@ fileprivate struct UniffiCallbackInterfaceSystemCallUi {
 }
 
 private func uniffiCallbackInitSystemCallUi() {
-    uniffi_callpush_fn_init_callback_vtable_systemcallui(UniffiCallbackInterfaceSystemCallUi.vtablePtr)
+    uniffi_callpush_client_fn_init_callback_vtable_systemcallui(UniffiCallbackInterfaceSystemCallUi.vtablePtr)
 }
 
 #if swift(>=5.8)
@@ -2299,11 +2299,6 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var userId: String?
     /**
-     * Override of the platform's limit for reporting a push to the system call UI,
-     * milliseconds (HarmonyOS: 10 000). For tests.
-     */
-    public var reportLimitMs: UInt32?
-    /**
      * Longest single long-poll of a ringing call's status, seconds (default 25).
      */
     public var longPollSeconds: UInt32?
@@ -2331,10 +2326,6 @@ public struct ClientConfig: Equatable, Hashable {
          * registrar when not set.
          */userId: String? = nil,
         /**
-         * Override of the platform's limit for reporting a push to the system call UI,
-         * milliseconds (HarmonyOS: 10 000). For tests.
-         */reportLimitMs: UInt32? = nil,
-        /**
          * Longest single long-poll of a ringing call's status, seconds (default 25).
          */longPollSeconds: UInt32? = nil) {
         self.serverUrl = serverUrl
@@ -2343,7 +2334,6 @@ public struct ClientConfig: Equatable, Hashable {
         self.apnsEnvironment = apnsEnvironment
         self.pinnedKeysJson = pinnedKeysJson
         self.userId = userId
-        self.reportLimitMs = reportLimitMs
         self.longPollSeconds = longPollSeconds
     }
 
@@ -2366,7 +2356,6 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
                 apnsEnvironment: FfiConverterOptionTypeApnsEnvironment.read(from: &buf),
                 pinnedKeysJson: FfiConverterOptionString.read(from: &buf),
                 userId: FfiConverterOptionString.read(from: &buf),
-                reportLimitMs: FfiConverterOptionUInt32.read(from: &buf),
                 longPollSeconds: FfiConverterOptionUInt32.read(from: &buf)
         )
     }
@@ -2378,7 +2367,6 @@ public struct FfiConverterTypeClientConfig: FfiConverterRustBuffer {
         FfiConverterOptionTypeApnsEnvironment.write(value.apnsEnvironment, into: &buf)
         FfiConverterOptionString.write(value.pinnedKeysJson, into: &buf)
         FfiConverterOptionString.write(value.userId, into: &buf)
-        FfiConverterOptionUInt32.write(value.reportLimitMs, into: &buf)
         FfiConverterOptionUInt32.write(value.longPollSeconds, into: &buf)
     }
 }
@@ -5436,7 +5424,7 @@ fileprivate func uniffiRustCallAsync<F, T>(
 ) async throws -> T {
     // Make sure to call the ensure init function since future creation doesn't have a
     // RustCallStatus param, so doesn't use makeRustCall()
-    uniffiEnsureCallpushInitialized()
+    uniffiEnsureCallpushClientInitialized()
     let rustFuture = rustFutureFunc()
     defer {
         freeFunc(rustFuture)
@@ -5561,13 +5549,13 @@ public func uniffiForeignFutureHandleCountCallpush() -> Int {
 }
 /**
  * Decides what `raw` means on `platform` with the given trusted keys at server time `now`,
- * without a client: the `callpush inspect` command as a function, for debugging payloads and
- * for running the shared test vectors in every binding.
+ * without a client: the `callpush-dev inspect` command as a function, for debugging payloads
+ * and for running the shared test vectors in every binding.
  */
 public func inspectPush(platform: Platform, raw: String, keysJson: String, now: Int64)throws  -> HandleOutcome  {
     return try  FfiConverterTypeHandleOutcome_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
-    uniffi_callpush_fn_func_inspect_push(
+    uniffi_callpush_client_fn_func_inspect_push(
         FfiConverterTypePlatform_lower(platform),
         FfiConverterString.lower(raw),
         FfiConverterString.lower(keysJson),
@@ -5587,92 +5575,92 @@ private let initializationResult: InitializationResult = {
     // Get the bindings contract version from our ComponentInterface
     let bindings_contract_version = 30
     // Get the scaffolding contract version by calling the into the dylib
-    let scaffolding_contract_version = ffi_callpush_uniffi_contract_version()
+    let scaffolding_contract_version = ffi_callpush_client_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_callpush_checksum_func_inspect_push() != 3520) {
+    if (uniffi_callpush_client_checksum_func_inspect_push() != 31346) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_answer() != 15670) {
+    if (uniffi_callpush_client_checksum_method_client_answer() != 9158) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_call() != 34491) {
+    if (uniffi_callpush_client_checksum_method_client_call() != 5772) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_calls() != 4863) {
+    if (uniffi_callpush_client_checksum_method_client_calls() != 40925) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_decline() != 48869) {
+    if (uniffi_callpush_client_checksum_method_client_decline() != 57484) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_end_call() != 60852) {
+    if (uniffi_callpush_client_checksum_method_client_end_call() != 9155) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_handle_push() != 46608) {
+    if (uniffi_callpush_client_checksum_method_client_handle_push() != 43316) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_handle_push_data() != 34949) {
+    if (uniffi_callpush_client_checksum_method_client_handle_push_data() != 44362) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_hang_up() != 6600) {
+    if (uniffi_callpush_client_checksum_method_client_hang_up() != 6919) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_installation_id() != 6810) {
+    if (uniffi_callpush_client_checksum_method_client_installation_id() != 34089) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_media_connected() != 57833) {
+    if (uniffi_callpush_client_checksum_method_client_media_connected() != 29132) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_next_wakeup() != 1254) {
+    if (uniffi_callpush_client_checksum_method_client_next_wakeup() != 58901) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_refresh() != 28096) {
+    if (uniffi_callpush_client_checksum_method_client_refresh() != 24492) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_register_push() != 50891) {
+    if (uniffi_callpush_client_checksum_method_client_register_push() != 13352) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_registration() != 41361) {
+    if (uniffi_callpush_client_checksum_method_client_registration() != 42239) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_report_incoming_from_signalling() != 2974) {
+    if (uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() != 2790) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_report_outgoing_call() != 31419) {
+    if (uniffi_callpush_client_checksum_method_client_report_outgoing_call() != 31104) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_tick() != 54465) {
+    if (uniffi_callpush_client_checksum_method_client_tick() != 57283) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_client_unregister_push() != 21920) {
+    if (uniffi_callpush_client_checksum_method_client_unregister_push() != 51578) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_accesstokenprovider_access_token() != 38503) {
+    if (uniffi_callpush_client_checksum_method_accesstokenprovider_access_token() != 33928) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_calllistener_on_event() != 14427) {
+    if (uniffi_callpush_client_checksum_method_calllistener_on_event() != 43547) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_httpclient_send() != 56108) {
+    if (uniffi_callpush_client_checksum_method_httpclient_send() != 44327) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_systemcallui_report_incoming_call() != 56213) {
+    if (uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call() != 44300) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_systemcallui_report_and_end_call() != 52312) {
+    if (uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call() != 54891) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error() != 5980) {
+    if (uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error() != 32209) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_systemcallui_report_outgoing_call() != 26802) {
+    if (uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call() != 53225) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_method_systemcallui_report_call_state() != 59475) {
+    if (uniffi_callpush_client_checksum_method_systemcallui_report_call_state() != 23175) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_checksum_constructor_client_new() != 2005) {
+    if (uniffi_callpush_client_checksum_constructor_client_new() != 23018) {
         return InitializationResult.apiChecksumMismatch
     }
 
@@ -5685,7 +5673,7 @@ private let initializationResult: InitializationResult = {
 
 // Make the ensure init function public so that other modules which have external type references to
 // our types can call it.
-public func uniffiEnsureCallpushInitialized() {
+public func uniffiEnsureCallpushClientInitialized() {
     switch initializationResult {
     case .ok:
         break

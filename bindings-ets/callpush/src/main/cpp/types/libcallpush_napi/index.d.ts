@@ -10,243 +10,243 @@ export interface UniffiRustCallStatus {
   errorBuf: Uint8Array | undefined;
 }
 
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_f32`. */
-export const ffi_callpush_rust_future_cancel_f32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_f64`. */
-export const ffi_callpush_rust_future_cancel_f64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_i16`. */
-export const ffi_callpush_rust_future_cancel_i16: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_i32`. */
-export const ffi_callpush_rust_future_cancel_i32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_i64`. */
-export const ffi_callpush_rust_future_cancel_i64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_i8`. */
-export const ffi_callpush_rust_future_cancel_i8: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_rust_buffer`. */
-export const ffi_callpush_rust_future_cancel_rust_buffer: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_u16`. */
-export const ffi_callpush_rust_future_cancel_u16: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_u32`. */
-export const ffi_callpush_rust_future_cancel_u32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_u64`. */
-export const ffi_callpush_rust_future_cancel_u64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_u8`. */
-export const ffi_callpush_rust_future_cancel_u8: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_cancel_void`. */
-export const ffi_callpush_rust_future_cancel_void: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_f32`. */
-export const ffi_callpush_rust_future_complete_f32: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_f64`. */
-export const ffi_callpush_rust_future_complete_f64: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_i16`. */
-export const ffi_callpush_rust_future_complete_i16: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_i32`. */
-export const ffi_callpush_rust_future_complete_i32: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_i64`. */
-export const ffi_callpush_rust_future_complete_i64: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_i8`. */
-export const ffi_callpush_rust_future_complete_i8: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_rust_buffer`. */
-export const ffi_callpush_rust_future_complete_rust_buffer: (handle: bigint, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_u16`. */
-export const ffi_callpush_rust_future_complete_u16: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_u32`. */
-export const ffi_callpush_rust_future_complete_u32: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_u64`. */
-export const ffi_callpush_rust_future_complete_u64: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_u8`. */
-export const ffi_callpush_rust_future_complete_u8: (handle: bigint, status: UniffiRustCallStatus) => number;
-/** Calls the uniffi C function `ffi_callpush_rust_future_complete_void`. */
-export const ffi_callpush_rust_future_complete_void: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_f32`. */
-export const ffi_callpush_rust_future_free_f32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_f64`. */
-export const ffi_callpush_rust_future_free_f64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_i16`. */
-export const ffi_callpush_rust_future_free_i16: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_i32`. */
-export const ffi_callpush_rust_future_free_i32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_i64`. */
-export const ffi_callpush_rust_future_free_i64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_i8`. */
-export const ffi_callpush_rust_future_free_i8: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_rust_buffer`. */
-export const ffi_callpush_rust_future_free_rust_buffer: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_u16`. */
-export const ffi_callpush_rust_future_free_u16: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_u32`. */
-export const ffi_callpush_rust_future_free_u32: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_u64`. */
-export const ffi_callpush_rust_future_free_u64: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_u8`. */
-export const ffi_callpush_rust_future_free_u8: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_free_void`. */
-export const ffi_callpush_rust_future_free_void: (handle: bigint) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_f32`. */
-export const ffi_callpush_rust_future_poll_f32: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_f64`. */
-export const ffi_callpush_rust_future_poll_f64: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_i16`. */
-export const ffi_callpush_rust_future_poll_i16: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_i32`. */
-export const ffi_callpush_rust_future_poll_i32: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_i64`. */
-export const ffi_callpush_rust_future_poll_i64: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_i8`. */
-export const ffi_callpush_rust_future_poll_i8: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_rust_buffer`. */
-export const ffi_callpush_rust_future_poll_rust_buffer: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_u16`. */
-export const ffi_callpush_rust_future_poll_u16: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_u32`. */
-export const ffi_callpush_rust_future_poll_u32: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_u64`. */
-export const ffi_callpush_rust_future_poll_u64: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_u8`. */
-export const ffi_callpush_rust_future_poll_u8: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_rust_future_poll_void`. */
-export const ffi_callpush_rust_future_poll_void: (handle: bigint, continuation: (pollResult: number) => void) => void;
-/** Calls the uniffi C function `ffi_callpush_uniffi_contract_version`. */
-export const ffi_callpush_uniffi_contract_version: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_constructor_client_new`. */
-export const uniffi_callpush_checksum_constructor_client_new: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_func_inspect_push`. */
-export const uniffi_callpush_checksum_func_inspect_push: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_accesstokenprovider_access_token`. */
-export const uniffi_callpush_checksum_method_accesstokenprovider_access_token: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_calllistener_on_event`. */
-export const uniffi_callpush_checksum_method_calllistener_on_event: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_answer`. */
-export const uniffi_callpush_checksum_method_client_answer: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_call`. */
-export const uniffi_callpush_checksum_method_client_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_calls`. */
-export const uniffi_callpush_checksum_method_client_calls: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_decline`. */
-export const uniffi_callpush_checksum_method_client_decline: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_end_call`. */
-export const uniffi_callpush_checksum_method_client_end_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_handle_push`. */
-export const uniffi_callpush_checksum_method_client_handle_push: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_handle_push_data`. */
-export const uniffi_callpush_checksum_method_client_handle_push_data: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_hang_up`. */
-export const uniffi_callpush_checksum_method_client_hang_up: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_installation_id`. */
-export const uniffi_callpush_checksum_method_client_installation_id: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_media_connected`. */
-export const uniffi_callpush_checksum_method_client_media_connected: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_next_wakeup`. */
-export const uniffi_callpush_checksum_method_client_next_wakeup: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_refresh`. */
-export const uniffi_callpush_checksum_method_client_refresh: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_register_push`. */
-export const uniffi_callpush_checksum_method_client_register_push: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_registration`. */
-export const uniffi_callpush_checksum_method_client_registration: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_report_incoming_from_signalling`. */
-export const uniffi_callpush_checksum_method_client_report_incoming_from_signalling: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_report_outgoing_call`. */
-export const uniffi_callpush_checksum_method_client_report_outgoing_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_tick`. */
-export const uniffi_callpush_checksum_method_client_tick: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_client_unregister_push`. */
-export const uniffi_callpush_checksum_method_client_unregister_push: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_httpclient_send`. */
-export const uniffi_callpush_checksum_method_httpclient_send: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_systemcallui_report_and_end_call`. */
-export const uniffi_callpush_checksum_method_systemcallui_report_and_end_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_systemcallui_report_call_state`. */
-export const uniffi_callpush_checksum_method_systemcallui_report_call_state: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_systemcallui_report_incoming_call`. */
-export const uniffi_callpush_checksum_method_systemcallui_report_incoming_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error`. */
-export const uniffi_callpush_checksum_method_systemcallui_report_incoming_call_error: () => number;
-/** Calls the uniffi C function `uniffi_callpush_checksum_method_systemcallui_report_outgoing_call`. */
-export const uniffi_callpush_checksum_method_systemcallui_report_outgoing_call: () => number;
-/** Calls the uniffi C function `uniffi_callpush_fn_clone_accesstokenprovider`. */
-export const uniffi_callpush_fn_clone_accesstokenprovider: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_clone_calllistener`. */
-export const uniffi_callpush_fn_clone_calllistener: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_clone_client`. */
-export const uniffi_callpush_fn_clone_client: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_clone_httpclient`. */
-export const uniffi_callpush_fn_clone_httpclient: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_clone_systemcallui`. */
-export const uniffi_callpush_fn_clone_systemcallui: (handle: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_constructor_client_new`. */
-export const uniffi_callpush_fn_constructor_client_new: (config: Uint8Array, http: bigint, tokens: bigint, ui: bigint, listener: bigint, status: UniffiRustCallStatus) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_free_accesstokenprovider`. */
-export const uniffi_callpush_fn_free_accesstokenprovider: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_free_calllistener`. */
-export const uniffi_callpush_fn_free_calllistener: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_free_client`. */
-export const uniffi_callpush_fn_free_client: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_free_httpclient`. */
-export const uniffi_callpush_fn_free_httpclient: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_free_systemcallui`. */
-export const uniffi_callpush_fn_free_systemcallui: (handle: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_func_inspect_push`. */
-export const uniffi_callpush_fn_func_inspect_push: (platform: Uint8Array, raw: Uint8Array, keysJson: Uint8Array, now: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_f32`. */
+export const ffi_callpush_client_rust_future_cancel_f32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_f64`. */
+export const ffi_callpush_client_rust_future_cancel_f64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_i16`. */
+export const ffi_callpush_client_rust_future_cancel_i16: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_i32`. */
+export const ffi_callpush_client_rust_future_cancel_i32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_i64`. */
+export const ffi_callpush_client_rust_future_cancel_i64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_i8`. */
+export const ffi_callpush_client_rust_future_cancel_i8: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_rust_buffer`. */
+export const ffi_callpush_client_rust_future_cancel_rust_buffer: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_u16`. */
+export const ffi_callpush_client_rust_future_cancel_u16: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_u32`. */
+export const ffi_callpush_client_rust_future_cancel_u32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_u64`. */
+export const ffi_callpush_client_rust_future_cancel_u64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_u8`. */
+export const ffi_callpush_client_rust_future_cancel_u8: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_cancel_void`. */
+export const ffi_callpush_client_rust_future_cancel_void: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_f32`. */
+export const ffi_callpush_client_rust_future_complete_f32: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_f64`. */
+export const ffi_callpush_client_rust_future_complete_f64: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_i16`. */
+export const ffi_callpush_client_rust_future_complete_i16: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_i32`. */
+export const ffi_callpush_client_rust_future_complete_i32: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_i64`. */
+export const ffi_callpush_client_rust_future_complete_i64: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_i8`. */
+export const ffi_callpush_client_rust_future_complete_i8: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_rust_buffer`. */
+export const ffi_callpush_client_rust_future_complete_rust_buffer: (handle: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_u16`. */
+export const ffi_callpush_client_rust_future_complete_u16: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_u32`. */
+export const ffi_callpush_client_rust_future_complete_u32: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_u64`. */
+export const ffi_callpush_client_rust_future_complete_u64: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_u8`. */
+export const ffi_callpush_client_rust_future_complete_u8: (handle: bigint, status: UniffiRustCallStatus) => number;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_complete_void`. */
+export const ffi_callpush_client_rust_future_complete_void: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_f32`. */
+export const ffi_callpush_client_rust_future_free_f32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_f64`. */
+export const ffi_callpush_client_rust_future_free_f64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_i16`. */
+export const ffi_callpush_client_rust_future_free_i16: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_i32`. */
+export const ffi_callpush_client_rust_future_free_i32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_i64`. */
+export const ffi_callpush_client_rust_future_free_i64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_i8`. */
+export const ffi_callpush_client_rust_future_free_i8: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_rust_buffer`. */
+export const ffi_callpush_client_rust_future_free_rust_buffer: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_u16`. */
+export const ffi_callpush_client_rust_future_free_u16: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_u32`. */
+export const ffi_callpush_client_rust_future_free_u32: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_u64`. */
+export const ffi_callpush_client_rust_future_free_u64: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_u8`. */
+export const ffi_callpush_client_rust_future_free_u8: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_free_void`. */
+export const ffi_callpush_client_rust_future_free_void: (handle: bigint) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_f32`. */
+export const ffi_callpush_client_rust_future_poll_f32: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_f64`. */
+export const ffi_callpush_client_rust_future_poll_f64: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_i16`. */
+export const ffi_callpush_client_rust_future_poll_i16: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_i32`. */
+export const ffi_callpush_client_rust_future_poll_i32: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_i64`. */
+export const ffi_callpush_client_rust_future_poll_i64: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_i8`. */
+export const ffi_callpush_client_rust_future_poll_i8: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_rust_buffer`. */
+export const ffi_callpush_client_rust_future_poll_rust_buffer: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_u16`. */
+export const ffi_callpush_client_rust_future_poll_u16: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_u32`. */
+export const ffi_callpush_client_rust_future_poll_u32: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_u64`. */
+export const ffi_callpush_client_rust_future_poll_u64: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_u8`. */
+export const ffi_callpush_client_rust_future_poll_u8: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_rust_future_poll_void`. */
+export const ffi_callpush_client_rust_future_poll_void: (handle: bigint, continuation: (pollResult: number) => void) => void;
+/** Calls the uniffi C function `ffi_callpush_client_uniffi_contract_version`. */
+export const ffi_callpush_client_uniffi_contract_version: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_constructor_client_new`. */
+export const uniffi_callpush_client_checksum_constructor_client_new: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_func_inspect_push`. */
+export const uniffi_callpush_client_checksum_func_inspect_push: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_accesstokenprovider_access_token`. */
+export const uniffi_callpush_client_checksum_method_accesstokenprovider_access_token: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_calllistener_on_event`. */
+export const uniffi_callpush_client_checksum_method_calllistener_on_event: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_answer`. */
+export const uniffi_callpush_client_checksum_method_client_answer: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_call`. */
+export const uniffi_callpush_client_checksum_method_client_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_calls`. */
+export const uniffi_callpush_client_checksum_method_client_calls: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_decline`. */
+export const uniffi_callpush_client_checksum_method_client_decline: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_end_call`. */
+export const uniffi_callpush_client_checksum_method_client_end_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_handle_push`. */
+export const uniffi_callpush_client_checksum_method_client_handle_push: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_handle_push_data`. */
+export const uniffi_callpush_client_checksum_method_client_handle_push_data: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_hang_up`. */
+export const uniffi_callpush_client_checksum_method_client_hang_up: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_installation_id`. */
+export const uniffi_callpush_client_checksum_method_client_installation_id: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_media_connected`. */
+export const uniffi_callpush_client_checksum_method_client_media_connected: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_next_wakeup`. */
+export const uniffi_callpush_client_checksum_method_client_next_wakeup: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_refresh`. */
+export const uniffi_callpush_client_checksum_method_client_refresh: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_register_push`. */
+export const uniffi_callpush_client_checksum_method_client_register_push: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_registration`. */
+export const uniffi_callpush_client_checksum_method_client_registration: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling`. */
+export const uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_report_outgoing_call`. */
+export const uniffi_callpush_client_checksum_method_client_report_outgoing_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_tick`. */
+export const uniffi_callpush_client_checksum_method_client_tick: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_unregister_push`. */
+export const uniffi_callpush_client_checksum_method_client_unregister_push: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_httpclient_send`. */
+export const uniffi_callpush_client_checksum_method_httpclient_send: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call`. */
+export const uniffi_callpush_client_checksum_method_systemcallui_report_and_end_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_systemcallui_report_call_state`. */
+export const uniffi_callpush_client_checksum_method_systemcallui_report_call_state: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call`. */
+export const uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error`. */
+export const uniffi_callpush_client_checksum_method_systemcallui_report_incoming_call_error: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call`. */
+export const uniffi_callpush_client_checksum_method_systemcallui_report_outgoing_call: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_clone_accesstokenprovider`. */
+export const uniffi_callpush_client_fn_clone_accesstokenprovider: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_clone_calllistener`. */
+export const uniffi_callpush_client_fn_clone_calllistener: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_clone_client`. */
+export const uniffi_callpush_client_fn_clone_client: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_clone_httpclient`. */
+export const uniffi_callpush_client_fn_clone_httpclient: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_clone_systemcallui`. */
+export const uniffi_callpush_client_fn_clone_systemcallui: (handle: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_constructor_client_new`. */
+export const uniffi_callpush_client_fn_constructor_client_new: (config: Uint8Array, http: bigint, tokens: bigint, ui: bigint, listener: bigint, status: UniffiRustCallStatus) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_free_accesstokenprovider`. */
+export const uniffi_callpush_client_fn_free_accesstokenprovider: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_free_calllistener`. */
+export const uniffi_callpush_client_fn_free_calllistener: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_free_client`. */
+export const uniffi_callpush_client_fn_free_client: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_free_httpclient`. */
+export const uniffi_callpush_client_fn_free_httpclient: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_free_systemcallui`. */
+export const uniffi_callpush_client_fn_free_systemcallui: (handle: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_func_inspect_push`. */
+export const uniffi_callpush_client_fn_func_inspect_push: (platform: Uint8Array, raw: Uint8Array, keysJson: Uint8Array, now: bigint, status: UniffiRustCallStatus) => Uint8Array;
 /** Registers the ArkTS side of the `AccessTokenProvider` vtable. */
-export const uniffi_callpush_fn_init_callback_vtable_accesstokenprovider: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, accessToken: (uniffiHandle: bigint, forceRefresh: number, uniffiFutureId: bigint) => void) => void;
+export const uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, accessToken: (uniffiHandle: bigint, forceRefresh: number, uniffiFutureId: bigint) => void) => void;
 /** Registers the ArkTS side of the `CallListener` vtable. */
-export const uniffi_callpush_fn_init_callback_vtable_calllistener: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, onEvent: (uniffiHandle: bigint, event: Uint8Array) => Uint8Array) => void;
+export const uniffi_callpush_client_fn_init_callback_vtable_calllistener: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, onEvent: (uniffiHandle: bigint, event: Uint8Array) => Uint8Array) => void;
 /** Registers the ArkTS side of the `HttpClient` vtable. */
-export const uniffi_callpush_fn_init_callback_vtable_httpclient: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, send: (uniffiHandle: bigint, request: Uint8Array, uniffiFutureId: bigint) => void) => void;
+export const uniffi_callpush_client_fn_init_callback_vtable_httpclient: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, send: (uniffiHandle: bigint, request: Uint8Array, uniffiFutureId: bigint) => void) => void;
 /** Registers the ArkTS side of the `SystemCallUi` vtable. */
-export const uniffi_callpush_fn_init_callback_vtable_systemcallui: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, reportIncomingCall: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array, reportAndEndCall: (uniffiHandle: bigint, call: Uint8Array, reason: Uint8Array) => Uint8Array, reportIncomingCallError: (uniffiHandle: bigint, systemCallId: Uint8Array, reason: Uint8Array) => Uint8Array, reportOutgoingCall: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array, reportCallState: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_accesstokenprovider_access_token`. */
-export const uniffi_callpush_fn_method_accesstokenprovider_access_token: (ptr: bigint, forceRefresh: number) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_calllistener_on_event`. */
-export const uniffi_callpush_fn_method_calllistener_on_event: (ptr: bigint, event: Uint8Array, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_answer`. */
-export const uniffi_callpush_fn_method_client_answer: (ptr: bigint, callId: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_call`. */
-export const uniffi_callpush_fn_method_client_call: (ptr: bigint, callId: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_calls`. */
-export const uniffi_callpush_fn_method_client_calls: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_decline`. */
-export const uniffi_callpush_fn_method_client_decline: (ptr: bigint, callId: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_end_call`. */
-export const uniffi_callpush_fn_method_client_end_call: (ptr: bigint, callId: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_handle_push`. */
-export const uniffi_callpush_fn_method_client_handle_push: (ptr: bigint, raw: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_handle_push_data`. */
-export const uniffi_callpush_fn_method_client_handle_push_data: (ptr: bigint, data: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_hang_up`. */
-export const uniffi_callpush_fn_method_client_hang_up: (ptr: bigint, callId: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_installation_id`. */
-export const uniffi_callpush_fn_method_client_installation_id: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_media_connected`. */
-export const uniffi_callpush_fn_method_client_media_connected: (ptr: bigint, callId: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_next_wakeup`. */
-export const uniffi_callpush_fn_method_client_next_wakeup: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_refresh`. */
-export const uniffi_callpush_fn_method_client_refresh: (ptr: bigint, token: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_register_push`. */
-export const uniffi_callpush_fn_method_client_register_push: (ptr: bigint, token: Uint8Array, options: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_registration`. */
-export const uniffi_callpush_fn_method_client_registration: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_report_incoming_from_signalling`. */
-export const uniffi_callpush_fn_method_client_report_incoming_from_signalling: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_report_outgoing_call`. */
-export const uniffi_callpush_fn_method_client_report_outgoing_call: (ptr: bigint, callId: Uint8Array, calleeId: Uint8Array, calleeName: Uint8Array, video: number, status: UniffiRustCallStatus) => Uint8Array;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_tick`. */
-export const uniffi_callpush_fn_method_client_tick: (ptr: bigint, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_client_unregister_push`. */
-export const uniffi_callpush_fn_method_client_unregister_push: (ptr: bigint) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_httpclient_send`. */
-export const uniffi_callpush_fn_method_httpclient_send: (ptr: bigint, request: Uint8Array) => bigint;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_systemcallui_report_and_end_call`. */
-export const uniffi_callpush_fn_method_systemcallui_report_and_end_call: (ptr: bigint, call: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_systemcallui_report_call_state`. */
-export const uniffi_callpush_fn_method_systemcallui_report_call_state: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_systemcallui_report_incoming_call`. */
-export const uniffi_callpush_fn_method_systemcallui_report_incoming_call: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_systemcallui_report_incoming_call_error`. */
-export const uniffi_callpush_fn_method_systemcallui_report_incoming_call_error: (ptr: bigint, systemCallId: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => void;
-/** Calls the uniffi C function `uniffi_callpush_fn_method_systemcallui_report_outgoing_call`. */
-export const uniffi_callpush_fn_method_systemcallui_report_outgoing_call: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
+export const uniffi_callpush_client_fn_init_callback_vtable_systemcallui: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, reportIncomingCall: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array, reportAndEndCall: (uniffiHandle: bigint, call: Uint8Array, reason: Uint8Array) => Uint8Array, reportIncomingCallError: (uniffiHandle: bigint, systemCallId: Uint8Array, reason: Uint8Array) => Uint8Array, reportOutgoingCall: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array, reportCallState: (uniffiHandle: bigint, call: Uint8Array) => Uint8Array) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_accesstokenprovider_access_token`. */
+export const uniffi_callpush_client_fn_method_accesstokenprovider_access_token: (ptr: bigint, forceRefresh: number) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_calllistener_on_event`. */
+export const uniffi_callpush_client_fn_method_calllistener_on_event: (ptr: bigint, event: Uint8Array, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_answer`. */
+export const uniffi_callpush_client_fn_method_client_answer: (ptr: bigint, callId: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_call`. */
+export const uniffi_callpush_client_fn_method_client_call: (ptr: bigint, callId: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_calls`. */
+export const uniffi_callpush_client_fn_method_client_calls: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_decline`. */
+export const uniffi_callpush_client_fn_method_client_decline: (ptr: bigint, callId: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_end_call`. */
+export const uniffi_callpush_client_fn_method_client_end_call: (ptr: bigint, callId: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_handle_push`. */
+export const uniffi_callpush_client_fn_method_client_handle_push: (ptr: bigint, raw: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_handle_push_data`. */
+export const uniffi_callpush_client_fn_method_client_handle_push_data: (ptr: bigint, data: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_hang_up`. */
+export const uniffi_callpush_client_fn_method_client_hang_up: (ptr: bigint, callId: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_installation_id`. */
+export const uniffi_callpush_client_fn_method_client_installation_id: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_media_connected`. */
+export const uniffi_callpush_client_fn_method_client_media_connected: (ptr: bigint, callId: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_next_wakeup`. */
+export const uniffi_callpush_client_fn_method_client_next_wakeup: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_refresh`. */
+export const uniffi_callpush_client_fn_method_client_refresh: (ptr: bigint, token: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_register_push`. */
+export const uniffi_callpush_client_fn_method_client_register_push: (ptr: bigint, token: Uint8Array, options: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_registration`. */
+export const uniffi_callpush_client_fn_method_client_registration: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_report_incoming_from_signalling`. */
+export const uniffi_callpush_client_fn_method_client_report_incoming_from_signalling: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_report_outgoing_call`. */
+export const uniffi_callpush_client_fn_method_client_report_outgoing_call: (ptr: bigint, callId: Uint8Array, calleeId: Uint8Array, calleeName: Uint8Array, video: number, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_tick`. */
+export const uniffi_callpush_client_fn_method_client_tick: (ptr: bigint, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_unregister_push`. */
+export const uniffi_callpush_client_fn_method_client_unregister_push: (ptr: bigint) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_httpclient_send`. */
+export const uniffi_callpush_client_fn_method_httpclient_send: (ptr: bigint, request: Uint8Array) => bigint;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_systemcallui_report_and_end_call`. */
+export const uniffi_callpush_client_fn_method_systemcallui_report_and_end_call: (ptr: bigint, call: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_systemcallui_report_call_state`. */
+export const uniffi_callpush_client_fn_method_systemcallui_report_call_state: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_systemcallui_report_incoming_call`. */
+export const uniffi_callpush_client_fn_method_systemcallui_report_incoming_call: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error`. */
+export const uniffi_callpush_client_fn_method_systemcallui_report_incoming_call_error: (ptr: bigint, systemCallId: Uint8Array, reason: Uint8Array, status: UniffiRustCallStatus) => void;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call`. */
+export const uniffi_callpush_client_fn_method_systemcallui_report_outgoing_call: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => void;
 /** Completes the async foreign call `futureId` with `result` (`[code][payload]`). */
 export const uniffi_foreign_future_complete: (futureId: bigint, result: Uint8Array) => void;

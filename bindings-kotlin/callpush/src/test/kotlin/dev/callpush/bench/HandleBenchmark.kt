@@ -28,7 +28,7 @@ import org.json.JSONObject
  * - `inspectPush`, the same decision without a client and without callbacks;
  * - a call that does nothing (`installationId`): the fixed cost of one uniffi call.
  *
- * Compare with `cargo bench -p callpush --bench handle` (the `client` and `inspect_push` groups); the ratios
+ * Compare with `cargo bench -p callpush-client --bench handle` (the `client` and `inspect_push` groups); the ratios
  * are recorded in docs/performance.md. Run with `bindings-kotlin/bench.sh`.
  */
 fun main() {

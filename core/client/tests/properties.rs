@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::model::{Caller, Invite, Outcome, Platform, PushEvent, RawPush};
-use callpush::wire::{
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::model::{Caller, Invite, Outcome, Platform, PushEvent, RawPush};
+use callpush_client::wire::{
     encode_push, harmony_delivery, open_envelope, CallSigner, Jws, KeySet, ProviderPayload,
 };
 use proptest::prelude::*;
@@ -35,7 +35,7 @@ fn invite() -> impl Strategy<Value = Invite> {
             cid,
             from: Caller { id: caller, name },
             video,
-            reason: cancel.then_some(callpush::model::CancelReason::Timeout),
+            reason: cancel.then_some(callpush_client::model::CancelReason::Timeout),
             data,
         })
 }
@@ -111,11 +111,11 @@ proptest! {
     #[test]
     fn any_change_to_a_signed_push_is_rejected(platform in platform(), invite in invite(), at in any::<prop::sample::Index>(), with in "[a-zA-Z0-9_.-]") {
         let (signer, keys) = signer();
-        let jws = callpush::wire::sign(&invite, &signer);
+        let jws = callpush_client::wire::sign(&invite, &signer);
         let i = at.index(jws.len());
         prop_assume!(jws[i..i + 1] != with);
         let mutated = format!("{}{}{}", &jws[..i], with, &jws[i + 1..]);
-        let raw = delivered(callpush::wire::wrap(platform, mutated));
+        let raw = delivered(callpush_client::wire::wrap(platform, mutated));
         let out = adapter_for(platform).handle(&raw, &HandleContext { keys: &keys, now: invite.iat, audience: None });
         prop_assert_eq!(out.outcome, Outcome::Rejected);
     }

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use callpush::model::{Caller, Invite, Platform, PushEvent, RawPush, RejectionKind};
-use callpush::wire::{encode_push, open_envelope, wrap, CallSigner, Jws, KeySet, ProviderPayload};
-use callpush::Error;
+use callpush_proto::model::{Caller, Invite, Platform, PushEvent, RawPush, RejectionKind};
+use callpush_proto::wire::{encode_push, open_envelope, wrap, CallSigner, Jws, KeySet, ProviderPayload};
+use callpush_proto::WireError;
 
 fn invite() -> Invite {
     Invite {
@@ -74,7 +74,7 @@ fn verify(token: &str, keys: &KeySet) -> Result<Invite, RejectionKind> {
 #[test]
 fn a_signed_invite_verifies_and_round_trips() {
     let s = signer();
-    let token = callpush::wire::sign(&invite(), &s);
+    let token = callpush_proto::wire::sign(&invite(), &s);
     assert_eq!(verify(&token, &keys(&s)), Ok(invite()));
     let header: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
@@ -110,7 +110,7 @@ fn algorithms_other_than_eddsa_are_rejected_before_anything_else() {
 #[test]
 fn tampering_forgery_and_unknown_keys_are_told_apart() {
     let s = signer();
-    let token = callpush::wire::sign(&invite(), &s);
+    let token = callpush_proto::wire::sign(&invite(), &s);
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
 
     // Claims changed after signing.
@@ -125,7 +125,7 @@ fn tampering_forgery_and_unknown_keys_are_told_apart() {
 
     // A kid nobody trusts, and no kid at all.
     let other = CallSigner::from_seed(&[3; 32]);
-    let unknown = callpush::wire::sign(&invite(), &other);
+    let unknown = callpush_proto::wire::sign(&invite(), &other);
     assert_eq!(verify(&unknown, &keys(&s)), Err(RejectionKind::UnknownKey));
     let no_kid = sign_raw(r#"{"alg":"EdDSA","typ":"callpush+jwt"}"#, &claims_json(&invite()), [1; 32]);
     assert_eq!(verify(&no_kid, &keys(&s)), Err(RejectionKind::UnknownKey));
@@ -139,7 +139,7 @@ fn tampering_forgery_and_unknown_keys_are_told_apart() {
 fn framing_and_header_faults_are_malformed() {
     let s = signer();
     let claims = claims_json(&invite());
-    let good = callpush::wire::sign(&invite(), &s);
+    let good = callpush_proto::wire::sign(&invite(), &s);
     for token in [
         String::new(),
         "a.b".into(),
@@ -218,14 +218,14 @@ fn claims_are_checked_after_the_signature() {
 #[test]
 fn every_envelope_opens_what_the_platform_delivers() {
     let s = signer();
-    let token = callpush::wire::sign(&invite(), &s);
+    let token = callpush_proto::wire::sign(&invite(), &s);
     let body = format!(r#"{{"callpush":"{token}"}}"#);
     let opened = |platform, raw: &str| {
         open_envelope(platform, &RawPush::from(raw)).map(|o| o.map(|o| (o.jws, o.system_call_id)))
     };
 
     // HarmonyOS: receiveMessage('VoIP') data, with the system callId.
-    let harmony = callpush::wire::harmony_delivery("sys-42", &body, "MAMzLg");
+    let harmony = callpush_proto::wire::harmony_delivery("sys-42", &body, "MAMzLg");
     assert_eq!(opened(Platform::Harmony, &harmony), Ok(Some((token.clone(), Some("sys-42".into())))));
     assert_eq!(opened(Platform::Harmony, r#"{"callId":"x","data":"{\"scene\":\"voice\"}"}"#), Ok(None));
     assert!(opened(Platform::Harmony, "garbage").is_err());
@@ -271,7 +271,7 @@ fn encoding_respects_each_provider_limit_by_shortening_the_name_first() {
 
         let mut huge = invite();
         huge.data.insert("blob".into(), "x".repeat(limit));
-        assert!(matches!(encode_push(platform, &huge, &s), Err(Error::PayloadTooLarge { .. })));
+        assert!(matches!(encode_push(platform, &huge, &s), Err(WireError::PayloadTooLarge { .. })));
     }
 }
 
@@ -280,12 +280,12 @@ fn oversized_pushes_are_refused_when_opened() {
     let s = signer();
     let mut big = invite();
     big.data.insert("blob".into(), "x".repeat(6000));
-    let token = callpush::wire::sign(&big, &s);
+    let token = callpush_proto::wire::sign(&big, &s);
     for platform in Platform::ALL {
         let payload = wrap(platform, token.clone());
         let raw = match payload {
             ProviderPayload::Harmony { extra_data } => {
-                callpush::wire::harmony_delivery("s", &extra_data, "t")
+                callpush_proto::wire::harmony_delivery("s", &extra_data, "t")
             }
             ProviderPayload::Fcm { data } => serde_json::to_string(&data).unwrap(),
             ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => body,

@@ -39,7 +39,8 @@ use crate::model::{
 use crate::wire::{missed_call_message_id, KeySet};
 
 /// How the app sets up its client.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ClientConfig {
     /// Base URL of callpush-server, e.g. `https://calls.example.com`.
     pub server_url: String,
@@ -48,21 +49,17 @@ pub struct ClientConfig {
     /// The platform the app runs on, which picks the adapter.
     pub platform: Platform,
     /// APNs: the environment of the app's VoIP token (debug builds: sandbox).
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub apns_environment: Option<ApnsEnvironment>,
     /// Server keys to trust instead of those the registrar hands out: a JWK or a JWK Set.
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub pinned_keys_json: Option<String>,
     /// The user this device belongs to; pushes for anyone else are refused. Learned from the
     /// registrar when not set.
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub user_id: Option<String>,
-    /// Override of the platform's limit for reporting a push to the system call UI,
-    /// milliseconds (HarmonyOS: 10 000). For tests.
-    #[uniffi(default = None)]
-    pub report_limit_ms: Option<u32>,
     /// Longest single long-poll of a ringing call's status, seconds (default 25).
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub long_poll_seconds: Option<u32>,
 }
 
@@ -76,35 +73,36 @@ impl ClientConfig {
             apns_environment: None,
             pinned_keys_json: None,
             user_id: None,
-            report_limit_ms: None,
             long_poll_seconds: None,
         }
     }
 }
 
 /// What the app may choose when registering.
-#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RegisterPushOptions {
     /// Lease length, seconds (300 to 15 552 000; default 86 400).
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub ttl_seconds: Option<u32>,
     /// APNs: the token's environment, if not the configured one.
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub apns_environment: Option<ApnsEnvironment>,
     /// App id (bundle id, package name) for servers hosting several apps.
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub app_id: Option<String>,
     /// APNs only: the regular device token from `registerForRemoteNotifications`
     /// (`application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`), hex, used only
     /// for the missed-call alert: the VoIP token cannot carry alerts. Without it iOS gets no
     /// missed-call push and the app shows missed calls when it next runs. Kept for renewals;
     /// every `register_push` replaces it, so pass it each time.
-    #[uniffi(default = None)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub apns_alert_token: Option<String>,
 }
 
 /// What `refresh` did.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum RefreshOutcome {
     /// Nothing to refresh: the device never registered or unregistered.
     NotRegistered,
@@ -121,7 +119,8 @@ pub enum RefreshOutcome {
 }
 
 /// An incoming call the app learned about over its own connection.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SignalledCall {
     /// The call id, as in the push.
     pub call_id: String,
@@ -162,6 +161,28 @@ pub trait Clock: Send + Sync {
     fn now_millis(&self) -> i64;
 }
 
+/// What the client runs under that an app never changes: the clock, and how long the platform
+/// allows from a push to its report to the system call UI. Simulations and tests replace them;
+/// apps get [`Environment::device`] through [`Client::new`].
+#[derive(Clone)]
+pub struct Environment {
+    /// Where the client reads the time.
+    pub clock: Arc<dyn Clock>,
+    /// The longest a push may take to reach the system call UI before the app is told
+    /// ([`ErrorKind::ReportTooSlow`]); `None`: no limit.
+    pub report_limit: Option<Duration>,
+}
+
+impl Environment {
+    /// The system clock and the platform's own limit (HarmonyOS: 10 s; none elsewhere).
+    pub fn device(platform: Platform) -> Self {
+        Environment {
+            clock: Arc::new(SystemClock),
+            report_limit: (platform == Platform::Harmony).then_some(Duration::from_secs(10)),
+        }
+    }
+}
+
 /// The device's system clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -173,7 +194,8 @@ impl Clock for SystemClock {
 }
 
 /// The object apps hold: register, handle, unregister, and the calls that result.
-#[derive(uniffi::Object)]
+#[derive()]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Object))]
 pub struct Client {
     inner: Arc<Inner>,
 }
@@ -203,10 +225,10 @@ struct State {
     last_key_refresh: Option<i64>,
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+#[cfg_attr(feature = "uniffi", uniffi::export(async_runtime = "tokio"))]
 impl Client {
     /// A client for one app installation, restoring what `config.data_dir` holds.
-    #[uniffi::constructor]
+    #[cfg_attr(feature = "uniffi", uniffi::constructor)]
     pub fn new(
         config: ClientConfig,
         http: Arc<dyn HttpClient>,
@@ -214,7 +236,8 @@ impl Client {
         ui: Arc<dyn SystemCallUi>,
         listener: Arc<dyn CallListener>,
     ) -> Result<Arc<Self>, Error> {
-        Client::with_clock(config, http, tokens, ui, listener, Arc::new(SystemClock))
+        let environment = Environment::device(config.platform);
+        Client::with_environment(config, http, tokens, ui, listener, environment)
     }
 
     /// The installation id: made once for this data directory and kept.
@@ -407,15 +430,16 @@ impl Client {
 }
 
 impl Client {
-    /// A client reading time from `clock` (tests, simulations).
-    pub fn with_clock(
+    /// A client under `environment` instead of the device's (tests, simulations).
+    pub fn with_environment(
         config: ClientConfig,
         http: Arc<dyn HttpClient>,
         tokens: Arc<dyn AccessTokenProvider>,
         ui: Arc<dyn SystemCallUi>,
         listener: Arc<dyn CallListener>,
-        clock: Arc<dyn Clock>,
+        environment: Environment,
     ) -> Result<Arc<Self>, Error> {
+        let Environment { clock, report_limit } = environment;
         if config.data_dir.trim().is_empty() {
             return Err(Error::InvalidArgument("data_dir is empty".into()));
         }
@@ -439,10 +463,6 @@ impl Client {
             Platform::Apns => Box::new(ApnsAdapter::new(config.apns_environment.unwrap_or_default())),
             Platform::Wns => Box::new(WnsAdapter),
         };
-        let report_limit = config
-            .report_limit_ms
-            .map(|ms| Duration::from_millis(ms.into()))
-            .or((config.platform == Platform::Harmony).then_some(Duration::from_secs(10)));
         let inner = Arc::new(Inner {
             adapter,
             registrar,

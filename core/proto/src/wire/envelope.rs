@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::jws::{self, MAX_JWS_LEN};
 use super::keys::CallSigner;
-use crate::error::Error;
+use crate::error::WireError;
 use crate::model::{Invite, Platform, RawPush, Rejection, Verification};
 
 /// The key under which every envelope carries the JWS.
@@ -88,7 +88,7 @@ pub fn encode_push(
     platform: Platform,
     invite: &Invite,
     signer: &CallSigner,
-) -> Result<ProviderPayload, Error> {
+) -> Result<ProviderPayload, WireError> {
     let limit = platform.payload_limit();
     let mut invite = invite.clone();
     loop {
@@ -98,7 +98,7 @@ pub fn encode_push(
             return Ok(payload);
         }
         let Some(name) = invite.from.name.as_mut() else {
-            return Err(Error::PayloadTooLarge { platform, size, limit });
+            return Err(WireError::PayloadTooLarge { platform, size, limit });
         };
         // Base64 grows the claims by 4/3; cut at least that much, plus room for the ellipsis.
         let excess = (size - limit) * 3 / 4 + 1 + '…'.len_utf8();

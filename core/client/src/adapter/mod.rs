@@ -5,12 +5,11 @@
 //! the rest: verification, the stale rule and the outcome.
 
 mod registrar;
-mod token;
 
 use async_trait::async_trait;
 
+pub use callpush_proto::token::normalize_token;
 pub use registrar::{InMemoryRegistrar, Registrar};
-pub use token::normalize_token;
 
 use crate::error::Error;
 use crate::model::{

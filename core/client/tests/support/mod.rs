@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callpush::client::{
+use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig, Clock,
-    HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
+    Environment, HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
 };
-use callpush::model::{Call, Caller, CancelReason, Invite, Platform, PushEvent};
-use callpush::wire::{encode_push, harmony_delivery, CallSigner, ProviderPayload};
+use callpush_client::model::{Call, Caller, CancelReason, Invite, Platform, PushEvent};
+use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, ProviderPayload};
 use serde_json::{json, Value};
 
 /// Device time at the start of every test: 2026-01-01T00:00:00Z.
@@ -55,7 +55,7 @@ pub struct FakeRegistrar {
     /// Server clock minus device clock, seconds.
     pub skew: AtomicI64,
     signer: Mutex<CallSigner>,
-    published: Mutex<Vec<callpush::model::Jwk>>,
+    published: Mutex<Vec<callpush_client::model::Jwk>>,
     installations: Mutex<HashMap<String, (String, Value)>>,
     calls: Mutex<HashMap<String, Value>>,
     /// States only call actions see: the server changed, the long-poll has not told yet.
@@ -416,18 +416,33 @@ pub fn device_of(
     dir: &std::path::Path,
     configure: impl FnOnce(&mut ClientConfig),
 ) -> Device {
+    device_under(user, platform, registrar, dir, configure, |_| {})
+}
+
+/// A device whose environment (clock aside: the registrar's) `configure_environment` changes.
+pub fn device_under(
+    user: &str,
+    platform: Platform,
+    registrar: &Arc<FakeRegistrar>,
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut ClientConfig),
+    configure_environment: impl FnOnce(&mut Environment),
+) -> Device {
     let ui = Arc::new(RecordingUi::default());
     let listener = Arc::new(RecordingListener::default());
     let tokens = Tokens::new(user);
     let mut config = ClientConfig::new("http://registrar.test/", dir.to_str().unwrap(), platform);
     configure(&mut config);
-    let client = Client::with_clock(
+    let mut environment = Environment::device(platform);
+    environment.clock = registrar.clock.clone();
+    configure_environment(&mut environment);
+    let client = Client::with_environment(
         config,
         registrar.clone(),
         tokens.clone(),
         ui.clone(),
         listener.clone(),
-        registrar.clock.clone(),
+        environment,
     )
     .unwrap();
     Device { client, ui, listener, tokens, dir: dir.to_owned() }

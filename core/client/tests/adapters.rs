@@ -2,16 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use callpush::adapter::{
+use callpush_client::adapter::{
     adapter_for, ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, InMemoryRegistrar, PushAdapter,
     WnsAdapter,
 };
-use callpush::model::{
+use callpush_client::model::{
     ApnsEnvironment, Caller, CancelReason, Invite, Outcome, Platform, PushEvent, RawPush, RegisterOptions,
     RejectionKind, SystemReport,
 };
-use callpush::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
-use callpush::{Error, TokenError};
+use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
+use callpush_client::{Error, TokenError};
 
 const NOW: i64 = 1_700_000_010;
 
@@ -60,7 +60,12 @@ impl Fixture {
         Fixture { signer, keys }
     }
 
-    fn handle(&self, adapter: &dyn PushAdapter, invite: &Invite, now: i64) -> callpush::model::HandleOutcome {
+    fn handle(
+        &self,
+        adapter: &dyn PushAdapter,
+        invite: &Invite,
+        now: i64,
+    ) -> callpush_client::model::HandleOutcome {
         let push = delivered(encode_push(adapter.platform(), invite, &self.signer).unwrap());
         adapter.handle(&push, &HandleContext { keys: &self.keys, now, audience: Some("bob") })
     }
@@ -233,8 +238,8 @@ async fn bad_registrations_fail_with_a_typed_error_naming_the_fault() {
 
 #[test]
 fn a_verify_push_is_answered_never_rung_and_must_be_signed() {
-    use callpush::model::Verification;
-    use callpush::wire::encode_verification;
+    use callpush_client::model::Verification;
+    use callpush_client::wire::encode_verification;
     let f = Fixture::new();
     let verification = Verification {
         iss: "test".into(),

@@ -3,21 +3,21 @@
 //! whole `Client::handle_push` of a new call: decode, verify, dedupe (with the append to the
 //! seen-calls log), state machine, system call UI and listener callbacks.
 //!
-//! Run: `cargo bench -p callpush --bench handle`. Ratios are recorded in docs/performance.md.
+//! Run: `cargo bench -p callpush-client --bench handle`. Ratios are recorded in docs/performance.md.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::client::{
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig,
     HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
 };
-use callpush::model::Call;
-use callpush::model::{Caller, Invite, Platform, PushEvent, RawPush};
-use callpush::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
+use callpush_client::model::Call;
+use callpush_client::model::{Caller, Invite, Platform, PushEvent, RawPush};
+use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ed25519_dalek::{Signature, VerifyingKey};
 use std::sync::Arc;
@@ -73,11 +73,11 @@ fn bench(c: &mut Criterion) {
         // What bindings call for the shared vectors: the key set parsed on every call.
         let jwk = serde_json::to_string(&signer.public_jwk()).unwrap();
         c.bench_function(&format!("inspect_push/{platform}"), |b| {
-            b.iter(|| black_box(callpush::inspect_push(platform, raw.clone(), jwk.clone(), NOW)))
+            b.iter(|| black_box(callpush_client::inspect_push(platform, raw.clone(), jwk.clone(), NOW)))
         });
 
         // The floor: verify the same signature over the same bytes and parse the same JSON.
-        let jws = callpush::wire::sign(&invite(), &signer);
+        let jws = callpush_client::wire::sign(&invite(), &signer);
         let (input, signature) = jws.rsplit_once('.').unwrap();
         let signature =
             Signature::from_bytes(&URL_SAFE_NO_PAD.decode(signature).unwrap().try_into().unwrap());
@@ -149,7 +149,7 @@ fn bench_client(c: &mut Criterion) {
         );
         config.pinned_keys_json = Some(serde_json::to_string(&signer.public_jwk()).unwrap());
         config.user_id = Some("user-bob".into());
-        config.apns_environment = Some(callpush::model::ApnsEnvironment::Sandbox);
+        config.apns_environment = Some(callpush_client::model::ApnsEnvironment::Sandbox);
         let quiet = Arc::new(Quiet);
         let client = Client::new(config, quiet.clone(), quiet.clone(), quiet.clone(), quiet).unwrap();
         let mut n = 0u64;

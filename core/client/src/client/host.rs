@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use crate::model::{Call, CancelReason, IncomingCall, Registration};
 
 /// One HTTP request the client needs sent.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpRequest {
     /// `GET`, `PUT`, `POST` or `DELETE`.
     pub method: String,
@@ -22,7 +23,8 @@ pub struct HttpRequest {
 }
 
 /// The answer to an [`HttpRequest`]. Any status is an answer; only transport failures are errors.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -40,7 +42,8 @@ impl HttpResponse {
 }
 
 /// A request that got no HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum HttpError {
     /// Connection refused, reset, DNS, TLS: worth retrying.
     #[error("network: {detail}")]
@@ -56,6 +59,7 @@ pub enum HttpError {
     },
 }
 
+#[cfg(feature = "uniffi")]
 impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         HttpError::Network { detail: e.reason }
@@ -64,7 +68,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
 
 /// Sends HTTP requests with the platform's own network stack (proxies, VPNs, certificate
 /// policy), so the mobile library carries no HTTP or TLS code.
-#[uniffi::export(with_foreign)]
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 #[async_trait::async_trait]
 pub trait HttpClient: Send + Sync {
     /// Sends one request and returns whatever the server answered.
@@ -72,7 +76,8 @@ pub trait HttpClient: Send + Sync {
 }
 
 /// The app could not produce an access token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum AccessTokenError {
     /// No token now (signed out, offline identity provider, …).
     #[error("{detail}")]
@@ -82,6 +87,7 @@ pub enum AccessTokenError {
     },
 }
 
+#[cfg(feature = "uniffi")]
 impl From<uniffi::UnexpectedUniFFICallbackError> for AccessTokenError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         AccessTokenError::Unavailable { detail: e.reason }
@@ -89,7 +95,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for AccessTokenError {
 }
 
 /// Gives the app user's bearer token for the registrar; its `sub` is the user's identity.
-#[uniffi::export(with_foreign)]
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 #[async_trait::async_trait]
 pub trait AccessTokenProvider: Send + Sync {
     /// The current token. `force_refresh` is set after the registrar refused the last one.
@@ -97,7 +103,8 @@ pub trait AccessTokenProvider: Send + Sync {
 }
 
 /// Why the system call UI is told an incoming call failed (HarmonyOS `reportIncomingCallError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum IncomingCallError {
     /// The call is already shown (it came by another path first): the line is busy.
     LineBusy,
@@ -108,7 +115,8 @@ pub enum IncomingCallError {
 }
 
 /// The system call UI refused a report.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum CallUiError {
     /// The platform refused; the message says what it said.
     #[error("{detail}")]
@@ -118,6 +126,7 @@ pub enum CallUiError {
     },
 }
 
+#[cfg(feature = "uniffi")]
 impl From<uniffi::UnexpectedUniFFICallbackError> for CallUiError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         CallUiError::Refused { detail: e.reason }
@@ -127,7 +136,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for CallUiError {
 /// The platform's system call UI: CallKit, Android Telecom, HarmonyOS `voipCall`, a Windows
 /// toast. Called synchronously from `handle_push` (iOS requires the report before the PushKit
 /// callback returns) and from the call actions, never while the client holds a lock.
-#[uniffi::export(with_foreign)]
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 pub trait SystemCallUi: Send + Sync {
     /// Show a new incoming call (`reportNewIncomingCall`, `addNewIncomingCall`,
     /// `voipCall.reportIncomingCall` with `call.system_call_id`).
@@ -153,7 +162,8 @@ pub trait SystemCallUi: Send + Sync {
 }
 
 /// What the client tells the app.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum CallEvent {
     /// A new incoming call is ringing.
     Incoming {
@@ -202,7 +212,8 @@ pub enum CallEvent {
 }
 
 /// Kinds of [`ErrorEvent`]; stable names for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ErrorKind {
     /// A push's signature did not verify, or it was not EdDSA.
     BadSignature,
@@ -239,7 +250,8 @@ impl From<crate::model::RejectionKind> for ErrorKind {
 }
 
 /// An error the app is told about as an event, because no call of its own returned it.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ErrorEvent {
     /// What kind of error.
     pub kind: ErrorKind,
@@ -250,7 +262,7 @@ pub struct ErrorEvent {
 }
 
 /// Receives the client's events, on whichever thread produced them (often a Rust thread).
-#[uniffi::export(with_foreign)]
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 pub trait CallListener: Send + Sync {
     /// One event. Must not block for long; hand work to the app's own threads.
     fn on_event(&self, event: CallEvent);

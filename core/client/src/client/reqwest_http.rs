@@ -60,7 +60,7 @@ fn transport_error(e: reqwest::Error) -> HttpError {
 
 /// An [`HttpClient`] on reqwest for foreign code: desktop JVM, Windows and server hosts that
 /// would rather use rustls than their platform's stack. Only in builds with the `reqwest` feature.
-#[uniffi::export]
+#[cfg_attr(feature = "uniffi", uniffi::export)]
 pub fn reqwest_http_client() -> std::sync::Arc<dyn HttpClient> {
     std::sync::Arc::new(ReqwestHttpClient::new())
 }

@@ -6,9 +6,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::model::{Platform, RawPush};
-use callpush::wire::{CallSigner, KeySet};
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::model::{Platform, RawPush};
+use callpush_client::wire::{CallSigner, KeySet};
 
 struct Counting;
 

@@ -6,11 +6,13 @@ mod support;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use callpush::client::{
+use callpush_client::client::{
     CallEvent, ErrorKind, IncomingCallError, RefreshOutcome, RegisterPushOptions, SignalledCall,
 };
-use callpush::model::{CallState, CancelReason, EndReason, Outcome, Platform, PushEvent, SystemReport};
-use callpush::Error;
+use callpush_client::model::{
+    CallState, CancelReason, EndReason, Outcome, Platform, PushEvent, SystemReport,
+};
+use callpush_client::Error;
 use support::*;
 
 async fn registered(
@@ -44,7 +46,7 @@ fn states(device: &Device) -> Vec<(CallState, Option<EndReason>)> {
 async fn registration_is_sent_as_designed_persisted_and_keeps_its_installation_id() {
     let (registrar, dir) = fixture();
     let d = device(Platform::Apns, &registrar, dir.path(), |c| {
-        c.apns_environment = Some(callpush::model::ApnsEnvironment::Sandbox)
+        c.apns_environment = Some(callpush_client::model::ApnsEnvironment::Sandbox)
     });
     let options = RegisterPushOptions {
         ttl_seconds: Some(3600),
@@ -322,7 +324,7 @@ async fn forged_and_misaddressed_pushes_are_refused_and_reported_as_errors() {
     let out = d.client.handle_push(registrar.ring(Platform::Harmony, "call-13", "bob", 30));
     assert_eq!(
         (out.outcome, out.error.unwrap().kind),
-        (Outcome::Rejected, callpush::model::RejectionKind::UnknownKey)
+        (Outcome::Rejected, callpush_client::model::RejectionKind::UnknownKey)
     );
     assert!(d
         .listener
@@ -350,7 +352,14 @@ async fn an_unknown_key_fetches_the_servers_rotated_keys_in_the_background() {
 #[tokio::test]
 async fn reports_slower_than_the_platform_allows_are_error_events() {
     let (registrar, dir) = fixture();
-    let d = device(Platform::Harmony, &registrar, dir.path(), |c| c.report_limit_ms = Some(5));
+    let d = device_under(
+        "bob",
+        Platform::Harmony,
+        &registrar,
+        dir.path(),
+        |_| {},
+        |e| e.report_limit = Some(Duration::from_millis(5)),
+    );
     d.client.register_push(token(Platform::Harmony), RegisterPushOptions::default()).await.unwrap();
     *d.ui.delay.lock().unwrap() = Duration::from_millis(30);
     assert_eq!(
@@ -425,7 +434,7 @@ async fn refresh_renews_late_in_the_lease_or_when_the_token_changes() {
 async fn the_apns_alert_token_is_sent_kept_and_resent_on_every_renewal() {
     let (registrar, dir) = fixture();
     let d = device(Platform::Apns, &registrar, dir.path(), |c| {
-        c.apns_environment = Some(callpush::model::ApnsEnvironment::Sandbox)
+        c.apns_environment = Some(callpush_client::model::ApnsEnvironment::Sandbox)
     });
     let voip = "ab".repeat(32);
     let options = RegisterPushOptions { apns_alert_token: Some("CD".repeat(32)), ..Default::default() };
@@ -463,7 +472,7 @@ async fn a_bad_apns_alert_token_fails_typed_naming_the_field_without_touching_th
     let (registrar, dir) = fixture();
     let voip = "ab".repeat(32);
     let apns = device(Platform::Apns, &registrar, dir.path(), |c| {
-        c.apns_environment = Some(callpush::model::ApnsEnvironment::Production)
+        c.apns_environment = Some(callpush_client::model::ApnsEnvironment::Production)
     });
     let fcm_dir = tempfile::tempdir().unwrap();
     let fcm = device(Platform::Fcm, &registrar, fcm_dir.path(), |_| {});
@@ -480,8 +489,8 @@ async fn a_bad_apns_alert_token_fails_typed_naming_the_field_without_touching_th
     }
     let err = apns.client.register_push(voip, alert("0f")).await.unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidToken(callpush::TokenError::BadAlertToken(inner))
-            if matches!(**inner, callpush::TokenError::TooShort { .. })),
+        matches!(&err, Error::InvalidToken(callpush_client::TokenError::BadAlertToken(inner))
+            if matches!(**inner, callpush_client::TokenError::TooShort { .. })),
         "{err:?}"
     );
     assert!(registrar.received.lock().unwrap().is_empty());
@@ -571,14 +580,14 @@ async fn corrupt_state_files_never_stop_the_client() {
 #[test]
 fn a_bad_configuration_is_refused_with_a_clear_error() {
     let (registrar, dir) = fixture();
-    let make = |configure: &dyn Fn(&mut callpush::client::ClientConfig)| {
-        let mut config = callpush::client::ClientConfig::new(
+    let make = |configure: &dyn Fn(&mut callpush_client::client::ClientConfig)| {
+        let mut config = callpush_client::client::ClientConfig::new(
             "http://registrar.test",
             dir.path().to_str().unwrap(),
             Platform::Fcm,
         );
         configure(&mut config);
-        callpush::client::Client::new(
+        callpush_client::client::Client::new(
             config,
             registrar.clone(),
             Tokens::new("bob"),

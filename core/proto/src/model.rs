@@ -1,15 +1,15 @@
-//! Plain data shared by every layer: platforms, the signed invite, what a push means to the app.
+//! Plain data device and server share: platforms, the signed invite, registrations, keys.
 //!
-//! Nothing here does I/O or cryptography; the `wire` and `adapter` layers build on these types.
+//! Nothing here does I/O or cryptography; [`crate::wire`] builds on these types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// The push providers callpush delivers through, one per device platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// Huawei Push Kit (HarmonyOS NEXT), push-type 10 in-app call messages.
@@ -69,7 +69,7 @@ impl FromStr for Platform {
 }
 
 /// Which APNs environment a VoIP token belongs to; tokens of one never work in the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApnsEnvironment {
     /// `api.sandbox.push.apple.com`: development builds.
@@ -90,7 +90,7 @@ impl ApnsEnvironment {
 }
 
 /// Why a call stopped ringing, as carried by a cancel push and reported to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The caller hung up before anyone answered.
@@ -216,58 +216,6 @@ pub fn is_valid_call_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// A call as a push describes it, in the form apps and the `inspect` command show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
-pub struct IncomingCall {
-    /// The call id (claim `cid`).
-    pub call_id: String,
-    /// The caller's user id.
-    pub caller_id: String,
-    /// The caller's display name, if given.
-    pub caller_name: Option<String>,
-    /// Whether video is offered.
-    pub video: bool,
-    /// The callee's user id (claim `aud`).
-    pub callee: String,
-    /// Server time at send, unix seconds.
-    pub issued_at: i64,
-    /// Ring deadline, unix seconds.
-    pub expires_at: i64,
-    /// For a cancel, why the call stopped ringing.
-    pub reason: Option<CancelReason>,
-    /// HarmonyOS only: the system call id from `receiveMessage('VoIP')`, which
-    /// `voipCall.reportIncomingCall` must use. Distinct from `call_id`.
-    pub system_call_id: Option<String>,
-    /// App data from the invite.
-    #[serde(serialize_with = "sorted_map")]
-    pub data: HashMap<String, String>,
-}
-
-impl IncomingCall {
-    /// The call an invite describes, with the HarmonyOS system call id when there is one.
-    pub fn from_invite(invite: Invite, system_call_id: Option<String>) -> Self {
-        IncomingCall {
-            call_id: invite.cid,
-            caller_id: invite.from.id,
-            caller_name: invite.from.name,
-            video: invite.video,
-            callee: invite.aud,
-            issued_at: invite.iat,
-            expires_at: invite.exp,
-            reason: match invite.evt {
-                PushEvent::Cancel => invite.reason,
-                PushEvent::Ring => None,
-            },
-            system_call_id,
-            data: invite.data.into_iter().collect(),
-        }
-    }
-}
-
-fn sorted_map<S: Serializer>(map: &HashMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(map.iter().collect::<BTreeMap<_, _>>())
-}
-
 /// One push exactly as the platform hands it to the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawPush {
@@ -290,59 +238,8 @@ impl From<&str> for RawPush {
     }
 }
 
-/// What one push means for the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A live incoming call: ring now.
-    Ring,
-    /// A call stopped ringing; [`IncomingCall::reason`] says why.
-    Cancel,
-    /// A call push whose deadline has passed: never ring it; show a missed call.
-    Stale,
-    /// Not a callpush push at all; some other part of the app owns it.
-    Ignore,
-    /// A callpush push that failed verification; never ring it.
-    Rejected,
-    /// A call this device already knows about (the client's dedupe; adapters never say this).
-    Duplicate,
-    /// Not a call: the server asks this device to prove it holds its push token before the
-    /// token moves to this installation from another user's. The client answers it; never rung.
-    Verify,
-}
-
-impl Outcome {
-    /// The snake_case name printed by `inspect`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ring => "ring",
-            Outcome::Cancel => "cancel",
-            Outcome::Stale => "stale",
-            Outcome::Ignore => "ignore",
-            Outcome::Rejected => "rejected",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Verify => "verify",
-        }
-    }
-}
-
-/// What the app must do with the system call UI right now, inside the push callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemReport {
-    /// Report a new incoming call (CallKit, Telecom, `voipCall.reportIncomingCall`, toast).
-    Ring,
-    /// iOS: report a new incoming call and end it at once; iOS terminates apps that
-    /// receive a VoIP push and do not report it to CallKit.
-    ReportAndEnd,
-    /// HarmonyOS: call `voipCall.reportIncomingCallError` with the system call id.
-    ReportError,
-    /// Nothing to report.
-    None,
-}
-
 /// Why a callpush push was refused. The kinds are stable, machine-readable names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectionKind {
     /// The signature does not verify, or the push is not signed with EdDSA.
@@ -377,7 +274,7 @@ impl fmt::Display for RejectionKind {
 }
 
 /// A refused push: the kind, and a message for the developer reading the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{kind}: {message}")]
 pub struct Rejection {
     /// Machine-readable kind.
@@ -397,23 +294,6 @@ impl Rejection {
     }
 }
 
-/// The decision about one push: what it means, what to report now, and the call it describes.
-///
-/// Serialises to exactly the JSON object `callpush inspect` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
-pub struct HandleOutcome {
-    /// What the push means.
-    pub outcome: Outcome,
-    /// What the app must do with the system call UI before the push callback returns.
-    pub report: SystemReport,
-    /// The call the push describes, whenever its claims could be read (even if rejected).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub call: Option<IncomingCall>,
-    /// Why the push was rejected; set only when `outcome` is `Rejected`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Rejection>,
-}
-
 /// Shortest registration lease, seconds (5 minutes).
 pub const MIN_TTL_SECONDS: u32 = 300;
 /// Longest registration lease, seconds (180 days).
@@ -424,7 +304,7 @@ pub const DEFAULT_TTL_SECONDS: u32 = 86_400;
 /// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
 ///
 /// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Jwk {
     /// Key type; `OKP` for Ed25519.
     pub kty: String,
@@ -443,36 +323,6 @@ pub struct Jwk {
     /// Intended use, if stated; `sig`.
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
-}
-
-/// What the app asks for when it registers a device token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisterOptions {
-    /// The device's installation id: created once by the client and kept, so a new token
-    /// replaces the old one instead of adding a second registration.
-    pub installation_id: String,
-    /// Lease length in seconds, from [`MIN_TTL_SECONDS`] to [`MAX_TTL_SECONDS`].
-    pub ttl_seconds: u32,
-    /// APNs only: which environment the VoIP token is for.
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// Optional app id (bundle id, package name) for servers that host several apps.
-    pub app_id: Option<String>,
-    /// APNs only: the regular device token (from `registerForRemoteNotifications`), used for
-    /// the missed-call alert. The VoIP token cannot carry alerts.
-    pub apns_alert_token: Option<String>,
-}
-
-impl RegisterOptions {
-    /// Options for `installation_id` with the default lease and nothing else set.
-    pub fn new(installation_id: impl Into<String>) -> Self {
-        RegisterOptions {
-            installation_id: installation_id.into(),
-            ttl_seconds: DEFAULT_TTL_SECONDS,
-            apns_environment: None,
-            app_id: None,
-            apns_alert_token: None,
-        }
-    }
 }
 
 /// One validated installation, as sent to the registrar (`PUT /v1/installations/{id}`).
@@ -498,7 +348,7 @@ pub struct InstallationRequest {
 }
 
 /// A live registration lease: what was registered and what the registrar answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// The device's installation id.
     pub installation_id: String,
@@ -535,86 +385,4 @@ pub fn is_valid_installation_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// Where a call stands on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum CallState {
-    /// Incoming and ringing: the system call UI shows it.
-    Ringing,
-    /// Outgoing, reported to the system, not yet connected.
-    Dialing,
-    /// The user answered; media is connecting.
-    Answered,
-    /// Media is connected.
-    Active,
-    /// Over; the call's `end_reason` says why.
-    Ended,
-}
-
-/// Why a call ended on this device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The user declined it here.
-    Declined,
-    /// The user hung up here (or ended an outgoing call).
-    HungUp,
-    /// The caller hung up before it was answered.
-    CallerCancelled,
-    /// Another device of the user answered it.
-    AnsweredElsewhere,
-    /// Another device of the user declined it.
-    DeclinedElsewhere,
-    /// Nobody answered before the ring deadline.
-    Missed,
-    /// It could not be set up (the system call UI refused it, or the server lost it).
-    Failed,
-}
-
-impl From<CancelReason> for EndReason {
-    fn from(reason: CancelReason) -> Self {
-        match reason {
-            CancelReason::CallerCancelled => EndReason::CallerCancelled,
-            CancelReason::AnsweredElsewhere => EndReason::AnsweredElsewhere,
-            CancelReason::DeclinedElsewhere => EndReason::DeclinedElsewhere,
-            CancelReason::Timeout => EndReason::Missed,
-        }
-    }
-}
-
-/// Which way a call goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum CallDirection {
-    /// Someone calls this user.
-    Incoming,
-    /// This user calls someone.
-    Outgoing,
-}
-
-/// A call as the client tracks it, handed to the system call UI and the app's listener.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
-pub struct Call {
-    /// The call id.
-    pub call_id: String,
-    /// Incoming or outgoing.
-    pub direction: CallDirection,
-    /// Where it stands.
-    pub state: CallState,
-    /// Why it ended, once `state` is `Ended`.
-    pub end_reason: Option<EndReason>,
-    /// The other party's user id (the caller of an incoming call, the callee of an outgoing one).
-    pub peer_id: String,
-    /// The other party's display name, if known.
-    pub peer_name: Option<String>,
-    /// Whether video is offered.
-    pub video: bool,
-    /// HarmonyOS: the system call id `voipCall` knows the call by.
-    pub system_call_id: Option<String>,
-    /// Incoming: the ring deadline on the server clock, unix seconds.
-    pub expires_at: Option<i64>,
-    /// App data from the invite.
-    pub data: HashMap<String, String>,
 }

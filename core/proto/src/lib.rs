@@ -1,0 +1,17 @@
+//! callpush-proto: the vocabulary device and server share, without I/O.
+//!
+//! - [`model`]: platforms, the signed [`model::Invite`], registrations and keys;
+//! - [`wire`]: the call-push JWT and each provider's envelope, built on the server and opened on
+//!   the device;
+//! - [`token`]: what a push token of each platform looks like, and its one normal form;
+//! - [`error`]: why a token, a key or a push was refused.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod model;
+pub mod token;
+pub mod wire;
+
+pub use error::{TokenError, WireError};
