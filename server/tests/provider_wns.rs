@@ -1,4 +1,4 @@
-//! WNS through the real sender and the emulator (providers.md §5): every documented answer and
+//! WNS through the real sender and the emulator (docs/providers/wns.md): every documented answer and
 //! its outcome class, the emulator's own checks, both token flows (made, cached and shared,
 //! refreshed before expiry and once on refusal), the whole server end to end with simulated
 //! Windows devices running the real client, and an independent WNS client from PyPI.

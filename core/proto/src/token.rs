@@ -12,7 +12,7 @@ const MIN_APNS_HEX: usize = 32;
 const MAX_APNS_HEX: usize = 512;
 /// Longest WNS channel URI accepted.
 const MAX_CHANNEL_URI: usize = 2048;
-/// The only domain WNS channels live under (providers.md §5.5).
+/// The only domain WNS channels live under (docs/providers/wns.md#channel-uris).
 const WNS_DOMAIN: &str = "notify.windows.com";
 
 /// Checks `token` against `platform`'s rules and returns its normal form.

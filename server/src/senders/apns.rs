@@ -1,4 +1,4 @@
-//! The APNs sender (providers.md §4): PushKit VoIP pushes for rings and alert pushes for missed
+//! The APNs sender (docs/providers/apns.md): PushKit VoIP pushes for rings and alert pushes for missed
 //! calls, over one long-lived HTTP/2 connection per APNs environment, authenticated with an ES256
 //! provider token that is reused and replaced every 50 minutes (APNs wants 20 to 60).
 //!
@@ -317,7 +317,7 @@ impl Answer {
         matches!(self.reason.as_deref(), Some("Shutdown" | "IdleTimeout"))
     }
 
-    /// The outcome class (providers.md §4.4 and §6).
+    /// The outcome class (docs/providers/apns.md#errors).
     fn classify(&self, environment: ApnsEnvironment, apns_id: &str) -> SendOutcome {
         let reason = self.reason.as_deref().unwrap_or("");
         let detail = if reason.is_empty() {

@@ -1,4 +1,4 @@
-//! The FCM HTTP v1 sender (providers.md §3).
+//! The FCM HTTP v1 sender (docs/providers/fcm.md).
 //!
 //! Auth: the service account signs an RS256 assertion, which its `token_uri` trades for an
 //! OAuth2 access token (JWT-bearer grant). The token is cached until five minutes before it
@@ -8,7 +8,7 @@
 //!
 //! Ring and cancel pushes are both data-only, high-priority messages collapsing on the call id;
 //! FCM devices never get a missed-call notification (they get a cancel push). Answers are
-//! classified by the `FcmError` code first, then by HTTP status (providers.md §3.4 and §6).
+//! classified by the `FcmError` code first, then by HTTP status (docs/providers/fcm.md#errors).
 //!
 //! Every request, the token fetch made for a send included, may take what [`attempt_timeout`]
 //! allows for the push; one that times out replaces the client ([`Connections`]).
@@ -400,7 +400,7 @@ fn classify_token_answer(
     })
 }
 
-/// What FCM's answer means (providers.md §3.4): by `FcmError.errorCode` first, then by status.
+/// What FCM's answer means (docs/providers/fcm.md#errors): by `FcmError.errorCode` first, then by status.
 fn classify(status: StatusCode, retry_after: Option<Duration>, text: &str) -> Answer {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     if status.is_success() {

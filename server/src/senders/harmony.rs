@@ -1,4 +1,4 @@
-//! The Push Kit v3 sender (HarmonyOS NEXT), providers.md §1.
+//! The Push Kit v3 sender (HarmonyOS NEXT), docs/providers/harmony.md.
 //!
 //! Auth: a service-account JWT (PS256, `exp = iat + 3600`) sent directly as
 //! `Authorization: Bearer`, with no token exchange; it is reused until five minutes before it
@@ -537,7 +537,7 @@ fn text_of(value: &Option<Value>) -> Option<String> {
     }
 }
 
-/// Classifies `answer` to a request for `tokens` (providers.md §1.5 and §6).
+/// Classifies `answer` to a request for `tokens` (docs/providers/harmony.md#errors).
 fn classify(answer: &Answer, tokens: &[String]) -> Verdict {
     let reply: Reply = serde_json::from_str(&answer.body).unwrap_or_default();
     let code = text_of(&reply.code).unwrap_or_default();
@@ -651,7 +651,7 @@ impl IllegalTokens {
     }
 }
 
-/// What a per-token failure reason means (providers.md §1.5, 80100000 row).
+/// What a per-token failure reason means (docs/providers/harmony.md#per-token-reasons).
 fn reason_outcome(code: &str, reason: &str) -> SendOutcome {
     let detail = format!("Push Kit {code}: {reason}");
     match reason {

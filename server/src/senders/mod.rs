@@ -62,7 +62,7 @@ pub struct MissedCall {
     pub app_message_id: String,
 }
 
-/// What a provider's answer means for the delivery (providers.md §6).
+/// What a provider's answer means for the delivery (docs/providers/README.md#outcome-classes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     /// The provider accepted the push.

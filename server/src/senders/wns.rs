@@ -1,6 +1,6 @@
 //! The WNS sender: raw notifications POSTed to the device's channel URI with an OAuth
 //! client-credentials access token, from login.live.com (classic Store registration) or from
-//! Entra ID (Windows App SDK push), providers.md §5.
+//! Entra ID (Windows App SDK push), docs/providers/wns.md.
 //!
 //! The token is fetched on first use, cached until shortly before it expires, and fetched again
 //! when WNS refuses it (401): the push is then resent once, and a second refusal is a
@@ -352,7 +352,7 @@ impl Sender for WnsSender {
     }
 }
 
-/// What WNS's answer means (providers.md §5.4, §6).
+/// What WNS's answer means (docs/providers/wns.md#errors).
 fn classify(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> Answer {
     let detail = describe(status, headers, body, channel);
     let retry_after = retry_after(headers, SystemTime::now());
@@ -416,7 +416,7 @@ fn domain_blocked(headers: &HeaderMap, body: &str) -> bool {
     text.contains("domain") && text.contains("block")
 }
 
-/// The status and every header support needs (providers.md §5.4: always log the status,
+/// The status and every header support needs (docs/providers/wns.md#support-headers: the status,
 /// X-WNS-Msg-ID, X-WNS-Debug-Trace and MS-CV), with the channel redacted.
 fn describe(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> String {
     let mut parts = vec![format!("HTTP {status}")];
