@@ -165,7 +165,10 @@ pub fn generate(api: &Api) -> Result<String> {
         out,
         "pub(crate) unsafe fn rustbuffer_free(buf: crate::RustBuffer, status: &mut crate::RustCallStatus) {{"
     )?;
-    writeln!(out, "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::{free}(buf, status) }}\n}}\n")?;
+    writeln!(
+        out,
+        "    // SAFETY: per this function's contract.\n    unsafe {{ ffi::{free}(buf, status) }}\n}}\n"
+    )?;
 
     // Vtables.
     for (t, base) in api.traits.iter().zip(&bases) {

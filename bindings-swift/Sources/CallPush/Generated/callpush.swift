@@ -5615,16 +5615,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_callpush_client_checksum_method_client_next_wakeup() != 58901) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_client_checksum_method_client_refresh() != 24492) {
+    if (uniffi_callpush_client_checksum_method_client_refresh() != 16940) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_client_checksum_method_client_register_push() != 13352) {
+    if (uniffi_callpush_client_checksum_method_client_register_push() != 22383) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_callpush_client_checksum_method_client_registration() != 42239) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() != 2790) {
+    if (uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() != 26537) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_callpush_client_checksum_method_client_report_outgoing_call() != 31104) {
@@ -5660,7 +5660,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_callpush_client_checksum_method_systemcallui_report_call_state() != 23175) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_callpush_client_checksum_constructor_client_new() != 23018) {
+    if (uniffi_callpush_client_checksum_constructor_client_new() != 15985) {
         return InitializationResult.apiChecksumMismatch
     }
 

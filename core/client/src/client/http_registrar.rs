@@ -12,27 +12,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::host::{AccessTokenProvider, HttpClient, HttpError, HttpRequest, HttpResponse};
+use super::policy::{Retry, RetryPolicy};
 use super::store::random_u64;
 use crate::adapter::Registrar;
 use crate::error::Error;
 use crate::model::{CancelReason, InstallationRequest, Jwk, Registration};
-
-/// How hard to try before giving up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    /// Attempts in all, first included.
-    pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
-    pub base_delay: Duration,
-    /// Longest delay between attempts (also caps `Retry-After`).
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { attempts: 4, base_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
-    }
-}
 
 /// The state of a call on the server (`GET /v1/calls/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +95,25 @@ struct ErrorDetail {
     message: String,
 }
 
+/// What the device may do to a ringing call on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallAction {
+    /// `POST /v1/calls/{id}/answer`.
+    Answer,
+    /// `POST /v1/calls/{id}/decline`.
+    Decline,
+}
+
+impl CallAction {
+    /// The last segment of the action's path.
+    fn path_segment(self) -> &'static str {
+        match self {
+            CallAction::Answer => "answer",
+            CallAction::Decline => "decline",
+        }
+    }
+}
+
 /// What a call action's refusal tells about the call.
 pub(crate) enum ActionError {
     /// The call is no longer ringing; its status says why.
@@ -158,11 +161,11 @@ impl HttpRegistrar {
     pub(crate) async fn call_action(
         &self,
         call_id: &str,
-        action: &str,
+        action: CallAction,
         installation_id: &str,
     ) -> Result<CallStatus, ActionError> {
         let body = serde_json::json!({ "installation_id": installation_id });
-        let path = format!("/v1/calls/{call_id}/{action}");
+        let path = format!("/v1/calls/{call_id}/{}", action.path_segment());
         let response = self
             .send("POST", &path, Some(body), Duration::from_secs(15))
             .await
@@ -240,25 +243,15 @@ impl HttpRegistrar {
                 Ok(response) => return Ok(response),
                 Err(HttpError::Network { detail } | HttpError::Timeout { detail }) => (None, detail),
             };
-            if attempt >= self.retry.attempts {
-                return Err(Error::Network(format!("{method} {path}: {failure} (after {attempt} attempts)")));
+            match self.retry.after_failure(attempt, retry_after, random_u64()) {
+                Retry::After(delay) => tokio::time::sleep(delay).await,
+                Retry::GiveUp => {
+                    return Err(Error::Network(format!(
+                        "{method} {path}: {failure} (after {attempt} attempts)"
+                    )))
+                }
             }
-            tokio::time::sleep(
-                retry_after.unwrap_or_else(|| self.backoff(attempt)).min(self.retry.max_delay),
-            )
-            .await;
         }
-    }
-
-    /// Full jitter: a random delay up to base × 2^(attempt-1), capped.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .retry
-            .base_delay
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(self.retry.max_delay);
-        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
-        Duration::from_millis(random_u64() % millis + 1)
     }
 }
 

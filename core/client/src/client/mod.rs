@@ -6,18 +6,24 @@
 //! [`Client::next_wakeup`] tells the app when to call back. While a call rings, a task on a
 //! small tokio runtime long-polls the server so a cancel arrives over the app's own connection.
 
+mod background;
 mod calls;
+mod config;
 mod host;
 mod http_registrar;
+mod policy;
 #[cfg(feature = "reqwest")]
 mod reqwest_http;
 mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use config::{
+    ClientConfig, Clock, Environment, RefreshOutcome, RegisterPushOptions, SignalledCall, SystemClock,
+};
 pub use host::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, ErrorEvent, ErrorKind,
     HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
@@ -27,116 +33,17 @@ pub use http_registrar::CallStatus;
 pub use reqwest_http::{reqwest_http_client, ReqwestHttpClient};
 
 use self::calls::{CallBook, Duplicate, REMEMBER_AFTER_DEADLINE};
-use self::http_registrar::{ActionError, HttpRegistrar, RetryPolicy};
+use self::http_registrar::{ActionError, CallAction, HttpRegistrar};
+use self::policy::{Refresh, RetryPolicy};
 use self::store::{random_u64, Lease, Store};
 use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
 use crate::error::Error;
 use crate::model::{
     is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason,
     HandleOutcome, IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
-    Verification, DEFAULT_TTL_SECONDS,
+    DEFAULT_TTL_SECONDS,
 };
 use crate::wire::{missed_call_message_id, KeySet};
-
-/// How the app sets up its client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct ClientConfig {
-    /// Base URL of callpush-server, e.g. `https://calls.example.com`.
-    pub server_url: String,
-    /// A directory only this client writes: the lease, the installation id and the seen calls.
-    pub data_dir: String,
-    /// The platform the app runs on, which picks the adapter.
-    pub platform: Platform,
-    /// APNs: the environment of the app's VoIP token (debug builds: sandbox).
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// Server keys to trust instead of those the registrar hands out: a JWK or a JWK Set.
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub pinned_keys_json: Option<String>,
-    /// The user this device belongs to; pushes for anyone else are refused. Learned from the
-    /// registrar when not set.
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub user_id: Option<String>,
-    /// Longest single long-poll of a ringing call's status, seconds (default 25).
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub long_poll_seconds: Option<u32>,
-}
-
-impl ClientConfig {
-    /// A configuration with defaults for everything but the essentials.
-    pub fn new(server_url: impl Into<String>, data_dir: impl Into<String>, platform: Platform) -> Self {
-        ClientConfig {
-            server_url: server_url.into(),
-            data_dir: data_dir.into(),
-            platform,
-            apns_environment: None,
-            pinned_keys_json: None,
-            user_id: None,
-            long_poll_seconds: None,
-        }
-    }
-}
-
-/// What the app may choose when registering.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct RegisterPushOptions {
-    /// Lease length, seconds (300 to 15 552 000; default 86 400).
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub ttl_seconds: Option<u32>,
-    /// APNs: the token's environment, if not the configured one.
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// App id (bundle id, package name) for servers hosting several apps.
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub app_id: Option<String>,
-    /// APNs only: the regular device token from `registerForRemoteNotifications`
-    /// (`application(_:didRegisterForRemoteNotificationsWithDeviceToken:)`), hex, used only
-    /// for the missed-call alert: the VoIP token cannot carry alerts. Without it iOS gets no
-    /// missed-call push and the app shows missed calls when it next runs. Kept for renewals;
-    /// every `register_push` replaces it, so pass it each time.
-    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
-    pub apns_alert_token: Option<String>,
-}
-
-/// What `refresh` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
-pub enum RefreshOutcome {
-    /// Nothing to refresh: the device never registered or unregistered.
-    NotRegistered,
-    /// The lease is fresh; it will be renewed from `renew_at` (device clock, unix seconds).
-    NotDue {
-        /// When renewal becomes due.
-        renew_at: i64,
-    },
-    /// The lease was renewed (or re-registered with a new token).
-    Renewed {
-        /// The new lease.
-        registration: Registration,
-    },
-}
-
-/// An incoming call the app learned about over its own connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct SignalledCall {
-    /// The call id, as in the push.
-    pub call_id: String,
-    /// The caller's user id.
-    pub caller_id: String,
-    /// The caller's display name.
-    pub caller_name: Option<String>,
-    /// Whether video is offered.
-    pub video: bool,
-    /// Ring deadline on the server clock, unix seconds; default: 30 s from now.
-    pub expires_at: Option<i64>,
-    /// HarmonyOS: the id to report to `voipCall`; default: the call id.
-    pub system_call_id: Option<String>,
-    /// App data.
-    pub data: HashMap<String, String>,
-}
 
 /// The options that renew `lease` as it was registered: same lease length, APNs environment,
 /// app id and alert token.
@@ -152,49 +59,8 @@ fn renewal_options(installation_id: String, lease: &Lease) -> RegisterOptions {
 
 /// Ring time assumed for a signalled call without a deadline, seconds.
 const DEFAULT_RING_SECONDS: i64 = 30;
-/// Most often the client renews its lease on its own to fetch new server keys, seconds.
-const KEY_REFRESH_INTERVAL: i64 = 60;
-
-/// Unix time for the client; replaceable in tests.
-pub trait Clock: Send + Sync {
-    /// Now on the device clock, unix milliseconds.
-    fn now_millis(&self) -> i64;
-}
-
-/// What the client runs under that an app never changes: the clock, and how long the platform
-/// allows from a push to its report to the system call UI. Simulations and tests replace them;
-/// apps get [`Environment::device`] through [`Client::new`].
-#[derive(Clone)]
-pub struct Environment {
-    /// Where the client reads the time.
-    pub clock: Arc<dyn Clock>,
-    /// The longest a push may take to reach the system call UI before the app is told
-    /// ([`ErrorKind::ReportTooSlow`]); `None`: no limit.
-    pub report_limit: Option<Duration>,
-}
-
-impl Environment {
-    /// The system clock and the platform's own limit (HarmonyOS: 10 s; none elsewhere).
-    pub fn device(platform: Platform) -> Self {
-        Environment {
-            clock: Arc::new(SystemClock),
-            report_limit: (platform == Platform::Harmony).then_some(Duration::from_secs(10)),
-        }
-    }
-}
-
-/// The device's system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_millis(&self) -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-    }
-}
 
 /// The object apps hold: register, handle, unregister, and the calls that result.
-#[derive()]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Object))]
 pub struct Client {
     inner: Arc<Inner>,
@@ -290,8 +156,8 @@ impl Client {
         };
         let now = self.inner.server_now_with(Some(&lease));
         let token_changed = token.as_deref().is_some_and(|t| t.trim() != lease.app_token.trim());
-        if !token_changed && now < lease.renew_at {
-            return Ok(RefreshOutcome::NotDue { renew_at: lease.renew_at - lease.clock_offset });
+        if let Refresh::NotDue { renew_at } = policy::refresh(now, lease.renew_at, token_changed) {
+            return Ok(RefreshOutcome::NotDue { renew_at: renew_at - lease.clock_offset });
         }
         let opts = renewal_options(self.inner.installation_id(), &lease);
         let token = token.unwrap_or(lease.app_token);
@@ -305,8 +171,7 @@ impl Client {
         self.inner.housekeeping();
         let state = self.inner.lock();
         let offset = state.lease.as_ref().map_or(0, |l| l.clock_offset);
-        let renew = state.lease.as_ref().map(|l| l.renew_at);
-        [renew, state.book.next_deadline()].into_iter().flatten().min().map(|at| at - offset)
+        policy::next_wakeup(state.lease.as_ref().map(|l| l.renew_at), state.book.next_deadline(), offset)
     }
 
     /// Checks deadlines now: ends calls that rang out and notices a lapsed lease.
@@ -336,12 +201,12 @@ impl Client {
     /// The user answered: tells the system call UI (answered), then the server, which cancels
     /// the call on the user's other devices. Call [`Client::media_connected`] once media flows.
     pub async fn answer(&self, call_id: String) -> Result<Call, Error> {
-        self.inner.act(&call_id, "answer").await
+        self.inner.act(&call_id, CallAction::Answer).await
     }
 
     /// The user declined: ends the call here and tells the server.
     pub async fn decline(&self, call_id: String) -> Result<Call, Error> {
-        self.inner.act(&call_id, "decline").await
+        self.inner.act(&call_id, CallAction::Decline).await
     }
 
     /// Media connected for an answered or outgoing call: it becomes active.
@@ -357,7 +222,7 @@ impl Client {
         self.inner.housekeeping();
         let ringing = self.inner.lock().book.is_ringing(&call_id);
         if ringing {
-            return self.inner.act(&call_id, "decline").await;
+            return self.inner.act(&call_id, CallAction::Decline).await;
         }
         let call = self.inner.lock().book.hang_up(&call_id)?;
         self.inner.report_state(&call);
@@ -492,21 +357,6 @@ impl Client {
     }
 }
 
-/// The runtime long-polls and background renewals run on: one worker, made on first use.
-fn runtime() -> Option<&'static tokio::runtime::Runtime> {
-    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("callpush")
-                .enable_all()
-                .build()
-                .ok()
-        })
-        .as_ref()
-}
-
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent, so a panicked holder is harmless.
@@ -543,7 +393,9 @@ impl Inner {
             let now = self.server_now_with(state.lease.as_ref());
             let missed = state.book.expire(now);
             let lapsed = match &state.lease {
-                Some(lease) if now >= lease.registration.expires_at && !state.lapse_reported => {
+                Some(lease)
+                    if policy::newly_lapsed(now, lease.registration.expires_at, state.lapse_reported) =>
+                {
                     Some((lease.registration.installation_id.clone(), lease.registration.expires_at))
                 }
                 _ => None,
@@ -576,13 +428,10 @@ impl Inner {
         };
         let after = self.clock.now_millis();
         let keys = KeySet::from_jwks(&registration.signing_keys)?;
-        let ttl = i64::from(registration.ttl_seconds);
-        // Renew between 20 % and 15 % of the lease before it ends, so devices spread out.
-        let jitter = (random_u64() % (ttl as u64 / 20 + 1)) as i64;
         let lease = Lease {
             version: 1,
-            clock_offset: registration.server_time - (before + after) / 2000,
-            renew_at: registration.expires_at - ttl / 5 + jitter,
+            clock_offset: policy::clock_offset(registration.server_time, before, after),
+            renew_at: policy::renew_at(registration.expires_at, registration.ttl_seconds, random_u64()),
             app_token: token.to_owned(),
             apns_environment: opts.apns_environment,
             apns_alert_token: opts.apns_alert_token.clone(),
@@ -852,23 +701,23 @@ impl Inner {
     }
 
     /// Answer or decline: local state and system UI first, then the server.
-    async fn act(self: &Arc<Self>, call_id: &str, action: &'static str) -> Result<Call, Error> {
+    async fn act(self: &Arc<Self>, call_id: &str, action: CallAction) -> Result<Call, Error> {
         self.housekeeping();
         let call = {
             let mut state = self.lock();
             match action {
-                "answer" => state.book.answer(call_id)?,
-                _ => state.book.decline(call_id)?,
+                CallAction::Answer => state.book.answer(call_id)?,
+                CallAction::Decline => state.book.decline(call_id)?,
             }
         };
         self.report_state(&call);
         let installation_id = self.installation_id();
         match self.registrar.call_action(call_id, action, &installation_id).await {
             Ok(status) => match status.ended_for(&installation_id) {
-                Some(reason) if action == "answer" => Err(self.ended_elsewhere(call_id, reason)),
+                Some(reason) if action == CallAction::Answer => Err(self.ended_elsewhere(call_id, reason)),
                 _ => Ok(self.lock().book.get(call_id).cloned().unwrap_or(call)),
             },
-            Err(ActionError::NotRinging(status)) if action == "answer" => {
+            Err(ActionError::NotRinging(status)) if action == CallAction::Answer => {
                 let reason = status.ended_for(&installation_id).unwrap_or(CancelReason::CallerCancelled);
                 Err(self.ended_elsewhere(call_id, reason))
             }
@@ -890,154 +739,5 @@ impl Inner {
             self.emit(CallEvent::Cancelled { call: call.clone(), reason });
         }
         Error::CallEnded { call_id: call_id.to_owned(), reason: reason.into() }
-    }
-
-    /// Long-polls the call's status while it rings, so a cancel arrives over the app's own
-    /// connection; ends the call at its deadline.
-    fn watch(self: &Arc<Self>, call_id: String) {
-        if !self.lock().watching.insert(call_id.clone()) {
-            return;
-        }
-        let Some(runtime) = runtime() else {
-            self.error(
-                ErrorKind::Registrar,
-                "no runtime for watching the call; cancels arrive by push only".into(),
-                Some(&call_id),
-            );
-            return;
-        };
-        let weak: Weak<Inner> = Arc::downgrade(self);
-        runtime.spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                let Some(inner) = weak.upgrade() else { return };
-                let (ringing, deadline) = {
-                    let state = inner.lock();
-                    (state.book.is_ringing(&call_id), state.book.get(&call_id).and_then(|c| c.expires_at))
-                };
-                let remaining = deadline.unwrap_or(0) - inner.server_now();
-                if !ringing || remaining <= 0 {
-                    inner.housekeeping();
-                    inner.lock().watching.remove(&call_id);
-                    return;
-                }
-                let wait = inner.long_poll.min(Duration::from_secs(remaining as u64));
-                match inner.registrar.call_status(&call_id, wait).await {
-                    Ok(status) => {
-                        failures = 0;
-                        if let Some(reason) = status.ended_for(&inner.installation_id()) {
-                            let forget = inner.server_now() + REMEMBER_AFTER_DEADLINE;
-                            let ended = inner.lock().book.cancel(&call_id, reason, forget);
-                            if let Some(call) = ended {
-                                inner.report_state(&call);
-                                inner.emit(CallEvent::Cancelled { call: call.clone(), reason });
-                                if matches!(reason, CancelReason::CallerCancelled | CancelReason::Timeout) {
-                                    inner.missed(&call);
-                                }
-                            }
-                        }
-                    }
-                    Err(Error::CallNotFound(_)) => {
-                        // The server does not track this call (it came over the app's own
-                        // connection): nothing to poll, but it still ends at its deadline.
-                        drop(inner);
-                        tokio::time::sleep(Duration::from_secs(remaining as u64)).await;
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        if failures == 1 {
-                            inner.error(
-                                ErrorKind::Registrar,
-                                format!("watching the call: {e}"),
-                                Some(&call_id),
-                            );
-                        }
-                        drop(inner);
-                        // Until the deadline, keep trying at a gentle pace.
-                        tokio::time::sleep(Duration::from_secs(u64::from(failures.min(5)))).await;
-                    }
-                }
-            }
-        });
-    }
-
-    /// Answers a verify push in the background: sends its nonce back over the app's own
-    /// connection, proving this device holds the token it registered, so the token moves to
-    /// this installation. A push for another installation, or past its deadline, is not
-    /// answered.
-    fn answer_verification(self: &Arc<Self>, verification: Verification) {
-        let lease = {
-            let state = self.lock();
-            let now = self.server_now_with(state.lease.as_ref());
-            if verification.installation_id != self.installation_id() || now >= verification.exp {
-                return;
-            }
-            state.lease.clone()
-        };
-        let Some(lease) = lease else { return };
-        let request = match self
-            .adapter
-            .installation(&lease.app_token, &renewal_options(self.installation_id(), &lease))
-        {
-            Ok(request) => request,
-            Err(e) => return self.error(ErrorKind::Registrar, format!("answering a verify push: {e}"), None),
-        };
-        let Some(runtime) = runtime() else {
-            return self.error(ErrorKind::Registrar, "no runtime for answering a verify push".into(), None);
-        };
-        let weak = Arc::downgrade(self);
-        runtime.spawn(async move {
-            let Some(inner) = weak.upgrade() else { return };
-            match inner.registrar.verify_installation(&request, &verification.nonce).await {
-                Ok(registration) => {
-                    if let Err(e) = inner.adopt(registration) {
-                        inner.error(ErrorKind::Storage, e.to_string(), None);
-                    }
-                }
-                Err(e) => inner.error(ErrorKind::Registrar, format!("answering a verify push: {e}"), None),
-            }
-        });
-    }
-
-    /// Takes `registration` as the lease's, when it is for the token the lease holds.
-    fn adopt(&self, registration: Registration) -> Result<(), Error> {
-        let lease = {
-            let mut state = self.lock();
-            let Some(lease) = state.lease.as_mut() else { return Ok(()) };
-            if lease.registration.token != registration.token {
-                // Registered anew meanwhile: that registration stands.
-                return Ok(());
-            }
-            lease.registration = registration.clone();
-            lease.clone()
-        };
-        let saved = self.store.save_lease(&lease);
-        self.emit(CallEvent::RegistrationChanged { registration });
-        saved
-    }
-
-    /// A push named an unknown key: the server may have rotated. Renew in the background to
-    /// fetch its current keys, at most once a minute.
-    fn refresh_keys_soon(self: &Arc<Self>) {
-        let lease = {
-            let mut state = self.lock();
-            let now = self.server_now_with(state.lease.as_ref());
-            if self.pinned_keys.is_some()
-                || state.last_key_refresh.is_some_and(|at| now - at < KEY_REFRESH_INTERVAL)
-            {
-                return;
-            }
-            state.last_key_refresh = Some(now);
-            state.lease.clone()
-        };
-        let (Some(lease), Some(runtime)) = (lease, runtime()) else { return };
-        let weak = Arc::downgrade(self);
-        runtime.spawn(async move {
-            let Some(inner) = weak.upgrade() else { return };
-            let opts = renewal_options(inner.installation_id(), &lease);
-            if let Err(e) = inner.register(&lease.app_token, &opts).await {
-                inner.error(ErrorKind::Registrar, format!("fetching the server's current keys: {e}"), None);
-            }
-        });
     }
 }
