@@ -2,7 +2,9 @@
 # Checks the Swift binding on a machine without a Swift compiler; the README's test command
 # (tests/run.sh) runs it. XCTest, which needs one, runs on macOS (README.md).
 #
-#   check.sh [checker] [drift] [syntax] [header] [symbols]      (default: all, in this order)
+#   check.sh [checker] [drift] [syntax] [header] [symbols]
+#            (default: all but drift, in this order; tools/bindings.sh check runs drift, first,
+#            with the other bindings' drift checks)
 #
 #   checker  builds swift-syntax-check (tree-sitter's Swift and C grammars), checks its
 #            formatting and lints, and runs its tests, which prove that a broken Swift file
@@ -157,7 +159,7 @@ EOF
 check_symbols() {
   echo "  symbols: the header's functions in the built library"
   local library
-  # The drift check just built it; on its own, build it (alone: see generate.sh).
+  # The drift check just built it; otherwise build it.
   [ "$drift_checked" = 1 ] || (cd "$root" && cargo build --quiet --locked -p callpush-ffi)
   case "$(uname -s)" in
     Darwin)
@@ -206,7 +208,7 @@ summary() {
 }
 
 stages=("$@")
-[ "${#stages[@]}" -gt 0 ] || stages=(checker drift syntax header symbols)
+[ "${#stages[@]}" -gt 0 ] || stages=(checker syntax header symbols)
 for stage in "${stages[@]}"; do
   case "$stage" in
     checker | drift | syntax | header | symbols) ;;

@@ -15,6 +15,10 @@ done_stage() {
   printf '    (%ss)\n' "$((SECONDS - stage_started))"
 }
 
+stage "Bindings: Swift, ArkTS and Kotlin generate from the library; the committed ones are current"
+tools/bindings.sh check
+done_stage
+
 stage "Rust: formatting"
 cargo fmt --all -- --check
 done_stage
