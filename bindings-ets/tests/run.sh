@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The ArkTS suite: builds the N-API bridge for the host, lints every .ets of the HAR with the ArkTS linter, compiles the HAR sources and the tests with
-# tsc, and runs the Node tests (runtime/ and flow/). Run from anywhere; tests/run.sh calls it.
+# The ArkTS suite: builds the N-API bridge for the host, lints every .ets of the HAR with the
+# ArkTS linter, compiles the HAR sources and the tests with tsc, and runs the Node tests
+# (runtime/ and flow/). Run from anywhere; tests/run.sh calls it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
