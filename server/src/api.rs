@@ -17,11 +17,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use callpush::adapter::adapter_for;
-use callpush::model::{
-    is_valid_call_id, is_valid_installation_id, ApnsEnvironment, Caller, CancelReason, Platform,
-    RegisterOptions,
-};
+use callpush::ids::{CALL_ID, INSTALLATION_ID};
+use callpush::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
+use callpush::registration::{installation_request, RegistrationError};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -328,18 +326,18 @@ impl FromRequestParts<Shared> for Identity {
 
 /// A path segment that must be a valid id, checked before any lookup.
 fn installation_id(id: &str) -> Result<(), ApiError> {
-    if is_valid_installation_id(id) {
+    if INSTALLATION_ID.accepts(id) {
         Ok(())
     } else {
-        Err(ApiError::invalid("installation_id must be 1 to 64 bytes of letters, digits and -_."))
+        Err(ApiError::invalid(INSTALLATION_ID.refusal()))
     }
 }
 
 fn call_id(id: &str) -> Result<(), ApiError> {
-    if is_valid_call_id(id) {
+    if CALL_ID.accepts(id) {
         Ok(())
     } else {
-        Err(ApiError::invalid("call_id must be 1 to 64 bytes of letters, digits and -_.:"))
+        Err(ApiError::invalid(CALL_ID.refusal()))
     }
 }
 
@@ -804,7 +802,7 @@ async fn put_installation(
     }
     let platform: Platform = body.platform.into();
     if platform == Platform::Apns && body.apns_environment.is_none() {
-        let e = callpush::Error::InvalidToken(callpush::TokenError::MissingApnsEnvironment);
+        let e = RegistrationError::InvalidToken(callpush::TokenError::MissingApnsEnvironment);
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()));
     }
     let opts = RegisterOptions {
@@ -814,11 +812,12 @@ async fn put_installation(
         app_id: body.app_id,
         apns_alert_token: body.alert_token,
     };
-    let request = adapter_for(platform).installation(&body.token, &opts).map_err(|e| match e {
-        callpush::Error::InvalidToken(token) => {
+    let environment = opts.apns_environment;
+    let request = installation_request(platform, &body.token, &opts, environment).map_err(|e| match e {
+        RegistrationError::InvalidToken(token) => {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", token_message(&token))
         }
-        other => ApiError::invalid(other.to_string()),
+        other @ RegistrationError::InvalidArgument(_) => ApiError::invalid(other.to_string()),
     })?;
     let now = now_ms();
     let installation = Installation {

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callpush::model::{is_valid_call_id, Caller, CancelReason, Invite, Platform, PushEvent};
+use callpush::ids::CALL_ID;
+use callpush::model::{Caller, CancelReason, Invite, Platform, PushEvent};
 use callpush::wire::encode_push;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
@@ -300,10 +301,8 @@ impl Rings {
 
     fn check(&self, request: &NewCall) -> Result<(Vec<String>, u32), RingError> {
         if let Some(id) = &request.call_id {
-            if !is_valid_call_id(id) {
-                return Err(RingError::Invalid(
-                    "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
-                ));
+            if !CALL_ID.accepts(id) {
+                return Err(RingError::Invalid(CALL_ID.refusal()));
             }
         }
         check_user_id(&request.from.id)

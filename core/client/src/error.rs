@@ -1,6 +1,7 @@
 //! The one public error type, with a stable machine-readable kind per variant.
 
 pub use callpush_proto::error::{TokenError, WireError};
+use callpush_proto::registration::RegistrationError;
 
 use crate::model::{CallState, EndReason, Platform};
 
@@ -88,6 +89,15 @@ impl From<WireError> for CallpushError {
             WireError::PayloadTooLarge { platform, size, limit } => {
                 Error::PayloadTooLarge { platform, size, limit }
             }
+        }
+    }
+}
+
+impl From<RegistrationError> for CallpushError {
+    fn from(e: RegistrationError) -> Self {
+        match e {
+            RegistrationError::InvalidToken(token) => Error::InvalidToken(token),
+            RegistrationError::InvalidArgument(detail) => Error::InvalidArgument(detail),
         }
     }
 }

@@ -133,36 +133,6 @@ pub struct HandleOutcome {
     pub error: Option<Rejection>,
 }
 
-/// What the app asks for when it registers a device token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisterOptions {
-    /// The device's installation id: created once by the client and kept, so a new token
-    /// replaces the old one instead of adding a second registration.
-    pub installation_id: String,
-    /// Lease length in seconds, from [`MIN_TTL_SECONDS`] to [`MAX_TTL_SECONDS`].
-    pub ttl_seconds: u32,
-    /// APNs only: which environment the VoIP token is for.
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// Optional app id (bundle id, package name) for servers that host several apps.
-    pub app_id: Option<String>,
-    /// APNs only: the regular device token (from `registerForRemoteNotifications`), used for
-    /// the missed-call alert. The VoIP token cannot carry alerts.
-    pub apns_alert_token: Option<String>,
-}
-
-impl RegisterOptions {
-    /// Options for `installation_id` with the default lease and nothing else set.
-    pub fn new(installation_id: impl Into<String>) -> Self {
-        RegisterOptions {
-            installation_id: installation_id.into(),
-            ttl_seconds: DEFAULT_TTL_SECONDS,
-            apns_environment: None,
-            app_id: None,
-            apns_alert_token: None,
-        }
-    }
-}
-
 /// Where a call stands on this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]

@@ -152,9 +152,6 @@ pub struct Caller {
 /// Version of the wire contract this crate speaks.
 pub const WIRE_VERSION: u32 = 1;
 
-/// Longest call id the wire contract allows, in bytes.
-pub const MAX_CALL_ID_LEN: usize = 64;
-
 /// The signed claims of one call push (docs/wire-contract.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
@@ -172,7 +169,7 @@ pub struct Invite {
     pub v: u32,
     /// Ring or cancel.
     pub evt: PushEvent,
-    /// Call id, at most [`MAX_CALL_ID_LEN`] bytes.
+    /// Call id, following [`crate::ids::CALL_ID`].
     pub cid: String,
     /// The caller.
     pub from: Caller,
@@ -205,15 +202,6 @@ pub struct Verification {
     pub installation_id: String,
     /// What the device sends back (`POST /v1/installations/{iid}/verify`).
     pub nonce: String,
-}
-
-/// Whether `id` is a usable call id: 1 to 64 bytes of ASCII letters, digits and `-_.:`.
-///
-/// Call ids travel in URL paths and file names, so the alphabet is kept URL- and path-safe.
-pub fn is_valid_call_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_CALL_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// One push exactly as the platform hands it to the app.
@@ -325,6 +313,36 @@ pub struct Jwk {
     pub use_: Option<String>,
 }
 
+/// What the app asks for when it registers a device token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterOptions {
+    /// The device's installation id: created once by the client and kept, so a new token
+    /// replaces the old one instead of adding a second registration.
+    pub installation_id: String,
+    /// Lease length in seconds, from [`MIN_TTL_SECONDS`] to [`MAX_TTL_SECONDS`].
+    pub ttl_seconds: u32,
+    /// APNs only: which environment the VoIP token is for.
+    pub apns_environment: Option<ApnsEnvironment>,
+    /// Optional app id (bundle id, package name) for servers that host several apps.
+    pub app_id: Option<String>,
+    /// APNs only: the regular device token (from `registerForRemoteNotifications`), used for
+    /// the missed-call alert. The VoIP token cannot carry alerts.
+    pub apns_alert_token: Option<String>,
+}
+
+impl RegisterOptions {
+    /// Options for `installation_id` with the default lease and nothing else set.
+    pub fn new(installation_id: impl Into<String>) -> Self {
+        RegisterOptions {
+            installation_id: installation_id.into(),
+            ttl_seconds: DEFAULT_TTL_SECONDS,
+            apns_environment: None,
+            app_id: None,
+            apns_alert_token: None,
+        }
+    }
+}
+
 /// One validated installation, as sent to the registrar (`PUT /v1/installations/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationRequest {
@@ -378,11 +396,4 @@ pub struct Registration {
     /// until the device answers the server's verify push (the client does that by itself).
     #[serde(default)]
     pub verification_pending: bool,
-}
-
-/// Whether `id` is a usable installation id: 1 to 64 bytes of ASCII letters, digits and `-_.`.
-pub fn is_valid_installation_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

@@ -13,11 +13,11 @@ pub use registrar::{InMemoryRegistrar, Registrar};
 
 use crate::error::Error;
 use crate::model::{
-    is_valid_installation_id, ApnsEnvironment, HandleOutcome, IncomingCall, InstallationRequest, Outcome,
-    Platform, PushEvent, RawPush, RegisterOptions, Registration, Rejection, RejectionKind, SystemReport,
-    Verification, MAX_TTL_SECONDS, MIN_TTL_SECONDS,
+    ApnsEnvironment, HandleOutcome, IncomingCall, InstallationRequest, Outcome, Platform, PushEvent, RawPush,
+    RegisterOptions, Registration, Rejection, RejectionKind, SystemReport, Verification,
 };
 use crate::wire::{open_envelope, Jws, KeySet};
+use callpush_proto::registration;
 
 /// What `handle` needs besides the push: the trusted keys, the time, and who this device is.
 #[derive(Debug, Clone, Copy)]
@@ -152,55 +152,7 @@ fn installation_request(
     opts: &RegisterOptions,
     apns_environment: Option<ApnsEnvironment>,
 ) -> Result<InstallationRequest, Error> {
-    if !is_valid_installation_id(&opts.installation_id) {
-        return Err(Error::InvalidArgument(
-            "installation_id must be 1 to 64 bytes of ASCII letters, digits and -_.".into(),
-        ));
-    }
-    if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&opts.ttl_seconds) {
-        return Err(Error::InvalidArgument(format!(
-            "ttl_seconds is {}; it must be from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS}",
-            opts.ttl_seconds
-        )));
-    }
-    if let Some(app_id) = &opts.app_id {
-        if app_id.is_empty()
-            || app_id.len() > 255
-            || app_id.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(Error::InvalidArgument("app_id must be 1 to 255 bytes without spaces".into()));
-        }
-    }
-    let apns_environment = match platform {
-        Platform::Apns => Some(apns_environment.ok_or(crate::TokenError::MissingApnsEnvironment)?),
-        _ => None,
-    };
-    let token = normalize_token(platform, token)?;
-    let apns_alert_token =
-        opts.apns_alert_token.as_deref().map(|t| alert_token(platform, &token, t)).transpose()?;
-    Ok(InstallationRequest {
-        installation_id: opts.installation_id.clone(),
-        platform,
-        token,
-        ttl_seconds: opts.ttl_seconds,
-        apns_environment,
-        app_id: opts.app_id.clone(),
-        apns_alert_token,
-    })
-}
-
-/// Checks an APNs alert token by the same rules as the VoIP token (`voip_token`, normalised)
-/// and returns its normal form: APNs only, and never the VoIP token itself.
-fn alert_token(platform: Platform, voip_token: &str, alert: &str) -> Result<String, crate::TokenError> {
-    if platform != Platform::Apns {
-        return Err(crate::TokenError::AlertTokenNotApns { platform });
-    }
-    let alert =
-        normalize_token(Platform::Apns, alert).map_err(|e| crate::TokenError::BadAlertToken(Box::new(e)))?;
-    if alert == voip_token {
-        return Err(crate::TokenError::AlertTokenIsVoipToken);
-    }
-    Ok(alert)
+    Ok(registration::installation_request(platform, token, opts, apns_environment)?)
 }
 
 /// Huawei Push Kit for HarmonyOS NEXT: push-type 10 in-app call messages.

@@ -38,10 +38,10 @@ use self::policy::{Refresh, RetryPolicy};
 use self::store::{random_u64, Lease, Store};
 use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
 use crate::error::Error;
+use crate::ids::CALL_ID;
 use crate::model::{
-    is_valid_call_id, ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason,
-    HandleOutcome, IncomingCall, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
-    DEFAULT_TTL_SECONDS,
+    ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason, HandleOutcome, IncomingCall,
+    Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport, DEFAULT_TTL_SECONDS,
 };
 use crate::wire::{missed_call_message_id, KeySet};
 
@@ -248,10 +248,8 @@ impl Client {
         callee_name: Option<String>,
         video: bool,
     ) -> Result<Call, Error> {
-        if !is_valid_call_id(&call_id) {
-            return Err(Error::InvalidArgument(
-                "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
-            ));
+        if !CALL_ID.accepts(&call_id) {
+            return Err(Error::InvalidArgument(CALL_ID.refusal()));
         }
         let call = Call {
             system_call_id: Some(call_id.clone()),
@@ -645,10 +643,8 @@ impl Inner {
     fn signalled(self: &Arc<Self>, signalled: SignalledCall) -> Result<HandleOutcome, Error> {
         let started = Instant::now();
         self.housekeeping();
-        if !is_valid_call_id(&signalled.call_id) {
-            return Err(Error::InvalidArgument(
-                "call_id must be 1 to 64 bytes of letters, digits and -_.:".into(),
-            ));
+        if !CALL_ID.accepts(&signalled.call_id) {
+            return Err(Error::InvalidArgument(CALL_ID.refusal()));
         }
         if signalled.caller_id.is_empty() {
             return Err(Error::InvalidArgument("caller_id is empty".into()));

@@ -20,11 +20,12 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::model::{is_valid_call_id, is_valid_installation_id, ApnsEnvironment, Registration};
+use crate::ids::{CALL_ID, INSTALLATION_ID};
+use crate::model::{ApnsEnvironment, Registration};
 
-const INSTALLATION_ID: &str = "installation-id";
-const LEASE: &str = "lease.json";
-const SEEN: &str = "seen-calls.log";
+const INSTALLATION_ID_FILE: &str = "installation-id";
+const LEASE_FILE: &str = "lease.json";
+const SEEN_FILE: &str = "seen-calls.log";
 /// The lease format; a file of another version is treated as absent.
 const LEASE_VERSION: u32 = 1;
 /// Compact the seen-calls log on load once it holds this many more lines than live entries.
@@ -67,10 +68,10 @@ impl Store {
 
     /// The installation id, created on first use. Returns whether an unreadable one was replaced.
     pub(crate) fn installation_id(&self) -> Result<(String, Option<String>), Error> {
-        let path = self.dir.join(INSTALLATION_ID);
+        let path = self.dir.join(INSTALLATION_ID_FILE);
         let mut problem = None;
         match fs::read_to_string(&path) {
-            Ok(id) if is_valid_installation_id(id.trim()) => return Ok((id.trim().to_owned(), None)),
+            Ok(id) if INSTALLATION_ID.accepts(id.trim()) => return Ok((id.trim().to_owned(), None)),
             Ok(_) => {
                 problem = Some(format!("{} was unreadable; a new installation id was made", path.display()))
             }
@@ -85,13 +86,13 @@ impl Store {
     /// Replaces the installation id with a new one and returns it.
     pub(crate) fn replace_installation_id(&self) -> Result<String, Error> {
         let id = new_installation_id()?;
-        write_atomically(&self.dir.join(INSTALLATION_ID), id.as_bytes())?;
+        write_atomically(&self.dir.join(INSTALLATION_ID_FILE), id.as_bytes())?;
         Ok(id)
     }
 
     /// The persisted lease; `Err` carries a message when the file existed but was unusable.
     pub(crate) fn load_lease(&self) -> Result<Option<Lease>, String> {
-        let path = self.dir.join(LEASE);
+        let path = self.dir.join(LEASE_FILE);
         let text = match fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -115,12 +116,12 @@ impl Store {
     /// Persists the lease atomically.
     pub(crate) fn save_lease(&self, lease: &Lease) -> Result<(), Error> {
         let json = serde_json::to_vec_pretty(lease).map_err(|e| Error::Storage(e.to_string()))?;
-        write_atomically(&self.dir.join(LEASE), &json)
+        write_atomically(&self.dir.join(LEASE_FILE), &json)
     }
 
     /// Forgets the lease (after unregistering).
     pub(crate) fn clear_lease(&self) -> Result<(), Error> {
-        let path = self.dir.join(LEASE);
+        let path = self.dir.join(LEASE_FILE);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -130,7 +131,7 @@ impl Store {
 
     /// The call ids seen and still remembered at `now` (server clock); compacts the log.
     pub(crate) fn load_seen(&self, now: i64) -> (HashMap<String, i64>, Option<String>) {
-        let path = self.dir.join(SEEN);
+        let path = self.dir.join(SEEN_FILE);
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (HashMap::new(), None),
@@ -160,7 +161,7 @@ impl Store {
 
     /// Appends one seen call id.
     pub(crate) fn append_seen(&self, call_id: &str, forget_after: i64) -> Result<(), Error> {
-        let path = self.dir.join(SEEN);
+        let path = self.dir.join(SEEN_FILE);
         let mut log = self.seen_log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if log.is_none() {
             *log = Some(
@@ -179,7 +180,7 @@ impl Store {
 fn parse_seen(line: &str) -> Option<(&str, i64)> {
     let (until, id) = line.split_once(' ')?;
     let until = until.parse().ok()?;
-    is_valid_call_id(id).then_some((id, until))
+    CALL_ID.accepts(id).then_some((id, until))
 }
 
 /// Writes `bytes` to a temporary file, syncs it, renames it over `path` and syncs the directory.
@@ -236,9 +237,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (id, problem) = store.installation_id().unwrap();
-        assert!(is_valid_installation_id(&id) && id.len() == 36 && problem.is_none());
+        assert!(INSTALLATION_ID.accepts(&id) && id.len() == 36 && problem.is_none());
         assert_eq!(Store::open(dir.path()).unwrap().installation_id().unwrap().0, id);
-        fs::write(dir.path().join(INSTALLATION_ID), "../../etc").unwrap();
+        fs::write(dir.path().join(INSTALLATION_ID_FILE), "../../etc").unwrap();
         let (new, problem) = store.installation_id().unwrap();
         assert!(new != id && problem.is_some());
     }
@@ -251,13 +252,13 @@ mod tests {
             store.append_seen(&format!("old-{i}"), 50).unwrap();
         }
         store.append_seen("live", 500).unwrap();
-        let mut log = OpenOptions::new().append(true).open(dir.path().join(SEEN)).unwrap();
+        let mut log = OpenOptions::new().append(true).open(dir.path().join(SEEN_FILE)).unwrap();
         log.write_all(b"9999 half-writ").unwrap();
         log.write_all(b"\n12 \n").unwrap();
         let (seen, problem) = Store::open(dir.path()).unwrap().load_seen(100);
         assert_eq!(seen, HashMap::from([("live".to_owned(), 500), ("half-writ".to_owned(), 9999)]));
         assert!(problem.is_none());
-        let lines = fs::read_to_string(dir.path().join(SEEN)).unwrap().lines().count();
+        let lines = fs::read_to_string(dir.path().join(SEEN_FILE)).unwrap().lines().count();
         assert_eq!(lines, 2, "compacted");
     }
 }

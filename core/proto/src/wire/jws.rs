@@ -12,9 +12,9 @@ use ed25519_dalek::Signature;
 use serde::Deserialize;
 
 use super::keys::{CallSigner, KeySet, ALG_EDDSA};
+use crate::ids::{CALL_ID, INSTALLATION_ID};
 use crate::model::{
-    is_valid_call_id, is_valid_installation_id, Caller, CancelReason, Invite, PushEvent, Rejection,
-    RejectionKind, Verification, WIRE_VERSION,
+    Caller, CancelReason, Invite, PushEvent, Rejection, RejectionKind, Verification, WIRE_VERSION,
 };
 
 /// The `typ` header of every call push.
@@ -83,8 +83,8 @@ pub fn parse_verification(payload: &[u8]) -> Result<Option<Verification>, Reject
     if claims.v != WIRE_VERSION {
         return Err(unsupported(u64::from(claims.v)));
     }
-    if !is_valid_installation_id(&claims.iid) {
-        return Err(Rejection::malformed("iid must be 1 to 64 bytes of ASCII letters, digits and -_."));
+    if !INSTALLATION_ID.accepts(&claims.iid) {
+        return Err(Rejection::malformed(format!("iid must be {}", INSTALLATION_ID.words)));
     }
     if claims.nonce.is_empty()
         || claims.nonce.len() > MAX_NONCE_LEN
@@ -306,8 +306,8 @@ pub fn parse_claims(payload: &[u8]) -> Result<Invite, Rejection> {
         (PushEvent::Ring, _) => None,
     };
     let cid = non_empty(raw.cid, "cid")?;
-    if !is_valid_call_id(&cid) {
-        return Err(Rejection::malformed("cid must be 1 to 64 bytes of ASCII letters, digits and -_.:"));
+    if !CALL_ID.accepts(&cid) {
+        return Err(Rejection::malformed(format!("cid must be {}", CALL_ID.words)));
     }
     let from = raw.from.ok_or_else(|| missing("from"))?;
     let iat = raw.iat.ok_or_else(|| missing("iat"))?;
