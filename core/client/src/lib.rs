@@ -21,7 +21,7 @@ pub mod model;
 #[cfg(feature = "uniffi")]
 mod shared_ffi;
 
-pub use callpush_proto::{ids, registration, token, wire};
+pub use callpush_proto::{api, ids, registration, token, wire};
 pub use error::{CallpushError, Error, TokenError, WireError};
 
 #[cfg(feature = "uniffi")]

@@ -6,6 +6,7 @@ mod support;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
+use callpush_client::api::CallPhase;
 use callpush_client::client::{
     CallEvent, ErrorKind, IncomingCallError, RefreshOutcome, RegisterPushOptions, SignalledCall,
 };
@@ -139,7 +140,7 @@ async fn decline_ends_the_call_here_and_tells_the_server() {
     d.client.handle_push(registrar.ring(Platform::Fcm, "call-2", "bob", 30));
     let call = d.client.decline("call-2".into()).await.unwrap();
     assert_eq!((call.state, call.end_reason), (CallState::Ended, Some(EndReason::Declined)));
-    assert_eq!(registrar.call_state("call-2").unwrap()["state"], "declined");
+    assert_eq!(registrar.call_state("call-2").unwrap().state, CallPhase::Declined);
     assert_eq!(states(&d), vec![(CallState::Ended, Some(EndReason::Declined))]);
 }
 
@@ -240,7 +241,7 @@ async fn the_long_poll_learns_of_an_answer_elsewhere_on_a_rust_thread() {
     let (registrar, dir) = fixture();
     let d = registered(Platform::Fcm, &registrar, dir.path()).await;
     d.client.handle_push(registrar.ring(Platform::Fcm, "call-8", "bob", 30));
-    registrar.set_call("call-8", "answered", None, Some("another-device"));
+    registrar.set_call("call-8", CallPhase::Answered, None, Some("another-device"));
     let (event, thread) = d
         .listener
         .wait_for(|e| matches!(e, CallEvent::Cancelled { reason: CancelReason::AnsweredElsewhere, .. }))
@@ -259,7 +260,7 @@ async fn answering_a_call_that_ended_elsewhere_fails_and_ends_it_here() {
     let (registrar, dir) = fixture();
     let d = registered(Platform::Fcm, &registrar, dir.path()).await;
     d.client.handle_push(registrar.ring(Platform::Fcm, "call-9", "bob", 30));
-    registrar.calls_set_quietly("call-9", "cancelled", Some(CancelReason::CallerCancelled));
+    registrar.calls_set_quietly("call-9", CallPhase::Cancelled, Some(CancelReason::CallerCancelled));
     let err = d.client.answer("call-9".into()).await.unwrap_err();
     assert_eq!(err, Error::CallEnded { call_id: "call-9".into(), reason: EndReason::CallerCancelled });
     assert_eq!(
@@ -423,7 +424,7 @@ async fn refresh_renews_late_in_the_lease_or_when_the_token_changes() {
     assert_eq!(registration.token, "new-fcm-token-123456");
     let id = d.client.installation_id();
     assert_eq!(
-        registrar.installation(&id).unwrap().1["token"],
+        registrar.installation(&id).unwrap().1.token,
         "new-fcm-token-123456",
         "replaced under the same id"
     );
@@ -610,7 +611,7 @@ async fn end_call_ends_a_call_on_this_device_only() {
     let call = d.client.end_call("call-20".into(), EndReason::Failed).unwrap();
     assert_eq!((call.state, call.end_reason), (CallState::Ended, Some(EndReason::Failed)));
     assert_eq!(states(&d), vec![(CallState::Ended, Some(EndReason::Failed))]);
-    assert_eq!(registrar.call_state("call-20").unwrap()["state"], "ringing", "the server is not told");
+    assert_eq!(registrar.call_state("call-20").unwrap().state, CallPhase::Ringing, "the server is not told");
     assert!(d.client.end_call("call-20".into(), EndReason::HungUp).is_err(), "ends once");
 }
 

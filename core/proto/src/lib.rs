@@ -1,5 +1,6 @@
 //! callpush-proto: the vocabulary device and server share, without I/O.
 //!
+//! - [`api`]: the device side of the HTTP API, for server, client and test fakes alike;
 //! - [`ids`]: the rules call and installation ids follow;
 //! - [`model`]: platforms, the signed [`model::Invite`], registrations and keys;
 //! - [`wire`]: the call-push JWT and each provider's envelope, built on the server and opened on
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod error;
 pub mod ids;
 pub mod model;

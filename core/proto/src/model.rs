@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The push providers callpush delivers through, one per device platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// Huawei Push Kit (HarmonyOS NEXT), push-type 10 in-app call messages.
@@ -70,6 +71,7 @@ impl FromStr for Platform {
 
 /// Which APNs environment a VoIP token belongs to; tokens of one never work in the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ApnsEnvironment {
     /// `api.sandbox.push.apple.com`: development builds.
@@ -91,6 +93,7 @@ impl ApnsEnvironment {
 
 /// Why a call stopped ringing, as carried by a cancel push and reported to the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The caller hung up before anyone answered.

@@ -9,90 +9,47 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::host::{AccessTokenProvider, HttpClient, HttpError, HttpRequest, HttpResponse};
 use super::policy::{Retry, RetryPolicy};
 use super::store::random_u64;
 use crate::adapter::Registrar;
 use crate::error::Error;
-use crate::model::{CancelReason, InstallationRequest, Jwk, Registration};
+use callpush_proto::api::{
+    CallActionBody, CallStatus, ErrorBody, InstallationBody, InstallationResponse, Verification, VerifyBody,
+};
 
-/// The state of a call on the server (`GET /v1/calls/{id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallStatus {
-    /// The call id.
-    pub call_id: String,
-    /// `ringing`, `answered`, `declined`, `cancelled` or `missed`.
-    pub state: String,
-    /// For `cancelled`: why.
-    #[serde(default)]
-    pub reason: Option<CancelReason>,
-    /// For `answered`: the installation that answered.
-    #[serde(default)]
-    pub answered_by: Option<String>,
-}
+use crate::model::{InstallationRequest, Registration};
 
-impl CallStatus {
-    /// Why the call stopped ringing for an installation other than `me`; `None` while it still
-    /// rings, or when `me` answered it.
-    pub fn ended_for(&self, me: &str) -> Option<CancelReason> {
-        match self.state.as_str() {
-            "ringing" => None,
-            "answered" if self.answered_by.as_deref() == Some(me) => None,
-            "answered" => Some(CancelReason::AnsweredElsewhere),
-            "declined" => Some(CancelReason::DeclinedElsewhere),
-            "missed" => Some(CancelReason::Timeout),
-            _ => Some(self.reason.unwrap_or(CancelReason::CallerCancelled)),
-        }
+/// The lease the registrar answered for `request`.
+fn registration(answer: InstallationResponse, request: &InstallationRequest) -> Registration {
+    Registration {
+        installation_id: answer.installation_id,
+        platform: request.platform,
+        token: request.token.clone(),
+        ttl_seconds: request.ttl_seconds,
+        apns_environment: request.apns_environment,
+        app_id: request.app_id.clone(),
+        apns_alert_token: request.apns_alert_token.clone(),
+        expires_at: answer.expires_at,
+        server_time: answer.server_time,
+        signing_keys: answer.signing_keys,
+        user_id: Some(answer.user_id),
+        verification_pending: answer.verification == Some(Verification::Pending),
     }
 }
 
-#[derive(Deserialize)]
-struct InstallationResponse {
-    installation_id: String,
-    expires_at: i64,
-    server_time: i64,
-    signing_keys: Vec<Jwk>,
-    #[serde(default)]
-    user_id: Option<String>,
-    /// `pending` while the registration waits for the device to answer a verify push.
-    #[serde(default)]
-    verification: Option<String>,
-}
-
-impl InstallationResponse {
-    /// The lease the registrar answered for `request`.
-    fn registration(self, request: &InstallationRequest) -> Registration {
-        Registration {
-            installation_id: self.installation_id,
-            platform: request.platform,
-            token: request.token.clone(),
-            ttl_seconds: request.ttl_seconds,
-            apns_environment: request.apns_environment,
-            app_id: request.app_id.clone(),
-            apns_alert_token: request.apns_alert_token.clone(),
-            expires_at: self.expires_at,
-            server_time: self.server_time,
-            signing_keys: self.signing_keys,
-            user_id: self.user_id,
-            verification_pending: self.verification.as_deref() == Some("pending"),
-        }
+/// The body that registers `request`.
+fn installation_body(request: &InstallationRequest) -> InstallationBody {
+    InstallationBody {
+        installation_id: Some(request.installation_id.clone()),
+        platform: request.platform,
+        token: request.token.clone(),
+        ttl_seconds: Some(request.ttl_seconds),
+        apns_environment: request.apns_environment,
+        app_id: request.app_id.clone(),
+        alert_token: request.apns_alert_token.clone(),
     }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-    #[serde(default)]
-    call: Option<CallStatus>,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 /// What the device may do to a ringing call on the server.
@@ -164,7 +121,7 @@ impl HttpRegistrar {
         action: CallAction,
         installation_id: &str,
     ) -> Result<CallStatus, ActionError> {
-        let body = serde_json::json!({ "installation_id": installation_id });
+        let body = to_json(&CallActionBody { installation_id: installation_id.to_owned() });
         let path = format!("/v1/calls/{call_id}/{}", action.path_segment());
         let response = self
             .send("POST", &path, Some(body), Duration::from_secs(15))
@@ -189,13 +146,12 @@ impl HttpRegistrar {
         nonce: &str,
     ) -> Result<Registration, Error> {
         let path = format!("/v1/installations/{}/verify", request.installation_id);
-        let body = serde_json::json!({ "nonce": nonce });
+        let body = to_json(&VerifyBody { nonce: nonce.to_owned() });
         let response = self.send("POST", &path, Some(body), Duration::from_secs(15)).await?;
         if response.status != 200 {
             return Err(permanent(&response));
         }
-        let answer: InstallationResponse = json(&response)?;
-        Ok(answer.registration(request))
+        Ok(registration(json(&response)?, request))
     }
 
     /// Sends with the bearer token, retrying transient failures and refreshing a refused token once.
@@ -259,7 +215,7 @@ impl HttpRegistrar {
 impl Registrar for HttpRegistrar {
     async fn put_installation(&self, request: &InstallationRequest) -> Result<Registration, Error> {
         let path = format!("/v1/installations/{}", request.installation_id);
-        let body = serde_json::to_value(request).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let body = to_json(&installation_body(request));
         let response = self.send("PUT", &path, Some(body), Duration::from_secs(15)).await?;
         if !(200..300).contains(&response.status) {
             return Err(permanent(&response));
@@ -272,7 +228,7 @@ impl Registrar for HttpRegistrar {
                 message: "the registrar answered for another installation".into(),
             });
         }
-        Ok(answer.registration(request))
+        Ok(registration(answer, request))
     }
 
     async fn delete_installation(&self, installation_id: &str) -> Result<(), Error> {
@@ -288,6 +244,11 @@ impl Registrar for HttpRegistrar {
 
 fn is_transient(status: u16) -> bool {
     matches!(status, 408 | 429) || (500..600).contains(&status)
+}
+
+fn to_json<T: serde::Serialize>(body: &T) -> serde_json::Value {
+    // The API types are plain strings, numbers and lists: they always serialise.
+    serde_json::to_value(body).unwrap_or_default()
 }
 
 fn json<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T, Error> {

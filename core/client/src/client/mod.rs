@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use callpush_proto::api::CallStatus;
 pub use config::{
     ClientConfig, Clock, Environment, RefreshOutcome, RegisterPushOptions, SignalledCall, SystemClock,
 };
@@ -28,7 +29,6 @@ pub use host::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, ErrorEvent, ErrorKind,
     HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
 };
-pub use http_registrar::CallStatus;
 #[cfg(feature = "reqwest")]
 pub use reqwest_http::{reqwest_http_client, ReqwestHttpClient};
 

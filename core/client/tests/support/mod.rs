@@ -7,13 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use callpush_client::api::{
+    CallActionBody, CallPhase, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
+};
 use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig, Clock,
     Environment, HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
 };
 use callpush_client::model::{Call, Caller, CancelReason, Invite, Platform, PushEvent};
 use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, ProviderPayload};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Device time at the start of every test: 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600;
@@ -56,14 +59,15 @@ pub struct FakeRegistrar {
     pub skew: AtomicI64,
     signer: Mutex<CallSigner>,
     published: Mutex<Vec<callpush_client::model::Jwk>>,
-    installations: Mutex<HashMap<String, (String, Value)>>,
-    calls: Mutex<HashMap<String, Value>>,
+    /// Installation id → (owner, what the device registered).
+    installations: Mutex<HashMap<String, (String, InstallationBody)>>,
+    calls: Mutex<HashMap<String, CallStatus>>,
     /// States only call actions see: the server changed, the long-poll has not told yet.
-    unannounced: Mutex<HashMap<String, Value>>,
+    unannounced: Mutex<HashMap<String, CallStatus>>,
     changed: tokio::sync::Notify,
     pub received: Mutex<Vec<Received>>,
     /// Statuses to answer the next requests with, before handling them normally.
-    faults: Mutex<VecDeque<(u16, Value)>>,
+    faults: Mutex<VecDeque<(u16, ErrorBody)>>,
     /// Fail the next requests at the transport level.
     pub drop_next: AtomicUsize,
 }
@@ -92,8 +96,7 @@ impl FakeRegistrar {
 
     /// Answers the next request with `status` and an error body.
     pub fn fail_next(&self, status: u16, code: &str) {
-        let body = json!({"error": {"code": code, "message": format!("injected {status}")}});
-        self.faults.lock().unwrap().push_back((status, body));
+        self.faults.lock().unwrap().push_back((status, error(code, &format!("injected {status}"))));
     }
 
     /// Signs with a new key from now on, publishing both.
@@ -108,7 +111,7 @@ impl FakeRegistrar {
         *self.signer.lock().unwrap() = CallSigner::from_seed(&[seed; 32]);
     }
 
-    pub fn installation(&self, id: &str) -> Option<(String, Value)> {
+    pub fn installation(&self, id: &str) -> Option<(String, InstallationBody)> {
         self.installations.lock().unwrap().get(id).cloned()
     }
 
@@ -125,37 +128,51 @@ impl FakeRegistrar {
     /// Starts a call ringing on the server and returns the push each platform delivers.
     pub fn ring(&self, platform: Platform, call_id: &str, to: &str, ring_seconds: i64) -> String {
         let now = self.server_now();
-        self.calls
-            .lock()
-            .unwrap()
-            .insert(call_id.to_owned(), json!({"call_id": call_id, "state": "ringing"}));
+        let ringing = self.status(call_id, CallPhase::Ringing, None, None, now + ring_seconds);
+        self.calls.lock().unwrap().insert(call_id.to_owned(), ringing);
         self.push(platform, invite(call_id, to, now, now + ring_seconds, PushEvent::Ring, None))
+    }
+
+    fn status(
+        &self,
+        call_id: &str,
+        state: CallPhase,
+        reason: Option<CancelReason>,
+        answered_by: Option<&str>,
+        expires_at: i64,
+    ) -> CallStatus {
+        CallStatus {
+            call_id: call_id.to_owned(),
+            state,
+            reason,
+            answered_by: answered_by.map(str::to_owned),
+            expires_at,
+            server_time: self.server_now(),
+        }
     }
 
     /// Changes a call's state on the server, waking long-polls.
     pub fn set_call(
         &self,
         call_id: &str,
-        state: &str,
+        state: CallPhase,
         reason: Option<CancelReason>,
         answered_by: Option<&str>,
     ) {
-        self.calls.lock().unwrap().insert(
-            call_id.to_owned(),
-            json!({"call_id": call_id, "state": state, "reason": reason, "answered_by": answered_by}),
-        );
+        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at);
+        let status = self.status(call_id, state, reason, answered_by, expires_at);
+        self.calls.lock().unwrap().insert(call_id.to_owned(), status);
         self.changed.notify_waiters();
     }
 
     /// Changes a call's state for call actions only, as if the long-poll had not told yet.
-    pub fn calls_set_quietly(&self, call_id: &str, state: &str, reason: Option<CancelReason>) {
-        self.unannounced
-            .lock()
-            .unwrap()
-            .insert(call_id.to_owned(), json!({"call_id": call_id, "state": state, "reason": reason}));
+    pub fn calls_set_quietly(&self, call_id: &str, state: CallPhase, reason: Option<CancelReason>) {
+        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at);
+        let status = self.status(call_id, state, reason, None, expires_at);
+        self.unannounced.lock().unwrap().insert(call_id.to_owned(), status);
     }
 
-    pub fn call_state(&self, call_id: &str) -> Option<Value> {
+    pub fn call_state(&self, call_id: &str) -> Option<CallStatus> {
         self.calls.lock().unwrap().get(call_id).cloned()
     }
 
@@ -186,10 +203,10 @@ impl FakeRegistrar {
             body: body.clone(),
         });
         if let Some((status, body)) = self.faults.lock().unwrap().pop_front() {
-            return respond(status, body);
+            return respond(status, &body);
         }
         let Some(user) = user else {
-            return respond(401, json!({"error": {"code": "unauthorized", "message": "bad token"}}));
+            return respond(401, &error("unauthorized", "bad token"));
         };
         let segments: Vec<&str> =
             path.split('?').next().unwrap().trim_start_matches('/').split('/').collect();
@@ -197,62 +214,68 @@ impl FakeRegistrar {
             ("PUT", ["v1", "installations", id]) => {
                 let owner = self.installations.lock().unwrap().get(*id).map(|(owner, _)| owner.clone());
                 if owner.is_some_and(|owner| owner != user) {
-                    return respond(
-                        409,
-                        json!({"error": {"code": "installation_taken", "message": "another user's"}}),
-                    );
+                    return respond(409, &error("installation_taken", "another user's"));
                 }
-                let ttl = body["ttl_seconds"].as_i64().unwrap();
+                let body: InstallationBody = serde_json::from_value(body).unwrap();
+                let ttl = i64::from(body.ttl_seconds.unwrap());
+                let alert_token = body.alert_token.clone();
                 self.installations.lock().unwrap().insert((*id).to_owned(), (user.clone(), body));
                 let now = self.server_now();
-                respond(
-                    200,
-                    json!({"installation_id": id, "expires_at": now + ttl, "server_time": now,
-                           "signing_keys": *self.published.lock().unwrap(), "user_id": user}),
-                )
+                let lease = InstallationResponse {
+                    installation_id: (*id).to_owned(),
+                    user_id: user,
+                    expires_at: now + ttl,
+                    server_time: now,
+                    signing_keys: self.published.lock().unwrap().clone(),
+                    alert_token,
+                    verification: None,
+                };
+                respond(200, &lease)
             }
             ("DELETE", ["v1", "installations", id]) => match self.installations.lock().unwrap().remove(*id) {
-                Some(_) => respond(204, Value::Null),
-                None => {
-                    respond(404, json!({"error": {"code": "not_found", "message": "no such installation"}}))
-                }
+                Some(_) => respond(204, &Value::Null),
+                None => respond(404, &error("not_found", "no such installation")),
             },
             ("GET", ["v1", "calls", id]) => {
                 let wait: u64 = path.split("wait=").nth(1).and_then(|w| w.parse().ok()).unwrap_or(0);
                 let before = self.call_state(id);
-                if before.as_ref().is_some_and(|c| c["state"] == "ringing") && wait > 0 {
+                if before.as_ref().is_some_and(|c| c.state == CallPhase::Ringing) && wait > 0 {
                     // A real server holds the request up to `wait`; a short hold keeps tests fast.
                     let _ = tokio::time::timeout(Duration::from_millis(200), self.changed.notified()).await;
                 }
                 match self.call_state(id) {
-                    Some(call) => respond(200, call),
-                    None => respond(404, json!({"error": {"code": "not_found", "message": "no such call"}})),
+                    Some(call) => respond(200, &call),
+                    None => respond(404, &error("not_found", "no such call")),
                 }
             }
             ("POST", ["v1", "calls", id, action]) => {
                 let unannounced = self.unannounced.lock().unwrap().get(*id).cloned();
                 let Some(call) = unannounced.or_else(|| self.call_state(id)) else {
-                    return respond(404, json!({"error": {"code": "not_found", "message": "no such call"}}));
+                    return respond(404, &error("not_found", "no such call"));
                 };
-                if call["state"] != "ringing" {
-                    return respond(
-                        409,
-                        json!({"error": {"code": "call_not_ringing", "message": "too late"}, "call": call}),
-                    );
+                if call.state != CallPhase::Ringing {
+                    let body = ErrorBody { call: Some(call), ..error("call_not_ringing", "too late") };
+                    return respond(409, &body);
                 }
-                let me = body["installation_id"].as_str().unwrap();
+                let body: CallActionBody = serde_json::from_value(body).unwrap();
                 match *action {
-                    "answer" => self.set_call(id, "answered", None, Some(me)),
-                    _ => self.set_call(id, "declined", None, None),
+                    "answer" => self.set_call(id, CallPhase::Answered, None, Some(&body.installation_id)),
+                    _ => self.set_call(id, CallPhase::Declined, None, None),
                 }
-                respond(200, self.call_state(id).unwrap())
+                respond(200, &self.call_state(id).unwrap())
             }
-            _ => respond(404, json!({"error": {"code": "not_found", "message": "no route"}})),
+            _ => respond(404, &error("not_found", "no route")),
         }
     }
 }
 
-fn respond(status: u16, body: Value) -> HttpResponse {
+/// An error answer as the API gives it.
+fn error(code: &str, message: &str) -> ErrorBody {
+    ErrorBody { error: ErrorDetail { code: code.to_owned(), message: message.to_owned() }, call: None }
+}
+
+fn respond(status: u16, body: &impl serde::Serialize) -> HttpResponse {
+    let body = serde_json::to_value(body).unwrap();
     let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
     HttpResponse {
         status,
