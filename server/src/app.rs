@@ -149,7 +149,8 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     ));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
-        rings.clone(),
+        keyring.clone(),
+        config.server_id.clone(),
         senders,
         metrics.clone(),
         gate,

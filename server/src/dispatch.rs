@@ -19,9 +19,10 @@ use callpush::model::PushEvent;
 use callpush::wire::{encode_push, missed_call_message_id};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::call_push::invite;
+use crate::keyring::Keyring;
 use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
-use crate::rings::{Claimed, Rings};
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
 use crate::store::{
     Backend, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
@@ -78,10 +79,22 @@ fn valid_until(lease_ms: i64, renewed_at: i64) -> i64 {
     renewed_at + lease_ms - lease_ms / 3
 }
 
+/// A delivery claimed by this instance when it was stored, handed straight to the workers with
+/// its call: the fast path that skips a claim round trip. If the process dies first, the claim
+/// lapses and another instance sends it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The delivery, in `Sending`.
+    pub delivery: Delivery,
+    /// Its call as it was when the delivery was made.
+    pub call: Arc<CallRecord>,
+}
+
 /// Runs the delivery workers of one server instance.
 pub struct Dispatcher {
     store: Store,
-    rings: Arc<Rings>,
+    keyring: Arc<Keyring>,
+    server_id: String,
     senders: Senders,
     metrics: Arc<Metrics>,
     gate: Arc<RingGate>,
@@ -108,10 +121,12 @@ pub struct WorkerSettings {
 }
 
 impl Dispatcher {
-    /// Workers over `store`, sending through `senders`.
+    /// Workers over `store`, signing with `keyring` as `server_id`, sending through `senders`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
-        rings: Arc<Rings>,
+        keyring: Arc<Keyring>,
+        server_id: String,
         senders: Senders,
         metrics: Arc<Metrics>,
         gate: Arc<RingGate>,
@@ -120,7 +135,8 @@ impl Dispatcher {
     ) -> Self {
         let concurrency = settings.concurrency.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Dispatcher {
-            rings,
+            keyring,
+            server_id,
             senders,
             metrics,
             gate,
@@ -433,7 +449,7 @@ impl Dispatcher {
                 };
                 finish(DeliveryStatus::Delivered, "delivered", detail, now)
             }
-            SendOutcome::InvalidToken { detail, invalid_since } if is_alert_token(&delivery) => {
+            SendOutcome::InvalidToken { detail, invalid_since } if delivery.goes_to_alert_token() => {
                 // Only the alert token is dead: the VoIP token still rings, so keep the
                 // installation and stop sending it missed-call alerts.
                 let cleared = match self
@@ -521,9 +537,9 @@ impl Dispatcher {
         let (payload, missed) = match d.kind {
             PushKind::Ring | PushKind::Cancel => {
                 let evt = if d.kind == PushKind::Ring { PushEvent::Ring } else { PushEvent::Cancel };
-                let invite = self.rings.invite(call, &d.user_id, &d.delivery_id, evt, d.reason, now_s);
+                let invite = invite(&self.server_id, call, &d.user_id, &d.delivery_id, evt, d.reason, now_s);
                 let payload =
-                    encode_push(d.platform, &invite, &self.rings.signer()).map_err(|e| e.to_string())?;
+                    encode_push(d.platform, &invite, &self.keyring.signer()).map_err(|e| e.to_string())?;
                 (Some(payload), None)
             }
             PushKind::Missed => (
@@ -578,12 +594,6 @@ fn released(d: &Delivery) -> DeliveryResult {
         next_attempt_at: now,
         at: now,
     }
-}
-
-/// Whether `d` goes to an installation's APNs alert token rather than its VoIP token: the
-/// missed-call alert does (rings.rs points it there).
-fn is_alert_token(d: &Delivery) -> bool {
-    d.platform == callpush::model::Platform::Apns && d.kind == PushKind::Missed
 }
 
 /// Stops a task when dropped.

@@ -4,6 +4,7 @@
 //! - [`http_server`]: the accept loop and the limits of the HTTP edge;
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;
+//! - [`call_push`]: the claims a call push carries;
 //! - [`ring_gate`]: whether a queued ring may still go out;
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod call_push;
 pub mod config;
 pub mod demo;
 pub mod dispatch;

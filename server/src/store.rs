@@ -356,6 +356,15 @@ pub struct Delivery {
     pub updated_at: i64,
 }
 
+impl Delivery {
+    /// Whether this delivery goes to its installation's APNs alert token rather than the token
+    /// it rang: an APNs missed-call alert does, as APNs refuses alerts for a VoIP token
+    /// (`DeviceTokenNotForTopic`).
+    pub fn goes_to_alert_token(&self) -> bool {
+        self.platform == Platform::Apns && self.kind == PushKind::Missed
+    }
+}
+
 /// One entry of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallEvent {
