@@ -12,6 +12,7 @@ use crate::api::{router, AppState, Draining};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
 use crate::dispatch::{now_ms, Dispatcher, WorkerSettings};
+use crate::domain::new_id;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::ring_gate::RingGate;
@@ -22,7 +23,7 @@ use crate::senders::harmony::HarmonySender;
 use crate::senders::http::{HttpSettings, SenderError};
 use crate::senders::wns::WnsSender;
 use crate::senders::{FileSender, NoopSender, Sender, Senders};
-use crate::store::{new_id, redact_url, Store};
+use crate::store::{redact_url, Store};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use callpush::model::{Caller, CancelReason, Invite, PushEvent};
 
-use crate::store::CallRecord;
+use crate::domain::CallRecord;
 
 /// The claims of a push of `call` to `user`, issued by `server_id` at `now_s` (unix seconds).
 pub fn invite(

@@ -20,14 +20,14 @@ use callpush::wire::{encode_push, missed_call_message_id};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::call_push::invite;
+use crate::domain::{
+    CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, RELEASED, RESULT_UNKNOWN,
+};
 use crate::keyring::Keyring;
 use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
-use crate::store::{
-    Backend, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
-    RESULT_UNKNOWN,
-};
+use crate::store::{Backend, Store};
 
 /// How long a cancel push matters after the call ended, ms.
 const CANCEL_WINDOW: i64 = 60_000;

@@ -7,6 +7,7 @@
 //! - [`call_push`]: the claims a call push carries;
 //! - [`ring_gate`]: whether a queued ring may still go out;
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
+//! - [`domain`]: installations, calls, deliveries and their outcomes, as every module sees them;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
 //! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
@@ -22,6 +23,7 @@ pub mod call_push;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
+pub mod domain;
 pub mod emulators;
 pub mod http_server;
 pub mod keyring;

@@ -11,7 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::store::{CallPhase, Store, StoreError};
+use crate::domain::CallPhase;
+use crate::store::{Store, StoreError};
 
 /// How stale a call's state read from the database may be.
 pub const REFRESH: Duration = Duration::from_millis(100);

@@ -14,13 +14,13 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use crate::auth::check_user_id;
 use crate::call_push::invite;
 use crate::dispatch::Claimed;
+use crate::domain::{
+    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, PushKind, Webhook,
+};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::ring_gate::RingGate;
-use crate::store::{
-    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NewCallRows, PushKind,
-    Store, StoreError, Webhook,
-};
+use crate::store::{NewCallRows, Store, StoreError};
 
 /// Most callees one call may ring.
 pub const MAX_CALLEES: usize = 32;

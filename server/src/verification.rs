@@ -16,9 +16,9 @@ use callpush::model::Verification;
 use callpush::wire::encode_verification;
 
 use crate::auth::redact;
+use crate::domain::{new_id, Installation, PushKind};
 use crate::keyring::Keyring;
 use crate::senders::{OutgoingPush, SendOutcome, Senders};
-use crate::store::{new_id, Installation, PushKind};
 
 /// How long a nonce can be answered, ms: long enough for a push to arrive on a sleeping
 /// device, short enough that a leaked one is soon worthless.

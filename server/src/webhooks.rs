@@ -13,8 +13,9 @@ use sha2::Sha256;
 
 use crate::config::WebhookConfig;
 use crate::dispatch::now_ms;
+use crate::domain::Webhook;
 use crate::metrics::{Metrics, ResultLabels};
-use crate::store::{Store, Webhook};
+use crate::store::Store;
 
 /// Attempts before a webhook is given up.
 const MAX_ATTEMPTS: i64 = 12;

@@ -27,7 +27,7 @@ use super::http::{attempt_timeout, retry_after, Connection, Connections, HttpSet
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::ApnsConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// Age at which the provider token is replaced, seconds. APNs refuses tokens older than an
 /// hour and answers `TooManyProviderTokenUpdates` to tokens changed more often than every 20

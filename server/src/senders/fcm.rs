@@ -28,7 +28,7 @@ use super::http::{attempt_timeout, retry_after, transport_error, Connections, Ht
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The OAuth scope an access token needs to send FCM messages.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";

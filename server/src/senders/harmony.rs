@@ -30,7 +30,7 @@ use super::http::{attempt_timeout, retry_after, transport_error, Connections, Ht
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The `aud` of every service-account JWT: a fixed claim, never called.
 pub const JWT_AUDIENCE: &str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";

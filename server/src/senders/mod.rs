@@ -18,7 +18,7 @@ use callpush::wire::ProviderPayload;
 
 pub use file::FileSender;
 
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// One push, ready for its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ use super::http::{attempt_timeout, retry_after, transport_error, Connections, Ht
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The classic (Microsoft Store / Partner Center) token endpoint.
 pub const LIVE_TOKEN_URL: &str = "https://login.live.com/accesstoken.srf";
