@@ -28,12 +28,12 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
-use crate::dispatch::now_ms;
 use crate::domain::{CallEvent, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation};
 use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::rings::{NewCall, RingError, Rings};
 use crate::store::{PendingNonce, Registered, Store, Verified};
+use crate::time::now_ms;
 use crate::verification::{new_nonce, NONCE_LIFETIME};
 
 /// Largest request body accepted.

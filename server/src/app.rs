@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::api::{router, AppState, Draining};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
-use crate::dispatch::{now_ms, Dispatcher, WorkerSettings};
+use crate::dispatch::{Dispatcher, WorkerSettings};
 use crate::domain::new_id;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -24,6 +24,7 @@ use crate::senders::http::{HttpSettings, SenderError};
 use crate::senders::wns::WnsSender;
 use crate::senders::{FileSender, NoopSender, Sender, Senders};
 use crate::store::{redact_url, Store};
+use crate::time::now_ms;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

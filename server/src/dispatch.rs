@@ -37,10 +37,9 @@ const MISSED_WINDOW: i64 = 3_600_000;
 const BASE_BACKOFF: i64 = 500;
 const MAX_BACKOFF: i64 = 10_000;
 
-/// Unix ms now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+/// The clock the workers date everything by; named here too for callers that know it as the
+/// workers' clock.
+pub use crate::time::now_ms;
 
 /// Until when this instance may act on the claims it holds: one lease after the start of its
 /// last heartbeat that reached the database, less a third of a lease for a push to reach its

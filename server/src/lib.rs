@@ -11,6 +11,7 @@
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
 //! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
+//! - [`time`]: the wall clock in unix ms and seconds; [`sync`]: locks that survive a panic;
 //! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
 
 #![forbid(unsafe_code)]
@@ -33,5 +34,7 @@ pub mod rings;
 pub mod senders;
 pub mod signing_key;
 pub mod store;
+pub mod sync;
+pub mod time;
 pub mod verification;
 pub mod webhooks;

@@ -216,7 +216,7 @@ type AnyTransactions = <Any as sqlx::Database>::TransactionManager;
 
 impl WriteTx {
     async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let now = crate::dispatch::now_ms();
+        let now = crate::time::now_ms();
         match AnyTransactions::commit(&mut self.conn).await {
             Ok(()) => {
                 self.finished = true;
@@ -331,7 +331,7 @@ impl Store {
     /// whose transaction failed out of the pool.
     async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let failed = |e: sqlx::Error| {
-            self.write_health.failed(crate::dispatch::now_ms());
+            self.write_health.failed(crate::time::now_ms());
             e
         };
         let conn = self.pool.acquire().await.map_err(failed)?;

@@ -92,7 +92,7 @@ impl Verifier {
                 };
                 let wait = retry.map(|after| after.unwrap_or(Duration::from_millis(500 << attempt)));
                 let last = attempt == ATTEMPTS
-                    || wait.is_none_or(|w| crate::dispatch::now_ms() + w.as_millis() as i64 >= expires_at);
+                    || wait.is_none_or(|w| crate::time::now_ms() + w.as_millis() as i64 >= expires_at);
                 if matches!(outcome, SendOutcome::Delivered { .. }) {
                     tracing::info!(installation = %push.installation_id, platform = %push.platform, %token,
                                    "sent a verify push");

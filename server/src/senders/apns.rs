@@ -13,8 +13,8 @@
 //! processed is resent once on it. Each request's timeout follows the push's deadline
 //! ([`attempt_timeout`]).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use callpush::model::{ApnsEnvironment, Platform};
@@ -46,10 +46,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// Unix seconds, as the provider token's `iat` is dated.
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-fn system_clock() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Sends call pushes through APNs.
 pub struct ApnsSender {
     /// The app's bundle id: the missed-call alert's topic; VoIP pushes go to `<bundle>.voip`.
@@ -76,10 +72,10 @@ impl ApnsSender {
             key,
             key_id: config.key_id.clone(),
             team_id: config.team_id.clone(),
-            clock: Arc::new(system_clock),
+            clock: Arc::new(crate::time::now_secs),
             cached: Mutex::new(None),
         };
-        tokens.mint(system_clock()).map_err(|e| {
+        tokens.mint(crate::time::now_secs()).map_err(|e| {
             SenderError::Config(format!(
                 "APNs key file {key_file}: cannot sign ES256 with it (is it P-256?): {e}"
             ))
@@ -145,7 +141,7 @@ impl ApnsSender {
                     path,
                     push_type: "alert",
                     topic: self.bundle_id.clone(),
-                    expiration: system_clock() + MISSED_EXPIRATION_SECONDS,
+                    expiration: crate::time::now_secs() + MISSED_EXPIRATION_SECONDS,
                     apns_id,
                     collapse_id: Some(missed.app_message_id.clone()),
                     body: missed_call_alert(missed),
@@ -190,7 +186,7 @@ impl ApnsSender {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
         };
         let apns_id = header("apns-id");
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body = match response.bytes().await {
             Ok(body) => body,
             // A 200 is a 200 even if the (empty) body was cut short.
@@ -221,7 +217,7 @@ impl Sender for ApnsSender {
         };
         let (mut refreshed, mut resent) = (false, false);
         loop {
-            let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+            let timeout = match attempt_timeout(crate::time::now_ms(), push.expires_at) {
                 Ok(timeout) => timeout,
                 Err(outcome) => return outcome,
             };
@@ -478,7 +474,7 @@ struct Claims<'a> {
 
 impl ProviderTokens {
     fn lock(&self) -> MutexGuard<'_, Option<ProviderToken>> {
-        self.cached.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::unpoisoned(self.cached.lock())
     }
 
     /// A token `{"alg":"ES256","kid"}` / `{"iss","iat"}` dated `now`.

@@ -14,7 +14,7 @@
 //! allows for the push; one that times out replaces the client ([`Connections`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use callpush::model::Platform;
@@ -177,7 +177,7 @@ impl FcmSender {
             }
         }
         // A push out of time makes no fetch, and its lack of time is not shared.
-        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
+        let timeout = attempt_timeout(crate::time::now_ms(), expires_at)?;
         let fetched = self.fetch_token(timeout).await;
         // Counted once finished (under the lock): sends that read the count before this point
         // waited for this fetch and share its failure; later ones try again.
@@ -200,7 +200,7 @@ impl FcmSender {
     /// Signs an assertion and trades it for an access token at the token endpoint, waiting at
     /// most `timeout`.
     async fn fetch_token(&self, timeout: Duration) -> Result<AccessToken, SendOutcome> {
-        let iat = unix_now();
+        let iat = u64::try_from(crate::time::now_secs()).unwrap_or(0);
         let claims = AssertionClaims {
             iss: &self.client_email,
             scope: FCM_SCOPE,
@@ -235,7 +235,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let text = match read_capped(response).await {
             Ok(text) => text,
             Err(e) => {
@@ -278,7 +278,7 @@ impl FcmSender {
     /// Posts one message with `access_token`, in the time the push due by `expires_at` allows,
     /// and classifies the answer.
     async fn post(&self, body: &Value, access_token: &str, expires_at: i64) -> Answer {
-        let timeout = match attempt_timeout(SystemTime::now(), expires_at) {
+        let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
             Ok(timeout) => timeout,
             Err(outcome) => return Answer::Done(outcome),
         };
@@ -301,7 +301,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         match read_capped(response).await {
             Ok(text) => classify(status, retry_after, &text),
             Err(e) => {
@@ -494,10 +494,6 @@ fn shorten(detail: &str) -> String {
         Some((cut, _)) => format!("{}…", &detail[..cut]),
         None => detail.to_owned(),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

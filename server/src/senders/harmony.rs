@@ -70,12 +70,8 @@ pub struct HarmonyOptions {
 
 impl Default for HarmonyOptions {
     fn default() -> Self {
-        HarmonyOptions { batch_window: DEFAULT_BATCH_WINDOW, clock: Arc::new(unix_now) }
+        HarmonyOptions { batch_window: DEFAULT_BATCH_WINDOW, clock: Arc::new(crate::time::now_secs) }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Sends call pushes through Push Kit v3.
@@ -148,7 +144,9 @@ impl ServiceAccount {
         let key = EncodingKey::from_rsa_pem(pem.as_bytes())
             .map_err(|e| fail(format!("`private_key` is not an RSA private key in PEM: {e}")))?;
         let account = ServiceAccount { project_id, key_id, sub_account, key };
-        account.sign(unix_now()).map_err(|e| fail(format!("`private_key` cannot sign PS256: {e}")))?;
+        account
+            .sign(crate::time::now_secs())
+            .map_err(|e| fail(format!("`private_key` cannot sign PS256: {e}")))?;
         Ok(account)
     }
 
@@ -322,7 +320,7 @@ impl Inner {
     }
 
     fn lock_batches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Batch>> {
-        self.batches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::unpoisoned(self.batches.lock())
     }
 
     /// Sends `token` the `message`, in a request shared with concurrent pushes of the same
@@ -403,7 +401,7 @@ impl Inner {
                     return all(tokens, SendOutcome::ConfigError { detail });
                 }
             };
-            let timeout = match attempt_timeout(std::time::SystemTime::now(), expires_at) {
+            let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
                 Ok(timeout) => timeout,
                 Err(outcome) => return all(tokens, outcome),
             };
@@ -473,7 +471,7 @@ impl Inner {
             .await
             .map_err(|e| failed(e, "Push Kit request failed"))?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers(), std::time::SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body =
             read_limited(response).await.map_err(|e| failed(e, "reading the Push Kit answer failed"))?;
         Ok(Answer { status, retry_after, body })

@@ -14,7 +14,7 @@
 //! Every request, the token fetch made for a push included, may take what [`attempt_timeout`]
 //! allows for the push; one that times out replaces the client ([`Connections`]).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
@@ -166,7 +166,7 @@ impl WnsSender {
             }
         }
         *cached = None;
-        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
+        let timeout = attempt_timeout(crate::time::now_ms(), expires_at)?;
         let token = self.fetch_token(timeout).await?;
         let value = token.value.clone();
         *cached = Some(token);
@@ -195,7 +195,7 @@ impl WnsSender {
             .await
             .map_err(|e| failed(e, "unreachable"))?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body = response.text().await.map_err(|e| failed(e, "answer cut short"))?;
         let detail =
             || format!("WNS token endpoint {} answered {status}: {}", self.token_url, oauth_error(&body));
@@ -247,7 +247,7 @@ impl WnsSender {
 
     /// POSTs one raw notification, in the time the push allows, and classifies the answer.
     async fn post(&self, url: &str, channel: &str, token: &str, body: &str, push: &OutgoingPush) -> Answer {
-        let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+        let timeout = match attempt_timeout(crate::time::now_ms(), push.expires_at) {
             Ok(timeout) => timeout,
             Err(outcome) => return Answer::Outcome(outcome),
         };
@@ -355,7 +355,7 @@ impl Sender for WnsSender {
 /// What WNS's answer means (providers.md §5.4, §6).
 fn classify(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> Answer {
     let detail = describe(status, headers, body, channel);
-    let retry_after = retry_after(headers, SystemTime::now());
+    let retry_after = retry_after(headers, crate::time::now_ms());
     let outcome = match status {
         200 => {
             // Current docs name it X-WNS-Status; older ones (and libraries) X-WNS-NotificationStatus.
