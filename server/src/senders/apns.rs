@@ -13,7 +13,7 @@
 //! processed is resent once on it. Each request's timeout follows the push's deadline
 //! ([`attempt_timeout`]).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +23,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
 use super::http::{attempt_timeout, retry_after, Connection, Connections, HttpSettings, SenderError};
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
@@ -73,7 +74,7 @@ impl ApnsSender {
             key_id: config.key_id.clone(),
             team_id: config.team_id.clone(),
             clock: Arc::new(crate::time::now_secs),
-            cached: Mutex::new(None),
+            cached: CachedCredential::default(),
         };
         tokens.mint(crate::time::now_secs()).map_err(|e| {
             SenderError::Config(format!(
@@ -92,7 +93,7 @@ impl ApnsSender {
     /// of the system clock: for tests that need a token to be old, or from the future.
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.tokens.clock = Arc::new(clock);
-        self.tokens.lock().take();
+        self.tokens.cached.reset();
         self
     }
 
@@ -158,7 +159,7 @@ impl ApnsSender {
         &self,
         endpoint: &Endpoint,
         request: &ApnsRequest,
-        token: &ProviderToken,
+        token: &Credential<Arc<str>>,
         timeout: Duration,
     ) -> Attempt {
         let connection = endpoint.connections.current();
@@ -166,7 +167,7 @@ impl ApnsSender {
             .client
             .post(format!("{}{}", endpoint.base_url, request.path))
             .timeout(timeout)
-            .header("authorization", format!("bearer {}", token.jwt))
+            .header("authorization", format!("bearer {}", token.value))
             .header("apns-push-type", request.push_type)
             .header("apns-topic", &request.topic)
             .header("apns-priority", "10")
@@ -211,7 +212,7 @@ impl Sender for ApnsSender {
             Err(outcome) => return outcome,
         };
         let endpoint = self.endpoint(push.apns_environment);
-        let mut token = match self.tokens.current() {
+        let mut token = match self.tokens.token(None).await {
             Ok(token) => token,
             Err(detail) => return SendOutcome::ConfigError { detail },
         };
@@ -231,7 +232,7 @@ impl Sender for ApnsSender {
                         };
                     }
                     refreshed = true;
-                    token = match self.tokens.replace(&token) {
+                    token = match self.tokens.token(Some(&token)).await {
                         Ok(token) => token,
                         Err(detail) => return SendOutcome::ConfigError { detail },
                     };
@@ -454,16 +455,7 @@ struct ProviderTokens {
     key_id: String,
     team_id: String,
     clock: Clock,
-    cached: Mutex<Option<ProviderToken>>,
-}
-
-/// A signed provider token.
-#[derive(Clone)]
-struct ProviderToken {
-    jwt: Arc<str>,
-    issued_at: i64,
-    /// Counts tokens made, so that concurrent refusals replace the token once.
-    generation: u64,
+    cached: CachedCredential<Arc<str>, String>,
 }
 
 #[derive(Serialize)]
@@ -473,10 +465,6 @@ struct Claims<'a> {
 }
 
 impl ProviderTokens {
-    fn lock(&self) -> MutexGuard<'_, Option<ProviderToken>> {
-        crate::sync::unpoisoned(self.cached.lock())
-    }
-
     /// A token `{"alg":"ES256","kid"}` / `{"iss","iat"}` dated `now`.
     fn mint(&self, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::ES256);
@@ -485,34 +473,22 @@ impl ProviderTokens {
         jsonwebtoken::encode(&header, &Claims { iss: &self.team_id, iat: now }, &self.key)
     }
 
-    fn store(&self, cached: &mut Option<ProviderToken>, now: i64) -> Result<ProviderToken, String> {
-        let jwt = self.mint(now).map_err(|e| format!("signing the APNs provider token failed: {e}"))?;
-        let generation = cached.as_ref().map_or(1, |t| t.generation + 1);
-        let token = ProviderToken { jwt: jwt.into(), issued_at: now, generation };
-        *cached = Some(token.clone());
-        Ok(token)
+    /// The token to send with: the cached one unless it is due for replacement or APNs just
+    /// refused it as expired (`refused`). If another send already replaced a refused token,
+    /// that one: a burst of refusals changes the token once. The cache counts unix ms; APNs
+    /// dates tokens in seconds.
+    async fn token(&self, refused: Option<&Credential<Arc<str>>>) -> Result<Credential<Arc<str>>, String> {
+        self.cached
+            .get_unless(refused, || (self.clock)().saturating_mul(1000), |now| self.mint_issued(now))
+            .await
     }
 
-    /// The token to send with: the cached one unless it is due for replacement.
-    fn current(&self) -> Result<ProviderToken, String> {
-        let now = (self.clock)();
-        let mut cached = self.lock();
-        match &*cached {
-            // A clock stepped back leaves the token as it is: APNs judges by its own clock.
-            Some(token) if now - token.issued_at < TOKEN_REFRESH_AGE_SECONDS => Ok(token.clone()),
-            _ => self.store(&mut cached, now),
-        }
-    }
-
-    /// A new token after APNs refused `refused` as expired, unless another send already
-    /// replaced it (then that one), so that a burst of refusals changes the token once.
-    fn replace(&self, refused: &ProviderToken) -> Result<ProviderToken, String> {
-        let now = (self.clock)();
-        let mut cached = self.lock();
-        match &*cached {
-            Some(token) if token.generation != refused.generation => Ok(token.clone()),
-            _ => self.store(&mut cached, now),
-        }
+    /// A new token dated `now_ms`, due for replacement [`TOKEN_REFRESH_AGE_SECONDS`] later.
+    async fn mint_issued(&self, now_ms: i64) -> Result<Issued<Arc<str>>, RefreshError<String>> {
+        let jwt = self
+            .mint(now_ms / 1000)
+            .map_err(|e| RefreshError::Failed(format!("signing the APNs provider token failed: {e}")))?;
+        Ok(Issued { value: jwt.into(), refresh_at: refresh_at(now_ms, TOKEN_REFRESH_AGE_SECONDS * 1000, 0) })
     }
 }
 

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
 use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
@@ -85,8 +86,8 @@ struct Inner {
     account: ServiceAccount,
     test_message: bool,
     options: HarmonyOptions,
-    /// The JWT in use; a tokio mutex so concurrent sends wait for one signature.
-    jwt: tokio::sync::Mutex<Option<Jwt>>,
+    /// The JWT in use; concurrent sends wait for one signature.
+    jwt: CachedCredential<String, String>,
     /// Requests still collecting tokens, by push-type and body.
     batches: Mutex<HashMap<String, Batch>>,
     next_batch: std::sync::atomic::AtomicU64,
@@ -113,12 +114,6 @@ struct Claims<'a> {
     iss: &'a str,
     aud: &'a str,
     iat: i64,
-    exp: i64,
-}
-
-#[derive(Clone)]
-struct Jwt {
-    token: String,
     exp: i64,
 }
 
@@ -151,13 +146,13 @@ impl ServiceAccount {
     }
 
     /// A fresh JWT issued at `now`.
-    fn sign(&self, now: i64) -> Result<Jwt, jsonwebtoken::errors::Error> {
+    fn sign(&self, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::PS256);
         header.typ = Some("JWT".into());
         header.kid = Some(self.key_id.clone());
         let exp = now + JWT_LIFETIME;
         let claims = Claims { iss: &self.sub_account, aud: JWT_AUDIENCE, iat: now, exp };
-        Ok(Jwt { token: jsonwebtoken::encode(&header, &claims, &self.key)?, exp })
+        jsonwebtoken::encode(&header, &claims, &self.key)
     }
 }
 
@@ -189,7 +184,7 @@ impl HarmonySender {
                 account,
                 test_message: config.test_message,
                 options,
-                jwt: tokio::sync::Mutex::new(None),
+                jwt: CachedCredential::default(),
                 batches: Mutex::new(HashMap::new()),
                 next_batch: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -396,16 +391,13 @@ impl Inner {
         loop {
             let jwt = match self.bearer().await {
                 Ok(jwt) => jwt,
-                Err(e) => {
-                    let detail = format!("signing the Push Kit JWT failed: {e}");
-                    return all(tokens, SendOutcome::ConfigError { detail });
-                }
+                Err(detail) => return all(tokens, SendOutcome::ConfigError { detail }),
             };
             let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
                 Ok(timeout) => timeout,
                 Err(outcome) => return all(tokens, outcome),
             };
-            let answer = match self.post(&body, message.push_type, &jwt, timeout).await {
+            let answer = match self.post(&body, message.push_type, &jwt.value, timeout).await {
                 Ok(answer) => answer,
                 Err(detail) => return all(tokens, SendOutcome::Transient { detail }),
             };
@@ -414,7 +406,7 @@ impl Inner {
                 Verdict::AuthRefused(detail) => match refused_before {
                     None => {
                         tracing::info!(%detail, "Push Kit refused the JWT; making a fresh one");
-                        self.forget(&jwt).await;
+                        self.jwt.invalidate(&jwt).await;
                         refused_before = Some(detail);
                     }
                     Some(first) => {
@@ -430,26 +422,19 @@ impl Inner {
     }
 
     /// The JWT to send: the cached one unless it is within [`JWT_RENEW_MARGIN`] of expiring.
-    async fn bearer(&self) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = (self.options.clock)();
-        let mut cached = self.jwt.lock().await;
-        if let Some(jwt) = cached.as_ref() {
-            if jwt.exp - now > JWT_RENEW_MARGIN {
-                return Ok(jwt.token.clone());
-            }
-        }
-        let jwt = self.account.sign(now)?;
-        let token = jwt.token.clone();
-        *cached = Some(jwt);
-        Ok(token)
-    }
-
-    /// Drops the cached JWT if it is still `refused` (a concurrent send may have replaced it).
-    async fn forget(&self, refused: &str) {
-        let mut cached = self.jwt.lock().await;
-        if cached.as_ref().is_some_and(|jwt| jwt.token == refused) {
-            *cached = None;
-        }
+    /// The cache counts unix ms; the JWT is dated in seconds.
+    async fn bearer(&self) -> Result<Credential<String>, String> {
+        let refresh = |now_ms: i64| async move {
+            let jwt = self
+                .account
+                .sign(now_ms / 1000)
+                .map_err(|e| RefreshError::Failed(format!("signing the Push Kit JWT failed: {e}")))?;
+            Ok(Issued {
+                value: jwt,
+                refresh_at: refresh_at(now_ms, JWT_LIFETIME * 1000, JWT_RENEW_MARGIN * 1000),
+            })
+        };
+        self.jwt.get(|| (self.options.clock)().saturating_mul(1000), refresh).await
     }
 
     /// Posts one request, waiting at most `timeout` for the whole answer.

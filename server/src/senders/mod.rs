@@ -2,6 +2,7 @@
 //! classes the dispatcher acts on, and the senders for development and tests.
 
 pub mod apns;
+pub mod credential;
 pub mod fcm;
 mod file;
 pub mod harmony;
