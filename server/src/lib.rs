@@ -5,6 +5,7 @@
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;
 //! - [`call_push`]: the claims a call push carries;
+//! - [`delivery_policy`]: what follows each provider outcome, decided without I/O;
 //! - [`ring_gate`]: whether a queued ring may still go out;
 //! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
 //! - [`domain`]: installations, calls, deliveries and their outcomes, as every module sees them;
@@ -22,6 +23,7 @@ pub mod app;
 pub mod auth;
 pub mod call_push;
 pub mod config;
+pub mod delivery_policy;
 pub mod demo;
 pub mod dispatch;
 pub mod domain;
