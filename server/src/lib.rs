@@ -14,6 +14,10 @@
 //! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
 //! - [`time`]: the wall clock in unix ms and seconds; [`sync`]: locks that survive a panic;
 //! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
+//!
+//! Dependencies go one way: [`api`] → [`rings`] → [`dispatch`] → [`call_push`],
+//! [`delivery_policy`] and [`senders`]; everything that speaks of calls and deliveries, the
+//! store and the senders included, builds on [`domain`], which depends on nothing here.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
