@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use callpush::model::{Caller, Invite, Platform, PushEvent};
 use callpush::wire::{encode_push, CallSigner};
 use callpush_server::config::{Config, SenderConfig, WnsFlow};
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::credentials::TestCredentials;
 use callpush_server::emulators::device::token_for;
 use callpush_server::emulators::Emulators;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
 use futures::stream::{self, StreamExt};
 
 const PUSHES: usize = 20_000;

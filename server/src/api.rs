@@ -26,11 +26,12 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
-use crate::dispatch::now_ms;
+use crate::domain::{CallEvent, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation};
 use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::rings::{NewCall, RingError, Rings};
-use crate::store::{CallPhase, CallRecord, Installation, PendingNonce, Registered, Store, Verified};
+use crate::store::{PendingNonce, Registered, Store, Verified};
+use crate::time::now_ms;
 use crate::verification::{new_nonce, NONCE_LIFETIME};
 
 /// Largest request body accepted.
@@ -1195,27 +1196,22 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The stored events plus one `delivery_delivered` entry per delivered push, oldest first.
-fn timeline_of(
-    events: Vec<crate::store::CallEvent>,
-    deliveries: &[crate::store::Delivery],
-) -> Vec<TimelineEntry> {
+fn timeline_of(events: Vec<CallEvent>, deliveries: &[Delivery]) -> Vec<TimelineEntry> {
     let mut timeline: Vec<TimelineEntry> = events
         .into_iter()
         .map(|e| TimelineEntry { at: e.at, delivery_id: e.delivery_id, event: e.event, detail: e.detail })
-        .chain(deliveries.iter().filter(|d| d.status == crate::store::DeliveryStatus::Delivered).map(|d| {
-            TimelineEntry {
-                at: d.updated_at,
-                delivery_id: Some(d.delivery_id.clone()),
-                event: "delivery_delivered".into(),
-                detail: d.detail.clone(),
-            }
+        .chain(deliveries.iter().filter(|d| d.status == DeliveryStatus::Delivered).map(|d| TimelineEntry {
+            at: d.updated_at,
+            delivery_id: Some(d.delivery_id.clone()),
+            event: "delivery_delivered".into(),
+            detail: d.detail.clone(),
         }))
         .collect();
     timeline.sort_by_key(|e| e.at);
     timeline
 }
 
-fn summary(d: &crate::store::Delivery) -> DeliverySummary {
+fn summary(d: &Delivery) -> DeliverySummary {
     DeliverySummary {
         delivery_id: d.delivery_id.clone(),
         installation_id: d.installation_id.clone(),

@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use crate::api::{router, AppState, Draining};
 use crate::auth::DeviceAuth;
 use crate::config::{Config, SenderConfig};
-use crate::dispatch::{now_ms, Dispatcher, WorkerSettings};
+use crate::dispatch::{Dispatcher, WorkerSettings};
+use crate::domain::new_id;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::ring_gate::RingGate;
@@ -22,7 +23,8 @@ use crate::senders::harmony::HarmonySender;
 use crate::senders::http::{HttpSettings, SenderError};
 use crate::senders::wns::WnsSender;
 use crate::senders::{FileSender, NoopSender, Sender, Senders};
-use crate::store::{new_id, redact_url, Store};
+use crate::store::{redact_url, Store};
+use crate::time::now_ms;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +151,8 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     ));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
-        rings.clone(),
+        keyring.clone(),
+        config.server_id.clone(),
         senders,
         metrics.clone(),
         gate,

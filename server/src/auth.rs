@@ -229,7 +229,7 @@ pub fn mint_device_token(secret: &str, user: &str, ttl_seconds: u64) -> String {
         iat: u64,
         exp: u64,
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = u64::try_from(crate::time::now_secs()).unwrap_or(0);
     let claims = Claims { sub: user, iat: now, exp: now + ttl_seconds };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -286,7 +286,7 @@ mod tests {
     }
 
     fn now() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        u64::try_from(crate::time::now_secs()).unwrap()
     }
 
     fn signed(header: &Header, claims: serde_json::Value) -> String {

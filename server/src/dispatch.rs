@@ -19,27 +19,20 @@ use callpush::model::PushEvent;
 use callpush::wire::{encode_push, missed_call_message_id};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::call_push::invite;
+use crate::delivery_policy::{self, deadline, DeadToken, Finish, Step};
+use crate::domain::{
+    CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, RELEASED, RESULT_UNKNOWN,
+};
+use crate::keyring::Keyring;
 use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
-use crate::rings::{Claimed, Rings};
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
-use crate::store::{
-    Backend, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, Store, RELEASED,
-    RESULT_UNKNOWN,
-};
+use crate::store::{Backend, Store};
 
-/// How long a cancel push matters after the call ended, ms.
-const CANCEL_WINDOW: i64 = 60_000;
-/// How long a missed-call notification is worth retrying, ms.
-const MISSED_WINDOW: i64 = 3_600_000;
-/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
-const BASE_BACKOFF: i64 = 500;
-const MAX_BACKOFF: i64 = 10_000;
-
-/// Unix ms now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+/// The clock the workers date everything by; named here too for callers that know it as the
+/// workers' clock.
+pub use crate::time::now_ms;
 
 /// Until when this instance may act on the claims it holds: one lease after the start of its
 /// last heartbeat that reached the database, less a third of a lease for a push to reach its
@@ -78,10 +71,22 @@ fn valid_until(lease_ms: i64, renewed_at: i64) -> i64 {
     renewed_at + lease_ms - lease_ms / 3
 }
 
+/// A delivery claimed by this instance when it was stored, handed straight to the workers with
+/// its call: the fast path that skips a claim round trip. If the process dies first, the claim
+/// lapses and another instance sends it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The delivery, in `Sending`.
+    pub delivery: Delivery,
+    /// Its call as it was when the delivery was made.
+    pub call: Arc<CallRecord>,
+}
+
 /// Runs the delivery workers of one server instance.
 pub struct Dispatcher {
     store: Store,
-    rings: Arc<Rings>,
+    keyring: Arc<Keyring>,
+    server_id: String,
     senders: Senders,
     metrics: Arc<Metrics>,
     gate: Arc<RingGate>,
@@ -108,10 +113,12 @@ pub struct WorkerSettings {
 }
 
 impl Dispatcher {
-    /// Workers over `store`, sending through `senders`.
+    /// Workers over `store`, signing with `keyring` as `server_id`, sending through `senders`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
-        rings: Arc<Rings>,
+        keyring: Arc<Keyring>,
+        server_id: String,
         senders: Senders,
         metrics: Arc<Metrics>,
         gate: Arc<RingGate>,
@@ -120,7 +127,8 @@ impl Dispatcher {
     ) -> Self {
         let concurrency = settings.concurrency.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Dispatcher {
-            rings,
+            keyring,
+            server_id,
             senders,
             metrics,
             gate,
@@ -336,60 +344,31 @@ impl Dispatcher {
         }
     }
 
-    /// Sends one delivery and decides what happens to it next. One whose claim this instance
-    /// may have lost (no heartbeat reached the database for most of a lease) is handed back
-    /// unsent; if another instance took it meanwhile, that instance's result stands.
+    /// Sends one delivery and does what [`delivery_policy`] says follows. One whose claim this
+    /// instance may have lost (no heartbeat reached the database for most of a lease) is handed
+    /// back unsent; if another instance took it meanwhile, that instance's result stands.
     async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> DeliveryResult {
         let now = now_ms();
-        let finish = |status, outcome: &str, detail: Option<String>, next| DeliveryResult {
-            delivery_id: delivery.delivery_id.clone(),
-            call_id: delivery.call_id.clone(),
-            status,
-            outcome: outcome.to_owned(),
-            detail,
-            next_attempt_at: next,
-            at: now_ms(),
+        let finish = |end| finished(&delivery, end, now);
+        let Some(call) = call else { return finish(delivery_policy::call_missing()) };
+        let deadline = match delivery_policy::before_send(&delivery, &call, now) {
+            Ok(deadline) => deadline,
+            Err(end) => return finish(end),
         };
-        let Some(call) = call else {
-            return finish(DeliveryStatus::Failed, "call_missing", None, now);
-        };
-        let deadline = deadline(&delivery, &call, now);
-        let is_ring = delivery.kind == PushKind::Ring;
-        if is_ring && call.state != CallPhase::Ringing {
-            return finish(
-                DeliveryStatus::Skipped,
-                "call_ended",
-                Some("the call stopped ringing".into()),
-                now,
-            );
-        }
-        if now >= deadline {
-            if delivery.outcome.as_deref() == Some(RESULT_UNKNOWN) {
-                let detail = "the instance sending it stopped before recording a result (it may have been \
-                              sent); too late to send again";
-                return finish(DeliveryStatus::Unknown, RESULT_UNKNOWN, Some(detail.into()), now);
-            }
-            return finish(DeliveryStatus::Failed, "expired", Some("the push no longer matters".into()), now);
-        }
         let push = match self.push(&delivery, &call, now, deadline) {
             Ok(push) => push,
-            Err(detail) => return finish(DeliveryStatus::Failed, "bad_request", Some(detail), now),
+            Err(detail) => return finish(delivery_policy::unbuildable(detail)),
         };
+        let is_ring = delivery.kind == PushKind::Ring;
         if is_ring {
             match self.gate.may_ring(&self.store, &delivery.call_id, &delivery.user_id).await {
                 Ok(true) => {}
-                Ok(false) => {
-                    let detail = "the call stopped ringing for this device before the push was sent";
-                    return finish(DeliveryStatus::Skipped, "call_ended", Some(detail.into()), now);
-                }
+                Ok(false) => return finish(delivery_policy::gate_closed()),
                 Err(e) => {
                     let detail = format!("could not confirm the call still rings: {e}");
-                    let at = now_ms().saturating_add(jittered_backoff(delivery.attempts));
-                    return if at < deadline {
-                        finish(DeliveryStatus::Pending, "transient", Some(detail), at)
-                    } else {
-                        finish(DeliveryStatus::Failed, "transient", Some(detail), now)
-                    };
+                    let backoff = jittered_backoff(delivery.attempts);
+                    let step = delivery_policy::gate_unsure(detail, deadline, now_ms(), backoff);
+                    return self.follow(&delivery, step, now).await;
                 }
             }
         }
@@ -399,7 +378,7 @@ impl Dispatcher {
         }
         let sender = self.senders.for_platform(delivery.platform).clone();
         let started = Instant::now();
-        if delivery.kind == PushKind::Ring && delivery.attempts == 1 {
+        if is_ring && delivery.attempts == 1 {
             self.metrics.ring_to_send.observe((now - call.created_at).max(0) as f64 / 1000.0);
         }
         let outcome = sender.send(&push).await;
@@ -416,93 +395,9 @@ impl Dispatcher {
                 outcome: outcome.class().to_owned(),
             })
             .inc();
-        let retry = |after: Option<Duration>| {
-            let backoff = jittered_backoff(delivery.attempts);
-            let wait =
-                after.map_or(backoff, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(backoff));
-            let at = now_ms().saturating_add(wait);
-            (at < deadline).then_some(at)
-        };
-        match outcome {
-            SendOutcome::Delivered { provider_id } => {
-                let detail = if is_ring && self.gate.known_ended(&delivery.call_id).await {
-                    let note = "the call ended while this push was in flight";
-                    Some(provider_id.map_or_else(|| note.to_owned(), |id| format!("{id}; {note}")))
-                } else {
-                    provider_id
-                };
-                finish(DeliveryStatus::Delivered, "delivered", detail, now)
-            }
-            SendOutcome::InvalidToken { detail, invalid_since } if is_alert_token(&delivery) => {
-                // Only the alert token is dead: the VoIP token still rings, so keep the
-                // installation and stop sending it missed-call alerts.
-                let cleared = match self
-                    .store
-                    .clear_alert_token(
-                        &delivery.user_id,
-                        &delivery.installation_id,
-                        &delivery.token,
-                        invalid_since,
-                    )
-                    .await
-                {
-                    Ok(cleared) => cleared,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "clearing a dead alert token failed");
-                        false
-                    }
-                };
-                if cleared {
-                    tracing::info!(
-                        installation = %delivery.installation_id,
-                        token = %crate::auth::redact(&delivery.token),
-                        "cleared a dead APNs alert token; the installation still rings"
-                    );
-                }
-                let detail = if cleared { format!("{detail}; the alert token was cleared") } else { detail };
-                finish(DeliveryStatus::Failed, "invalid_token", Some(detail), now)
-            }
-            SendOutcome::InvalidToken { detail, invalid_since } => {
-                match self
-                    .store
-                    .prune_installation(
-                        &delivery.user_id,
-                        &delivery.installation_id,
-                        &delivery.token,
-                        invalid_since,
-                    )
-                    .await
-                {
-                    Ok(true) => {
-                        self.metrics.pruned.inc();
-                        tracing::info!(installation = %delivery.installation_id, %platform, "pruned an installation whose token is dead");
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "pruning an installation failed"),
-                }
-                finish(DeliveryStatus::Failed, "invalid_token", Some(detail), now)
-            }
-            SendOutcome::RateLimited { retry_after, detail } => match retry(retry_after) {
-                Some(at) => finish(DeliveryStatus::Pending, "rate_limited", Some(detail), at),
-                None => finish(
-                    DeliveryStatus::Failed,
-                    "rate_limited",
-                    Some(format!("{detail}; no time left to retry")),
-                    now,
-                ),
-            },
-            SendOutcome::Transient { detail } => match retry(None) {
-                Some(at) => finish(DeliveryStatus::Pending, "transient", Some(detail), at),
-                None => finish(
-                    DeliveryStatus::Failed,
-                    "transient",
-                    Some(format!("{detail}; no time left to retry")),
-                    now,
-                ),
-            },
+        match &outcome {
             SendOutcome::BadRequest { detail } => {
                 tracing::warn!(%platform, call = %delivery.call_id, %detail, "provider refused the request");
-                finish(DeliveryStatus::Failed, "bad_request", Some(detail), now)
             }
             SendOutcome::ConfigError { detail } => {
                 self.metrics
@@ -510,8 +405,73 @@ impl Dispatcher {
                     .get_or_create(&PlatformLabels { platform: platform.clone() })
                     .inc();
                 tracing::error!(%platform, %detail, "provider configuration error: pushes to this platform fail until it is fixed");
-                finish(DeliveryStatus::Failed, "config_error", Some(detail), now)
             }
+            _ => {}
+        }
+        let step = delivery_policy::next_step(
+            &delivery,
+            outcome,
+            deadline,
+            now_ms(),
+            jittered_backoff(delivery.attempts),
+        );
+        self.follow(&delivery, step, now).await
+    }
+
+    /// Does what `step` says for `delivery`, whose attempt started at `now`, and gives its result.
+    async fn follow(&self, delivery: &Delivery, step: Step, now: i64) -> DeliveryResult {
+        let finish = |end| finished(delivery, end, now);
+        match step {
+            Step::Finish(end) => finish(end),
+            Step::Retry { at, outcome, detail } => {
+                result(delivery, DeliveryStatus::Pending, outcome, Some(detail), at)
+            }
+            Step::Delivered { provider_id, ring } => {
+                let ended_in_flight = ring && self.gate.known_ended(&delivery.call_id).await;
+                finish(delivery_policy::delivered(provider_id, ended_in_flight))
+            }
+            Step::ForgetToken { token: DeadToken::AlertToken, detail, invalid_since } => {
+                let cleared = self.clear_alert_token(delivery, invalid_since).await;
+                finish(delivery_policy::forgotten(detail, cleared))
+            }
+            Step::ForgetToken { token: DeadToken::Installation, detail, invalid_since } => {
+                self.prune(delivery, invalid_since).await;
+                finish(delivery_policy::forgotten(detail, false))
+            }
+        }
+    }
+
+    /// Clears the dead APNs alert token of `d`'s installation, which still rings on its VoIP
+    /// token; whether it was cleared.
+    async fn clear_alert_token(&self, d: &Delivery, invalid_since: Option<i64>) -> bool {
+        let cleared =
+            match self.store.clear_alert_token(&d.user_id, &d.installation_id, &d.token, invalid_since).await
+            {
+                Ok(cleared) => cleared,
+                Err(e) => {
+                    tracing::warn!(error = %e, "clearing a dead alert token failed");
+                    false
+                }
+            };
+        if cleared {
+            tracing::info!(
+                installation = %d.installation_id,
+                token = %crate::auth::redact(&d.token),
+                "cleared a dead APNs alert token; the installation still rings"
+            );
+        }
+        cleared
+    }
+
+    /// Prunes `d`'s installation, whose token is dead.
+    async fn prune(&self, d: &Delivery, invalid_since: Option<i64>) {
+        match self.store.prune_installation(&d.user_id, &d.installation_id, &d.token, invalid_since).await {
+            Ok(true) => {
+                self.metrics.pruned.inc();
+                tracing::info!(installation = %d.installation_id, platform = d.platform.as_str(), "pruned an installation whose token is dead");
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning an installation failed"),
         }
     }
 
@@ -521,9 +481,9 @@ impl Dispatcher {
         let (payload, missed) = match d.kind {
             PushKind::Ring | PushKind::Cancel => {
                 let evt = if d.kind == PushKind::Ring { PushEvent::Ring } else { PushEvent::Cancel };
-                let invite = self.rings.invite(call, &d.user_id, &d.delivery_id, evt, d.reason, now_s);
+                let invite = invite(&self.server_id, call, &d.user_id, &d.delivery_id, evt, d.reason, now_s);
                 let payload =
-                    encode_push(d.platform, &invite, &self.rings.signer()).map_err(|e| e.to_string())?;
+                    encode_push(d.platform, &invite, &self.keyring.signer()).map_err(|e| e.to_string())?;
                 (Some(payload), None)
             }
             PushKind::Missed => (
@@ -557,33 +517,33 @@ impl Dispatcher {
     }
 }
 
-/// When a delivery stops mattering: a ring at the ring deadline, follow-ups a while after the end.
-fn deadline(d: &Delivery, call: &CallRecord, now: i64) -> i64 {
-    match d.kind {
-        PushKind::Ring => call.expires_at,
-        PushKind::Cancel => call.ended_at.unwrap_or(now) + CANCEL_WINDOW,
-        PushKind::Missed => call.ended_at.unwrap_or(now) + MISSED_WINDOW,
-    }
-}
-
 /// A claimed delivery handed back unattempted, due at once.
 fn released(d: &Delivery) -> DeliveryResult {
-    let now = now_ms();
+    result(d, DeliveryStatus::Pending, RELEASED, Some("handed back by a draining instance".into()), now_ms())
+}
+
+/// The result of `d` finished as `end`, its attempt started at `now`.
+fn finished(d: &Delivery, end: Finish, now: i64) -> DeliveryResult {
+    result(d, end.status, end.outcome, end.detail, now)
+}
+
+/// The result of `d` known now: `status`, `outcome` and `detail`, next due at `next`.
+fn result(
+    d: &Delivery,
+    status: DeliveryStatus,
+    outcome: &str,
+    detail: Option<String>,
+    next: i64,
+) -> DeliveryResult {
     DeliveryResult {
         delivery_id: d.delivery_id.clone(),
         call_id: d.call_id.clone(),
-        status: DeliveryStatus::Pending,
-        outcome: RELEASED.to_owned(),
-        detail: Some("handed back by a draining instance".into()),
-        next_attempt_at: now,
-        at: now,
+        status,
+        outcome: outcome.to_owned(),
+        detail,
+        next_attempt_at: next,
+        at: now_ms(),
     }
-}
-
-/// Whether `d` goes to an installation's APNs alert token rather than its VoIP token: the
-/// missed-call alert does (rings.rs points it there).
-fn is_alert_token(d: &Delivery) -> bool {
-    d.platform == callpush::model::Platform::Apns && d.kind == PushKind::Missed
 }
 
 /// Stops a task when dropped.
@@ -625,9 +585,9 @@ async fn write_results(
     }
 }
 
-/// Exponential backoff with full jitter, ms.
+/// Exponential backoff with full jitter, ms: drawn from 1 to the policy's ceiling.
 fn jittered_backoff(attempts: i64) -> i64 {
-    let ceiling = (BASE_BACKOFF << attempts.clamp(1, 8).saturating_sub(1)).min(MAX_BACKOFF);
+    let ceiling = delivery_policy::backoff_ceiling(attempts);
     let mut bytes = [0u8; 8];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
     (u64::from_le_bytes(bytes) % ceiling as u64) as i64 + 1

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::sync::unpoisoned;
 
 /// Connections the cap leaves free when it is derived from the open-file limit: the process's
 /// own files and the refusals in progress.
@@ -393,7 +394,7 @@ impl WaitLimiter {
 
     /// A place for one more wait of `user`, or `None` when they hold `max` already.
     pub fn try_acquire(&self, user: &str) -> Option<Waiting> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = unpoisoned(self.held.lock());
         let count = held.entry(user.to_owned()).or_default();
         if *count >= self.max {
             return None;
@@ -405,13 +406,13 @@ impl WaitLimiter {
 
     /// Waits `user` holds now.
     pub fn held(&self, user: &str) -> usize {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).get(user).copied().unwrap_or(0)
+        unpoisoned(self.held.lock()).get(user).copied().unwrap_or(0)
     }
 }
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        let mut held = self.limiter.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = unpoisoned(self.limiter.held.lock());
         if let Some(count) = held.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {

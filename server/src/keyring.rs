@@ -11,6 +11,7 @@ use callpush::model::Jwk;
 use callpush::wire::CallSigner;
 
 use crate::store::{Store, StoreError, StoredKey};
+use crate::sync::unpoisoned;
 
 /// How long a key stays published after its successor activates, ms: longer than any push it
 /// signed can live (ring ≤ 120 s, cancel 60 s).
@@ -41,19 +42,19 @@ impl Keyring {
     /// Re-reads the keys (another instance may have rotated).
     pub async fn reload(&self, now: i64) -> Result<(), StoreError> {
         if let Some(keys) = select(&self.store.signing_keys().await?, now) {
-            *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            *unpoisoned(self.keys.write()) = keys;
         }
         Ok(())
     }
 
     /// The key that signs now.
     pub fn signer(&self) -> Arc<CallSigner> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).signer.clone()
+        unpoisoned(self.keys.read()).signer.clone()
     }
 
     /// The keys devices must trust.
     pub fn published(&self) -> Vec<Jwk> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).published.clone()
+        unpoisoned(self.keys.read()).published.clone()
     }
 }
 

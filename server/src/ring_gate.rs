@@ -8,10 +8,12 @@
 //! hears of it), so the gate is only a cache: a call unchecked for a few seconds is forgotten.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::{CallPhase, Store, StoreError};
+use crate::domain::CallPhase;
+use crate::store::{Store, StoreError};
+use crate::sync::unpoisoned;
 
 /// How stale a call's state read from the database may be.
 pub const REFRESH: Duration = Duration::from_millis(100);
@@ -59,7 +61,7 @@ struct Calls {
 
 impl RingGate {
     fn entry(&self, call_id: &str, now: Instant) -> Arc<tokio::sync::Mutex<Known>> {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut calls = unpoisoned(self.calls.lock());
         if calls.pruned_at.is_none_or(|at| now.duration_since(at) >= PRUNE_EVERY) {
             calls.known.retain(|_, known| {
                 known
@@ -92,7 +94,7 @@ impl RingGate {
 
     /// Whether the call is known to have stopped ringing, without asking the database.
     pub async fn known_ended(&self, call_id: &str) -> bool {
-        let entry = self.calls.lock().unwrap_or_else(PoisonError::into_inner).known.get(call_id).cloned();
+        let entry = unpoisoned(self.calls.lock()).known.get(call_id).cloned();
         match entry {
             Some(entry) => entry.lock().await.ended,
             None => false,

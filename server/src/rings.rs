@@ -7,19 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callpush::ids::CALL_ID;
-use callpush::model::{Caller, CancelReason, Invite, Platform, PushEvent};
+use callpush::model::{Caller, CancelReason, Platform, PushEvent};
 use callpush::wire::encode_push;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::auth::check_user_id;
+use crate::call_push::invite;
+use crate::dispatch::Claimed;
+use crate::domain::{
+    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, PushKind, Webhook,
+};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::ring_gate::RingGate;
-use crate::store::{
-    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NewCallRows, PushKind,
-    Store, StoreError, Webhook,
-};
+use crate::store::{NewCallRows, Store, StoreError};
 
 /// Most callees one call may ring.
 pub const MAX_CALLEES: usize = 32;
@@ -92,17 +94,6 @@ fn followup(platform: Platform, ending: Ending) -> Option<(PushKind, Option<Canc
         (Platform::Apns | Platform::Harmony, Ending::Unanswered(_)) => Some((PushKind::Missed, None)),
         (Platform::Apns | Platform::Harmony, Ending::Elsewhere(_)) => None,
     }
-}
-
-/// A delivery claimed by this instance when it was stored, handed straight to the workers with
-/// its call: the fast path that skips a claim round trip. If the process dies first, the claim
-/// lapses and another instance sends it.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    /// The delivery, in `Sending`.
-    pub delivery: Delivery,
-    /// Its call as it was when the delivery was made.
-    pub call: Arc<CallRecord>,
 }
 
 /// How this instance claims the deliveries it stores.
@@ -255,11 +246,6 @@ impl Rings {
         }
     }
 
-    /// The key that signs call pushes now.
-    pub fn signer(&self) -> Arc<callpush::wire::CallSigner> {
-        self.keyring.signer()
-    }
-
     /// The keys devices must trust.
     pub fn published_keys(&self) -> Vec<callpush::model::Jwk> {
         self.keyring.published()
@@ -344,8 +330,15 @@ impl Rings {
     /// shortened; only app data that is too large is refused.
     fn check_size(&self, call: &CallRecord, callees: &[String]) -> Result<(), RingError> {
         let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
-        let invite =
-            self.invite(call, &longest, &"x".repeat(32), PushEvent::Ring, None, call.created_at / 1000);
+        let invite = invite(
+            &self.server_id,
+            call,
+            &longest,
+            &"x".repeat(32),
+            PushEvent::Ring,
+            None,
+            call.created_at / 1000,
+        );
         let signer = self.keyring.signer();
         // One signature tells for all four providers in the usual case: the push fits as it is.
         let jws = callpush::wire::sign(&invite, &signer);
@@ -354,37 +347,6 @@ impl Rings {
             encode_push(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
         }
         Ok(())
-    }
-
-    /// The claims of a push of `call` to `user`.
-    pub fn invite(
-        &self,
-        call: &CallRecord,
-        user: &str,
-        jti: &str,
-        evt: PushEvent,
-        reason: Option<CancelReason>,
-        now_s: i64,
-    ) -> Invite {
-        let exp = match evt {
-            PushEvent::Ring => call.expires_at / 1000,
-            // A cancel means something for a minute, even after the ring deadline.
-            PushEvent::Cancel => now_s.max(call.expires_at / 1000) + 60,
-        };
-        Invite {
-            iss: self.server_id.clone(),
-            aud: user.to_owned(),
-            jti: jti.to_owned(),
-            iat: now_s,
-            exp,
-            v: callpush::model::WIRE_VERSION,
-            evt,
-            cid: call.call_id.clone(),
-            from: Caller { id: call.caller_id.clone(), name: call.caller_name.clone() },
-            video: call.video,
-            reason,
-            data: call.data.clone(),
-        }
     }
 
     /// The call `call_id` as `user` may see it: only its callees do.
@@ -514,7 +476,7 @@ impl Rings {
         let mut sent = Vec::with_capacity(followups.len());
         let mut not_sent = Vec::new();
         for mut d in followups {
-            if !(d.platform == Platform::Apns && d.kind == PushKind::Missed) {
+            if !d.goes_to_alert_token() {
                 sent.push(d);
                 continue;
             }

@@ -6,16 +6,20 @@
 //! Times are unix milliseconds. Queries use `$n` placeholders in increasing order of first use,
 //! which both SQLite and PostgreSQL bind positionally.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callpush::model::{ApnsEnvironment, CancelReason, Platform};
+use callpush::model::{ApnsEnvironment, CancelReason};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row, TransactionManager};
+
+use crate::domain::{
+    new_id, CallEnd, CallEvent, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus,
+    Installation, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
+};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -47,32 +51,6 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL: any number of instances.
     Postgres,
-}
-
-/// A device's push registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Installation {
-    /// The device's installation id.
-    pub installation_id: String,
-    /// Its owner: the `sub` of the device token that registered it.
-    pub user_id: String,
-    /// The provider.
-    pub platform: Platform,
-    /// The push token (WNS: channel URI).
-    pub token: String,
-    /// APNs: sandbox or production.
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// Optional app id.
-    pub app_id: Option<String>,
-    /// APNs: the regular device token that carries the missed-call alert (`token` is the
-    /// PushKit VoIP token, which APNs refuses alerts for). `None`: no missed-call push.
-    pub alert_token: Option<String>,
-    /// Lease length, seconds.
-    pub ttl_seconds: i64,
-    /// When this token was registered (APNs 410 pruning compares with it), ms.
-    pub registered_at: i64,
-    /// When the lease ends, ms.
-    pub expires_at: i64,
 }
 
 /// How [`Store::put_installation`] went.
@@ -148,227 +126,6 @@ pub enum VerifyRefusal {
     WrongNonce,
 }
 
-/// A push token that moved between users' installations after its device proved it holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenMove {
-    /// When, ms.
-    pub moved_at: i64,
-    /// The provider.
-    pub platform: Platform,
-    /// The token, redacted.
-    pub token: String,
-    /// The user it moved from.
-    pub from_user_id: String,
-    /// Their installation, now removed.
-    pub from_installation: String,
-    /// The user it moved to.
-    pub to_user_id: String,
-    /// Their installation, now live.
-    pub to_installation: String,
-}
-
-/// The server-side state of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CallPhase {
-    /// Ringing the callees' devices.
-    Ringing,
-    /// A device answered.
-    Answered,
-    /// Every callee declined.
-    Declined,
-    /// The caller (or the app backend) cancelled it.
-    Cancelled,
-    /// Nobody answered before the deadline.
-    Missed,
-}
-
-impl CallPhase {
-    /// The name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallPhase::Ringing => "ringing",
-            CallPhase::Answered => "answered",
-            CallPhase::Declined => "declined",
-            CallPhase::Cancelled => "cancelled",
-            CallPhase::Missed => "missed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        [
-            CallPhase::Ringing,
-            CallPhase::Answered,
-            CallPhase::Declined,
-            CallPhase::Cancelled,
-            CallPhase::Missed,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt(format!("call state `{s}`")))
-    }
-}
-
-/// A call as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallRecord {
-    /// The call id.
-    pub call_id: String,
-    /// Caller user id.
-    pub caller_id: String,
-    /// Caller display name.
-    pub caller_name: Option<String>,
-    /// Video offered.
-    pub video: bool,
-    /// App data.
-    pub data: BTreeMap<String, String>,
-    /// Where it stands.
-    pub state: CallPhase,
-    /// For a cancelled call, why.
-    pub reason: Option<CancelReason>,
-    /// For an answered call, the installation that answered.
-    pub answered_by: Option<String>,
-    /// Creation time, ms.
-    pub created_at: i64,
-    /// Ring deadline, ms.
-    pub expires_at: i64,
-    /// When it stopped ringing, ms.
-    pub ended_at: Option<i64>,
-    /// Grows on every change.
-    pub version: i64,
-}
-
-/// What a delivery carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PushKind {
-    /// The call push: ring.
-    Ring,
-    /// A call push that stops the ring (FCM, WNS).
-    Cancel,
-    /// A missed-call notification (APNs alert, Push Kit MISS_CALL).
-    Missed,
-}
-
-impl PushKind {
-    /// The name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushKind::Ring => "ring",
-            PushKind::Cancel => "cancel",
-            PushKind::Missed => "missed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        [PushKind::Ring, PushKind::Cancel, PushKind::Missed]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| StoreError::Corrupt(format!("push kind `{s}`")))
-    }
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    /// Waiting to be sent (first time or retry).
-    Pending,
-    /// Claimed by a worker until `claimed_until`; reclaimed after a crash.
-    Sending,
-    /// The provider accepted it.
-    Delivered,
-    /// It will not be sent: the provider refused it for good, or the deadline passed.
-    Failed,
-    /// Not needed any more: the call stopped ringing before it was sent.
-    Skipped,
-    /// The instance that claimed it stopped before recording a result, and it was too late to
-    /// send again: it may or may not have reached the provider.
-    Unknown,
-}
-
-impl DeliveryStatus {
-    /// The name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Sending => "sending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Skipped => "skipped",
-            DeliveryStatus::Unknown => "unknown",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Sending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Failed,
-            DeliveryStatus::Skipped,
-            DeliveryStatus::Unknown,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery status `{s}`")))
-    }
-}
-
-/// One push to one device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Unique id; also the `jti` of the push it sends.
-    pub delivery_id: String,
-    /// The call.
-    pub call_id: String,
-    /// The device.
-    pub installation_id: String,
-    /// The device's owner.
-    pub user_id: String,
-    /// The provider.
-    pub platform: Platform,
-    /// The push token when the delivery was made: for an APNs missed-call alert the
-    /// installation's alert token, else its (VoIP) token.
-    pub token: String,
-    /// APNs environment.
-    pub apns_environment: Option<ApnsEnvironment>,
-    /// When the token was registered, ms.
-    pub registered_at: i64,
-    /// Ring, cancel or missed-call notification.
-    pub kind: PushKind,
-    /// For a cancel, why.
-    pub reason: Option<CancelReason>,
-    /// Where it stands.
-    pub status: DeliveryStatus,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// When it may next be tried, ms.
-    pub next_attempt_at: i64,
-    /// While `Sending`: until when the claim holds, ms.
-    pub claimed_until: Option<i64>,
-    /// While `Sending`: the instance holding the claim.
-    pub claimed_by: Option<String>,
-    /// The last outcome class (`delivered`, `invalid_token`, …).
-    pub outcome: Option<String>,
-    /// The last outcome's detail.
-    pub detail: Option<String>,
-    /// Created, ms.
-    pub created_at: i64,
-    /// Last changed, ms.
-    pub updated_at: i64,
-}
-
-/// One entry of a call's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallEvent {
-    /// When, ms.
-    pub at: i64,
-    /// The delivery concerned, if any.
-    pub delivery_id: Option<String>,
-    /// What happened: `ringing`, `sent`, `answered`, …
-    pub event: String,
-    /// Detail.
-    pub detail: Option<String>,
-}
-
 /// A signing key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -380,38 +137,6 @@ pub struct StoredKey {
     pub created_at: i64,
     /// When it starts signing, ms.
     pub activates_at: i64,
-}
-
-/// The result of sending one delivery, written back in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryResult {
-    /// The delivery.
-    pub delivery_id: String,
-    /// Its call, for the timeline.
-    pub call_id: String,
-    /// The new status.
-    pub status: DeliveryStatus,
-    /// The outcome class.
-    pub outcome: String,
-    /// Detail for the timeline; never a token.
-    pub detail: Option<String>,
-    /// For a retry, when.
-    pub next_attempt_at: i64,
-    /// When the result was known, ms.
-    pub at: i64,
-}
-
-/// A webhook waiting to go out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Webhook {
-    /// Unique id; sent as the `Callpush-Webhook-Id` header so receivers can dedupe.
-    pub webhook_id: String,
-    /// The call it reports.
-    pub call_id: String,
-    /// The JSON body.
-    pub body: String,
-    /// Attempts so far.
-    pub attempts: i64,
 }
 
 /// The database.
@@ -491,7 +216,7 @@ type AnyTransactions = <Any as sqlx::Database>::TransactionManager;
 
 impl WriteTx {
     async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let now = crate::dispatch::now_ms();
+        let now = crate::time::now_ms();
         match AnyTransactions::commit(&mut self.conn).await {
             Ok(()) => {
                 self.finished = true;
@@ -543,16 +268,6 @@ const CALL_COLUMNS: &str =
 const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, platform, token, apns_environment, \
                                 registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
                                 outcome, detail, created_at, updated_at, claimed_by";
-
-/// The outcome of a delivery taken over from a claim that lapsed: it may have been sent.
-pub const RESULT_UNKNOWN: &str = "result_unknown";
-/// The outcome of a delivery handed back unattempted (a draining instance).
-pub const RELEASED: &str = "released";
-
-/// A new unique id.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and brings the schema up to date.
@@ -616,7 +331,7 @@ impl Store {
     /// whose transaction failed out of the pool.
     async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         let failed = |e: sqlx::Error| {
-            self.write_health.failed(crate::dispatch::now_ms());
+            self.write_health.failed(crate::time::now_ms());
             e
         };
         let conn = self.pool.acquire().await.map_err(failed)?;
@@ -1398,7 +1113,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else { return Ok(None) };
-        let state = CallPhase::parse(&first.try_get::<String, _>("state")?)?;
+        let state = parse(&first.try_get::<String, _>("state")?, "call state")?;
         let declined =
             rows.iter().filter_map(|r| r.try_get::<Option<String>, _>("user_id").ok().flatten()).collect();
         Ok(Some((state, declined)))
@@ -1583,21 +1298,6 @@ pub struct NewCallRows {
     pub deliveries: Vec<Delivery>,
     /// The `call.ringing` webhook, if webhooks are on.
     pub webhook: Option<Webhook>,
-}
-
-/// How a call stops ringing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallEnd {
-    /// The new state.
-    pub state: CallPhase,
-    /// Cancel reason, if any.
-    pub reason: Option<CancelReason>,
-    /// The installation that answered, if any.
-    pub answered_by: Option<String>,
-    /// When, ms.
-    pub at: i64,
-    /// Timeline detail.
-    pub detail: Option<String>,
 }
 
 async fn insert_deliveries(
@@ -1786,7 +1486,7 @@ fn call_record(r: &AnyRow) -> Result<CallRecord, StoreError> {
         caller_name: r.try_get("caller_name")?,
         video: r.try_get::<i64, _>("video")? != 0,
         data: serde_json::from_str(&data).map_err(|_| StoreError::Corrupt("call data".into()))?,
-        state: CallPhase::parse(&r.try_get::<String, _>("state")?)?,
+        state: parse(&r.try_get::<String, _>("state")?, "call state")?,
         reason: cancel_reason(r.try_get("reason")?)?,
         answered_by: r.try_get("answered_by")?,
         created_at: r.try_get("created_at")?,
@@ -1806,9 +1506,9 @@ fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {
         token: r.try_get("token")?,
         apns_environment: apns_environment(r.try_get("apns_environment")?)?,
         registered_at: r.try_get("registered_at")?,
-        kind: PushKind::parse(&r.try_get::<String, _>("kind")?)?,
+        kind: parse(&r.try_get::<String, _>("kind")?, "push kind")?,
         reason: cancel_reason(r.try_get("reason")?)?,
-        status: DeliveryStatus::parse(&r.try_get::<String, _>("status")?)?,
+        status: parse(&r.try_get::<String, _>("status")?, "delivery status")?,
         attempts: r.try_get("attempts")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
         claimed_until: r.try_get("claimed_until")?,

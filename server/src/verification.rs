@@ -16,9 +16,9 @@ use callpush::model::Verification;
 use callpush::wire::encode_verification;
 
 use crate::auth::redact;
+use crate::domain::{new_id, Installation, PushKind};
 use crate::keyring::Keyring;
 use crate::senders::{OutgoingPush, SendOutcome, Senders};
-use crate::store::{new_id, Installation, PushKind};
 
 /// How long a nonce can be answered, ms: long enough for a push to arrive on a sleeping
 /// device, short enough that a leaked one is soon worthless.
@@ -92,7 +92,7 @@ impl Verifier {
                 };
                 let wait = retry.map(|after| after.unwrap_or(Duration::from_millis(500 << attempt)));
                 let last = attempt == ATTEMPTS
-                    || wait.is_none_or(|w| crate::dispatch::now_ms() + w.as_millis() as i64 >= expires_at);
+                    || wait.is_none_or(|w| crate::time::now_ms() + w.as_millis() as i64 >= expires_at);
                 if matches!(outcome, SendOutcome::Delivered { .. }) {
                     tracing::info!(installation = %push.installation_id, platform = %push.platform, %token,
                                    "sent a verify push");

@@ -12,9 +12,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::WebhookConfig;
-use crate::dispatch::now_ms;
+use crate::domain::Webhook;
 use crate::metrics::{Metrics, ResultLabels};
-use crate::store::{Store, Webhook};
+use crate::store::Store;
+use crate::time::now_ms;
 
 /// Attempts before a webhook is given up.
 const MAX_ATTEMPTS: i64 = 12;

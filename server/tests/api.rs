@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use callpush::model::{CancelReason, Outcome, Platform};
+use callpush_server::domain::PushKind;
 use callpush_server::senders::SendOutcome;
-use callpush_server::store::PushKind;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::*;
@@ -447,8 +447,8 @@ on_both_databases! {
     async fn expired_installations_are_never_rung(db: Db) {
         let s = TestServer::start(db).await;
         let store = &s.running.as_ref().unwrap().store;
-        let now = callpush_server::dispatch::now_ms();
-        store.put_installation(&callpush_server::store::Installation {
+        let now = callpush_server::time::now_ms();
+        store.put_installation(&callpush_server::domain::Installation {
             installation_id: "stale".into(), user_id: "bob".into(), platform: Platform::Fcm, token: FCM.into(),
             apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000,
         }, 20, &callpush_server::store::PendingNonce::new("unused", now)).await.unwrap();
@@ -511,7 +511,7 @@ on_both_databases! {
         let before = s.register("bob", "bob-android", "fcm", FCM).await;
         let old_kid = before["signing_keys"][0]["kid"].as_str().unwrap().to_owned();
         let store = s.running.as_ref().unwrap().store.clone();
-        let now = callpush_server::dispatch::now_ms();
+        let now = callpush_server::time::now_ms();
         let next = callpush_server::keyring::rotate(&store, now, now + 3_600_000).await.unwrap();
         s.restart().await;
         let lease = s.register("bob", "bob-android", "fcm", FCM).await;

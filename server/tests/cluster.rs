@@ -54,7 +54,7 @@ struct Push {
 }
 
 fn now_ms() -> i64 {
-    callpush_server::dispatch::now_ms()
+    callpush_server::time::now_ms()
 }
 
 impl Cluster {

@@ -12,7 +12,7 @@ use callpush::wire::{missed_call_message_id, ProviderPayload};
 use callpush_server::app;
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{ApnsConfig, Config, ProvidersConfig, SenderConfig};
-use callpush_server::dispatch::now_ms;
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::apns::ApnsEmulator;
 use callpush_server::emulators::credentials::{TestCredentials, APNS_PRIVATE_KEY};
 use callpush_server::emulators::device::{token_for, Entry, Seen, SimulatedDevice};
@@ -21,7 +21,7 @@ use callpush_server::emulators::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
+use callpush_server::time::now_ms;
 use serde_json::{json, Value};
 
 const API_KEY: &str = "test-api-key-0123456789";

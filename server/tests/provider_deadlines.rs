@@ -12,6 +12,7 @@ use callpush::wire::ProviderPayload;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, SenderConfig, WnsFlow};
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::credentials::TestCredentials;
 use callpush_server::emulators::device::token_for;
 use callpush_server::emulators::faults::{Fault, FaultPlan};
@@ -22,7 +23,6 @@ use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::fcm::FcmSender;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 

@@ -13,6 +13,7 @@ use callpush::wire::ProviderPayload;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, FcmConfig, ProvidersConfig, SenderConfig};
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::credentials::{
     TestCredentials, FCM_PRIVATE_KEY, FCM_PUBLIC_KEY, HARMONY_PRIVATE_KEY,
 };
@@ -23,7 +24,6 @@ use callpush_server::emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::senders::fcm::{FcmSender, FCM_SCOPE, INVALID_TOKEN_MESSAGE, JWT_BEARER_GRANT};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 

@@ -13,6 +13,7 @@ use callpush::wire::{missed_call_message_id, ProviderPayload};
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, HarmonyConfig, ProvidersConfig, SenderConfig};
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::credentials::{TestCredentials, FCM_PRIVATE_KEY, HARMONY_PRIVATE_KEY};
 use callpush_server::emulators::device::{token_for, Seen, SimulatedDevice};
 use callpush_server::emulators::faults::{Fault, Received};
@@ -21,7 +22,6 @@ use callpush_server::emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::senders::harmony::{HarmonyOptions, HarmonySender, JWT_AUDIENCE};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
 use futures::future::join_all;
 use serde_json::{json, Value};
 

@@ -12,7 +12,7 @@ use callpush::wire::ProviderPayload;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, ProvidersConfig, SenderConfig, WnsConfig, WnsFlow};
-use callpush_server::dispatch::now_ms;
+use callpush_server::domain::PushKind;
 use callpush_server::emulators::credentials::TestCredentials;
 use callpush_server::emulators::device::{token_for, Seen, SimulatedDevice};
 use callpush_server::emulators::faults::{Fault, Received};
@@ -21,7 +21,7 @@ use callpush_server::emulators::wns::WnsEmulator;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
-use callpush_server::store::PushKind;
+use callpush_server::time::now_ms;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -241,7 +241,7 @@ async fn the_database_and_its_wal_and_shm_files_are_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("callpush.db");
     let store = Store::connect(&format!("sqlite://{}", db.display()), 4).await.unwrap();
-    store.check_writes(callpush_server::dispatch::now_ms()).await.unwrap();
+    store.check_writes(callpush_server::time::now_ms()).await.unwrap();
     for file in ["callpush.db", "callpush.db-wal", "callpush.db-shm"] {
         assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
     }
@@ -262,7 +262,7 @@ async fn a_database_readable_by_others_is_restricted_to_its_owner() {
         }
     }
     let store = Store::connect(&url, 1).await.unwrap();
-    store.check_writes(callpush_server::dispatch::now_ms()).await.unwrap();
+    store.check_writes(callpush_server::time::now_ms()).await.unwrap();
     for file in ["callpush.db", "callpush.db-wal", "callpush.db-shm"] {
         assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
     }

@@ -140,7 +140,7 @@ on_both_databases! {
         assert_eq!(status, StatusCode::ACCEPTED);
         let v = verification(&verify_pushes(&s, TOKEN, 1).await[0], &lease["signing_keys"]);
         let store = &s.running.as_ref().unwrap().store;
-        let later = callpush_server::dispatch::now_ms() + NONCE_LIFETIME + 1;
+        let later = callpush_server::time::now_ms() + NONCE_LIFETIME + 1;
         assert_eq!(
             store.verify_installation("alice", "alice-phone", &v.nonce, later).await.unwrap(),
             Verified::Refused(VerifyRefusal::Expired)

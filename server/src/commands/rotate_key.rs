@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use callpush_server::config::Config;
-use callpush_server::dispatch::now_ms;
 use callpush_server::keyring;
 use callpush_server::store::Store;
+use callpush_server::time::now_ms;
 
 /// Arguments of `callpush rotate-key`.
 #[derive(Debug, clap::Args)]

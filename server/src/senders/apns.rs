@@ -13,8 +13,8 @@
 //! processed is resent once on it. Each request's timeout follows the push's deadline
 //! ([`attempt_timeout`]).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use callpush::model::{ApnsEnvironment, Platform};
@@ -23,11 +23,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
 use super::http::{attempt_timeout, retry_after, Connection, Connections, HttpSettings, SenderError};
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::ApnsConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// Age at which the provider token is replaced, seconds. APNs refuses tokens older than an
 /// hour and answers `TooManyProviderTokenUpdates` to tokens changed more often than every 20
@@ -45,10 +46,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Unix seconds, as the provider token's `iat` is dated.
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-fn system_clock() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Sends call pushes through APNs.
 pub struct ApnsSender {
@@ -76,10 +73,10 @@ impl ApnsSender {
             key,
             key_id: config.key_id.clone(),
             team_id: config.team_id.clone(),
-            clock: Arc::new(system_clock),
-            cached: Mutex::new(None),
+            clock: Arc::new(crate::time::now_secs),
+            cached: CachedCredential::default(),
         };
-        tokens.mint(system_clock()).map_err(|e| {
+        tokens.mint(crate::time::now_secs()).map_err(|e| {
             SenderError::Config(format!(
                 "APNs key file {key_file}: cannot sign ES256 with it (is it P-256?): {e}"
             ))
@@ -96,7 +93,7 @@ impl ApnsSender {
     /// of the system clock: for tests that need a token to be old, or from the future.
     pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.tokens.clock = Arc::new(clock);
-        self.tokens.lock().take();
+        self.tokens.cached.reset();
         self
     }
 
@@ -145,7 +142,7 @@ impl ApnsSender {
                     path,
                     push_type: "alert",
                     topic: self.bundle_id.clone(),
-                    expiration: system_clock() + MISSED_EXPIRATION_SECONDS,
+                    expiration: crate::time::now_secs() + MISSED_EXPIRATION_SECONDS,
                     apns_id,
                     collapse_id: Some(missed.app_message_id.clone()),
                     body: missed_call_alert(missed),
@@ -162,7 +159,7 @@ impl ApnsSender {
         &self,
         endpoint: &Endpoint,
         request: &ApnsRequest,
-        token: &ProviderToken,
+        token: &Credential<Arc<str>>,
         timeout: Duration,
     ) -> Attempt {
         let connection = endpoint.connections.current();
@@ -170,7 +167,7 @@ impl ApnsSender {
             .client
             .post(format!("{}{}", endpoint.base_url, request.path))
             .timeout(timeout)
-            .header("authorization", format!("bearer {}", token.jwt))
+            .header("authorization", format!("bearer {}", token.value))
             .header("apns-push-type", request.push_type)
             .header("apns-topic", &request.topic)
             .header("apns-priority", "10")
@@ -190,7 +187,7 @@ impl ApnsSender {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
         };
         let apns_id = header("apns-id");
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body = match response.bytes().await {
             Ok(body) => body,
             // A 200 is a 200 even if the (empty) body was cut short.
@@ -215,13 +212,13 @@ impl Sender for ApnsSender {
             Err(outcome) => return outcome,
         };
         let endpoint = self.endpoint(push.apns_environment);
-        let mut token = match self.tokens.current() {
+        let mut token = match self.tokens.token(None).await {
             Ok(token) => token,
             Err(detail) => return SendOutcome::ConfigError { detail },
         };
         let (mut refreshed, mut resent) = (false, false);
         loop {
-            let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+            let timeout = match attempt_timeout(crate::time::now_ms(), push.expires_at) {
                 Ok(timeout) => timeout,
                 Err(outcome) => return outcome,
             };
@@ -235,7 +232,7 @@ impl Sender for ApnsSender {
                         };
                     }
                     refreshed = true;
-                    token = match self.tokens.replace(&token) {
+                    token = match self.tokens.token(Some(&token)).await {
                         Ok(token) => token,
                         Err(detail) => return SendOutcome::ConfigError { detail },
                     };
@@ -458,16 +455,7 @@ struct ProviderTokens {
     key_id: String,
     team_id: String,
     clock: Clock,
-    cached: Mutex<Option<ProviderToken>>,
-}
-
-/// A signed provider token.
-#[derive(Clone)]
-struct ProviderToken {
-    jwt: Arc<str>,
-    issued_at: i64,
-    /// Counts tokens made, so that concurrent refusals replace the token once.
-    generation: u64,
+    cached: CachedCredential<Arc<str>, String>,
 }
 
 #[derive(Serialize)]
@@ -477,10 +465,6 @@ struct Claims<'a> {
 }
 
 impl ProviderTokens {
-    fn lock(&self) -> MutexGuard<'_, Option<ProviderToken>> {
-        self.cached.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A token `{"alg":"ES256","kid"}` / `{"iss","iat"}` dated `now`.
     fn mint(&self, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::ES256);
@@ -489,34 +473,22 @@ impl ProviderTokens {
         jsonwebtoken::encode(&header, &Claims { iss: &self.team_id, iat: now }, &self.key)
     }
 
-    fn store(&self, cached: &mut Option<ProviderToken>, now: i64) -> Result<ProviderToken, String> {
-        let jwt = self.mint(now).map_err(|e| format!("signing the APNs provider token failed: {e}"))?;
-        let generation = cached.as_ref().map_or(1, |t| t.generation + 1);
-        let token = ProviderToken { jwt: jwt.into(), issued_at: now, generation };
-        *cached = Some(token.clone());
-        Ok(token)
+    /// The token to send with: the cached one unless it is due for replacement or APNs just
+    /// refused it as expired (`refused`). If another send already replaced a refused token,
+    /// that one: a burst of refusals changes the token once. The cache counts unix ms; APNs
+    /// dates tokens in seconds.
+    async fn token(&self, refused: Option<&Credential<Arc<str>>>) -> Result<Credential<Arc<str>>, String> {
+        self.cached
+            .get_unless(refused, || (self.clock)().saturating_mul(1000), |now| self.mint_issued(now))
+            .await
     }
 
-    /// The token to send with: the cached one unless it is due for replacement.
-    fn current(&self) -> Result<ProviderToken, String> {
-        let now = (self.clock)();
-        let mut cached = self.lock();
-        match &*cached {
-            // A clock stepped back leaves the token as it is: APNs judges by its own clock.
-            Some(token) if now - token.issued_at < TOKEN_REFRESH_AGE_SECONDS => Ok(token.clone()),
-            _ => self.store(&mut cached, now),
-        }
-    }
-
-    /// A new token after APNs refused `refused` as expired, unless another send already
-    /// replaced it (then that one), so that a burst of refusals changes the token once.
-    fn replace(&self, refused: &ProviderToken) -> Result<ProviderToken, String> {
-        let now = (self.clock)();
-        let mut cached = self.lock();
-        match &*cached {
-            Some(token) if token.generation != refused.generation => Ok(token.clone()),
-            _ => self.store(&mut cached, now),
-        }
+    /// A new token dated `now_ms`, due for replacement [`TOKEN_REFRESH_AGE_SECONDS`] later.
+    async fn mint_issued(&self, now_ms: i64) -> Result<Issued<Arc<str>>, RefreshError<String>> {
+        let jwt = self
+            .mint(now_ms / 1000)
+            .map_err(|e| RefreshError::Failed(format!("signing the APNs provider token failed: {e}")))?;
+        Ok(Issued { value: jwt.into(), refresh_at: refresh_at(now_ms, TOKEN_REFRESH_AGE_SECONDS * 1000, 0) })
     }
 }
 

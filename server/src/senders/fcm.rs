@@ -13,8 +13,7 @@
 //! Every request, the token fetch made for a send included, may take what [`attempt_timeout`]
 //! allows for the push; one that times out replaces the client ([`Connections`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use callpush::model::Platform;
@@ -24,11 +23,12 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued};
 use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The OAuth scope an access token needs to send FCM messages.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -37,8 +37,8 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 /// The message FCM answers a malformed registration token with (a dead token, not a bad
 /// request).
 pub const INVALID_TOKEN_MESSAGE: &str = "The registration token is not a valid FCM registration token";
-/// How long before its expiry a cached access token is replaced.
-const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+/// How long before its expiry a cached access token is replaced, ms.
+const TOKEN_MARGIN: i64 = 300_000;
 /// Lifetime of the signed assertion: Google's maximum.
 const ASSERTION_LIFETIME: u64 = 3600;
 /// Longest `android.ttl` FCM accepts, seconds (4 weeks).
@@ -74,21 +74,6 @@ struct AssertionClaims<'a> {
     exp: u64,
 }
 
-/// A cached access token.
-#[derive(Clone)]
-struct AccessToken {
-    value: String,
-    /// When to fetch the next one: its expiry minus [`TOKEN_MARGIN`].
-    refresh_at: Instant,
-}
-
-/// The cached token and the outcome of the last failed fetch, shared by concurrent sends.
-#[derive(Default)]
-struct TokenState {
-    current: Option<AccessToken>,
-    last_failure: Option<SendOutcome>,
-}
-
 /// What one FCM request came to.
 enum Answer {
     /// A final outcome.
@@ -107,9 +92,7 @@ pub struct FcmSender {
     client_email: String,
     private_key_id: String,
     key: EncodingKey,
-    tokens: tokio::sync::Mutex<TokenState>,
-    /// Token fetches finished, so a send that waited for a failed fetch shares its failure.
-    fetches: AtomicU64,
+    tokens: CachedCredential<String, SendOutcome>,
 }
 
 impl FcmSender {
@@ -151,8 +134,7 @@ impl FcmSender {
             client_email,
             private_key_id,
             key,
-            tokens: tokio::sync::Mutex::new(TokenState::default()),
-            fetches: AtomicU64::new(0),
+            tokens: CachedCredential::default(),
         })
     }
 
@@ -160,47 +142,18 @@ impl FcmSender {
     /// expire, or it is `refused` (FCM just refused it). One fetch runs at a time, timed by the
     /// push making it (due by `expires_at`); sends that waited for it share its result,
     /// failures included.
-    async fn access_token(&self, refused: Option<&str>, expires_at: i64) -> Result<String, SendOutcome> {
-        let fetches_seen = self.fetches.load(Ordering::Acquire);
-        let mut state = self.tokens.lock().await;
-        if let Some(refused) = refused {
-            if state.current.as_ref().is_some_and(|t| t.value == refused) {
-                state.current = None;
-            }
-        }
-        if let Some(token) = state.current.as_ref().filter(|t| Instant::now() < t.refresh_at) {
-            return Ok(token.value.clone());
-        }
-        if self.fetches.load(Ordering::Acquire) != fetches_seen {
-            if let Some(failure) = &state.last_failure {
-                return Err(failure.clone());
-            }
-        }
-        // A push out of time makes no fetch, and its lack of time is not shared.
-        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
-        let fetched = self.fetch_token(timeout).await;
-        // Counted once finished (under the lock): sends that read the count before this point
-        // waited for this fetch and share its failure; later ones try again.
-        self.fetches.fetch_add(1, Ordering::AcqRel);
-        match fetched {
-            Ok(token) => {
-                let value = token.value.clone();
-                state.current = Some(token);
-                state.last_failure = None;
-                Ok(value)
-            }
-            Err(failure) => {
-                state.current = None;
-                state.last_failure = Some(failure.clone());
-                Err(failure)
-            }
-        }
+    async fn access_token(
+        &self,
+        refused: Option<&Credential<String>>,
+        expires_at: i64,
+    ) -> Result<Credential<String>, SendOutcome> {
+        self.tokens.for_push(refused, expires_at, |timeout| self.fetch_token(timeout)).await
     }
 
     /// Signs an assertion and trades it for an access token at the token endpoint, waiting at
     /// most `timeout`.
-    async fn fetch_token(&self, timeout: Duration) -> Result<AccessToken, SendOutcome> {
-        let iat = unix_now();
+    async fn fetch_token(&self, timeout: Duration) -> Result<Issued<String>, SendOutcome> {
+        let iat = u64::try_from(crate::time::now_secs()).unwrap_or(0);
         let claims = AssertionClaims {
             iss: &self.client_email,
             scope: FCM_SCOPE,
@@ -213,7 +166,7 @@ impl FcmSender {
         let assertion = jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| {
             SendOutcome::ConfigError { detail: format!("signing the FCM OAuth assertion failed: {e}") }
         })?;
-        let started = Instant::now();
+        let started = crate::time::now_ms();
         let connection = self.connections.current();
         let response = match connection
             .client
@@ -235,7 +188,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let text = match read_capped(response).await {
             Ok(text) => text,
             Err(e) => {
@@ -255,16 +208,16 @@ impl FcmSender {
     async fn retry_with_fresh_token(
         &self,
         body: &Value,
-        refused: &str,
+        refused: &Credential<String>,
         detail: &str,
         expires_at: i64,
     ) -> SendOutcome {
-        tracing::info!(%detail, token = %redact(refused), "FCM refused the access token; fetching a new one");
+        tracing::info!(%detail, token = %redact(&refused.value), "FCM refused the access token; fetching a new one");
         let fresh = match self.access_token(Some(refused), expires_at).await {
             Ok(fresh) => fresh,
             Err(outcome) => return outcome,
         };
-        match self.post(body, &fresh, expires_at).await {
+        match self.post(body, &fresh.value, expires_at).await {
             Answer::Done(outcome) => outcome,
             Answer::Unauthenticated(detail) => SendOutcome::ConfigError {
                 detail: format!(
@@ -278,7 +231,7 @@ impl FcmSender {
     /// Posts one message with `access_token`, in the time the push due by `expires_at` allows,
     /// and classifies the answer.
     async fn post(&self, body: &Value, access_token: &str, expires_at: i64) -> Answer {
-        let timeout = match attempt_timeout(SystemTime::now(), expires_at) {
+        let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
             Ok(timeout) => timeout,
             Err(outcome) => return Answer::Done(outcome),
         };
@@ -301,7 +254,7 @@ impl FcmSender {
             }
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         match read_capped(response).await {
             Ok(text) => classify(status, retry_after, &text),
             Err(e) => {
@@ -325,7 +278,7 @@ impl Sender for FcmSender {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
-        let outcome = match self.post(&body, &token, push.expires_at).await {
+        let outcome = match self.post(&body, &token.value, push.expires_at).await {
             Answer::Done(outcome) => outcome,
             Answer::Unauthenticated(detail) => {
                 self.retry_with_fresh_token(&body, &token, &detail, push.expires_at).await
@@ -369,8 +322,8 @@ fn classify_token_answer(
     status: StatusCode,
     retry_after: Option<Duration>,
     text: &str,
-    requested: Instant,
-) -> Result<AccessToken, SendOutcome> {
+    requested: i64,
+) -> Result<Issued<String>, SendOutcome> {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     if status.is_success() {
         let value = body.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty());
@@ -384,10 +337,10 @@ fn classify_token_answer(
                 detail: "the FCM OAuth token endpoint answered without access_token and expires_in".into(),
             });
         };
-        let lifetime = Duration::from_secs(lifetime.min(MAX_TOKEN_LIFETIME));
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME) as i64 * 1000;
         // Short-lived tokens (tests) keep half their life as the margin.
         let margin = TOKEN_MARGIN.min(lifetime / 2);
-        return Ok(AccessToken { value: value.to_owned(), refresh_at: requested + lifetime - margin });
+        return Ok(Issued { value: value.to_owned(), refresh_at: refresh_at(requested, lifetime, margin) });
     }
     let error = body.get("error").and_then(Value::as_str).unwrap_or("no error code");
     let description = body.get("error_description").and_then(Value::as_str).unwrap_or_default();
@@ -496,10 +449,6 @@ fn shorten(detail: &str) -> String {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,7 +514,7 @@ mod tests {
 
     #[test]
     fn token_answers_set_the_refresh_time() {
-        let now = Instant::now();
+        let now = 1_700_000_000_000;
         let token = classify_token_answer(
             StatusCode::OK,
             None,
@@ -573,15 +522,15 @@ mod tests {
             now,
         )
         .unwrap_or_else(|_| panic!("a token"));
-        assert_eq!(token.refresh_at, now + Duration::from_secs(3599 - 300));
+        assert_eq!(token.refresh_at, now + (3599 - 300) * 1000);
         let short =
             classify_token_answer(StatusCode::OK, None, r#"{"access_token":"t","expires_in":"2"}"#, now)
                 .unwrap_or_else(|_| panic!("a token"));
-        assert_eq!(short.refresh_at, now + Duration::from_secs(1));
+        assert_eq!(short.refresh_at, now + 1000);
         let forever = format!(r#"{{"access_token":"t","expires_in":{}}}"#, u64::MAX);
         let capped =
             classify_token_answer(StatusCode::OK, None, &forever, now).unwrap_or_else(|_| panic!("a token"));
-        assert_eq!(capped.refresh_at, now + Duration::from_secs(MAX_TOKEN_LIFETIME) - TOKEN_MARGIN);
+        assert_eq!(capped.refresh_at, now + MAX_TOKEN_LIFETIME as i64 * 1000 - TOKEN_MARGIN);
         assert!(matches!(
             classify_token_answer(StatusCode::OK, None, "{}", now),
             Err(SendOutcome::Transient { .. })

@@ -28,7 +28,7 @@ impl FileSender {
     }
 
     fn append(&self, line: &str) -> std::io::Result<()> {
-        let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = crate::sync::unpoisoned(self.file.lock());
         if file.is_none() {
             *file = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
         }
@@ -49,7 +49,7 @@ impl Sender for FileSender {
             ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => json!({ "body": body }),
         });
         let line = json!({
-            "at": crate::dispatch::now_ms(),
+            "at": crate::time::now_ms(),
             "delivery_id": push.delivery_id,
             "call_id": push.call_id,
             "installation_id": push.installation_id,

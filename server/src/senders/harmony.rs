@@ -26,11 +26,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
 use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The `aud` of every service-account JWT: a fixed claim, never called.
 pub const JWT_AUDIENCE: &str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
@@ -70,12 +71,8 @@ pub struct HarmonyOptions {
 
 impl Default for HarmonyOptions {
     fn default() -> Self {
-        HarmonyOptions { batch_window: DEFAULT_BATCH_WINDOW, clock: Arc::new(unix_now) }
+        HarmonyOptions { batch_window: DEFAULT_BATCH_WINDOW, clock: Arc::new(crate::time::now_secs) }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Sends call pushes through Push Kit v3.
@@ -89,8 +86,8 @@ struct Inner {
     account: ServiceAccount,
     test_message: bool,
     options: HarmonyOptions,
-    /// The JWT in use; a tokio mutex so concurrent sends wait for one signature.
-    jwt: tokio::sync::Mutex<Option<Jwt>>,
+    /// The JWT in use; concurrent sends wait for one signature.
+    jwt: CachedCredential<String, String>,
     /// Requests still collecting tokens, by push-type and body.
     batches: Mutex<HashMap<String, Batch>>,
     next_batch: std::sync::atomic::AtomicU64,
@@ -120,12 +117,6 @@ struct Claims<'a> {
     exp: i64,
 }
 
-#[derive(Clone)]
-struct Jwt {
-    token: String,
-    exp: i64,
-}
-
 impl ServiceAccount {
     fn load(path: &Path) -> Result<ServiceAccount, SenderError> {
         let fail = |what: String| SenderError::Config(format!("{}: {what}", path.display()));
@@ -148,18 +139,20 @@ impl ServiceAccount {
         let key = EncodingKey::from_rsa_pem(pem.as_bytes())
             .map_err(|e| fail(format!("`private_key` is not an RSA private key in PEM: {e}")))?;
         let account = ServiceAccount { project_id, key_id, sub_account, key };
-        account.sign(unix_now()).map_err(|e| fail(format!("`private_key` cannot sign PS256: {e}")))?;
+        account
+            .sign(crate::time::now_secs())
+            .map_err(|e| fail(format!("`private_key` cannot sign PS256: {e}")))?;
         Ok(account)
     }
 
     /// A fresh JWT issued at `now`.
-    fn sign(&self, now: i64) -> Result<Jwt, jsonwebtoken::errors::Error> {
+    fn sign(&self, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::PS256);
         header.typ = Some("JWT".into());
         header.kid = Some(self.key_id.clone());
         let exp = now + JWT_LIFETIME;
         let claims = Claims { iss: &self.sub_account, aud: JWT_AUDIENCE, iat: now, exp };
-        Ok(Jwt { token: jsonwebtoken::encode(&header, &claims, &self.key)?, exp })
+        jsonwebtoken::encode(&header, &claims, &self.key)
     }
 }
 
@@ -191,7 +184,7 @@ impl HarmonySender {
                 account,
                 test_message: config.test_message,
                 options,
-                jwt: tokio::sync::Mutex::new(None),
+                jwt: CachedCredential::default(),
                 batches: Mutex::new(HashMap::new()),
                 next_batch: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -322,7 +315,7 @@ impl Inner {
     }
 
     fn lock_batches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Batch>> {
-        self.batches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::unpoisoned(self.batches.lock())
     }
 
     /// Sends `token` the `message`, in a request shared with concurrent pushes of the same
@@ -398,16 +391,13 @@ impl Inner {
         loop {
             let jwt = match self.bearer().await {
                 Ok(jwt) => jwt,
-                Err(e) => {
-                    let detail = format!("signing the Push Kit JWT failed: {e}");
-                    return all(tokens, SendOutcome::ConfigError { detail });
-                }
+                Err(detail) => return all(tokens, SendOutcome::ConfigError { detail }),
             };
-            let timeout = match attempt_timeout(std::time::SystemTime::now(), expires_at) {
+            let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
                 Ok(timeout) => timeout,
                 Err(outcome) => return all(tokens, outcome),
             };
-            let answer = match self.post(&body, message.push_type, &jwt, timeout).await {
+            let answer = match self.post(&body, message.push_type, &jwt.value, timeout).await {
                 Ok(answer) => answer,
                 Err(detail) => return all(tokens, SendOutcome::Transient { detail }),
             };
@@ -416,7 +406,7 @@ impl Inner {
                 Verdict::AuthRefused(detail) => match refused_before {
                     None => {
                         tracing::info!(%detail, "Push Kit refused the JWT; making a fresh one");
-                        self.forget(&jwt).await;
+                        self.jwt.invalidate(&jwt).await;
                         refused_before = Some(detail);
                     }
                     Some(first) => {
@@ -432,26 +422,19 @@ impl Inner {
     }
 
     /// The JWT to send: the cached one unless it is within [`JWT_RENEW_MARGIN`] of expiring.
-    async fn bearer(&self) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = (self.options.clock)();
-        let mut cached = self.jwt.lock().await;
-        if let Some(jwt) = cached.as_ref() {
-            if jwt.exp - now > JWT_RENEW_MARGIN {
-                return Ok(jwt.token.clone());
-            }
-        }
-        let jwt = self.account.sign(now)?;
-        let token = jwt.token.clone();
-        *cached = Some(jwt);
-        Ok(token)
-    }
-
-    /// Drops the cached JWT if it is still `refused` (a concurrent send may have replaced it).
-    async fn forget(&self, refused: &str) {
-        let mut cached = self.jwt.lock().await;
-        if cached.as_ref().is_some_and(|jwt| jwt.token == refused) {
-            *cached = None;
-        }
+    /// The cache counts unix ms; the JWT is dated in seconds.
+    async fn bearer(&self) -> Result<Credential<String>, String> {
+        let refresh = |now_ms: i64| async move {
+            let jwt = self
+                .account
+                .sign(now_ms / 1000)
+                .map_err(|e| RefreshError::Failed(format!("signing the Push Kit JWT failed: {e}")))?;
+            Ok(Issued {
+                value: jwt,
+                refresh_at: refresh_at(now_ms, JWT_LIFETIME * 1000, JWT_RENEW_MARGIN * 1000),
+            })
+        };
+        self.jwt.get(|| (self.options.clock)().saturating_mul(1000), refresh).await
     }
 
     /// Posts one request, waiting at most `timeout` for the whole answer.
@@ -473,7 +456,7 @@ impl Inner {
             .await
             .map_err(|e| failed(e, "Push Kit request failed"))?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers(), std::time::SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body =
             read_limited(response).await.map_err(|e| failed(e, "reading the Push Kit answer failed"))?;
         Ok(Answer { status, retry_after, body })

@@ -4,8 +4,8 @@
 //! be hung ([`Connections`]).
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, UNIX_EPOCH};
 
 use callpush::model::Platform;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -78,12 +78,12 @@ pub const MIN_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// for an hour): a provider that has not answered by then is not going to.
 pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long one provider request made for a push may take at `now`, the push mattering until
+/// How long one provider request made for a push may take at `now_ms` (unix ms), the push mattering until
 /// `expires_at` (unix seconds; rings until the ring deadline): a third of the time left, at
 /// least [`MIN_ATTEMPT_TIMEOUT`] and at most [`MAX_ATTEMPT_TIMEOUT`], never past the deadline.
 /// With no time left it is the push's outcome, `Transient`, and no request is made.
-pub fn attempt_timeout(now: SystemTime, expires_at: i64) -> Result<Duration, SendOutcome> {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+pub fn attempt_timeout(now_ms: i64, expires_at: i64) -> Result<Duration, SendOutcome> {
+    let since_epoch = Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
     let deadline = u64::try_from(expires_at).ok().map(Duration::from_secs);
     let left = deadline.and_then(|d| d.checked_sub(since_epoch)).filter(|left| !left.is_zero());
     let Some(left) = left else {
@@ -136,7 +136,7 @@ impl Connections {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::unpoisoned(self.current.lock())
     }
 
     /// The client to make a request with.
@@ -197,10 +197,11 @@ pub fn transport_error(error: &reqwest::Error) -> String {
 /// asking for a day; the dispatcher never waits past a ring's deadline anyway.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
-/// A response's `Retry-After` as a delay from `now`: delay-seconds or an HTTP-date
+/// A response's `Retry-After` as a delay from `now_ms` (unix ms): delay-seconds or an HTTP-date
 /// (RFC 9110 §10.2.3); a date in the past means "now", and the delay is capped at
 /// [`MAX_RETRY_AFTER`]. `None` when the header is absent or unreadable.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now_ms: i64) -> Option<Duration> {
+    let now = UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let delay = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
@@ -212,17 +213,15 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
 
-    fn after(value: &str, now_unix: u64) -> Option<Duration> {
+    fn after(value: &str, now_unix: i64) -> Option<Duration> {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, value.parse().unwrap());
-        retry_after(&headers, UNIX_EPOCH + Duration::from_secs(now_unix))
+        retry_after(&headers, now_unix * 1000)
     }
 
     #[test]
     fn attempts_get_a_third_of_the_time_left_within_bounds() {
-        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         let ms = Duration::from_millis;
         // (now, unix ms; deadline, unix seconds; timeout)
         let table = [
@@ -236,12 +235,12 @@ mod tests {
             (1_000_000_000, i64::MAX, ms(10_000)),  // never expires: the cap
         ];
         for (now, expires_at, timeout) in table {
-            assert_eq!(attempt_timeout(at(now), expires_at).ok(), Some(timeout), "{now} ms, {expires_at}");
+            assert_eq!(attempt_timeout(now, expires_at).ok(), Some(timeout), "{now} ms, {expires_at}");
         }
         for (now, expires_at) in
             [(1_000_000_000, 1_000_000), (1_000_000_001, 1_000_000), (0, 0), (0, -1), (0, i64::MIN)]
         {
-            let Err(SendOutcome::Transient { detail }) = attempt_timeout(at(now), expires_at) else {
+            let Err(SendOutcome::Transient { detail }) = attempt_timeout(now, expires_at) else {
                 panic!("{now} ms, {expires_at}: no time left")
             };
             assert!(detail.contains("no time left"), "{detail}");
@@ -262,6 +261,6 @@ mod tests {
         assert_eq!(after("Sun, 06 Nov 1994 25:49:37 GMT", 0), None);
         assert_eq!(after("soon", 0), None);
         assert_eq!(after("-5", 0), None);
-        assert_eq!(retry_after(&HeaderMap::new(), SystemTime::now()), None);
+        assert_eq!(retry_after(&HeaderMap::new(), crate::time::now_ms()), None);
     }
 }

@@ -2,6 +2,7 @@
 //! classes the dispatcher acts on, and the senders for development and tests.
 
 pub mod apns;
+pub mod credential;
 pub mod fcm;
 mod file;
 pub mod harmony;
@@ -18,7 +19,7 @@ use callpush::wire::ProviderPayload;
 
 pub use file::FileSender;
 
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// One push, ready for its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

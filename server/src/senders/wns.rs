@@ -14,7 +14,7 @@
 //! Every request, the token fetch made for a push included, may take what [`attempt_timeout`]
 //! allows for the push; one that times out replaces the client ([`Connections`]).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
@@ -24,13 +24,13 @@ use callpush::token::normalize_token;
 use callpush::wire::ProviderPayload;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
+use super::credential::{refresh_at, CachedCredential, Credential, Issued};
 use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
-use crate::store::PushKind;
+use crate::domain::PushKind;
 
 /// The classic (Microsoft Store / Partner Center) token endpoint.
 pub const LIVE_TOKEN_URL: &str = "https://login.live.com/accesstoken.srf";
@@ -41,8 +41,8 @@ pub const ENTRA_SCOPE: &str = "https://wns.windows.com/.default";
 /// The largest raw payload WNS accepts, bytes (413 above).
 pub const MAX_RAW_PAYLOAD: usize = 5000;
 
-/// A token is fetched again this long before it expires (at most a tenth of its lifetime).
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// A token is fetched again this long before it expires (at most a tenth of its lifetime), ms.
+const REFRESH_MARGIN: i64 = 300_000;
 /// What a token endpoint that names no lifetime is taken to have given, seconds.
 const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 /// Longest provider text copied into an outcome's detail.
@@ -82,13 +82,7 @@ pub struct WnsSender {
     scope: &'static str,
     token_url: String,
     endpoint_override: Option<String>,
-    token: Mutex<Option<AccessToken>>,
-}
-
-/// A cached access token.
-struct AccessToken {
-    value: String,
-    refresh_at: Instant,
+    token: CachedCredential<String, SendOutcome>,
 }
 
 /// What one POST to a channel came to.
@@ -150,31 +144,23 @@ impl WnsSender {
             scope,
             token_url,
             endpoint_override,
-            token: Mutex::new(None),
+            token: CachedCredential::default(),
         })
     }
 
     /// The access token to send with: the cached one while fresh and not the one WNS just
     /// `refused`, else a new one, fetched in the time the push due by `expires_at` allows.
-    /// Holding the lock while fetching keeps it to one fetch at a time; whoever waited finds
-    /// the new token cached.
-    async fn access_token(&self, refused: Option<&str>, expires_at: i64) -> Result<String, SendOutcome> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref() {
-            if Instant::now() < token.refresh_at && refused != Some(token.value.as_str()) {
-                return Ok(token.value.clone());
-            }
-        }
-        *cached = None;
-        let timeout = attempt_timeout(SystemTime::now(), expires_at)?;
-        let token = self.fetch_token(timeout).await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+    /// One fetch runs at a time; whoever waited takes its result.
+    async fn access_token(
+        &self,
+        refused: Option<&Credential<String>>,
+        expires_at: i64,
+    ) -> Result<Credential<String>, SendOutcome> {
+        self.token.for_push(refused, expires_at, |timeout| self.fetch_token(timeout)).await
     }
 
     /// Asks the token endpoint for a new access token, waiting at most `timeout`.
-    async fn fetch_token(&self, timeout: Duration) -> Result<AccessToken, SendOutcome> {
+    async fn fetch_token(&self, timeout: Duration) -> Result<Issued<String>, SendOutcome> {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
@@ -195,7 +181,7 @@ impl WnsSender {
             .await
             .map_err(|e| failed(e, "unreachable"))?;
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body = response.text().await.map_err(|e| failed(e, "answer cut short"))?;
         let detail =
             || format!("WNS token endpoint {} answered {status}: {}", self.token_url, oauth_error(&body));
@@ -226,14 +212,15 @@ impl WnsSender {
         }
         // Entra ID writes the numbers as strings ("86399"), login.live.com as numbers.
         let lifetime = parsed.get("expires_in").and_then(seconds).unwrap_or(DEFAULT_TOKEN_LIFETIME);
-        let lifetime = Duration::from_secs(lifetime);
+        let lifetime_ms = i64::try_from(lifetime).unwrap_or(i64::MAX).saturating_mul(1000);
         tracing::info!(
             token_url = %self.token_url,
             token = %redact(&value),
-            expires_in = lifetime.as_secs(),
+            expires_in = lifetime,
             "fetched a WNS access token"
         );
-        Ok(AccessToken { value, refresh_at: Instant::now() + lifetime - REFRESH_MARGIN.min(lifetime / 10) })
+        let margin = REFRESH_MARGIN.min(lifetime_ms / 10);
+        Ok(Issued { value, refresh_at: refresh_at(crate::time::now_ms(), lifetime_ms, margin) })
     }
 
     /// Where a channel's pushes go: the channel URI itself, or the override origin with its
@@ -247,7 +234,7 @@ impl WnsSender {
 
     /// POSTs one raw notification, in the time the push allows, and classifies the answer.
     async fn post(&self, url: &str, channel: &str, token: &str, body: &str, push: &OutgoingPush) -> Answer {
-        let timeout = match attempt_timeout(SystemTime::now(), push.expires_at) {
+        let timeout = match attempt_timeout(crate::time::now_ms(), push.expires_at) {
             Ok(timeout) => timeout,
             Err(outcome) => return Answer::Outcome(outcome),
         };
@@ -334,7 +321,7 @@ impl Sender for WnsSender {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
-        let refused = match self.post(&url, &channel, &token, body, push).await {
+        let refused = match self.post(&url, &channel, &token.value, body, push).await {
             Answer::Outcome(outcome) => return outcome,
             Answer::Unauthorized(detail) => detail,
         };
@@ -343,7 +330,7 @@ impl Sender for WnsSender {
             Ok(token) => token,
             Err(outcome) => return outcome,
         };
-        match self.post(&url, &channel, &token, body, push).await {
+        match self.post(&url, &channel, &token.value, body, push).await {
             Answer::Outcome(outcome) => outcome,
             Answer::Unauthorized(detail) => SendOutcome::ConfigError {
                 detail: format!("WNS refused a freshly issued access token: {detail}"),
@@ -355,7 +342,7 @@ impl Sender for WnsSender {
 /// What WNS's answer means (docs/providers/wns.md#errors).
 fn classify(status: u16, headers: &HeaderMap, body: &str, channel: &str) -> Answer {
     let detail = describe(status, headers, body, channel);
-    let retry_after = retry_after(headers, SystemTime::now());
+    let retry_after = retry_after(headers, crate::time::now_ms());
     let outcome = match status {
         200 => {
             // Current docs name it X-WNS-Status; older ones (and libraries) X-WNS-NotificationStatus.
