@@ -20,8 +20,9 @@ fi
 # 2. The server the flow tests run against, then the bridge for the host as a Node addon. Each in
 # its own cargo run and core's cdylib after the server: built together, cargo would unify features
 # and the library would carry the server's HTTP stack (callpush's `reqwest` feature).
-step "building the server, the bridge (callpush-napi) and the generator"
+step "building the server, its emulators (callpush-dev), the bridge (callpush-napi) and the generator"
 cargo build --quiet --locked -p callpush-server --bin callpush
+cargo build --quiet --locked -p callpush-dev --bin callpush-dev
 cargo build --quiet --locked -p callpush
 cargo build --quiet --locked -p callpush-napi -p callpush-bindgen-ets
 rm -rf "$build"

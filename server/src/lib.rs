@@ -5,7 +5,7 @@
 //! - [`rings`]: ring orchestration — calls, deliveries, answers, declines, cancels, deadlines;
 //! - [`dispatch`]: the delivery workers, their claims, and what they do with each provider outcome;
 //! - [`ring_gate`]: whether a queued ring may still go out;
-//! - [`senders`]: the provider senders behind one trait, and [`emulators`] of the providers;
+//! - [`senders`]: the provider senders behind one trait;
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
 //! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
@@ -18,9 +18,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod demo;
 pub mod dispatch;
-pub mod emulators;
 pub mod http_server;
 pub mod keyring;
 pub mod metrics;

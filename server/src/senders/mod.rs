@@ -1,12 +1,11 @@
 //! How pushes leave the server: the [`Sender`] trait every provider implements, the outcome
-//! classes the dispatcher acts on, and the senders for development and tests.
+//! classes the dispatcher acts on, and the file sender for development.
 
 pub mod apns;
 pub mod fcm;
 mod file;
 pub mod harmony;
 pub mod http;
-pub mod testing;
 pub mod wns;
 
 use std::sync::Arc;

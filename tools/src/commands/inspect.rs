@@ -1,4 +1,4 @@
-//! `callpush inspect`: what would the SDK do with this push?
+//! `callpush-dev inspect`: what would the SDK do with this push?
 //!
 //! Reads one raw push on stdin exactly as the platform hands it to the app and prints the
 //! decision as one JSON object. Exits 0 whenever a decision was printed, whatever it is.
@@ -12,7 +12,7 @@ use callpush::wire::KeySet;
 /// Largest push read from stdin; anything longer is refused without reading the rest.
 const MAX_INPUT: u64 = 1 << 20;
 
-/// Arguments of `callpush inspect`.
+/// Arguments of `callpush-dev inspect`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The platform the push was received on.
