@@ -68,17 +68,15 @@ pub const ENTRA_SCOPE: &str = "https://wns.windows.com/.default";
 /// docs/providers/wns.md.
 pub const MAX_RAW_PAYLOAD: usize = 5000;
 
-/// The path and query of a channel URI (`/w/?token=…`): everything after the authority, without
-/// a fragment, `/` when empty. That is all a request to the emulator carries of the channel
-/// (its host is the emulator's), so it is how the emulator recognises the channel. Channel URIs
-/// are opaque to senders: Microsoft, "Windows Push Notification Services (WNS) overview";
-/// docs/providers/wns.md.
+/// The path and query of a channel URI (`/w/?token=…`), `/` when it has neither: the request
+/// target a notification to the channel carries (its host is the emulator's), so it is how the
+/// emulator recognises the channel. Channel URIs are opaque URLs to senders: Microsoft, "Windows
+/// Push Notification Services (WNS) overview"; docs/providers/wns.md.
 pub fn channel_path_and_query(channel: &str) -> String {
-    let rest = channel.split_once("://").map_or(channel, |(_, rest)| rest);
-    let rest = rest.split('#').next().unwrap_or_default();
-    match rest.find(['/', '?']) {
-        Some(start) if rest[start..].starts_with('?') => format!("/{}", &rest[start..]),
-        Some(start) => rest[start..].to_owned(),
+    let without_fragment = channel.split('#').next().unwrap_or_default();
+    match without_fragment.parse::<Uri>().ok().and_then(|uri| uri.path_and_query().cloned()) {
+        Some(target) if target.path().is_empty() => format!("/{target}"),
+        Some(target) => target.to_string(),
         None => "/".to_owned(),
     }
 }
@@ -812,6 +810,15 @@ mod tests {
         assert!(parse_form(b"a=%zz").is_none());
         assert!(parse_form(b"a=%4").is_none());
         assert!(parse_form(&[b'a', b'=', 0xff]).is_none());
+    }
+
+    #[test]
+    fn a_channel_is_known_by_its_path_and_query() {
+        let channel = "https://wns2-by3p.notify.windows.com/w/?token=AwYAAABa%2fx+y=";
+        assert_eq!(channel_path_and_query(channel), "/w/?token=AwYAAABa%2fx+y=");
+        assert_eq!(channel_path_and_query(&format!("{channel}#fragment")), "/w/?token=AwYAAABa%2fx+y=");
+        assert_eq!(channel_path_and_query("https://host.example?token=x"), "/?token=x");
+        assert_eq!(channel_path_and_query("https://host.example"), "/");
     }
 
     #[test]
