@@ -108,7 +108,9 @@ pub mod reason {
     pub const TOO_MANY_PROVIDER_TOKEN_UPDATES: &str = "TooManyProviderTokenUpdates";
 }
 
-/// Streams a client may open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+/// Streams a client may open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`), the
+/// value APNs advertises: Apple, "Sending notification requests to APNs" (HTTP/2 and multiple
+/// concurrent streams); docs/providers/apns.md.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1000;
 /// Largest VoIP body, bytes: Apple, "Sending notification requests to APNs" (payload size
 /// limits); docs/providers/apns.md.
@@ -120,12 +122,14 @@ pub const PAYLOAD_LIMIT: usize = 4096;
 /// APNs" (refresh no more than once every 20 minutes, no less than once every 60);
 /// docs/providers/apns.md.
 const TOKEN_MAX_AGE: i64 = 3600;
-/// Furthest in the future a provider token's `iat` may be (clock skew), seconds.
+/// Furthest in the future a provider token's `iat` may be (clock skew), seconds: the emulator's
+/// own allowance (Apple documents none; docs/providers/apns.md).
 const TOKEN_MAX_SKEW: i64 = 300;
 /// Shortest time between two provider-token changes on one connection: Apple, "Establishing a
 /// token-based connection to APNs"; docs/providers/apns.md.
 const TOKEN_UPDATE_INTERVAL: Duration = Duration::from_secs(20 * 60);
-/// Most body bytes read; anything longer is too large whatever its push type.
+/// Most body bytes read; anything longer is too large whatever its push type (the emulator's own
+/// bound, above every limit of docs/providers/apns.md).
 const READ_LIMIT: usize = 64 * 1024;
 /// Longest `apns-collapse-id`, bytes: Apple, "Sending notification requests to APNs";
 /// docs/providers/apns.md.

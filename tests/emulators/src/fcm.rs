@@ -100,9 +100,11 @@ pub const MAX_TTL_SECONDS: u64 = 2_419_200;
 /// Shortest registration token accepted. Real tokens are about 160 characters; this bound is
 /// lower so that `device::token_for(Platform::Fcm, _)` (74 characters) stays valid.
 pub const MIN_TOKEN_LEN: usize = 64;
-/// Longest registration token accepted.
+/// Longest registration token accepted (the emulator's own bound: FCM tokens are opaque;
+/// docs/providers/fcm.md).
 pub const MAX_TOKEN_LEN: usize = 4096;
-/// Largest request body read; larger ones are refused unread.
+/// Largest request body read; larger ones are refused unread (the emulator's own bound, above
+/// FCM's message limit; docs/providers/fcm.md).
 const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Google's token endpoint, the audience Google's own client libraries always put in the
 /// assertion whatever the key file's `token_uri` says; the emulator accepts it as Google does

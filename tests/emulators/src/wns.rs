@@ -116,7 +116,8 @@ const LIVE_LIFETIME: u64 = 86_400;
 /// Entra ID's sample says `"86399"` (Microsoft identity platform, "OAuth 2.0 client credentials
 /// flow"; docs/providers/wns.md).
 const ENTRA_LIFETIME: u64 = 86_399;
-/// Most body bytes read from any request; more is answered 413 unread.
+/// Most body bytes read from any request; more is answered 413 unread (the emulator's own bound,
+/// above [`MAX_RAW_PAYLOAD`]; docs/providers/wns.md).
 const MAX_BODY: usize = 1 << 20;
 /// Longest `X-WNS-Tag`: Microsoft, "Push notification service request and response headers";
 /// docs/providers/wns.md.
