@@ -39,16 +39,17 @@ CALLPUSH_TEST_PYTHON=$(tests/clients/install.sh)
 export CALLPUSH_TEST_PYTHON CALLPUSH_REQUIRE_INDEPENDENT_CLIENT=1
 done_stage
 
-stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL), provider and command tests"
+stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL), provider emulator and command (callpush, callpush-dev) tests"
 cargo test --locked --workspace
 done_stage
 
-stage "Server: the README's curl tour against a fresh server"
+stage "Server: the README's curl tour against a fresh server (callpush serve --dev)"
 root=$PWD
 tour=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # `exec`: the background job is the server itself, so `kill` below stops it (not just a subshell).
-(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" exec "$root/target/debug/callpush" serve \
+# `--dev`: the tour reads the development credentials the server generates in its directory.
+(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" exec "$root/target/debug/callpush" serve --dev \
   >"$tour/serve.log" 2>&1) &
 echo $! >"$tour/pid"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

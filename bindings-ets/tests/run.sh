@@ -17,11 +17,13 @@ if ! cmp -s "$here/package-lock.json" "$here/node_modules/.installed-lock.json";
   cp "$here/package-lock.json" "$here/node_modules/.installed-lock.json"
 fi
 
-# 2. The server the flow tests run against, then the bridge for the host as a Node addon. The
-# committed generated files were checked against the generator by tools/bindings.sh, which the
-# test command runs first.
-step "building the server, the bridge (callpush-napi), the library and the generator"
-cargo build --quiet --locked -p callpush-server --bin callpush
+# 2. The server the flow tests run against, its emulators, then the bridge for the host as a Node
+# addon. The committed generated files were checked against the generator by tools/bindings.sh,
+# which the test command runs first.
+step "building the server, its emulators (callpush-dev), the bridge (callpush-napi), the library and the generator"
+cargo build --quiet --locked -p callpush-server --bin callpush -p callpush-dev --bin callpush-dev
+# The library and the bridge in a run of their own: callpush-dev's simulated devices use the
+# client's reqwest transport, which the library apps load does not carry.
 cargo build --quiet --locked -p callpush-napi -p callpush-ffi -p callpush-bindgen-ets
 rm -rf "$build"
 mkdir -p "$build/addon"

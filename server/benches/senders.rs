@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callpush::model::{Caller, Invite, Platform, PushEvent};
-use callpush::wire::{encode_push, CallSigner};
+use callpush_client::model::{Caller, Invite, Platform, PushEvent};
+use callpush_client::wire::{encode_push, CallSigner};
+use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::device::token_for;
+use callpush_emulators::Emulators;
 use callpush_server::config::{Config, SenderConfig, WnsFlow};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::credentials::TestCredentials;
-use callpush_server::emulators::device::token_for;
-use callpush_server::emulators::Emulators;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use futures::stream::{self, StreamExt};
 
@@ -55,7 +55,7 @@ fn push(platform: Platform, signer: &CallSigner, n: usize) -> OutgoingPush {
         installation_id: format!("i-{n}"),
         platform,
         token: token_for(platform, (n % 1000) as u32),
-        apns_environment: Some(callpush::model::ApnsEnvironment::Sandbox),
+        apns_environment: Some(callpush_client::model::ApnsEnvironment::Sandbox),
         kind: PushKind::Ring,
         payload: Some(encode_push(platform, &invite, signer).unwrap()),
         missed: None,
@@ -118,7 +118,7 @@ fn main() {
 
 /// The whole server, every provider configured: ring → provider hand-off at 200 rings/s.
 async fn ring_latency(emulators: &Emulators, mut config: Config, dir: &std::path::Path) {
-    use callpush_server::emulators::device::SimulatedDevice;
+    use callpush_emulators::device::SimulatedDevice;
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.database_url = format!("sqlite://{}", dir.join("bench.db").display());
     config.data_dir = dir.to_owned();

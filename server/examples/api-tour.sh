@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A tour of the callpush API with curl, exactly as server/README.md shows it. Run from a
-# directory where `callpush serve` runs with no configuration (it writes its development
+# directory where `callpush serve --dev` runs with no configuration (it writes its development
 # credentials there), or let the test suite run it: tests/run.sh does.
 #
 #   CALLPUSH=target/debug/callpush server/examples/api-tour.sh

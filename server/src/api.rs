@@ -17,9 +17,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use callpush::ids::{CALL_ID, INSTALLATION_ID};
-use callpush::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
-use callpush::registration::{installation_request, RegistrationError};
+use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
+use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
+use callpush_proto::registration::{installation_request, RegistrationError};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -495,7 +495,7 @@ pub struct InstallationResponse {
     server_time: i64,
     /// The keys call pushes are signed with (JWK, Ed25519).
     #[schema(value_type = Vec<Object>)]
-    signing_keys: Vec<callpush::model::Jwk>,
+    signing_keys: Vec<callpush_proto::model::Jwk>,
     /// APNs: the alert token registered for the missed-call alert, normalised; absent when none.
     #[serde(skip_serializing_if = "Option::is_none")]
     alert_token: Option<String>,
@@ -803,12 +803,12 @@ async fn put_installation(
     }
     let platform: Platform = body.platform.into();
     if platform == Platform::Apns && body.apns_environment.is_none() {
-        let e = RegistrationError::InvalidToken(callpush::TokenError::MissingApnsEnvironment);
+        let e = RegistrationError::InvalidToken(callpush_proto::TokenError::MissingApnsEnvironment);
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()));
     }
     let opts = RegisterOptions {
         installation_id: id.clone(),
-        ttl_seconds: body.ttl_seconds.unwrap_or(callpush::model::DEFAULT_TTL_SECONDS),
+        ttl_seconds: body.ttl_seconds.unwrap_or(callpush_proto::model::DEFAULT_TTL_SECONDS),
         apns_environment: body.apns_environment.map(Into::into),
         app_id: body.app_id,
         apns_alert_token: body.alert_token,
@@ -911,8 +911,8 @@ async fn verify_installation(
 
 /// A refused token, described with the API's field names (`alert_token`, not the SDK's
 /// `apns_alert_token`).
-fn token_message(e: &callpush::TokenError) -> String {
-    use callpush::TokenError::{AlertTokenIsVoipToken, AlertTokenNotApns, BadAlertToken};
+fn token_message(e: &callpush_proto::TokenError) -> String {
+    use callpush_proto::TokenError::{AlertTokenIsVoipToken, AlertTokenNotApns, BadAlertToken};
     let message = match e {
         BadAlertToken(inner) => format!("alert_token: {inner}"),
         AlertTokenNotApns { platform } => format!("alert_token is for APNs only, not {platform}"),

@@ -1,7 +1,7 @@
 //! What a call push carries: the claims of a ring or cancel push of a call to one callee. The
 //! orchestrator sizes pushes with them before storing a call; the workers sign them to send.
 
-use callpush::model::{Caller, CancelReason, Invite, PushEvent};
+use callpush_proto::model::{Caller, CancelReason, Invite, PushEvent};
 
 use crate::domain::CallRecord;
 
@@ -26,7 +26,7 @@ pub fn invite(
         jti: jti.to_owned(),
         iat: now_s,
         exp,
-        v: callpush::model::WIRE_VERSION,
+        v: callpush_proto::model::WIRE_VERSION,
         evt,
         cid: call.call_id.clone(),
         from: Caller { id: call.caller_id.clone(), name: call.caller_name.clone() },

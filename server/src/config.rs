@@ -1,6 +1,7 @@
 //! Server configuration: defaults, then a TOML file, then `CALLPUSH_*` environment variables
 //! (nested keys with `__`: `CALLPUSH_AUTH__HS256_SECRET`). With no configuration at all the
-//! server runs on loopback with a SQLite file and generated development credentials.
+//! server runs on loopback with a SQLite file; API keys and device-token auth have no default
+//! (`callpush serve --dev` generates development ones).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ pub struct Config {
     pub database_url: String,
     /// Most database connections this instance opens.
     pub database_connections: u32,
-    /// Where generated development credentials are kept.
+    /// Where generated development credentials are kept (`callpush serve --dev`).
     pub data_dir: PathBuf,
     /// The `iss` of every call push.
     pub server_id: String,

@@ -202,7 +202,7 @@ pub fn forgotten(detail: String, cleared_alert_token: bool) -> Finish {
 
 #[cfg(test)]
 mod tests {
-    use callpush::model::Platform;
+    use callpush_proto::model::Platform;
 
     use super::*;
 

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callpush::model::PushEvent;
-use callpush::wire::{encode_push, missed_call_message_id};
+use callpush_proto::model::PushEvent;
+use callpush_proto::wire::{encode_push, missed_call_message_id};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::call_push::invite;
@@ -29,10 +29,7 @@ use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
 use crate::store::{Backend, Store};
-
-/// The clock the workers date everything by; named here too for callers that know it as the
-/// workers' clock.
-pub use crate::time::now_ms;
+use crate::time::now_ms;
 
 /// Until when this instance may act on the claims it holds: one lease after the start of its
 /// last heartbeat that reached the database, less a third of a lease for a push to reach its

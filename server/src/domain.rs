@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use callpush::model::{ApnsEnvironment, CancelReason, Platform};
+use callpush_proto::model::{ApnsEnvironment, CancelReason, Platform};
 
 /// A name that is none of a type's names (as the API and the database spell them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

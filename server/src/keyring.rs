@@ -7,8 +7,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use callpush::model::Jwk;
-use callpush::wire::CallSigner;
+use callpush_proto::model::Jwk;
+use callpush_proto::wire::CallSigner;
 
 use crate::store::{Store, StoreError, StoredKey};
 use crate::sync::unpoisoned;

@@ -16,11 +16,6 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run two calls through server, provider emulators and four simulated devices, one per
-    /// platform, and print the timeline.
-    Demo(commands::demo::Args),
-    /// Run the Push Kit, FCM, APNs and WNS emulators alone.
-    Emulate(commands::emulate::Args),
     /// Run the server: registrar, ring orchestration and senders, with the HTTP API.
     Serve(commands::serve::Args),
     /// Print a development device token for a user, signed with the server's HS256 secret.
@@ -29,20 +24,15 @@ enum Command {
     RotateKey(commands::rotate_key::Args),
     /// Generate an Ed25519 call-push signing key; print its file and its public JWK.
     Keys(commands::keys::Args),
-    /// Decode one raw push read from stdin, as the app receives it, and print the decision as JSON.
-    Inspect(commands::inspect::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => commands::demo::run(args),
-        Command::Emulate(args) => commands::emulate::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Token(args) => commands::token::run(args),
         Command::RotateKey(args) => commands::rotate_key::run(args),
         Command::Keys(args) => commands::keys::run(args),
-        Command::Inspect(args) => commands::inspect::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callpush::ids::CALL_ID;
-use callpush::model::{Caller, CancelReason, Platform, PushEvent};
-use callpush::wire::encode_push;
+use callpush_proto::ids::CALL_ID;
+use callpush_proto::model::{Caller, CancelReason, Platform, PushEvent};
+use callpush_proto::wire::encode_push;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
@@ -247,7 +247,7 @@ impl Rings {
     }
 
     /// The keys devices must trust.
-    pub fn published_keys(&self) -> Vec<callpush::model::Jwk> {
+    pub fn published_keys(&self) -> Vec<callpush_proto::model::Jwk> {
         self.keyring.published()
     }
 
@@ -341,8 +341,8 @@ impl Rings {
         );
         let signer = self.keyring.signer();
         // One signature tells for all four providers in the usual case: the push fits as it is.
-        let jws = callpush::wire::sign(&invite, &signer);
-        let fits = |p: Platform| callpush::wire::wrap(p, jws.clone()).size() <= p.payload_limit();
+        let jws = callpush_proto::wire::sign(&invite, &signer);
+        let fits = |p: Platform| callpush_proto::wire::wrap(p, jws.clone()).size() <= p.payload_limit();
         for platform in Platform::ALL.into_iter().filter(|p| !fits(*p)) {
             encode_push(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
         }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use callpush::model::Verification;
-use callpush::wire::encode_verification;
+use callpush_proto::model::Verification;
+use callpush_proto::wire::encode_verification;
 
 use crate::auth::redact;
 use crate::domain::{new_id, Installation, PushKind};

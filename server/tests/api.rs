@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use callpush::model::{CancelReason, Outcome, Platform};
+use callpush_client::model::{CancelReason, Outcome, Platform};
 use callpush_server::domain::PushKind;
 use callpush_server::senders::SendOutcome;
 use reqwest::{Method, StatusCode};
@@ -296,7 +296,7 @@ on_both_databases! {
         let alerts: Vec<_> = missed.iter().filter(|p| p.platform == Platform::Apns).collect();
         assert_eq!(alerts.iter().map(|p| p.token.clone()).collect::<Vec<_>>(), [apns_alert()]);
         let note = missed[0].missed.as_ref().unwrap();
-        assert_eq!(note.app_message_id, callpush::wire::missed_call_message_id("call-4"));
+        assert_eq!(note.app_message_id, callpush_client::wire::missed_call_message_id("call-4"));
         assert_eq!(note.caller_name.as_deref(), Some("Alice"));
         let (status, body) = s.call(Method::POST, "/v1/calls/call-4/cancel", Some(API_KEY), Some(json!({}))).await;
         assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "call_not_ringing"));

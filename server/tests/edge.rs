@@ -58,8 +58,11 @@ impl Server {
         )
         .unwrap();
         let ulimit = open_files.map(|limit| format!("ulimit -n {limit}"));
-        let process =
-            ServeProcess::start(&config, Launch { prelude: ulimit.as_deref(), ..Launch::default() });
+        // Tests that configure no [auth] run with development device-token credentials.
+        let process = ServeProcess::start(
+            &config,
+            Launch { prelude: ulimit.as_deref(), dev: true, ..Launch::default() },
+        );
         let server = Server {
             _process: process,
             base: format!("http://127.0.0.1:{port}"),

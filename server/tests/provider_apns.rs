@@ -7,17 +7,17 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callpush::model::{ApnsEnvironment, Outcome, Platform};
-use callpush::wire::{missed_call_message_id, ProviderPayload};
+use callpush_client::model::{ApnsEnvironment, Outcome, Platform};
+use callpush_client::wire::{missed_call_message_id, ProviderPayload};
+use callpush_emulators::apns::ApnsEmulator;
+use callpush_emulators::credentials::{TestCredentials, APNS_PRIVATE_KEY};
+use callpush_emulators::device::{token_for, Entry, Seen, SimulatedDevice};
+use callpush_emulators::faults::{Fault, Received};
+use callpush_emulators::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use callpush_server::app;
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{ApnsConfig, Config, ProvidersConfig, SenderConfig};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::apns::ApnsEmulator;
-use callpush_server::emulators::credentials::{TestCredentials, APNS_PRIVATE_KEY};
-use callpush_server::emulators::device::{token_for, Entry, Seen, SimulatedDevice};
-use callpush_server::emulators::faults::{Fault, Received};
-use callpush_server::emulators::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
@@ -800,7 +800,7 @@ enum FirstConnection {
 
 /// A bare HTTP/2 server on loopback: its URL and CA, and how many connections and requests it saw.
 async fn bare_h2(first: FirstConnection) -> (String, String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let ca = callpush_server::emulators::tls::TestCa::new().unwrap();
+    let ca = callpush_emulators::tls::TestCa::new().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
@@ -863,7 +863,7 @@ async fn bad_configuration_is_refused_at_start_with_what_is_wrong() {
     fails(&|c| c.key_file = dir.join("missing.p8"), "missing.p8");
     std::fs::write(dir.join("garbage.p8"), "not a key").unwrap();
     fails(&|c| c.key_file = dir.join("garbage.p8"), "not a PKCS#8 EC private key");
-    std::fs::write(dir.join("rsa.p8"), callpush_server::emulators::credentials::FCM_PRIVATE_KEY).unwrap();
+    std::fs::write(dir.join("rsa.p8"), callpush_emulators::credentials::FCM_PRIVATE_KEY).unwrap();
     fails(&|c| c.key_file = dir.join("rsa.p8"), "rsa.p8");
     let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap().serialize_pem();
     std::fs::write(dir.join("p384.p8"), p384).unwrap();

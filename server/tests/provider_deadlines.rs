@@ -7,20 +7,21 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callpush::model::{ApnsEnvironment, Platform};
-use callpush::wire::ProviderPayload;
+use callpush_client::model::{ApnsEnvironment, Platform};
+use callpush_client::wire::ProviderPayload;
+use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::device::token_for;
+use callpush_emulators::faults::{Fault, FaultPlan};
+use callpush_emulators::hub::DevicePush;
+use callpush_emulators::Emulators;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, SenderConfig, WnsFlow};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::credentials::TestCredentials;
-use callpush_server::emulators::device::token_for;
-use callpush_server::emulators::faults::{Fault, FaultPlan};
-use callpush_server::emulators::hub::DevicePush;
-use callpush_server::emulators::Emulators;
 use callpush_server::metrics::{provider_connections_replaced, PlatformLabels};
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::fcm::FcmSender;
+use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use serde_json::{json, Value};
@@ -261,7 +262,9 @@ async fn a_hung_apns_connection_is_replaced_and_pushes_flow_again() {
     let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
-    let sender = ApnsSender::new(&providers.apns.unwrap(), &emulators.http_settings().unwrap()).unwrap();
+    let sender =
+        ApnsSender::new(&providers.apns.unwrap(), &HttpSettings::with_ca_pem(&emulators.ca_pem()).unwrap())
+            .unwrap();
     let apns = &emulators.apns;
     let replaced =
         || provider_connections_replaced().get_or_create(&PlatformLabels { platform: "apns".into() }).get();
@@ -322,7 +325,7 @@ async fn a_hung_access_token_request_is_timed_by_the_push_and_replaced() {
     let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
-    let http = emulators.http_settings().unwrap();
+    let http = HttpSettings::with_ca_pem(&emulators.ca_pem()).unwrap();
     let fcm = FcmSender::new(&providers.fcm.unwrap(), &http).unwrap();
     let wns = WnsSender::new(&providers.wns.unwrap(), &http).unwrap();
     let senders: [(Platform, &dyn Sender, &FaultPlan); 2] = [

@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callpush::model::{Outcome, Platform};
-use callpush::wire::ProviderPayload;
+use callpush_client::model::{Outcome, Platform};
+use callpush_client::wire::ProviderPayload;
+use callpush_emulators::credentials::{
+    TestCredentials, FCM_PRIVATE_KEY, FCM_PUBLIC_KEY, HARMONY_PRIVATE_KEY,
+};
+use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
+use callpush_emulators::faults::{Fault, Received};
+use callpush_emulators::fcm::{error_body, FcmEmulator, GOOGLE_TOKEN_AUDIENCE, SENDER_ID};
+use callpush_emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, FcmConfig, ProvidersConfig, SenderConfig};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::credentials::{
-    TestCredentials, FCM_PRIVATE_KEY, FCM_PUBLIC_KEY, HARMONY_PRIVATE_KEY,
-};
-use callpush_server::emulators::device::{token_for, Seen, SimulatedDevice};
-use callpush_server::emulators::faults::{Fault, Received};
-use callpush_server::emulators::fcm::{error_body, FcmEmulator, GOOGLE_TOKEN_AUDIENCE, SENDER_ID};
-use callpush_server::emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::senders::fcm::{FcmSender, FCM_SCOPE, INVALID_TOKEN_MESSAGE, JWT_BEARER_GRANT};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};

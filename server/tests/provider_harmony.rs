@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use callpush::model::{Outcome, Platform};
-use callpush::wire::{missed_call_message_id, ProviderPayload};
+use callpush_client::model::{Outcome, Platform};
+use callpush_client::wire::{missed_call_message_id, ProviderPayload};
+use callpush_emulators::credentials::{TestCredentials, FCM_PRIVATE_KEY, HARMONY_PRIVATE_KEY};
+use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
+use callpush_emulators::faults::{Fault, Received};
+use callpush_emulators::harmony::HarmonyEmulator;
+use callpush_emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, HarmonyConfig, ProvidersConfig, SenderConfig};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::credentials::{TestCredentials, FCM_PRIVATE_KEY, HARMONY_PRIVATE_KEY};
-use callpush_server::emulators::device::{token_for, Seen, SimulatedDevice};
-use callpush_server::emulators::faults::{Fault, Received};
-use callpush_server::emulators::harmony::HarmonyEmulator;
-use callpush_server::emulators::hub::{DeviceHub, DevicePush};
 use callpush_server::senders::harmony::{HarmonyOptions, HarmonySender, JWT_AUDIENCE};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
@@ -524,7 +524,7 @@ async fn key_files_are_checked_when_the_sender_is_made() {
     let bad_key = rig.config_with_account("bad-key.json", |a| a["private_key"] = json!("not a key"));
     assert!(error(&bad_key).contains("private_key"));
     let ec_key = rig.config_with_account("ec-key.json", |a| {
-        a["private_key"] = json!(callpush_server::emulators::credentials::APNS_PRIVATE_KEY)
+        a["private_key"] = json!(callpush_emulators::credentials::APNS_PRIVATE_KEY)
     });
     assert!(error(&ec_key).contains("private_key"));
     let bad_project = rig.config_with_account("bad-project.json", |a| a["project_id"] = json!("../x"));

@@ -7,17 +7,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callpush::model::{CancelReason, Outcome, Platform};
-use callpush::wire::ProviderPayload;
+use callpush_client::model::{CancelReason, Outcome, Platform};
+use callpush_client::wire::ProviderPayload;
+use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
+use callpush_emulators::faults::{Fault, Received};
+use callpush_emulators::hub::{DeviceHub, DevicePush};
+use callpush_emulators::wns::WnsEmulator;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, ProvidersConfig, SenderConfig, WnsConfig, WnsFlow};
 use callpush_server::domain::PushKind;
-use callpush_server::emulators::credentials::TestCredentials;
-use callpush_server::emulators::device::{token_for, Seen, SimulatedDevice};
-use callpush_server::emulators::faults::{Fault, Received};
-use callpush_server::emulators::hub::{DeviceHub, DevicePush};
-use callpush_server::emulators::wns::WnsEmulator;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
@@ -852,7 +852,11 @@ impl Stack {
 }
 
 /// Waits for a push the device decided as `outcome`, from journal entry `from` on.
-async fn decided(device: &SimulatedDevice, from: usize, outcome: Outcome) -> callpush::model::HandleOutcome {
+async fn decided(
+    device: &SimulatedDevice,
+    from: usize,
+    outcome: Outcome,
+) -> callpush_client::model::HandleOutcome {
     let entry = device
         .wait_for(from, Duration::from_secs(10), |seen| matches!(seen, Seen::Push(h) if h.outcome == outcome))
         .await

@@ -272,12 +272,12 @@ async fn a_database_readable_by_others_is_restricted_to_its_owner() {
 async fn with_json_logs_stderr_is_json_and_carries_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // No API keys and no [auth]: development credentials are made and announced.
+    // No API keys and no [auth], with `--dev`: development credentials are made and announced.
     let config = write_config(dir.path(), dir.path(), port, "log_format = \"json\"");
     let stderr = dir.path().join("stderr.log");
     let server = ServeProcess::start(
         &config,
-        Launch { log: Some("info"), stderr: Some(&stderr), ..Launch::default() },
+        Launch { log: Some("info"), stderr: Some(&stderr), dev: true, ..Launch::default() },
     );
     wait_healthy(&format!("http://127.0.0.1:{port}"), Some(&stderr)).await;
     drop(server);

@@ -8,13 +8,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::client::{
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig,
     IncomingCallError, RegisterPushOptions, SystemCallUi,
 };
-use callpush::model::{Call, Outcome, Platform, RawPush, Verification};
-use callpush::wire::{harmony_delivery, KeySet, ProviderPayload};
+use callpush_client::model::{Call, Outcome, Platform, RawPush, Verification};
+use callpush_client::wire::{harmony_delivery, KeySet, ProviderPayload};
 use callpush_server::senders::OutgoingPush;
 use callpush_server::store::{Verified, VerifyRefusal};
 use callpush_server::verification::NONCE_LIFETIME;
@@ -159,7 +159,7 @@ on_both_databases! {
         let events = Arc::new(Events::default());
         let client = Client::new(
             ClientConfig::new(s.base.clone(), dir.path().to_string_lossy(), Platform::Fcm),
-            Arc::new(callpush::client::ReqwestHttpClient::new()),
+            Arc::new(callpush_client::client::ReqwestHttpClient::new()),
             Arc::new(Token(TestServer::token("alice"))),
             Arc::new(NoUi),
             events.clone(),

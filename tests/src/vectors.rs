@@ -38,7 +38,7 @@ pub struct Vector {
     pub keys: Value,
     /// The server clock for the decision, unix seconds.
     pub now: i64,
-    /// The decision: what `callpush inspect` prints, with only the `kind` of any error.
+    /// The decision: what `callpush-dev inspect` prints, with only the `kind` of any error.
     pub expected: Value,
 }
 

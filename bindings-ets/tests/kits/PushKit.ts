@@ -172,7 +172,7 @@ export class PushKitDevice {
   }
 
   /**
-   * Follows a Push Kit emulator (`callpush emulate`): every request it accepted for this
+   * Follows a Push Kit emulator (`callpush-dev emulate`): every request it accepted for this
    * device's token is delivered (push-type 10) or shown (push-type 0), in order.
    */
   follow(emulatorUrl: string, pollMs = 20): void {

@@ -1,8 +1,5 @@
 //! One module per subcommand. Each returns `Err(message)` for a usage error.
 
-pub mod demo;
-pub mod emulate;
-pub mod inspect;
 pub mod keys;
 pub mod rotate_key;
 pub mod serve;

@@ -10,9 +10,13 @@ use callpush_server::config::{Config, LogFormat};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A TOML configuration file (see server/callpush.example.toml). `CALLPUSH_*` environment
-    /// variables override it; with neither, everything has a working default.
+    /// variables override it. API keys and device-token auth must be configured, unless `--dev`.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Development: generate the API key and device-token secret that are not configured, keep
+    /// them in `data_dir`, and print them. Never in production.
+    #[arg(long)]
+    dev: bool,
 }
 
 /// Starts the server and runs it until Ctrl-C or SIGTERM.
@@ -20,6 +24,9 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
     init_logging(config.log_format);
     if config.api_keys.is_empty() || !config.has_device_auth() {
+        if !args.dev {
+            return Err(missing_credentials(&config));
+        }
         let (creds, made) = DevCredentials::load_or_create(&config.data_dir)
             .map_err(|e| format!("keeping development credentials in {}: {e}", config.data_dir.display()))?;
         let device_tokens_are_dev = !config.has_device_auth();
@@ -35,6 +42,26 @@ pub fn run(args: Args) -> Result<(), String> {
         running.stop().await;
         Ok(())
     })
+}
+
+/// Why the server will not start without `--dev`: what is missing and where to configure it.
+fn missing_credentials(config: &Config) -> String {
+    let mut missing = Vec::new();
+    if config.api_keys.is_empty() {
+        missing.push("API keys for app backends: `api_keys` (environment: CALLPUSH_API_KEYS='[\"...\"]')");
+    }
+    if !config.has_device_auth() {
+        missing.push(
+            "device-token verification: `[auth] hs256_secret`, `public_key_files` or `jwks_file` \
+             (environment: CALLPUSH_AUTH__HS256_SECRET, CALLPUSH_AUTH__PUBLIC_KEY_FILES, CALLPUSH_AUTH__JWKS_FILE)",
+        );
+    }
+    format!(
+        "no credentials configured.\n  Missing: {}.\n  Set them in the --config file (see \
+         server/callpush.example.toml) or the environment, or run `callpush serve --dev` to use \
+         generated development credentials.",
+        missing.join(";\n           ")
+    )
 }
 
 fn init_logging(format: LogFormat) {

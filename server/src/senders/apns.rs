@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callpush::model::{ApnsEnvironment, Platform};
-use callpush::wire::ProviderPayload;
+use callpush_proto::model::{ApnsEnvironment, Platform};
+use callpush_proto::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

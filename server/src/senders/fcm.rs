@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callpush::model::Platform;
-use callpush::wire::ProviderPayload;
+use callpush_proto::model::Platform;
+use callpush_proto::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};

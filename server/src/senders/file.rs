@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callpush::wire::ProviderPayload;
+use callpush_proto::wire::ProviderPayload;
 use serde_json::json;
 
 use super::{OutgoingPush, SendOutcome, Sender};

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callpush::model::Platform;
-use callpush::wire::ProviderPayload;
+use callpush_proto::model::Platform;
+use callpush_proto::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

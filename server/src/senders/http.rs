@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
 
-use callpush::model::Platform;
+use callpush_proto::model::Platform;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use super::SendOutcome;

@@ -1,5 +1,5 @@
 //! How pushes leave the server: the [`Sender`] trait every provider implements, the outcome
-//! classes the dispatcher acts on, and the senders for development and tests.
+//! classes the dispatcher acts on, and the file sender for development.
 
 pub mod apns;
 pub mod credential;
@@ -7,15 +7,14 @@ pub mod fcm;
 mod file;
 pub mod harmony;
 pub mod http;
-pub mod testing;
 pub mod wns;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use callpush::model::{ApnsEnvironment, Platform};
-use callpush::wire::ProviderPayload;
+use callpush_proto::model::{ApnsEnvironment, Platform};
+use callpush_proto::wire::ProviderPayload;
 
 pub use file::FileSender;
 

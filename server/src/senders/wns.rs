@@ -19,9 +19,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use callpush::model::Platform;
-use callpush::token::normalize_token;
-use callpush::wire::ProviderPayload;
+use callpush_proto::model::Platform;
+use callpush_proto::token::normalize_token;
+use callpush_proto::wire::ProviderPayload;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::Value;
 

@@ -5,13 +5,13 @@ pub mod process;
 
 use std::time::Duration;
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::model::{HandleOutcome, RawPush};
-use callpush::wire::{harmony_delivery, KeySet, ProviderPayload};
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::model::{HandleOutcome, RawPush};
+use callpush_client::wire::{harmony_delivery, KeySet, ProviderPayload};
+use callpush_emulators::recording::RecordingSender;
 use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, SenderConfig, WebhookConfig};
-use callpush_server::senders::testing::RecordingSender;
 use callpush_server::senders::{OutgoingPush, Senders};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -25,16 +25,19 @@ pub struct Launch<'a> {
     /// Shell commands run before the server takes the shell's place (`ulimit -n 256`,
     /// `trap '' XFSZ`).
     pub prelude: Option<&'a str>,
+    /// `serve --dev`: generated development credentials for what the configuration leaves out
+    /// (without it, a configuration lacking API keys or device-token auth is refused).
+    pub dev: bool,
 }
 
-/// A `callpush serve --config …` process, killed when dropped.
+/// A `callpush serve --config … [--dev]` process, killed when dropped.
 pub struct ServeProcess {
     /// The process (through its `prelude` shell, which it replaced).
     pub child: Child,
 }
 
 impl ServeProcess {
-    /// Starts `callpush serve --config config` as `launch` says.
+    /// Starts `callpush serve --config config` (with `--dev` if asked) as `launch` says.
     pub fn start(config: &Path, launch: Launch) -> ServeProcess {
         let binary = launch.binary.unwrap_or(env!("CARGO_BIN_EXE_callpush"));
         let mut command = match launch.prelude {
@@ -50,8 +53,11 @@ impl ServeProcess {
             None if launch.show_stderr => Stdio::inherit(),
             None => Stdio::null(),
         };
+        command.args(["serve", "--config", config.to_str().unwrap()]);
+        if launch.dev {
+            command.arg("--dev");
+        }
         let child = command
-            .args(["serve", "--config", config.to_str().unwrap()])
             .env("CALLPUSH_LOG", launch.log.unwrap_or("warn"))
             .stdout(Stdio::null())
             .stderr(stderr)

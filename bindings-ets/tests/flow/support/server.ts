@@ -1,5 +1,5 @@
 /**
- * The real callpush server for the HarmonyOS flow tests: `callpush emulate` (the Push Kit v3
+ * The real callpush server for the HarmonyOS flow tests: `callpush-dev emulate` (the Push Kit v3
  * emulator, which verifies every request as Push Kit does) and `callpush serve` sending to it
  * through its real Push Kit sender, both child processes on loopback with their own temporary
  * directory, SQLite database, HS256 device-token secret and API key.
@@ -8,7 +8,8 @@
  * Push Kit (`pushKitDevice.follow`) turns what the emulator accepted into `receiveMessage('VoIP')`
  * deliveries and system notifications. Device bearer tokens come from `callpush token`.
  *
- * The binary is `$CALLPUSH_BIN`, else `target/debug/callpush` of the workspace the tests run in.
+ * The binaries are `$CALLPUSH_BIN`, else `target/debug/callpush`, and `$CALLPUSH_DEV_BIN`, else
+ * `target/debug/callpush-dev`, of the workspace the tests run in.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -35,23 +36,33 @@ function workspaceRoot(): string {
 }
 
 /**
- * The `callpush` binary: `$CALLPUSH_BIN`, else the workspace's `target/debug/callpush` (which
- * bindings-ets/tests/run.sh builds first), built with `cargo build -p callpush-server` if missing.
+ * A binary of the workspace: `$<variable>`, else the workspace's `target/debug/<name>` (which
+ * bindings-ets/tests/run.sh builds first), built with `cargo build -p <pkg>` if missing.
  */
-export function callpushBinary(): string {
-  const given = process.env.CALLPUSH_BIN;
+function workspaceBinary(variable: string, pkg: string, name: string): string {
+  const given = process.env[variable];
   if (given !== undefined && given.length > 0) {
-    if (!fs.existsSync(given)) throw new Error(`CALLPUSH_BIN=${given} does not exist`);
+    if (!fs.existsSync(given)) throw new Error(`${variable}=${given} does not exist`);
     return given;
   }
   const root = workspaceRoot();
-  const bin = path.join(root, 'target', 'debug', 'callpush');
+  const bin = path.join(root, 'target', 'debug', name);
   if (!fs.existsSync(bin)) {
-    const cargo = spawnSync('cargo', ['build', '--quiet', '--locked', '-p', 'callpush-server', '--bin', 'callpush'],
+    const cargo = spawnSync('cargo', ['build', '--quiet', '--locked', '-p', pkg, '--bin', name],
       { cwd: root, encoding: 'utf8', stdio: ['ignore', 'inherit', 'pipe'] });
-    if (cargo.status !== 0) throw new Error(`cargo build -p callpush-server failed:\n${cargo.stderr}`);
+    if (cargo.status !== 0) throw new Error(`cargo build -p ${pkg} failed:\n${cargo.stderr}`);
   }
   return bin;
+}
+
+/** The server, `callpush`: `$CALLPUSH_BIN`, else `target/debug/callpush`. */
+export function callpushBinary(): string {
+  return workspaceBinary('CALLPUSH_BIN', 'callpush-server', 'callpush');
+}
+
+/** The developer commands, `callpush-dev` (its `emulate`): `$CALLPUSH_DEV_BIN`, else `target/debug/callpush-dev`. */
+export function callpushDevBinary(): string {
+  return workspaceBinary('CALLPUSH_DEV_BIN', 'callpush-dev', 'callpush-dev');
 }
 
 /** A TOML basic string. */
@@ -101,7 +112,7 @@ export interface PushKitRequest {
   status: number;
 }
 
-/** `callpush emulate` + `callpush serve`, for one test file. */
+/** `callpush-dev emulate` + `callpush serve`, for one test file. */
 export class CallpushServer {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callpush-ets-server-'));
   readonly apiKey = `ets-test-backend-key-${crypto.randomBytes(8).toString('hex')}`;
@@ -127,10 +138,10 @@ export class CallpushServer {
     process.once('exit', this.onExit);
     const bin = callpushBinary();
     const emuDir = path.join(this.dir, 'emulators');
-    this.emulator = spawn(bin, ['emulate', '--dir', emuDir], { env: scrubbedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.emulator = spawn(callpushDevBinary(), ['emulate', '--dir', emuDir], { env: scrubbedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     this.pushKitUrl = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`callpush emulate printed no Push Kit URL: ${out}`)), 30_000);
+      const timer = setTimeout(() => reject(new Error(`callpush-dev emulate printed no Push Kit URL: ${out}`)), 30_000);
       this.emulator?.stdout?.on('data', (chunk: Buffer) => {
         out += chunk.toString('utf8');
         const found = /^Push Kit\s+(http:\/\/\S+)/m.exec(out);
@@ -139,7 +150,7 @@ export class CallpushServer {
           resolve(found[1]);
         }
       });
-      this.emulator?.once('exit', (code) => reject(new Error(`callpush emulate exited with ${code}: ${out}`)));
+      this.emulator?.once('exit', (code) => reject(new Error(`callpush-dev emulate exited with ${code}: ${out}`)));
     });
     for (let attempt = 0; ; attempt += 1) {
       const port = await freePort();

@@ -1,6 +1,6 @@
-//! `callpush demo`: two calls through the whole path, on all four platforms, in one process.
+//! `callpush-dev demo`: two calls through the whole path, on all four platforms, in one process.
 
-/// Arguments of `callpush demo`.
+/// Arguments of `callpush-dev demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print the timeline as JSON.
@@ -10,5 +10,5 @@ pub struct Args {
 
 /// Runs the demo and prints its timeline.
 pub fn run(args: Args) -> Result<(), String> {
-    callpush_server::demo::main(args.json).map_err(|e| e.to_string())
+    crate::demo::main(args.json).map_err(|e| e.to_string())
 }

@@ -1,6 +1,6 @@
 //! The WNS emulator: the two token endpoints (classic `login.live.com/accesstoken.srf` and
 //! Entra ID `/{tenant}/oauth2/v2.0/token`) and the notification endpoint channel URIs point at,
-//! on one loopback HTTP/1.1 port, checking what providers.md §5 says WNS checks.
+//! on one loopback HTTP/1.1 port, checking what docs/providers/wns.md says WNS checks.
 //!
 //! - Token endpoints: a form-encoded POST with `grant_type=client_credentials`, the flow's client
 //!   id (the Package SID or the Entra application id), the client secret and the flow's scope
@@ -43,7 +43,7 @@ use axum::routing::{any, post};
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use callpush::model::Platform;
+use callpush_client::model::Platform;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
@@ -54,15 +54,73 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::credentials::TestCredentials;
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
-use crate::senders::wns::{ENTRA_SCOPE, LIVE_SCOPE, MAX_RAW_PAYLOAD};
 
-/// Classic tokens live a day (`expires_in: 86400`).
+/// The scope of classic tokens: Microsoft, "Windows Push Notification Services (WNS) overview",
+/// authentication request (learn.microsoft.com/windows/apps/design/shell/tiles-and-notifications/windows-push-notification-services--wns--overview);
+/// docs/providers/wns.md.
+pub const LIVE_SCOPE: &str = "notify.windows.com";
+/// The scope of Entra ID tokens for WNS: Microsoft, "Push notifications with the Windows App SDK"
+/// (learn.microsoft.com/windows/apps/windows-app-sdk/notifications/push-notifications);
+/// docs/providers/wns.md.
+pub const ENTRA_SCOPE: &str = "https://wns.windows.com/.default";
+/// The largest raw notification payload, bytes (413 above): Microsoft, "Push notification service
+/// request and response headers" (learn.microsoft.com/windows/apps/design/shell/tiles-and-notifications/push-request-response-headers);
+/// docs/providers/wns.md.
+pub const MAX_RAW_PAYLOAD: usize = 5000;
+
+/// The path and query of a channel URI (`/w/?token=…`), `/` when it has neither: the request
+/// target a notification to the channel carries (its host is the emulator's), so it is how the
+/// emulator recognises the channel. Channel URIs are opaque URLs to senders: Microsoft, "Windows
+/// Push Notification Services (WNS) overview"; docs/providers/wns.md.
+pub fn channel_path_and_query(channel: &str) -> String {
+    let without_fragment = channel.split('#').next().unwrap_or_default();
+    match without_fragment.parse::<Uri>().ok().and_then(|uri| uri.path_and_query().cloned()) {
+        Some(target) if target.path().is_empty() => format!("/{target}"),
+        Some(target) => target.to_string(),
+        None => "/".to_owned(),
+    }
+}
+
+/// The classic token endpoint's path (`https://login.live.com/accesstoken.srf`): Microsoft,
+/// "Windows Push Notification Services (WNS) overview", authenticating your cloud service;
+/// docs/providers/wns.md.
+pub const LIVE_TOKEN_PATH: &str = "/accesstoken.srf";
+/// The Entra ID token endpoint's path after the tenant (`https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`):
+/// Microsoft identity platform, "OAuth 2.0 client credentials flow"; docs/providers/wns.md.
+pub const ENTRA_TOKEN_PATH: &str = "/oauth2/v2.0/token";
+/// The grant type both token endpoints take: RFC 6749 §4.4, as Microsoft, "Windows Push
+/// Notification Services (WNS) overview" and "OAuth 2.0 client credentials flow" use it;
+/// docs/providers/wns.md.
+pub const CLIENT_CREDENTIALS_GRANT: &str = "client_credentials";
+/// The `X-WNS-Type` of raw notifications: Microsoft, "Push notification service request and
+/// response headers"; docs/providers/wns.md.
+pub const RAW_TYPE: &str = "wns/raw";
+
+/// The `error` of the token endpoints' refusals: RFC 6749 §5.2, as Microsoft, "Windows Push
+/// Notification Services (WNS) overview" and "OAuth 2.0 client credentials flow" answer them;
+/// docs/providers/wns.md.
+pub mod token_error {
+    /// A parameter is missing, repeated or malformed (RFC 6749 §5.2; docs/providers/wns.md).
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// The grant type is not `client_credentials` (RFC 6749 §5.2; docs/providers/wns.md).
+    pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
+    /// Unknown client or wrong secret (RFC 6749 §5.2; docs/providers/wns.md).
+    pub const INVALID_CLIENT: &str = "invalid_client";
+    /// The scope is not the flow's WNS scope (RFC 6749 §5.2; docs/providers/wns.md).
+    pub const INVALID_SCOPE: &str = "invalid_scope";
+}
+
+/// Classic tokens live a day (`expires_in: 86400`): Microsoft, "Windows Push Notification
+/// Services (WNS) overview"; docs/providers/wns.md.
 const LIVE_LIFETIME: u64 = 86_400;
-/// Entra ID's sample says `"86399"`.
+/// Entra ID's sample says `"86399"` (Microsoft identity platform, "OAuth 2.0 client credentials
+/// flow"; docs/providers/wns.md).
 const ENTRA_LIFETIME: u64 = 86_399;
-/// Most body bytes read from any request; more is answered 413 unread.
+/// Most body bytes read from any request; more is answered 413 unread (the emulator's own bound,
+/// above [`MAX_RAW_PAYLOAD`]; docs/providers/wns.md).
 const MAX_BODY: usize = 1 << 20;
-/// Longest `X-WNS-Tag`.
+/// Longest `X-WNS-Tag`: Microsoft, "Push notification service request and response headers";
+/// docs/providers/wns.md.
 const MAX_TAG: usize = 16;
 
 /// A local WNS with its token endpoints.
@@ -92,8 +150,8 @@ impl WnsEmulator {
             lifetime: Mutex::default(),
         });
         let app = Router::new()
-            .route("/accesstoken.srf", any(live_token))
-            .route("/{tenant}/oauth2/v2.0/token", any(entra_token))
+            .route(LIVE_TOKEN_PATH, any(live_token))
+            .route(&format!("/{{tenant}}{ENTRA_TOKEN_PATH}"), any(entra_token))
             .route("/_emulator/token-faults", post(add_token_fault).delete(clear_token_faults))
             .fallback(notify)
             .with_state(shared.clone())
@@ -111,12 +169,12 @@ impl WnsEmulator {
 
     /// The classic (login.live.com) token endpoint.
     pub fn live_token_url(&self) -> String {
-        format!("http://{}/accesstoken.srf", self.addr)
+        format!("http://{}{LIVE_TOKEN_PATH}", self.addr)
     }
 
     /// The Entra ID token endpoint of `tenant`.
     pub fn entra_token_url(&self, tenant: &str) -> String {
-        format!("http://{}/{tenant}/oauth2/v2.0/token", self.addr)
+        format!("http://{}/{tenant}{ENTRA_TOKEN_PATH}", self.addr)
     }
 
     /// Its scripted faults (notification requests) and the log of every request.
@@ -306,8 +364,13 @@ async fn token_endpoint(
     let request = match Request::read(method, uri, headers, body).await {
         Ok(request) => request,
         Err(request) => {
-            let response =
-                oauth_error(flow, StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", 0, "Request too large.");
+            let response = oauth_error(
+                flow,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                token_error::INVALID_REQUEST,
+                0,
+                "Request too large.",
+            );
             request.log(&shared.faults, 413);
             return response;
         }
@@ -340,7 +403,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     if request.method != Method::POST {
         return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
+            token_error::INVALID_REQUEST,
             900_561,
             "The endpoint only accepts POST.",
         );
@@ -349,7 +412,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            token_error::INVALID_REQUEST,
             900_144,
             "The request body must be application/x-www-form-urlencoded.",
         );
@@ -357,7 +420,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     let Some(form) = parse_form(&request.body) else {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            token_error::INVALID_REQUEST,
             900_144,
             "The request body is not a valid form.",
         );
@@ -368,16 +431,16 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
         if tenant != c.wns_tenant_id {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                token_error::INVALID_REQUEST,
                 90_002,
                 &format!("AADSTS90002: Tenant '{}' not found.", tenant.chars().take(64).collect::<String>()),
             );
         }
     }
-    if field("grant_type") != Some("client_credentials") {
+    if field("grant_type") != Some(CLIENT_CREDENTIALS_GRANT) {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
+            token_error::UNSUPPORTED_GRANT_TYPE,
             70_003,
             "The grant_type must be client_credentials.",
         );
@@ -388,7 +451,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     };
     if field("client_id") != Some(expected_client.as_str()) {
         let (error, description) = match flow {
-            Flow::Live => ("invalid_client", "Invalid client id."),
+            Flow::Live => (token_error::INVALID_CLIENT, "Invalid client id."),
             Flow::Entra => (
                 "unauthorized_client",
                 "AADSTS700016: Application with the identifier was not found in the directory.",
@@ -399,7 +462,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     if field("client_secret") != Some(c.wns_client_secret.as_str()) {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "invalid_client",
+            token_error::INVALID_CLIENT,
             7_000_215,
             match flow {
                 Flow::Live => "Invalid client secret.",
@@ -416,7 +479,7 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     if !scope_ok {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "invalid_scope",
+            token_error::INVALID_SCOPE,
             70_011,
             match flow {
                 Flow::Live => "The scope must be notify.windows.com.",
@@ -585,7 +648,7 @@ struct Refusal {
     description: String,
 }
 
-/// Checks a notification request (providers.md §5.3) and delivers it, or refuses it.
+/// Checks a notification request (docs/providers/wns.md) and delivers it, or refuses it.
 fn accept(shared: &Shared, request: &Request) -> Result<Response, Refusal> {
     let refuse = |status, description: &str| Err(Refusal { status, description: description.to_owned() });
     let bad = |description: &str| refuse(StatusCode::BAD_REQUEST, description);
@@ -625,7 +688,7 @@ fn accept(shared: &Shared, request: &Request) -> Result<Response, Refusal> {
         Some(kind) => kind.to_ascii_lowercase(),
     };
     let expected_type = match kind.as_str() {
-        "wns/raw" => "application/octet-stream",
+        RAW_TYPE => "application/octet-stream",
         "wns/toast" | "wns/tile" | "wns/badge" => "text/xml",
         _ => return bad("X-WNS-Type must be wns/toast, wns/tile, wns/badge or wns/raw."),
     };
@@ -639,7 +702,7 @@ fn accept(shared: &Shared, request: &Request) -> Result<Response, Refusal> {
         }
     }
     if let Some(tag) = request.header("x-wns-tag") {
-        if kind == "wns/raw" || tag.chars().count() > MAX_TAG {
+        if kind == RAW_TYPE || tag.chars().count() > MAX_TAG {
             return bad("X-WNS-Tag is for tile notifications only, at most 16 characters.");
         }
     }
@@ -664,12 +727,12 @@ fn accept(shared: &Shared, request: &Request) -> Result<Response, Refusal> {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "The notification payload exceeds 5000 bytes.");
     }
 
-    let connected = kind == "wns/raw" && {
+    let connected = kind == RAW_TYPE && {
         let raw = String::from_utf8_lossy(&request.body).into_owned();
         shared.hub.deliver(Platform::Wns, &request.target, DevicePush::App { raw })
     };
     // Toasts, tiles and badges are cached for an offline device; raw only when asked.
-    let status = if connected || cache || kind != "wns/raw" { "received" } else { "dropped" };
+    let status = if connected || cache || kind != RAW_TYPE { "received" } else { "dropped" };
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     headers.insert("x-wns-status", HeaderValue::from_static(status));
@@ -748,6 +811,15 @@ mod tests {
         assert!(parse_form(b"a=%zz").is_none());
         assert!(parse_form(b"a=%4").is_none());
         assert!(parse_form(&[b'a', b'=', 0xff]).is_none());
+    }
+
+    #[test]
+    fn a_channel_is_known_by_its_path_and_query() {
+        let channel = "https://wns2-by3p.notify.windows.com/w/?token=AwYAAABa%2fx+y=";
+        assert_eq!(channel_path_and_query(channel), "/w/?token=AwYAAABa%2fx+y=");
+        assert_eq!(channel_path_and_query(&format!("{channel}#fragment")), "/w/?token=AwYAAABa%2fx+y=");
+        assert_eq!(channel_path_and_query("https://host.example?token=x"), "/?token=x");
+        assert_eq!(channel_path_and_query("https://host.example"), "/");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The Push Kit v3 emulator: `POST /v3/{projectId}/messages:send` as providers.md §1 describes
+//! The Push Kit v3 emulator: `POST /v3/{projectId}/messages:send` as docs/providers/harmony.md describes
 //! it, on plain HTTP on a loopback port.
 //!
 //! It checks what Push Kit checks, answering with its business codes: the service-account JWT
@@ -20,8 +20,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
-use callpush::model::Platform;
-use callpush::wire::harmony_delivery;
+use callpush_client::model::Platform;
+use callpush_client::wire::harmony_delivery;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -31,21 +31,82 @@ use super::credentials::{TestCredentials, HARMONY_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
-use crate::senders::harmony::JWT_AUDIENCE;
 
-/// Largest body, tokens excluded, bytes (→ 80300008).
+/// The `aud` of every service-account JWT, a fixed claim checked, never called: Huawei Push Kit,
+/// "JWT-based authentication" of a service account (developer.huawei.com, HarmonyOS Push Kit
+/// server guide); docs/providers/harmony.md.
+pub const JWT_AUDIENCE: &str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token";
+
+/// The send path, `POST /v3/{projectId}/messages:send`: Huawei Push Kit, "Push Kit REST API"
+/// (scenario-based message sending, v3); docs/providers/harmony.md.
+pub const SEND_PATH_PREFIX: &str = "/v3/";
+/// The end of the send path after the project id; see [`SEND_PATH_PREFIX`]. Huawei Push Kit,
+/// "Push Kit REST API"; docs/providers/harmony.md.
+pub const SEND_PATH_SUFFIX: &str = "/messages:send";
+
+/// Push Kit's business codes (the `code` of every answer body): Huawei Push Kit, "Push Kit REST
+/// API" error codes (result codes of the v3 send API); docs/providers/harmony.md.
+pub mod code {
+    /// Success (Push Kit REST API error codes; docs/providers/harmony.md).
+    pub const SUCCESS: &str = "80000000";
+    /// Some tokens succeeded, others did not; `msg` lists the illegal ones (Push Kit REST API
+    /// error codes; docs/providers/harmony.md).
+    pub const PARTIAL_SUCCESS: &str = "80100000";
+    /// Parameter check failed: a header or field missing or of the wrong type (Push Kit REST
+    /// API error codes; docs/providers/harmony.md).
+    pub const PARAMETER_ERROR: &str = "80100001";
+    /// Illegal payload for its push-type (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const ILLEGAL_PAYLOAD: &str = "80100003";
+    /// Illegal `pushOptions.ttl` (Push Kit REST API error codes; docs/providers/harmony.md).
+    pub const ILLEGAL_TTL: &str = "80100004";
+    /// Authentication failed: the JWT is not valid for this project (Push Kit REST API error
+    /// codes; docs/providers/harmony.md).
+    pub const AUTHENTICATION_ERROR: &str = "80200001";
+    /// The JWT has expired (Push Kit REST API error codes; docs/providers/harmony.md).
+    pub const JWT_EXPIRED: &str = "80200005";
+    /// No permission to send to these tokens (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const NO_PERMISSION: &str = "80300002";
+    /// Every token is illegal; `msg` lists them (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const ALL_TOKENS_ILLEGAL: &str = "80300007";
+    /// The message is too large (Push Kit REST API error codes; docs/providers/harmony.md).
+    pub const MESSAGE_TOO_LARGE: &str = "80300008";
+    /// Too many (or no) tokens in one request (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const TOKEN_COUNT: &str = "80300010";
+    /// Too many tokens for a test message (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const TEST_TOKEN_COUNT: &str = "80300030";
+    /// The JWT's validity period is over the threshold (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const JWT_PERIOD_TOO_LONG: &str = "80300036";
+    /// Push Kit inner error, retry later (Push Kit REST API error codes;
+    /// docs/providers/harmony.md).
+    pub const INNER_ERROR: &str = "81000001";
+}
+
+/// Largest body, tokens excluded, bytes (→ 80300008): Huawei Push Kit, "Push Kit REST API"
+/// message size limit; docs/providers/harmony.md.
 pub const MAX_BODY: usize = 4096;
-/// Most tokens per request (→ 80300010).
+/// Most tokens per request (→ 80300010): Huawei Push Kit, "Push Kit REST API" `target.token`;
+/// docs/providers/harmony.md.
 pub const MAX_TOKENS: usize = 1000;
-/// Most tokens per test message (→ 80300030).
+/// Most tokens per test message (→ 80300030): Huawei Push Kit, "Push Kit REST API"
+/// `pushOptions.testMessage`; docs/providers/harmony.md.
 pub const MAX_TEST_TOKENS: usize = 10;
-/// Longest JWT validity period Push Kit accepts, seconds (→ 80300036).
+/// Longest JWT validity period Push Kit accepts, seconds (→ 80300036): Huawei Push Kit,
+/// "JWT-based authentication"; docs/providers/harmony.md.
 pub const MAX_JWT_VALIDITY: i64 = 86_400;
-/// Shortest token the emulator takes for a Push Kit token.
+/// Shortest token the emulator takes for a Push Kit token (the emulator's own bound: Push Kit
+/// tokens are opaque; docs/providers/harmony.md).
 pub const MIN_TOKEN_LEN: usize = 8;
-/// Longest `pushOptions.ttl`, seconds.
+/// Longest `pushOptions.ttl`, seconds (15 days): Huawei Push Kit, "Push Kit REST API"
+/// `pushOptions`; docs/providers/harmony.md.
 const MAX_TTL: i64 = 1_296_000;
-/// Notification categories of alert messages.
+/// Notification categories of alert messages: Huawei Push Kit, "Push Kit REST API"
+/// `Notification.category` (notification classification); docs/providers/harmony.md.
 const CATEGORIES: [&str; 14] = [
     "IM",
     "VOIP",
@@ -220,7 +281,7 @@ async fn handle(
 
 /// The project id of `/v3/{projectId}/messages:send`.
 fn send_path(path: &str) -> Option<&str> {
-    let project = path.strip_prefix("/v3/")?.strip_suffix("/messages:send")?;
+    let project = path.strip_prefix(SEND_PATH_PREFIX)?.strip_suffix(SEND_PATH_SUFFIX)?;
     (!project.is_empty() && !project.contains('/')).then_some(project)
 }
 
@@ -244,14 +305,14 @@ fn fault_response(fault: &Fault) -> Response {
     response
 }
 
-/// The HTTP status Push Kit answers a business code with (providers.md leaves it open; these
+/// The HTTP status Push Kit answers a business code with (docs/providers/harmony.md leaves it open; these
 /// follow its HTTP table: 200 for results, 401 for authentication, 500 for inner errors, 400
 /// for the rest).
 fn http_status(code: &str) -> StatusCode {
     match code {
-        "80000000" | "80100000" => StatusCode::OK,
-        "80200001" | "80200005" => StatusCode::UNAUTHORIZED,
-        "81000001" => StatusCode::INTERNAL_SERVER_ERROR,
+        code::SUCCESS | code::PARTIAL_SUCCESS => StatusCode::OK,
+        code::AUTHENTICATION_ERROR | code::JWT_EXPIRED => StatusCode::UNAUTHORIZED,
+        code::INNER_ERROR => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -317,7 +378,7 @@ impl Shared {
         let (good, bad): (Vec<&String>, Vec<&String>) = accepted.tokens.iter().partition(|t| valid_token(t));
         if good.is_empty() {
             let detail = json!({ "illegalTokens": { "tokenFormatError": bad } });
-            return self.answer("80300007", detail.to_string());
+            return self.answer(code::ALL_TOKENS_ILLEGAL, detail.to_string());
         }
         for token in &good {
             let push = match accepted.push_type {
@@ -345,53 +406,65 @@ impl Shared {
             self.hub.deliver(Platform::Harmony, token, push);
         }
         if bad.is_empty() {
-            return self.answer("80000000", "Success");
+            return self.answer(code::SUCCESS, "Success");
         }
         let detail = json!({
             "success": good.len(),
             "failure": bad.len(),
             "illegalTokens": { "tokenFormatError": bad },
         });
-        self.answer("80100000", detail.to_string())
+        self.answer(code::PARTIAL_SUCCESS, detail.to_string())
     }
 
     /// Every check of a send request, in the order Push Kit reports them.
     fn check(&self, project_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<Accepted, Refusal> {
         self.authenticate(headers)?;
         if project_id != self.project_id {
-            return Err(refuse("80300002", "No permission to send message to these tmIDs."));
+            return Err(refuse(code::NO_PERMISSION, "No permission to send message to these tmIDs."));
         }
         let push_type = match header(headers, "push-type").map(str::trim) {
             Some("10") => 10,
             Some("0") => 0,
             Some(other @ ("1" | "2" | "6" | "7")) => {
                 return Err(refuse(
-                    "80100001",
+                    code::PARAMETER_ERROR,
                     format!("Check Parameter Error: push-type {other} is not emulated"),
                 ))
             }
-            Some(_) => return Err(refuse("80100001", "Check Parameter Error: unknown push-type")),
-            None => return Err(refuse("80100001", "Check Parameter Error: push-type is required")),
+            Some(_) => return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: unknown push-type")),
+            None => {
+                return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: push-type is required"))
+            }
         };
         let json_body = header(headers, "content-type").is_some_and(|v| {
             v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
         });
         if !json_body {
-            return Err(refuse("80100001", "Check Parameter Error: Content-Type must be application/json"));
+            return Err(refuse(
+                code::PARAMETER_ERROR,
+                "Check Parameter Error: Content-Type must be application/json",
+            ));
         }
         let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body) else {
-            return Err(refuse("80100001", "Check Parameter Error: the body is not a JSON object"));
+            return Err(refuse(
+                code::PARAMETER_ERROR,
+                "Check Parameter Error: the body is not a JSON object",
+            ));
         };
         let Some(Value::Object(payload)) = root.get("payload") else {
-            return Err(refuse("80100001", "Check Parameter Error: payload is required"));
+            return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: payload is required"));
         };
         let tokens = match root.get("target").and_then(|t| t.get("token")) {
             Some(Value::Array(list)) => list
                 .iter()
                 .map(|t| t.as_str().map(str::to_owned))
                 .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| refuse("80100001", "Check Parameter Error: target.token must be strings"))?,
-            _ => return Err(refuse("80100001", "Check Parameter Error: target.token is required")),
+                .ok_or_else(|| {
+                    refuse(code::PARAMETER_ERROR, "Check Parameter Error: target.token must be strings")
+                })?,
+            _ => {
+                return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: target.token is required"))
+            }
         };
         let test_message = check_push_options(root.get("pushOptions"))?;
         match push_type {
@@ -400,22 +473,23 @@ impl Shared {
         }
         let limit = if test_message { MAX_TEST_TOKENS } else { MAX_TOKENS };
         if tokens.is_empty() || tokens.len() > MAX_TOKENS {
-            return Err(refuse("80300010", format!("token count should within 1 and {MAX_TOKENS}.")));
+            return Err(refuse(code::TOKEN_COUNT, format!("token count should within 1 and {MAX_TOKENS}.")));
         }
         if tokens.len() > limit {
-            return Err(refuse("80300030", "When send test message, token count exceed limit."));
+            return Err(refuse(code::TEST_TOKEN_COUNT, "When send test message, token count exceed limit."));
         }
         // The limit counts the body without its tokens: each token as JSON, and the commas.
         let token_bytes: usize = tokens.iter().map(|t| json_len(t) + 1).sum::<usize>() - 1;
         if body.len().saturating_sub(token_bytes) > MAX_BODY {
-            return Err(refuse("80300008", "Push message size is too long."));
+            return Err(refuse(code::MESSAGE_TOO_LARGE, "Push message size is too long."));
         }
         Ok(Accepted { push_type, payload: payload.clone(), tokens })
     }
 
     /// Verifies the service-account JWT of `Authorization: Bearer`.
     fn authenticate(&self, headers: &HeaderMap) -> Result<(), Refusal> {
-        let auth_error = |why: &str| refuse("80200001", format!("Authentication Error: {why}"));
+        let auth_error =
+            |why: &str| refuse(code::AUTHENTICATION_ERROR, format!("Authentication Error: {why}"));
         let jwt = header(headers, "authorization")
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
@@ -441,7 +515,7 @@ impl Shared {
             match jsonwebtoken::decode::<Claims>(jwt, &self.key, &validation) {
                 Ok(data) => Ok(data.claims),
                 Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
-                    Err(refuse("80200005", "Jwt token expired."))
+                    Err(refuse(code::JWT_EXPIRED, "Jwt token expired."))
                 }
                 Err(e) => Err(auth_error(&format!("{e}"))),
             }
@@ -450,10 +524,10 @@ impl Shared {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         if claims.exp <= now {
-            return Err(refuse("80200005", "Jwt token expired."));
+            return Err(refuse(code::JWT_EXPIRED, "Jwt token expired."));
         }
         if claims.exp.saturating_sub(claims.iat) > MAX_JWT_VALIDITY {
-            return Err(refuse("80300036", "JWT expire period over threshold."));
+            return Err(refuse(code::JWT_PERIOD_TOO_LONG, "JWT expire period over threshold."));
         }
         Ok(())
     }
@@ -479,14 +553,18 @@ fn check_push_options(options: Option<&Value>) -> Result<bool, Refusal> {
     let options = match options {
         None | Some(Value::Null) => return Ok(false),
         Some(Value::Object(options)) => options,
-        Some(_) => return Err(refuse("80100001", "Check Parameter Error: pushOptions must be an object")),
+        Some(_) => {
+            return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: pushOptions must be an object"))
+        }
     };
     match options.get("ttl") {
         None => {}
         Some(ttl) => match ttl.as_i64() {
             Some(ttl) if (1..=MAX_TTL).contains(&ttl) => {}
-            Some(_) => return Err(refuse("80100004", "Illegal expire time.")),
-            None => return Err(refuse("80100001", "Check Parameter Error: ttl must be an integer")),
+            Some(_) => return Err(refuse(code::ILLEGAL_TTL, "Illegal expire time.")),
+            None => {
+                return Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: ttl must be an integer"))
+            }
         },
     }
     match options.get("biTag") {
@@ -494,7 +572,7 @@ fn check_push_options(options: Option<&Value>) -> Result<bool, Refusal> {
         Some(Value::String(tag)) if tag.len() <= 64 => {}
         Some(_) => {
             return Err(refuse(
-                "80100001",
+                code::PARAMETER_ERROR,
                 "Check Parameter Error: biTag must be a string of at most 64 bytes",
             ))
         }
@@ -502,7 +580,7 @@ fn check_push_options(options: Option<&Value>) -> Result<bool, Refusal> {
     match options.get("testMessage") {
         None => Ok(false),
         Some(Value::Bool(test)) => Ok(*test),
-        Some(_) => Err(refuse("80100001", "Check Parameter Error: testMessage must be a boolean")),
+        Some(_) => Err(refuse(code::PARAMETER_ERROR, "Check Parameter Error: testMessage must be a boolean")),
     }
 }
 
@@ -510,15 +588,17 @@ fn check_push_options(options: Option<&Value>) -> Result<bool, Refusal> {
 fn check_call_payload(payload: &Map<String, Value>) -> Result<(), Refusal> {
     match payload.get("extraData") {
         Some(Value::String(extra)) if !extra.is_empty() => Ok(()),
-        Some(_) => Err(refuse("80100003", "Illegal payload, extraData must be a non-empty string.")),
-        None => Err(refuse("80100003", "Illegal payload, extraData is required.")),
+        Some(_) => {
+            Err(refuse(code::ILLEGAL_PAYLOAD, "Illegal payload, extraData must be a non-empty string."))
+        }
+        None => Err(refuse(code::ILLEGAL_PAYLOAD, "Illegal payload, extraData is required.")),
     }
 }
 
 /// push-type 0 (`AlertPayload`): a notification with a known category, a title, a body and a
 /// click action.
 fn check_alert_payload(payload: &Map<String, Value>) -> Result<(), Refusal> {
-    let illegal = |tips: &str| refuse("80100003", format!("Illegal payload, {tips}."));
+    let illegal = |tips: &str| refuse(code::ILLEGAL_PAYLOAD, format!("Illegal payload, {tips}."));
     let Some(Value::Object(notification)) = payload.get("notification") else {
         return Err(illegal("notification is required"));
     };

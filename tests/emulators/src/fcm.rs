@@ -1,4 +1,4 @@
-//! The FCM HTTP v1 emulator (providers.md §3): Google's OAuth token endpoint for service
+//! The FCM HTTP v1 emulator (docs/providers/fcm.md): Google's OAuth token endpoint for service
 //! accounts and `POST /v1/projects/{project_id}/messages:send`, on one loopback port.
 //!
 //! The token endpoint verifies the RS256 assertion with [`FCM_PUBLIC_KEY`] and its claims
@@ -23,7 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
-use callpush::model::Platform;
+use callpush_client::model::Platform;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -34,37 +34,95 @@ use tokio::task::JoinHandle;
 use super::credentials::{TestCredentials, FCM_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
-use crate::auth::random_token;
-use crate::senders::fcm::{FCM_SCOPE, INVALID_TOKEN_MESSAGE, JWT_BEARER_GRANT};
+
+/// The OAuth scope an access token needs to send FCM messages: Google, "Authorize send
+/// requests" (firebase.google.com/docs/cloud-messaging/auth-server); docs/providers/fcm.md.
+pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
+/// The grant type of the service-account token request, a signed assertion traded for an access
+/// token: RFC 7523 §2.1 and Google, "Using OAuth 2.0 for Server to Server Applications"
+/// (developers.google.com/identity/protocols/oauth2/service-account); docs/providers/fcm.md.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The `INVALID_ARGUMENT` message FCM answers a malformed registration token with: FCM HTTP v1
+/// `ErrorCode` reference (firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode);
+/// docs/providers/fcm.md.
+pub const INVALID_TOKEN_MESSAGE: &str = "The registration token is not a valid FCM registration token";
+/// The send path, `POST /v1/projects/{project_id}/messages:send`: FCM HTTP v1 reference,
+/// `projects.messages.send` (firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send);
+/// docs/providers/fcm.md.
+pub const SEND_PATH_PREFIX: &str = "/v1/projects/";
+/// The end of the send path after the project id; see [`SEND_PATH_PREFIX`] (FCM HTTP v1
+/// reference, `projects.messages.send`; docs/providers/fcm.md).
+pub const SEND_PATH_SUFFIX: &str = "/messages:send";
+/// The token endpoint's path (`https://oauth2.googleapis.com/token`): Google, "Using OAuth 2.0 for
+/// Server to Server Applications"; docs/providers/fcm.md.
+pub const TOKEN_PATH: &str = "/token";
+
+/// The `errorCode` of FCM's `FcmError` detail: FCM HTTP v1 `ErrorCode` reference
+/// (firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode); docs/providers/fcm.md.
+pub mod error_code {
+    /// The request is invalid, a malformed registration token included (FCM `ErrorCode`
+    /// reference; docs/providers/fcm.md).
+    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
+    /// The registration token is no longer valid: the app was uninstalled or the token expired
+    /// (FCM `ErrorCode` reference; docs/providers/fcm.md).
+    pub const UNREGISTERED: &str = "UNREGISTERED";
+    /// The token belongs to another sender (FCM `ErrorCode` reference; docs/providers/fcm.md).
+    pub const SENDER_ID_MISMATCH: &str = "SENDER_ID_MISMATCH";
+}
+
+/// The `error` of the token endpoint's refusals: RFC 6749 §5.2 as Google's token endpoint answers
+/// them ("Using OAuth 2.0 for Server to Server Applications"); docs/providers/fcm.md.
+pub mod token_error {
+    /// The `grant_type` is not the JWT bearer grant (RFC 6749 §5.2; docs/providers/fcm.md).
+    pub const UNSUPPORTED_GRANT_TYPE: &str = "unsupported_grant_type";
+    /// The assertion is malformed, badly signed, expired or from an unknown account (RFC 6749
+    /// §5.2, RFC 7523 §3.1; docs/providers/fcm.md).
+    pub const INVALID_GRANT: &str = "invalid_grant";
+    /// The assertion's scope is not one FCM accepts (RFC 6749 §5.2; docs/providers/fcm.md).
+    pub const INVALID_SCOPE: &str = "invalid_scope";
+}
 
 /// The sender id (Firebase project number) devices see as `from`.
 pub const SENDER_ID: &str = "1000000000001";
 /// How long issued access tokens live unless [`FcmEmulator::set_token_lifetime`] says otherwise:
-/// what Google answers (`expires_in` 3599).
+/// what Google answers (`expires_in` 3599), "Using OAuth 2.0 for Server to Server Applications";
+/// docs/providers/fcm.md.
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
-/// The broad scope Google also accepts for FCM (the Admin SDKs ask for it).
+/// The broad scope Google also accepts for FCM (the Admin SDKs ask for it): Google, "Authorize
+/// send requests" (firebase.google.com/docs/cloud-messaging/auth-server); docs/providers/fcm.md.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-/// Largest data map, keys plus values, bytes.
+/// Largest data map, keys plus values, bytes: FCM, "About FCM messages" (payload limit, 4096
+/// bytes); docs/providers/fcm.md.
 pub const MAX_DATA_BYTES: usize = 4096;
-/// Longest `android.ttl`, seconds (4 weeks).
+/// Longest `android.ttl`, seconds (4 weeks): FCM, "Setting the lifespan of a message";
+/// docs/providers/fcm.md.
 pub const MAX_TTL_SECONDS: u64 = 2_419_200;
 /// Shortest registration token accepted. Real tokens are about 160 characters; this bound is
 /// lower so that `device::token_for(Platform::Fcm, _)` (74 characters) stays valid.
 pub const MIN_TOKEN_LEN: usize = 64;
-/// Longest registration token accepted.
+/// Longest registration token accepted (the emulator's own bound: FCM tokens are opaque;
+/// docs/providers/fcm.md).
 pub const MAX_TOKEN_LEN: usize = 4096;
-/// Largest request body read; larger ones are refused unread.
+/// Largest request body read; larger ones are refused unread (the emulator's own bound, above
+/// FCM's message limit; docs/providers/fcm.md).
 const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Google's token endpoint, the audience Google's own client libraries always put in the
-/// assertion whatever the key file's `token_uri` says; the emulator accepts it as Google does.
+/// assertion whatever the key file's `token_uri` says; the emulator accepts it as Google does
+/// ("Using OAuth 2.0 for Server to Server Applications"; docs/providers/fcm.md).
 pub const GOOGLE_TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
-/// How far in the future an assertion's `iat` may be (clock skew).
+/// How far in the future an assertion's `iat` may be (clock skew; the emulator's own allowance,
+/// docs/providers/fcm.md).
 const CLOCK_SKEW: i64 = 60;
-/// The message Google gives for an out-of-range `iat`/`exp`.
+/// The message Google gives for an out-of-range `iat`/`exp` ("Using OAuth 2.0 for Server to Server
+/// Applications", assertion lifetime at most an hour; docs/providers/fcm.md).
 const SHORT_LIVED: &str = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
                            timeframe. Check your iat and exp values in the JWT claim.";
+/// The `@type` of FCM's error detail (FCM HTTP v1 `FcmError` reference; docs/providers/fcm.md).
 const FCM_ERROR_TYPE: &str = "type.googleapis.com/google.firebase.fcm.v1.FcmError";
+/// The `@type` of the field-violation detail (Google API design guide, "Errors", `google.rpc`
+/// error details; docs/providers/fcm.md).
 const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
+/// The `@type` of the error-info detail (Google API design guide, "Errors"; docs/providers/fcm.md).
 const ERROR_INFO_TYPE: &str = "type.googleapis.com/google.rpc.ErrorInfo";
 
 /// A `google.rpc.Status` error body as FCM sends it: `{"error": {code, message, status,
@@ -253,7 +311,7 @@ impl Reply {
     /// 400 INVALID_ARGUMENT with an `FcmError` detail and, when `field` is given, a
     /// `BadRequest` field violation.
     fn invalid(message: &str, field: Option<&str>) -> Reply {
-        let mut details = vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": "INVALID_ARGUMENT"})];
+        let mut details = vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": error_code::INVALID_ARGUMENT})];
         if let Some(field) = field {
             details.push(violation(field, message));
         }
@@ -315,10 +373,10 @@ enum Route {
 
 /// The route of a request path.
 fn route(path: &str) -> Route {
-    if path == "/token" {
+    if path == TOKEN_PATH {
         return Route::Token;
     }
-    match path.strip_prefix("/v1/projects/").and_then(|rest| rest.strip_suffix("/messages:send")) {
+    match path.strip_prefix(SEND_PATH_PREFIX).and_then(|rest| rest.strip_suffix(SEND_PATH_SUFFIX)) {
         Some(project) if !project.is_empty() && !project.contains('/') => Route::Send(project.to_owned()),
         _ => Route::Unknown,
     }
@@ -429,7 +487,7 @@ impl Shared {
         if grant_type != JWT_BEARER_GRANT {
             return Reply::oauth(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                token_error::UNSUPPORTED_GRANT_TYPE,
                 &format!("Invalid grant_type: {grant_type}"),
             );
         }
@@ -446,7 +504,8 @@ impl Shared {
         };
         let may_send = scopes.iter().any(|s| s == FCM_SCOPE || s == CLOUD_PLATFORM_SCOPE);
         let lifetime = *lock(&self.token_lifetime);
-        let access_token = format!("ya29.c.{}", random_token());
+        let access_token =
+            format!("ya29.c.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         {
             let mut tokens = lock(&self.access_tokens);
             let now = Instant::now();
@@ -465,7 +524,7 @@ impl Shared {
     /// Checks the assertion's signature and claims; returns its scopes, or the OAuth error and
     /// description.
     fn verify_assertion(&self, assertion: &str) -> Result<Vec<String>, (&'static str, String)> {
-        let grant = |description: &str| ("invalid_grant", description.to_owned());
+        let grant = |description: &str| (token_error::INVALID_GRANT, description.to_owned());
         let header = jsonwebtoken::decode_header(assertion).map_err(|_| grant("Invalid JWT: malformed."))?;
         if header.alg != Algorithm::RS256 {
             return Err(grant("Invalid JWT Signature."));
@@ -503,7 +562,10 @@ impl Shared {
         }
         let scopes: Vec<String> = text("scope").split_whitespace().map(str::to_owned).collect();
         if scopes.is_empty() {
-            return Err(("invalid_scope", "Invalid OAuth scope or ID token audience provided.".into()));
+            return Err((
+                token_error::INVALID_SCOPE,
+                "Invalid OAuth scope or ID token audience provided.".into(),
+            ));
         }
         Ok(scopes)
     }
@@ -536,7 +598,7 @@ impl Shared {
                     StatusCode::NOT_FOUND,
                     "NOT_FOUND",
                     "Requested entity was not found.",
-                    vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": "UNREGISTERED"})],
+                    vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": error_code::UNREGISTERED})],
                 );
             }
             if lock(&self.other_project).contains(token) {
@@ -544,7 +606,7 @@ impl Shared {
                     StatusCode::FORBIDDEN,
                     "PERMISSION_DENIED",
                     "SenderId mismatch",
-                    vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": "SENDER_ID_MISMATCH"})],
+                    vec![json!({"@type": FCM_ERROR_TYPE, "errorCode": error_code::SENDER_ID_MISMATCH})],
                 );
             }
         }
@@ -640,7 +702,8 @@ struct CheckedMessage {
     collapse_key: String,
 }
 
-/// Message fields (proto3 JSON: snake_case or lowerCamelCase).
+/// Message fields (proto3 JSON: snake_case or lowerCamelCase): FCM HTTP v1 reference, `Message`
+/// (firebase.google.com/docs/reference/fcm/rest/v1/projects.messages); docs/providers/fcm.md.
 const MESSAGE_FIELDS: &[&str] = &[
     "name",
     "data",
@@ -654,6 +717,7 @@ const MESSAGE_FIELDS: &[&str] = &[
     "topic",
     "condition",
 ];
+/// Fields of `android` (FCM HTTP v1 reference, `AndroidConfig`; docs/providers/fcm.md).
 const ANDROID_FIELDS: &[&str] = &[
     "collapse_key",
     "collapseKey",
@@ -831,7 +895,8 @@ fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, Str
     }
 }
 
-/// Data keys FCM reserves: `from`, `message_type`, and anything starting with `google` or `gcm`.
+/// Data keys FCM reserves: `from`, `message_type`, and anything starting with `google` or `gcm`
+/// (FCM HTTP v1 reference, `Message.data`; docs/providers/fcm.md).
 fn is_reserved_key(key: &str) -> bool {
     key == "from" || key == "message_type" || key.starts_with("google") || key.starts_with("gcm")
 }
@@ -918,7 +983,7 @@ mod tests {
 
     #[test]
     fn tokens_and_reserved_keys() {
-        let token = crate::emulators::device::token_for(Platform::Fcm, 7);
+        let token = crate::device::token_for(Platform::Fcm, 7);
         assert!(is_token(&token));
         assert!(!is_token("short"));
         assert!(!is_token(&format!("{token}!")));

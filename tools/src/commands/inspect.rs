@@ -1,18 +1,18 @@
-//! `callpush inspect`: what would the SDK do with this push?
+//! `callpush-dev inspect`: what would the SDK do with this push?
 //!
 //! Reads one raw push on stdin exactly as the platform hands it to the app and prints the
 //! decision as one JSON object. Exits 0 whenever a decision was printed, whatever it is.
 
 use std::io::Read;
 
-use callpush::adapter::{adapter_for, HandleContext};
-use callpush::model::{HandleOutcome, Outcome, Platform, RawPush, Rejection, RejectionKind};
-use callpush::wire::KeySet;
+use callpush_client::adapter::{adapter_for, HandleContext};
+use callpush_client::model::{HandleOutcome, Outcome, Platform, RawPush, Rejection, RejectionKind};
+use callpush_client::wire::KeySet;
 
 /// Largest push read from stdin; anything longer is refused without reading the rest.
 const MAX_INPUT: u64 = 1 << 20;
 
-/// Arguments of `callpush inspect`.
+/// Arguments of `callpush-dev inspect`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The platform the push was received on.
@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 fn parse_platform(s: &str) -> Result<Platform, String> {
-    s.parse().map_err(|e: callpush::model::UnknownPlatform| e.to_string())
+    s.parse().map_err(|e: callpush_client::model::UnknownPlatform| e.to_string())
 }
 
 /// Reads stdin, decides, prints.

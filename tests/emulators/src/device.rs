@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use callpush::client::{
+use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig,
     IncomingCallError, RegisterPushOptions, ReqwestHttpClient, SystemCallUi,
 };
-use callpush::model::{ApnsEnvironment, Call, HandleOutcome, Platform};
+use callpush_client::model::{ApnsEnvironment, Call, HandleOutcome, Platform};
 use tokio::sync::Notify;
 
 use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
@@ -146,7 +146,7 @@ impl SimulatedDevice {
         data_dir: &Path,
         access_token: String,
         hub: &DeviceHub,
-    ) -> Result<SimulatedDevice, callpush::Error> {
+    ) -> Result<SimulatedDevice, callpush_client::Error> {
         let journal = Arc::new(Journal::default());
         let mut config = ClientConfig::new(server_url, data_dir.to_string_lossy(), platform);
         config.apns_environment = (platform == Platform::Apns).then_some(ApnsEnvironment::Sandbox);
@@ -194,7 +194,7 @@ impl SimulatedDevice {
     }
 
     /// Registers the device's token with the server (iOS: with its alert token).
-    pub async fn register(&self) -> Result<callpush::model::Registration, callpush::Error> {
+    pub async fn register(&self) -> Result<callpush_client::model::Registration, callpush_client::Error> {
         let options =
             RegisterPushOptions { apns_alert_token: self.alert_token.clone(), ..Default::default() };
         self.client.register_push(self.token.clone(), options).await

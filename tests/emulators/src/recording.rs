@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{OutgoingPush, SendOutcome, Sender};
+use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 
 /// Records pushes; answers each with the next scripted outcome, else `Delivered`.
 #[derive(Clone, Default)]

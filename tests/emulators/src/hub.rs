@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use callpush::model::Platform;
+use callpush_client::model::Platform;
 use tokio::sync::mpsc;
 
-use crate::senders::wns::channel_path_and_query;
+use crate::wns::channel_path_and_query;
 
 /// A push as it reaches a device.
 #[derive(Debug, Clone, PartialEq, Eq)]

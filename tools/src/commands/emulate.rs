@@ -1,12 +1,12 @@
-//! `callpush emulate`: the four provider emulators alone, for trying senders by hand.
+//! `callpush-dev emulate`: the four provider emulators alone, for trying senders by hand.
 
 use std::path::PathBuf;
 
+use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::Emulators;
 use callpush_server::config::WnsFlow;
-use callpush_server::emulators::credentials::TestCredentials;
-use callpush_server::emulators::Emulators;
 
-/// Arguments of `callpush emulate`.
+/// Arguments of `callpush-dev emulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to write the test credential files and the emulators' CA.

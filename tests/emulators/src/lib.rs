@@ -1,5 +1,10 @@
 //! Local emulators of the four push providers, faithful to what each checks and answers
-//! (providers.md), for tests, `callpush emulate` and `callpush demo`.
+//! (docs/providers/apns.md, fcm.md, harmony.md, wns.md), for the server's tests and benches,
+//! `callpush-dev emulate` and `callpush-dev demo`. None of it is part of the `callpush` binary.
+//!
+//! An emulator is a specification: each one states the provider's facts (scopes, grant types,
+//! audiences, error reasons, limits, paths) itself, from the provider's public documentation,
+//! and never borrows them from the sender it checks.
 //!
 //! Each emulator verifies the sender's credentials against the public test keys of
 //! [`credentials`], checks headers, body schema, size limits and token format, answers with the
@@ -16,13 +21,13 @@ pub mod fcm;
 pub mod harmony;
 pub mod hub;
 pub mod memo;
+pub mod recording;
 pub mod tls;
 pub mod wns;
 
 use std::path::Path;
 
-use crate::config::{ApnsConfig, FcmConfig, HarmonyConfig, ProvidersConfig, WnsConfig, WnsFlow};
-use crate::senders::http::{HttpSettings, SenderError};
+use callpush_server::config::{ApnsConfig, FcmConfig, HarmonyConfig, ProvidersConfig, WnsConfig, WnsFlow};
 use credentials::{CredentialFiles, TestCredentials};
 use hub::DeviceHub;
 
@@ -107,8 +112,9 @@ impl Emulators {
         Ok((config, files))
     }
 
-    /// HTTP settings trusting the emulators' test CA.
-    pub fn http_settings(&self) -> Result<HttpSettings, SenderError> {
-        HttpSettings::with_ca_pem(&self.apns.ca_pem())
+    /// The emulators' test CA, PEM: what a sender must trust to reach them (the `ca_file` of
+    /// [`Emulators::providers_config`]).
+    pub fn ca_pem(&self) -> String {
+        self.apns.ca_pem()
     }
 }

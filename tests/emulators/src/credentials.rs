@@ -1,4 +1,4 @@
-//! The test credentials the emulators check and `callpush demo` / the tests send with: each
+//! The test credentials the emulators check and `callpush-dev demo` / the tests send with: each
 //! provider's credential files, made from the public test keys in `test-keys/`.
 
 use std::path::{Path, PathBuf};
@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 /// Push Kit service-account key (RSA, PS256), private half.
-pub const HARMONY_PRIVATE_KEY: &str = include_str!("test-keys/harmony-service-account.pem");
+pub const HARMONY_PRIVATE_KEY: &str = include_str!("../test-keys/harmony-service-account.pem");
 /// Its public half, which the Push Kit emulator verifies with.
-pub const HARMONY_PUBLIC_KEY: &str = include_str!("test-keys/harmony-service-account.pub.pem");
+pub const HARMONY_PUBLIC_KEY: &str = include_str!("../test-keys/harmony-service-account.pub.pem");
 /// FCM service-account key (RSA, RS256), private half.
-pub const FCM_PRIVATE_KEY: &str = include_str!("test-keys/fcm-service-account.pem");
+pub const FCM_PRIVATE_KEY: &str = include_str!("../test-keys/fcm-service-account.pem");
 /// Its public half, which the FCM emulator's token endpoint verifies with.
-pub const FCM_PUBLIC_KEY: &str = include_str!("test-keys/fcm-service-account.pub.pem");
+pub const FCM_PUBLIC_KEY: &str = include_str!("../test-keys/fcm-service-account.pub.pem");
 /// APNs provider-token key (EC P-256, ES256), private half (`.p8`).
-pub const APNS_PRIVATE_KEY: &str = include_str!("test-keys/apns-AuthKey.p8");
+pub const APNS_PRIVATE_KEY: &str = include_str!("../test-keys/apns-AuthKey.p8");
 /// Its public half, which the APNs emulator verifies with.
-pub const APNS_PUBLIC_KEY: &str = include_str!("test-keys/apns-AuthKey.pub.pem");
+pub const APNS_PUBLIC_KEY: &str = include_str!("../test-keys/apns-AuthKey.pub.pem");
 
 /// Everything an emulator needs to know about the credentials it accepts, and every value a
 /// sender's configuration names.

@@ -1,4 +1,4 @@
-//! The whole path on all four platforms: `callpush demo` runs server, provider emulators and
+//! The whole path on all four platforms: `callpush-dev demo` runs server, provider emulators and
 //! four simulated devices (the real core client each) through an answered call and a missed one.
 
 use std::process::Command;
@@ -7,7 +7,7 @@ use serde_json::Value;
 
 #[test]
 fn the_demo_runs_a_call_through_every_platform_and_prints_its_timeline() {
-    let out = Command::new(env!("CARGO_BIN_EXE_callpush")).args(["demo", "--json"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_callpush-dev")).args(["demo", "--json"]).output().unwrap();
     assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
     let steps: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let said = |who: &str, what: &str| {
@@ -38,7 +38,7 @@ fn the_demo_runs_a_call_through_every_platform_and_prints_its_timeline() {
 
 #[test]
 fn the_demo_prints_a_readable_timeline() {
-    let out = Command::new(env!("CARGO_BIN_EXE_callpush")).arg("demo").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_callpush-dev")).arg("demo").output().unwrap();
     assert!(out.status.success(), "demo failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().count() > 20, "{text}");

@@ -1,5 +1,6 @@
-//! `callpush keys` and `callpush inspect` as a user runs them: every shared vector through the
-//! binary, and pushes signed by an independent JWS implementation (the `jsonwebtoken` crate).
+//! `callpush-dev inspect` as a user runs it: every shared vector through the binary, and pushes
+//! signed by an independent JWS implementation (the `jsonwebtoken` crate) with a key the server
+//! makes (`callpush keys`, whose command line server/tests/keys.rs tests).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -7,21 +8,22 @@ use std::process::{Command, Output, Stdio};
 use callpush_tests::vectors;
 use serde_json::{json, Value};
 
-fn callpush(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush"))
+fn callpush_dev(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush-dev"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("callpush runs");
+        .expect("callpush-dev runs");
     // The command may stop reading early (usage errors, oversized input); that is not a failure.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
 
 fn inspect(platform: &str, jwk: &str, now: i64, raw: &str) -> Value {
-    let out = callpush(&["inspect", "--platform", platform, "--jwk", jwk, "--now", &now.to_string()], raw);
+    let out =
+        callpush_dev(&["inspect", "--platform", platform, "--jwk", jwk, "--now", &now.to_string()], raw);
     assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line: {stdout}");
@@ -57,7 +59,7 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
         vec!["inspect", "--platform", "fcm"],
         vec!["inspect", "--platform", "fcm", "--jwk", &jwk, "--now", "yesterday"],
     ] {
-        let out = callpush(&args, "{}");
+        let out = callpush_dev(&args, "{}");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty() && !out.stderr.is_empty(), "{args:?}");
     }
@@ -67,7 +69,7 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
     {
         assert_eq!(inspect(platform, &jwk, 0, raw)["outcome"], outcome, "{platform}");
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush-dev"))
         .args(["inspect", "--platform", "harmony", "--jwk", &jwk])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -83,15 +85,12 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
     );
 }
 
-/// A key made by `callpush keys`, its PEM file and its printed public JWK.
+/// A key made as `callpush keys` makes it: its PEM file and its public JWK.
 fn generated_key(dir: &std::path::Path) -> (Vec<u8>, Value) {
     let path = dir.join("signing.pem");
-    let out = callpush(&["keys", "--out", path.to_str().unwrap(), "--json"], "");
-    assert!(out.status.success());
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed["private_key_path"], json!(std::fs::canonicalize(&path).unwrap()));
-    assert!(printed["public_jwk"].get("d").is_none(), "never print the private key");
-    (std::fs::read(&path).unwrap(), printed["public_jwk"].clone())
+    let signer = callpush_server::signing_key::generate();
+    callpush_server::signing_key::write(&path, &signer, false).unwrap();
+    (std::fs::read(&path).unwrap(), serde_json::to_value(signer.public_jwk()).unwrap())
 }
 
 fn claims(evt: &str, now: i64) -> Value {

@@ -1,4 +1,4 @@
-//! `callpush demo`: the whole path of two calls in one process, on every platform.
+//! `callpush-dev demo`: the whole path of two calls in one process, on every platform.
 //!
 //! A server on SQLite, the four provider emulators, and four simulated devices of one user —
 //! one per platform, each running the real core client over HTTP — then:
@@ -12,17 +12,17 @@
 
 use std::time::{Duration, Instant};
 
-use callpush::client::CallEvent;
-use callpush::model::{CancelReason, Outcome, Platform};
+use callpush_client::client::CallEvent;
+use callpush_client::model::{CancelReason, Outcome, Platform};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::app;
-use crate::auth::{mint_device_token, random_token};
-use crate::config::{Config, SenderConfig, WnsFlow};
-use crate::emulators::credentials::TestCredentials;
-use crate::emulators::device::{token_for, Seen, SimulatedDevice};
-use crate::emulators::Emulators;
+use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
+use callpush_emulators::Emulators;
+use callpush_server::app;
+use callpush_server::auth::{mint_device_token, random_token};
+use callpush_server::config::{Config, SenderConfig, WnsFlow};
 
 /// Why the demo did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +188,7 @@ pub async fn run() -> Result<Vec<Step>, DemoError> {
     let server = app::start(&config, senders).await.map_err(fail)?;
     let mut demo = Demo {
         started: Instant::now(),
-        started_unix_ms: crate::dispatch::now_ms(),
+        started_unix_ms: callpush_server::time::now_ms(),
         base: format!("http://{}", server.addr),
         api_key,
         http: reqwest::Client::new(),

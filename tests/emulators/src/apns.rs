@@ -1,4 +1,4 @@
-//! The APNs emulator (providers.md §4): HTTP/2 over TLS from the test CA, one listener for
+//! The APNs emulator (docs/providers/apns.md): HTTP/2 over TLS from the test CA, one listener for
 //! production and one for sandbox, checking what APNs checks and answering as it answers.
 //!
 //! Checked, in this order: the method (`405 MethodNotAllowed`), the path `/3/device/<hex>`
@@ -34,7 +34,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
-use callpush::model::{ApnsEnvironment, Platform};
+use callpush_client::model::{ApnsEnvironment, Platform};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -50,23 +50,92 @@ use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
 use super::tls::TestCa;
 
-/// Streams a client may open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+/// The path prefix of a push, `POST /3/device/<device token>`: Apple, "Sending notification
+/// requests to APNs" (developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns);
+/// docs/providers/apns.md.
+pub const DEVICE_PATH: &str = "/3/device";
+/// The `apns-push-type` of VoIP pushes: Apple, "Sending notification requests to APNs";
+/// docs/providers/apns.md.
+pub const VOIP_PUSH_TYPE: &str = "voip";
+/// The topic suffix of VoIP pushes (`<bundle id>.voip`): Apple, "Sending notification requests to
+/// APNs"; docs/providers/apns.md.
+pub const VOIP_TOPIC_SUFFIX: &str = ".voip";
+/// The `reason` of every APNs error body: Apple, "Handling notification responses from APNs"
+/// (developer.apple.com/documentation/usernotifications/handling-notification-responses-from-apns),
+/// the table of error reasons; docs/providers/apns.md.
+pub mod reason {
+    /// 404: the request path is not `/3/device/<token>` (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_PATH: &str = "BadPath";
+    /// 405: the method is not `POST` (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
+    /// 400: the path names no device token (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const MISSING_DEVICE_TOKEN: &str = "MissingDeviceToken";
+    /// 400: the token is malformed, or of the other environment (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_DEVICE_TOKEN: &str = "BadDeviceToken";
+    /// 400: a header is repeated (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const DUPLICATE_HEADERS: &str = "DuplicateHeaders";
+    /// 400: no `apns-topic` where one is required (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const MISSING_TOPIC: &str = "MissingTopic";
+    /// 400: an `apns-push-type` APNs does not know (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const INVALID_PUSH_TYPE: &str = "InvalidPushType";
+    /// 400: pushing to this topic is not allowed (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const TOPIC_DISALLOWED: &str = "TopicDisallowed";
+    /// 400: the topic does not fit the push type (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_TOPIC: &str = "BadTopic";
+    /// 400: `apns-priority` other than 10, 5 or 1 (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_PRIORITY: &str = "BadPriority";
+    /// 400: `apns-expiration` is not a unix time (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_EXPIRATION_DATE: &str = "BadExpirationDate";
+    /// 400: `apns-id` is not a canonical UUID (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_MESSAGE_ID: &str = "BadMessageId";
+    /// 400: `apns-collapse-id` is over 64 bytes (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const BAD_COLLAPSE_ID: &str = "BadCollapseId";
+    /// 400: the body is empty (or not a JSON object) (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const PAYLOAD_EMPTY: &str = "PayloadEmpty";
+    /// 413: the body is over the push type's limit (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
+    /// 400: the token is not for this topic (a VoIP push to an alert token, or the reverse) (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const DEVICE_TOKEN_NOT_FOR_TOPIC: &str = "DeviceTokenNotForTopic";
+    /// 410: the token is no longer active for the topic; the body carries `timestamp` (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const UNREGISTERED: &str = "Unregistered";
+    /// 403: no provider token in `authorization` (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const MISSING_PROVIDER_TOKEN: &str = "MissingProviderToken";
+    /// 403: the provider token's signature, `kid` or `iss` is wrong (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const INVALID_PROVIDER_TOKEN: &str = "InvalidProviderToken";
+    /// 403: the provider token's `iat` is over an hour old (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const EXPIRED_PROVIDER_TOKEN: &str = "ExpiredProviderToken";
+    /// 429: the provider token changed more than once in 20 minutes (Apple, "Handling notification responses from APNs"; docs/providers/apns.md).
+    pub const TOO_MANY_PROVIDER_TOKEN_UPDATES: &str = "TooManyProviderTokenUpdates";
+}
+
+/// Streams a client may open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`), the
+/// value APNs advertises: Apple, "Sending notification requests to APNs" (HTTP/2 and multiple
+/// concurrent streams); docs/providers/apns.md.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1000;
-/// Largest VoIP body, bytes.
+/// Largest VoIP body, bytes: Apple, "Sending notification requests to APNs" (payload size
+/// limits); docs/providers/apns.md.
 pub const VOIP_PAYLOAD_LIMIT: usize = 5120;
-/// Largest body of every other push type, bytes.
+/// Largest body of every other push type, bytes: Apple, "Sending notification requests to APNs";
+/// docs/providers/apns.md.
 pub const PAYLOAD_LIMIT: usize = 4096;
-/// Oldest provider token accepted, seconds.
+/// Oldest provider token accepted, seconds: Apple, "Establishing a token-based connection to
+/// APNs" (refresh no more than once every 20 minutes, no less than once every 60);
+/// docs/providers/apns.md.
 const TOKEN_MAX_AGE: i64 = 3600;
-/// Furthest in the future a provider token's `iat` may be (clock skew), seconds.
+/// Furthest in the future a provider token's `iat` may be (clock skew), seconds: the emulator's
+/// own allowance (Apple documents none; docs/providers/apns.md).
 const TOKEN_MAX_SKEW: i64 = 300;
-/// Shortest time between two provider-token changes on one connection.
+/// Shortest time between two provider-token changes on one connection: Apple, "Establishing a
+/// token-based connection to APNs"; docs/providers/apns.md.
 const TOKEN_UPDATE_INTERVAL: Duration = Duration::from_secs(20 * 60);
-/// Most body bytes read; anything longer is too large whatever its push type.
+/// Most body bytes read; anything longer is too large whatever its push type (the emulator's own
+/// bound, above every limit of docs/providers/apns.md).
 const READ_LIMIT: usize = 64 * 1024;
-/// Longest `apns-collapse-id`, bytes.
+/// Longest `apns-collapse-id`, bytes: Apple, "Sending notification requests to APNs";
+/// docs/providers/apns.md.
 const COLLAPSE_ID_LIMIT: usize = 64;
-/// The push types APNs knows.
+/// The push types APNs knows (`apns-push-type`): Apple, "Sending notification requests to APNs";
+/// docs/providers/apns.md.
 const PUSH_TYPES: [&str; 11] = [
     "alert",
     "background",
@@ -415,7 +484,7 @@ async fn handle(
         goaway = fault.goaway;
     }
     let checked = match body {
-        Err(_) => Err((StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")),
+        Err(_) => Err((StatusCode::PAYLOAD_TOO_LARGE, reason::PAYLOAD_TOO_LARGE)),
         Ok(body) => shared.check(&connection, &parts.headers, &body),
     };
     let response = match checked {
@@ -453,18 +522,18 @@ impl Shared {
     ) -> Option<(StatusCode, Value)> {
         let state = self.token_state(token);
         if state.environment.is_some_and(|env| env != connection.environment) {
-            return Some((StatusCode::BAD_REQUEST, json!({"reason": "BadDeviceToken"})));
+            return Some((StatusCode::BAD_REQUEST, json!({"reason": reason::BAD_DEVICE_TOKEN})));
         }
         let wrong_kind = match self.hub.apns_token_kind(token) {
-            Some(ApnsTokenKind::Voip) => push_type != "voip",
-            Some(ApnsTokenKind::Alert) => push_type == "voip",
+            Some(ApnsTokenKind::Voip) => push_type != VOIP_PUSH_TYPE,
+            Some(ApnsTokenKind::Alert) => push_type == VOIP_PUSH_TYPE,
             None => false,
         };
         if wrong_kind {
-            return Some((StatusCode::BAD_REQUEST, json!({"reason": "DeviceTokenNotForTopic"})));
+            return Some((StatusCode::BAD_REQUEST, json!({"reason": reason::DEVICE_TOKEN_NOT_FOR_TOPIC})));
         }
         let since = state.unregistered_since?;
-        Some((StatusCode::GONE, json!({"reason": "Unregistered", "timestamp": since})))
+        Some((StatusCode::GONE, json!({"reason": reason::UNREGISTERED, "timestamp": since})))
     }
 
     /// Every check APNs makes of a push, in order.
@@ -474,22 +543,23 @@ impl Shared {
             .filter(|name| name.as_str().starts_with("apns-") || *name == header::AUTHORIZATION)
             .any(|name| headers.get_all(name).iter().count() > 1);
         if repeated {
-            return Err((StatusCode::BAD_REQUEST, "DuplicateHeaders"));
+            return Err((StatusCode::BAD_REQUEST, reason::DUPLICATE_HEADERS));
         }
         let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}").trim());
         self.check_provider_token(connection, text("authorization"))?;
 
-        let topic =
-            text("apns-topic").filter(|t| !t.is_empty()).ok_or((StatusCode::BAD_REQUEST, "MissingTopic"))?;
+        let topic = text("apns-topic")
+            .filter(|t| !t.is_empty())
+            .ok_or((StatusCode::BAD_REQUEST, reason::MISSING_TOPIC))?;
         let bundle = self.credentials.apns_bundle_id.as_str();
         let push_type = match text("apns-push-type") {
             Some(push_type) if PUSH_TYPES.contains(&push_type) => push_type.to_owned(),
-            Some(_) => return Err((StatusCode::BAD_REQUEST, "InvalidPushType")),
-            None if topic.ends_with(".voip") => "voip".to_owned(),
+            Some(_) => return Err((StatusCode::BAD_REQUEST, reason::INVALID_PUSH_TYPE)),
+            None if topic.ends_with(VOIP_TOPIC_SUFFIX) => VOIP_PUSH_TYPE.to_owned(),
             None => "alert".to_owned(),
         };
         let Some(suffix) = topic.strip_prefix(bundle) else {
-            return Err((StatusCode::BAD_REQUEST, "TopicDisallowed"));
+            return Err((StatusCode::BAD_REQUEST, reason::TOPIC_DISALLOWED));
         };
         let expected = match push_type.as_str() {
             "voip" => ".voip",
@@ -505,32 +575,36 @@ impl Shared {
         if suffix != expected {
             let known = [".voip", ".complication", ".pushkit.fileprovider", ".location-query", ".voip-ptt"];
             let ours = suffix.is_empty() || known.contains(&suffix) || suffix.starts_with(".push-type.");
-            return Err((StatusCode::BAD_REQUEST, if ours { "BadTopic" } else { "TopicDisallowed" }));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                if ours { reason::BAD_TOPIC } else { reason::TOPIC_DISALLOWED },
+            ));
         }
         if text("apns-priority").is_some_and(|p| !matches!(p, "10" | "5" | "1")) {
-            return Err((StatusCode::BAD_REQUEST, "BadPriority"));
+            return Err((StatusCode::BAD_REQUEST, reason::BAD_PRIORITY));
         }
         if text("apns-expiration").is_some_and(|e| e.parse::<u64>().is_err()) {
-            return Err((StatusCode::BAD_REQUEST, "BadExpirationDate"));
+            return Err((StatusCode::BAD_REQUEST, reason::BAD_EXPIRATION_DATE));
         }
         if text("apns-id").is_some_and(|id| !is_canonical_uuid(id)) {
-            return Err((StatusCode::BAD_REQUEST, "BadMessageId"));
+            return Err((StatusCode::BAD_REQUEST, reason::BAD_MESSAGE_ID));
         }
         let collapse_id = headers.get("apns-collapse-id").map(|v| v.as_bytes());
         if collapse_id.is_some_and(|id| id.len() > COLLAPSE_ID_LIMIT) {
-            return Err((StatusCode::BAD_REQUEST, "BadCollapseId"));
+            return Err((StatusCode::BAD_REQUEST, reason::BAD_COLLAPSE_ID));
         }
         if body.is_empty() {
-            return Err((StatusCode::BAD_REQUEST, "PayloadEmpty"));
+            return Err((StatusCode::BAD_REQUEST, reason::PAYLOAD_EMPTY));
         }
-        let limit = if push_type == "voip" { VOIP_PAYLOAD_LIMIT } else { PAYLOAD_LIMIT };
+        let limit = if push_type == VOIP_PUSH_TYPE { VOIP_PAYLOAD_LIMIT } else { PAYLOAD_LIMIT };
         if body.len() > limit {
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"));
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, reason::PAYLOAD_TOO_LARGE));
         }
-        let raw = String::from_utf8(body.to_vec()).map_err(|_| (StatusCode::BAD_REQUEST, "PayloadEmpty"))?;
+        let raw =
+            String::from_utf8(body.to_vec()).map_err(|_| (StatusCode::BAD_REQUEST, reason::PAYLOAD_EMPTY))?;
         let body: Value = match serde_json::from_str(&raw) {
             Ok(body @ Value::Object(_)) => body,
-            _ => return Err((StatusCode::BAD_REQUEST, "PayloadEmpty")),
+            _ => return Err((StatusCode::BAD_REQUEST, reason::PAYLOAD_EMPTY)),
         };
         Ok(Accepted {
             push_type,
@@ -547,16 +621,16 @@ impl Shared {
         connection: &Connection,
         authorization: Option<&str>,
     ) -> Result<(), Refusal> {
-        const INVALID: Refusal = (StatusCode::FORBIDDEN, "InvalidProviderToken");
+        const INVALID: Refusal = (StatusCode::FORBIDDEN, reason::INVALID_PROVIDER_TOKEN);
         let authorization = authorization.filter(|a| !a.is_empty());
         let Some(authorization) = authorization else {
-            return Err((StatusCode::FORBIDDEN, "MissingProviderToken"));
+            return Err((StatusCode::FORBIDDEN, reason::MISSING_PROVIDER_TOKEN));
         };
         let jwt = match authorization.split_once(' ') {
             Some((scheme, jwt)) if scheme.eq_ignore_ascii_case("bearer") && !jwt.trim().is_empty() => {
                 jwt.trim()
             }
-            _ => return Err((StatusCode::FORBIDDEN, "MissingProviderToken")),
+            _ => return Err((StatusCode::FORBIDDEN, reason::MISSING_PROVIDER_TOKEN)),
         };
         let claims = self.verified.claims(jwt, || {
             let header = jsonwebtoken::decode_header(jwt).map_err(|_| INVALID)?;
@@ -582,11 +656,11 @@ impl Shared {
             return Err(INVALID);
         }
         if now - claims.iat > TOKEN_MAX_AGE {
-            return Err((StatusCode::FORBIDDEN, "ExpiredProviderToken"));
+            return Err((StatusCode::FORBIDDEN, reason::EXPIRED_PROVIDER_TOKEN));
         }
         let mut history = connection.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         if !history.observe(jwt, Instant::now()) {
-            return Err((StatusCode::TOO_MANY_REQUESTS, "TooManyProviderTokenUpdates"));
+            return Err((StatusCode::TOO_MANY_REQUESTS, reason::TOO_MANY_PROVIDER_TOKEN_UPDATES));
         }
         Ok(())
     }
@@ -618,20 +692,26 @@ impl Shared {
 
 /// The device token of a `POST /3/device/<hex>`, or APNs' refusal.
 fn device_token<'a>(method: &Method, path: &'a str) -> Result<&'a str, Refusal> {
-    let Some(token) = path.strip_prefix("/3/device/").or_else(|| (path == "/3/device").then_some("")) else {
-        return Err((StatusCode::NOT_FOUND, "BadPath"));
+    let Some(token) = path.strip_prefix(DEVICE_PATH).and_then(|rest| {
+        if rest.is_empty() {
+            Some("")
+        } else {
+            rest.strip_prefix('/')
+        }
+    }) else {
+        return Err((StatusCode::NOT_FOUND, reason::BAD_PATH));
     };
     if token.contains('/') {
-        return Err((StatusCode::NOT_FOUND, "BadPath"));
+        return Err((StatusCode::NOT_FOUND, reason::BAD_PATH));
     }
     if method != Method::POST {
-        return Err((StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"));
+        return Err((StatusCode::METHOD_NOT_ALLOWED, reason::METHOD_NOT_ALLOWED));
     }
     if token.is_empty() {
-        return Err((StatusCode::BAD_REQUEST, "MissingDeviceToken"));
+        return Err((StatusCode::BAD_REQUEST, reason::MISSING_DEVICE_TOKEN));
     }
     if !token.bytes().all(|b| b.is_ascii_hexdigit()) || token.len() % 2 != 0 {
-        return Err((StatusCode::BAD_REQUEST, "BadDeviceToken"));
+        return Err((StatusCode::BAD_REQUEST, reason::BAD_DEVICE_TOKEN));
     }
     Ok(token)
 }
@@ -719,19 +799,25 @@ mod tests {
     #[test]
     fn paths_and_methods_are_checked_like_apns() {
         assert_eq!(device_token(&Method::POST, "/3/device/ab01"), Ok("ab01"));
-        assert_eq!(device_token(&Method::POST, "/3/devices/ab01"), Err((StatusCode::NOT_FOUND, "BadPath")));
-        assert_eq!(device_token(&Method::POST, "/3/device/ab/01"), Err((StatusCode::NOT_FOUND, "BadPath")));
+        assert_eq!(
+            device_token(&Method::POST, "/3/devices/ab01"),
+            Err((StatusCode::NOT_FOUND, reason::BAD_PATH))
+        );
+        assert_eq!(
+            device_token(&Method::POST, "/3/device/ab/01"),
+            Err((StatusCode::NOT_FOUND, reason::BAD_PATH))
+        );
         assert_eq!(
             device_token(&Method::GET, "/3/device/ab01"),
-            Err((StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"))
+            Err((StatusCode::METHOD_NOT_ALLOWED, reason::METHOD_NOT_ALLOWED))
         );
         assert_eq!(
             device_token(&Method::POST, "/3/device/"),
-            Err((StatusCode::BAD_REQUEST, "MissingDeviceToken"))
+            Err((StatusCode::BAD_REQUEST, reason::MISSING_DEVICE_TOKEN))
         );
         assert_eq!(
             device_token(&Method::POST, "/3/device/xyz0"),
-            Err((StatusCode::BAD_REQUEST, "BadDeviceToken"))
+            Err((StatusCode::BAD_REQUEST, reason::BAD_DEVICE_TOKEN))
         );
     }
 
