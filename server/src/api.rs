@@ -17,6 +17,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use callpush_proto::api::{
+    CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse, Verification,
+    VerifyBody,
+};
 use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
 use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
 use callpush_proto::registration::{installation_request, RegistrationError};
@@ -141,24 +145,6 @@ impl ApiError {
     }
 }
 
-/// The error body.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-    /// For `call_not_ringing`: the call as it is now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    call: Option<CallStatus>,
-}
-
-/// Error detail.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code.
-    code: String,
-    /// For people.
-    message: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
@@ -206,7 +192,7 @@ impl From<RingError> for ApiError {
                 status: StatusCode::CONFLICT,
                 code: "call_not_ringing",
                 message: format!("the call is {}", call.state.as_str()),
-                call: Some(Box::new(CallStatus::of(&call))),
+                call: Some(Box::new(call_status(&call))),
             },
             RingError::Forbidden => ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -383,151 +369,22 @@ fn data_schema() -> Schema {
         .into()
 }
 
-/// A push provider.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PlatformName {
-    /// Huawei Push Kit, HarmonyOS NEXT.
-    Harmony,
-    /// Firebase Cloud Messaging.
-    Fcm,
-    /// APNs VoIP.
-    Apns,
-    /// Windows Push Notification Services.
-    Wns,
-}
-
-impl From<PlatformName> for Platform {
-    fn from(p: PlatformName) -> Self {
-        match p {
-            PlatformName::Harmony => Platform::Harmony,
-            PlatformName::Fcm => Platform::Fcm,
-            PlatformName::Apns => Platform::Apns,
-            PlatformName::Wns => Platform::Wns,
-        }
+/// The lease of `inst` as the API answers it.
+fn lease(
+    inst: &Installation,
+    state: &AppState,
+    now: i64,
+    verification: Option<Verification>,
+) -> InstallationResponse {
+    InstallationResponse {
+        installation_id: inst.installation_id.clone(),
+        user_id: inst.user_id.clone(),
+        expires_at: inst.expires_at / 1000,
+        server_time: now / 1000,
+        signing_keys: state.rings.published_keys(),
+        alert_token: inst.alert_token.clone(),
+        verification,
     }
-}
-
-/// An APNs environment.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ApnsEnvironmentName {
-    /// Development builds.
-    Sandbox,
-    /// TestFlight and App Store builds.
-    Production,
-}
-
-impl From<ApnsEnvironmentName> for ApnsEnvironment {
-    fn from(e: ApnsEnvironmentName) -> Self {
-        match e {
-            ApnsEnvironmentName::Sandbox => ApnsEnvironment::Sandbox,
-            ApnsEnvironmentName::Production => ApnsEnvironment::Production,
-        }
-    }
-}
-
-/// Why a call stopped ringing.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CancelReasonName {
-    /// The caller hung up.
-    CallerCancelled,
-    /// Another device answered.
-    AnsweredElsewhere,
-    /// Another device declined.
-    DeclinedElsewhere,
-    /// Nobody answered in time.
-    Timeout,
-}
-
-impl From<CancelReasonName> for CancelReason {
-    fn from(r: CancelReasonName) -> Self {
-        match r {
-            CancelReasonName::CallerCancelled => CancelReason::CallerCancelled,
-            CancelReasonName::AnsweredElsewhere => CancelReason::AnsweredElsewhere,
-            CancelReasonName::DeclinedElsewhere => CancelReason::DeclinedElsewhere,
-            CancelReasonName::Timeout => CancelReason::Timeout,
-        }
-    }
-}
-
-/// `PUT /v1/installations/{installation_id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InstallationBody {
-    /// Must equal the path's, if given.
-    #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    installation_id: Option<String>,
-    /// The provider.
-    platform: PlatformName,
-    /// The push token; for WNS the channel URI.
-    token: String,
-    /// Lease length, seconds: 300 to 15552000 (default 86400).
-    #[serde(default)]
-    #[schema(minimum = 300, maximum = 15552000)]
-    ttl_seconds: Option<u32>,
-    /// APNs: the token's environment (required for APNs).
-    #[serde(default)]
-    apns_environment: Option<ApnsEnvironmentName>,
-    /// Optional app id: 1 to 255 bytes without spaces.
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$")]
-    app_id: Option<String>,
-    /// APNs only: the app's regular device token (from `registerForRemoteNotifications`), hex,
-    /// for the missed-call alert; `token` is the PushKit VoIP token, which cannot carry alerts.
-    /// Must differ from `token`. Absent: no missed-call push for this installation.
-    #[serde(default)]
-    #[schema(min_length = 32, max_length = 512, pattern = "^([0-9A-Fa-f]{2})+$")]
-    alert_token: Option<String>,
-}
-
-/// The registration lease.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstallationResponse {
-    installation_id: String,
-    /// The identity the installation belongs to.
-    user_id: String,
-    /// Lease end, unix seconds.
-    expires_at: i64,
-    /// The server's clock, unix seconds.
-    server_time: i64,
-    /// The keys call pushes are signed with (JWK, Ed25519).
-    #[schema(value_type = Vec<Object>)]
-    signing_keys: Vec<callpush_proto::model::Jwk>,
-    /// APNs: the alert token registered for the missed-call alert, normalised; absent when none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alert_token: Option<String>,
-    /// `pending` (with status 202): another user's installation holds this token, so this one
-    /// does not ring until the device answers the verify push sent to the token (the SDK does
-    /// that by itself). Absent: the installation rings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, example = "pending")]
-    verification: Option<&'static str>,
-}
-
-impl InstallationResponse {
-    fn of(inst: &Installation, state: &AppState, now: i64, verification: Option<&'static str>) -> Self {
-        InstallationResponse {
-            installation_id: inst.installation_id.clone(),
-            user_id: inst.user_id.clone(),
-            expires_at: inst.expires_at / 1000,
-            server_time: now / 1000,
-            signing_keys: state.rings.published_keys(),
-            alert_token: inst.alert_token.clone(),
-            verification,
-        }
-    }
-}
-
-/// `POST /v1/installations/{installation_id}/verify`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyBody {
-    /// The nonce of the verify push.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]{1,128}$")]
-    nonce: String,
 }
 
 /// `POST /v1/calls`.
@@ -599,32 +456,15 @@ pub struct DeliverySummary {
     detail: Option<String>,
 }
 
-/// A call's state (`GET /v1/calls/{id}` for devices; answer, decline and cancel answers).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CallStatus {
-    call_id: String,
-    /// `ringing`, `answered`, `declined`, `cancelled` or `missed`.
-    state: String,
-    /// For `cancelled` and `missed`: why.
-    reason: Option<String>,
-    /// For `answered`: the installation that answered.
-    answered_by: Option<String>,
-    /// Ring deadline, unix seconds.
-    expires_at: i64,
-    /// The server's clock, unix seconds.
-    server_time: i64,
-}
-
-impl CallStatus {
-    fn of(call: &CallRecord) -> Self {
-        CallStatus {
-            call_id: call.call_id.clone(),
-            state: call.state.as_str().into(),
-            reason: call.reason.map(|r| r.as_str().into()),
-            answered_by: call.answered_by.clone(),
-            expires_at: call.expires_at / 1000,
-            server_time: now_ms() / 1000,
-        }
+/// `call` as devices see it.
+fn call_status(call: &CallRecord) -> CallStatus {
+    CallStatus {
+        call_id: call.call_id.clone(),
+        state: call.state,
+        reason: call.reason,
+        answered_by: call.answered_by.clone(),
+        expires_at: call.expires_at / 1000,
+        server_time: now_ms() / 1000,
     }
 }
 
@@ -664,22 +504,13 @@ pub struct TimelineEntry {
     detail: Option<String>,
 }
 
-/// `POST /v1/calls/{id}/answer` and `/decline`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CallActionBody {
-    /// The installation acting.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    installation_id: String,
-}
-
 /// `POST /v1/calls/{id}/cancel`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// Why (default `caller_cancelled`).
     #[serde(default)]
-    reason: Option<CancelReasonName>,
+    reason: Option<CancelReason>,
 }
 
 /// `?wait=` of the call-status long-poll.
@@ -801,7 +632,7 @@ async fn put_installation(
     if body.installation_id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::invalid("installation_id in the body differs from the path"));
     }
-    let platform: Platform = body.platform.into();
+    let platform = body.platform;
     if platform == Platform::Apns && body.apns_environment.is_none() {
         let e = RegistrationError::InvalidToken(callpush_proto::TokenError::MissingApnsEnvironment);
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()));
@@ -809,7 +640,7 @@ async fn put_installation(
     let opts = RegisterOptions {
         installation_id: id.clone(),
         ttl_seconds: body.ttl_seconds.unwrap_or(callpush_proto::model::DEFAULT_TTL_SECONDS),
-        apns_environment: body.apns_environment.map(Into::into),
+        apns_environment: body.apns_environment,
         app_id: body.app_id,
         apns_alert_token: body.alert_token,
     };
@@ -841,16 +672,14 @@ async fn put_installation(
         .put_installation(&installation, limit, &PendingNonce::new(&nonce, nonce_expires_at))
         .await?
     {
-        Registered::Live => {
-            Ok((StatusCode::OK, Json(InstallationResponse::of(&installation, &state, now, None))))
-        }
+        Registered::Live => Ok((StatusCode::OK, Json(lease(&installation, &state, now, None)))),
         Registered::Pending { nonce_stored } => {
             if nonce_stored {
                 tracing::info!(%user, installation = %id, %platform, token = %crate::auth::redact(&installation.token),
                                "another user's installation holds this token; sent a verify push before moving it");
                 state.verifier.send(&installation, &nonce, nonce_expires_at, now);
             }
-            let lease = InstallationResponse::of(&installation, &state, now, Some("pending"));
+            let lease = lease(&installation, &state, now, Some(Verification::Pending));
             Ok((StatusCode::ACCEPTED, Json(lease)))
         }
         Registered::TooMany => Err(ApiError::new(
@@ -900,7 +729,7 @@ async fn verify_installation(
                                to_installation = %m.to_installation,
                                "the device proved it holds the token: moved it to this installation");
             }
-            Ok(Json(InstallationResponse::of(&installation, &state, now, None)))
+            Ok(Json(lease(&installation, &state, now, None)))
         }
         Verified::NotFound => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such installation")),
         Verified::Refused(why) => {
@@ -1015,7 +844,7 @@ async fn get_call(
             } else {
                 call
             };
-            Ok(Json(CallStatus::of(&call)).into_response())
+            Ok(Json(call_status(&call)).into_response())
         }
         Identity::Backend => {
             let call = state
@@ -1027,7 +856,7 @@ async fn get_call(
             let timeline = state.store.events(&id).await?;
             let callees = state.store.callees(&id).await?;
             Ok(Json(CallDetail {
-                status: CallStatus::of(&call),
+                status: call_status(&call),
                 caller_id: call.caller_id,
                 caller_name: call.caller_name,
                 video: call.video,
@@ -1077,7 +906,7 @@ async fn answer_call(
     call_id(&id)?;
     installation_id(&body.installation_id)?;
     let call = state.rings.answer(&id, &user, &body.installation_id, now_ms()).await?;
-    Ok(Json(CallStatus::of(&call)))
+    Ok(Json(call_status(&call)))
 }
 
 /// A callee's device declines; once every callee declined, the call is declined.
@@ -1100,7 +929,7 @@ async fn decline_call(
     call_id(&id)?;
     installation_id(&body.installation_id)?;
     let call = state.rings.decline(&id, &user, &body.installation_id, now_ms()).await?;
-    Ok(Json(CallStatus::of(&call)))
+    Ok(Json(call_status(&call)))
 }
 
 /// The app backend cancels a ringing call.
@@ -1120,9 +949,9 @@ async fn cancel_call(
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<CallStatus>, ApiError> {
     call_id(&id)?;
-    let reason = body.reason.map_or(CancelReason::CallerCancelled, Into::into);
+    let reason = body.reason.unwrap_or(CancelReason::CallerCancelled);
     let call = state.rings.cancel(&id, reason, now_ms()).await?;
-    Ok(Json(CallStatus::of(&call)))
+    Ok(Json(call_status(&call)))
 }
 
 /// Liveness: the database takes writes (a recent committed write, else a probe write). A
@@ -1233,7 +1062,7 @@ fn summary(d: &Delivery) -> DeliverySummary {
           healthz, readyz, metrics, openapi),
     components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
-                        CancelBody, ErrorBody, ErrorDetail, PlatformName, ApnsEnvironmentName, CancelReasonName,
+                        CancelBody, ErrorBody, ErrorDetail, Platform, ApnsEnvironment, CancelReason, CallPhase, Verification,
                         CallView, Health),
                 responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                           UnsupportedMediaType, StorageUnavailable, TooManyWaits, NotReady)),

@@ -68,51 +68,8 @@ pub struct TokenMove {
     pub to_installation: String,
 }
 
-/// The server-side state of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CallPhase {
-    /// Ringing the callees' devices.
-    Ringing,
-    /// A device answered.
-    Answered,
-    /// Every callee declined.
-    Declined,
-    /// The caller (or the app backend) cancelled it.
-    Cancelled,
-    /// Nobody answered before the deadline.
-    Missed,
-}
-
-impl CallPhase {
-    /// The name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallPhase::Ringing => "ringing",
-            CallPhase::Answered => "answered",
-            CallPhase::Declined => "declined",
-            CallPhase::Cancelled => "cancelled",
-            CallPhase::Missed => "missed",
-        }
-    }
-}
-
-impl FromStr for CallPhase {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, UnknownName> {
-        by_name(
-            [
-                CallPhase::Ringing,
-                CallPhase::Answered,
-                CallPhase::Declined,
-                CallPhase::Cancelled,
-                CallPhase::Missed,
-            ],
-            s,
-            CallPhase::as_str,
-        )
-    }
-}
+/// The server-side state of a call: the phase the API reports, stored by its name.
+pub use callpush_proto::api::CallPhase;
 
 /// A call as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -555,6 +555,41 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(s.call(Method::GET, "/healthz", None, None).await.1["status"], "ok");
 }
 
+/// Every `call_id` and `installation_id` the document describes (paths and bodies) carries the
+/// pattern of its one rule in callpush-proto's `ids`.
+#[tokio::test]
+async fn the_openapi_document_states_each_id_rule_as_ids_defines_it() {
+    fn visit(value: &Value, name: Option<&str>, found: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                let here = map.get("name").and_then(Value::as_str).or(name);
+                if let (Some(field), Some(pattern)) = (here, map.get("pattern").and_then(Value::as_str)) {
+                    found.push((field.to_owned(), pattern.to_owned()));
+                }
+                let inner = map.get("schema").map(|_| here).unwrap_or(None);
+                for (key, child) in map {
+                    let child_name = if key == "schema" { inner } else { Some(key.as_str()) };
+                    visit(child, child_name, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| visit(item, name, found)),
+            _ => {}
+        }
+    }
+    let s = TestServer::start(Db::Sqlite).await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None, None).await;
+    let mut found = Vec::new();
+    visit(&doc, None, &mut found);
+    let mut checked = 0;
+    for rule in [callpush_client::ids::CALL_ID, callpush_client::ids::INSTALLATION_ID] {
+        for (field, pattern) in found.iter().filter(|(field, _)| field == rule.field) {
+            assert_eq!(pattern, rule.pattern, "{field}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "only {checked} ids found in {found:?}");
+}
+
 #[tokio::test]
 async fn stopping_the_server_ends_long_polls_at_once() {
     let s = TestServer::start(Db::Sqlite).await;

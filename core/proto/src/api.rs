@@ -139,10 +139,21 @@ impl CallPhase {
             CallPhase::Missed => "missed",
         }
     }
+}
 
-    /// The phase named `name`, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        CallPhase::ALL.into_iter().find(|p| p.as_str() == name)
+/// A name that is no [`CallPhase`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no call phase is named `{0}`")]
+pub struct UnknownCallPhase(pub String);
+
+impl std::str::FromStr for CallPhase {
+    type Err = UnknownCallPhase;
+
+    fn from_str(name: &str) -> Result<Self, UnknownCallPhase> {
+        CallPhase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name)
+            .ok_or_else(|| UnknownCallPhase(name.to_owned()))
     }
 }
 
@@ -238,9 +249,9 @@ mod tests {
     #[test]
     fn phases_round_trip_through_their_names() {
         for phase in CallPhase::ALL {
-            assert_eq!(CallPhase::from_name(phase.as_str()), Some(phase));
+            assert_eq!(phase.as_str().parse(), Ok(phase));
             assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
         }
-        assert_eq!(CallPhase::from_name("ended"), None);
+        assert_eq!("ended".parse::<CallPhase>(), Err(UnknownCallPhase("ended".into())));
     }
 }
