@@ -11,19 +11,22 @@ use crate::client::host::{CallEvent, ErrorKind};
 use crate::error::Error;
 use crate::model::{CancelReason, Registration, Verification};
 
-/// The runtime long-polls and background renewals run on: one worker, made on first use.
+/// The runtime long-polls and background renewals run on, made on first use: a current-thread
+/// runtime that one thread of its own drives forever, so every task runs on that thread. (A
+/// multi-thread runtime with one worker would do the same with more code in the library.)
 fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("callpush")
-                .enable_all()
-                .build()
-                .ok()
-        })
-        .as_ref()
+    static DRIVEN: OnceLock<bool> = OnceLock::new();
+    let runtime = RUNTIME
+        .get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().ok())
+        .as_ref()?;
+    let driven = DRIVEN.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("callpush".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .is_ok()
+    });
+    driven.then_some(runtime)
 }
 
 impl Inner {
