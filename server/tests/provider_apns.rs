@@ -3,6 +3,8 @@
 //! minutes, replaced once when refused), one HTTP/2 connection per environment and GOAWAY,
 //! and whole-server runs with a simulated iPhone running the real client.
 
+mod support;
+
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,56 +12,23 @@ use std::time::{Duration, Instant};
 use callpush_client::model::{ApnsEnvironment, Outcome, Platform};
 use callpush_client::wire::{missed_call_message_id, ProviderPayload};
 use callpush_emulators::apns::ApnsEmulator;
-use callpush_emulators::credentials::{TestCredentials, APNS_PRIVATE_KEY};
+use callpush_emulators::credentials::APNS_PRIVATE_KEY;
 use callpush_emulators::device::{token_for, Entry, Seen, SimulatedDevice};
 use callpush_emulators::faults::{Fault, Received};
-use callpush_emulators::hub::{ApnsTokenKind, DeviceHub, DevicePush};
-use callpush_server::app;
-use callpush_server::auth::mint_device_token;
-use callpush_server::config::{ApnsConfig, Config, ProvidersConfig, SenderConfig};
+use callpush_emulators::hub::{ApnsTokenKind, DevicePush};
+use callpush_server::config::ApnsConfig;
 use callpush_server::domain::PushKind;
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use callpush_server::time::now_ms;
 use serde_json::{json, Value};
-
-const API_KEY: &str = "test-api-key-0123456789";
-const SECRET: &str = "test-device-token-secret-0123456789abcdef";
+use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 
 /// An emulator, its hub, and an APNs configuration pointing at it.
-struct Apns {
-    emulator: ApnsEmulator,
-    hub: DeviceHub,
-    credentials: TestCredentials,
-    config: ApnsConfig,
-    http: HttpSettings,
-    dir: tempfile::TempDir,
-}
+type Apns = EmulatorRig<ApnsEmulator>;
 
 impl Apns {
-    async fn start() -> Apns {
-        let hub = DeviceHub::default();
-        let credentials = TestCredentials::default();
-        let emulator = ApnsEmulator::start(&credentials, hub.clone()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let files = credentials.write_files(dir.path(), "https://127.0.0.1:9/token").unwrap();
-        let config = ApnsConfig {
-            key_file: files.apns_key,
-            key_id: credentials.apns_key_id.clone(),
-            team_id: credentials.apns_team_id.clone(),
-            bundle_id: credentials.apns_bundle_id.clone(),
-            production_url: emulator.production_url(),
-            sandbox_url: emulator.sandbox_url(),
-        };
-        let http = HttpSettings::with_ca_pem(&emulator.ca_pem()).unwrap();
-        Apns { emulator, hub, credentials, config, http, dir }
-    }
-
-    fn sender(&self) -> ApnsSender {
-        ApnsSender::new(&self.config, &self.http).unwrap()
-    }
-
     fn sender_with(&self, change: impl FnOnce(&mut ApnsConfig)) -> ApnsSender {
         let mut config = self.config.clone();
         change(&mut config);
@@ -68,14 +37,19 @@ impl Apns {
 
     /// The requests the emulator received for `token`.
     fn requests(&self, token: &str) -> Vec<Received> {
-        let path = format!("/3/device/{token}");
-        self.emulator.faults().received().into_iter().filter(|r| r.path == path).collect()
+        requests(&self.emulator, token)
     }
 
     fn connections(&self) -> usize {
         self.emulator.connections(ApnsEnvironment::Production)
             + self.emulator.connections(ApnsEnvironment::Sandbox)
     }
+}
+
+/// The requests `emulator` received for `token`.
+fn requests(emulator: &ApnsEmulator, token: &str) -> Vec<Received> {
+    let path = format!("/3/device/{token}");
+    emulator.faults().received().into_iter().filter(|r| r.path == path).collect()
 }
 
 fn token(n: u32) -> String {
@@ -880,118 +854,41 @@ async fn bad_configuration_is_refused_at_start_with_what_is_wrong() {
 // The whole server, with a simulated iPhone.
 // ---------------------------------------------------------------------------------------------
 
-struct Server {
-    apns: Apns,
-    running: Option<app::Running>,
-    base: String,
-    http: reqwest::Client,
+async fn start() -> ProviderServer {
+    ProviderServer::start(ServerOptions::only(Platform::Apns)).await
 }
 
-impl Server {
-    async fn start() -> Server {
-        let apns = Apns::start().await;
-        let ca_file = apns.dir.path().join("emulators-ca.pem");
-        std::fs::write(&ca_file, apns.emulator.ca_pem()).unwrap();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", apns.dir.path().join("callpush.db").display()),
-            database_connections: 8,
-            data_dir: apns.dir.path().to_owned(),
-            api_keys: vec![API_KEY.into()],
-            sender: SenderConfig::Noop,
-            providers: ProvidersConfig {
-                apns: Some(apns.config.clone()),
-                ca_file: Some(ca_file),
-                ..ProvidersConfig::default()
-            },
-            ..Config::default()
-        };
-        config.auth.hs256_secret = Some(SECRET.into());
-        let senders = app::senders_from_config(&config).unwrap();
-        let running = app::start(&config, senders).await.unwrap();
-        let base = format!("http://{}", running.addr);
-        Server { apns, running: Some(running), base, http: reqwest::Client::new() }
-    }
+/// `user`'s iPhone with VoIP token `n`, registered through the real client.
+async fn iphone(server: &ProviderServer, user: &str, n: u32) -> SimulatedDevice {
+    server.device(&format!("{user}'s iPhone"), user, &token(n)).await
+}
 
-    async fn device(&self, user: &str, n: u32) -> SimulatedDevice {
-        let data = self.apns.dir.path().join(format!("device-{user}-{n}"));
-        std::fs::create_dir_all(&data).unwrap();
-        let device = SimulatedDevice::start(
-            &format!("{user}'s iPhone"),
-            Platform::Apns,
-            &token(n),
-            &self.base,
-            &data,
-            mint_device_token(SECRET, user, 3600),
-            &self.apns.hub,
-        )
-        .unwrap();
-        device.register().await.unwrap();
-        device
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn ring(&self, call_id: &str, ring_seconds: u32) -> Value {
-        let body = json!({"call_id": call_id, "from": {"id": "alice", "name": "Alice"}, "to": ["bob"],
-                          "video": false, "ring_seconds": ring_seconds});
-        let (status, call) = self.api(reqwest::Method::POST, "/v1/calls", Some(body)).await;
-        assert_eq!(status, 202, "{call}");
-        call
-    }
-
-    async fn detail(&self, call_id: &str) -> Value {
-        self.api(reqwest::Method::GET, &format!("/v1/calls/{call_id}"), None).await.1
-    }
-
-    /// Waits until `check` holds for the call's details.
-    async fn wait_for(&self, call_id: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let detail = self.detail(call_id).await;
-            if check(&detail) || Instant::now() >= deadline {
-                return detail;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-    }
+/// Rings Bob as call `call_id`.
+async fn ring_bob(server: &ProviderServer, call_id: &str, ring_seconds: u32) -> Value {
+    server.ring(&["bob"], json!({"call_id": call_id, "ring_seconds": ring_seconds})).await
 }
 
 fn is_ring(seen: &Seen) -> bool {
     matches!(seen, Seen::Push(outcome) if outcome.outcome == Outcome::Ring)
 }
 
-fn push_types(apns: &Apns, token: &str) -> Vec<String> {
-    apns.requests(token).into_iter().map(|r| r.headers["apns-push-type"].clone()).collect()
+fn push_types(apns: &ApnsEmulator, token: &str) -> Vec<String> {
+    requests(apns, token).into_iter().map(|r| r.headers["apns-push-type"].clone()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ring_reaches_the_iphone_and_a_cancel_becomes_a_missed_call_alert() {
-    let server = Server::start().await;
-    let device = server.device("bob", 1).await;
-    server.apns.emulator.set_environment(&device.token, ApnsEnvironment::Sandbox);
+    let server = start().await;
+    let device = iphone(&server, "bob", 1).await;
+    server.emulators.apns.set_environment(&device.token, ApnsEnvironment::Sandbox);
 
-    server.ring("call-e2e-1", 30).await;
+    ring_bob(&server, "call-e2e-1", 30).await;
     let rang = device.wait_for(0, Duration::from_secs(10), is_ring).await;
     let Some(entry) = rang else { panic!("the device never rang: {:?}", device.journal()) };
     let Seen::Push(outcome) = entry.seen else { unreachable!() };
     assert_eq!(outcome.call.as_ref().map(|c| c.call_id.as_str()), Some("call-e2e-1"));
-    assert_eq!(server.apns.emulator.connections(ApnsEnvironment::Sandbox), 1, "the device's environment");
-    assert_eq!(server.apns.emulator.connections(ApnsEnvironment::Production), 0);
+    assert_eq!(server.emulators.apns.connections(ApnsEnvironment::Sandbox), 1, "the device's environment");
+    assert_eq!(server.emulators.apns.connections(ApnsEnvironment::Production), 0);
 
     let (status, _) = server.api(reqwest::Method::POST, "/v1/calls/call-e2e-1/cancel", Some(json!({}))).await;
     assert_eq!(status, 200);
@@ -1010,9 +907,9 @@ async fn a_ring_reaches_the_iphone_and_a_cancel_becomes_a_missed_call_alert() {
     // Never a VoIP push for the cancel: one VoIP ring to the VoIP token, one alert to the
     // alert token (APNs would refuse it on the VoIP token).
     let alert_token = device.alert_token.clone().expect("an iPhone has an alert token");
-    assert_eq!(push_types(&server.apns, &device.token), ["voip"]);
-    assert_eq!(push_types(&server.apns, &alert_token), ["alert"]);
-    assert_eq!(server.apns.requests(&alert_token)[0].status, 200);
+    assert_eq!(push_types(&server.emulators.apns, &device.token), ["voip"]);
+    assert_eq!(push_types(&server.emulators.apns, &alert_token), ["alert"]);
+    assert_eq!(requests(&server.emulators.apns, &alert_token)[0].status, 200);
     server.stop().await;
 }
 
@@ -1041,11 +938,11 @@ async fn apns_refuses_alerts_to_voip_tokens_and_voip_pushes_to_alert_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iphone_without_an_alert_token_gets_no_alert_and_is_not_pruned() {
-    let server = Server::start().await;
-    let device = server.device("bob", 1).await;
+    let server = start().await;
+    let device = iphone(&server, "bob", 1).await;
     // An app that never passed its alert token: only the VoIP token is registered.
     device.client.register_push(device.token.clone(), Default::default()).await.unwrap();
-    server.ring("call-e2e-na", 30).await;
+    ring_bob(&server, "call-e2e-na", 30).await;
     assert!(device.wait_for(0, Duration::from_secs(10), is_ring).await.is_some(), "{:?}", device.journal());
     server.api(reqwest::Method::POST, "/v1/calls/call-e2e-na/cancel", Some(json!({}))).await;
     let detail = server
@@ -1056,21 +953,25 @@ async fn an_iphone_without_an_alert_token_gets_no_alert_and_is_not_pruned() {
     let kinds: Vec<_> = detail["deliveries"].as_array().unwrap().iter().map(|d| d["kind"].clone()).collect();
     assert_eq!(kinds, [json!("ring")], "{detail}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(push_types(&server.apns, &device.token), ["voip"], "never an alert to the VoIP token");
-    assert!(server.apns.requests(device.alert_token.as_ref().unwrap()).is_empty());
-    let again = server.ring("call-e2e-na2", 30).await;
+    assert_eq!(
+        push_types(&server.emulators.apns, &device.token),
+        ["voip"],
+        "never an alert to the VoIP token"
+    );
+    assert!(requests(&server.emulators.apns, device.alert_token.as_ref().unwrap()).is_empty());
+    let again = ring_bob(&server, "call-e2e-na2", 30).await;
     assert_eq!(again["deliveries"].as_array().map(Vec::len), Some(1), "not pruned: {again}");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_token_not_for_topic_on_the_alert_token_clears_it_and_the_iphone_still_rings() {
-    let server = Server::start().await;
-    let device = server.device("bob", 1).await;
+    let server = start().await;
+    let device = iphone(&server, "bob", 1).await;
     let alert_token = device.alert_token.clone().unwrap();
     // APNs no longer takes alerts on that token (say, the app re-registered it as something else).
-    server.apns.emulator.register_token(&alert_token, ApnsTokenKind::Voip);
-    server.ring("call-e2e-nft", 30).await;
+    server.emulators.apns.register_token(&alert_token, ApnsTokenKind::Voip);
+    ring_bob(&server, "call-e2e-nft", 30).await;
     assert!(device.wait_for(0, Duration::from_secs(10), is_ring).await.is_some(), "{:?}", device.journal());
     server.api(reqwest::Method::POST, "/v1/calls/call-e2e-nft/cancel", Some(json!({}))).await;
     let detail = server
@@ -1083,11 +984,11 @@ async fn device_token_not_for_topic_on_the_alert_token_clears_it_and_the_iphone_
     let missed =
         detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "missed").cloned().unwrap();
     assert_eq!(missed["outcome"], "invalid_token", "{detail}");
-    assert_eq!(server.apns.requests(&alert_token)[0].status, 400);
+    assert_eq!(requests(&server.emulators.apns, &alert_token)[0].status, 400);
 
     // The installation is kept and rings on its VoIP token; no alert is tried again.
     let from = device.journal().len();
-    let again = server.ring("call-e2e-nft2", 30).await;
+    let again = ring_bob(&server, "call-e2e-nft2", 30).await;
     assert_eq!(again["deliveries"].as_array().map(Vec::len), Some(1), "kept: {again}");
     assert!(
         device.wait_for(from, Duration::from_secs(10), is_ring).await.is_some(),
@@ -1101,18 +1002,22 @@ async fn device_token_not_for_topic_on_the_alert_token_clears_it_and_the_iphone_
         })
         .await;
     assert!(detail["deliveries"].as_array().unwrap().iter().all(|d| d["kind"] == "ring"), "{detail}");
-    assert_eq!(server.apns.requests(&alert_token).len(), 1, "the cleared token is not tried again");
+    assert_eq!(
+        requests(&server.emulators.apns, &alert_token).len(),
+        1,
+        "the cleared token is not tried again"
+    );
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_only_until_the_ring_deadline() {
-    let server = Server::start().await;
-    let device = server.device("bob", 1).await;
-    let faults = server.apns.emulator.faults();
+    let server = start().await;
+    let device = iphone(&server, "bob", 1).await;
+    let faults = server.emulators.apns.faults();
     faults.push(reason(503, "ServiceUnavailable").times(1000).for_token(&device.token));
 
-    let call = server.ring("call-e2e-2", 5).await;
+    let call = ring_bob(&server, "call-e2e-2", 5).await;
     let deadline_ms = call["expires_at"].as_i64().map(|s| s * 1000);
     let detail = server
         .wait_for("call-e2e-2", Duration::from_secs(15), |d| {
@@ -1138,10 +1043,12 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
     assert!(attempts >= 2, "retried while the call rang: {ring}");
 
     // Nothing more is tried for the ring once the deadline passed.
-    let voip_before = push_types(&server.apns, &device.token).iter().filter(|t| *t == "voip").count();
+    let voip_before =
+        push_types(&server.emulators.apns, &device.token).iter().filter(|t| *t == "voip").count();
     assert_eq!(voip_before as i64, attempts);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let voip_after = push_types(&server.apns, &device.token).iter().filter(|t| *t == "voip").count();
+    let voip_after =
+        push_types(&server.emulators.apns, &device.token).iter().filter(|t| *t == "voip").count();
     assert_eq!(voip_before, voip_after);
     if let Some(deadline_ms) = deadline_ms {
         let attempted: Vec<i64> = detail["timeline"]
@@ -1159,7 +1066,7 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
     // APNs recovers. A call that rang and timed out gets its missed-call alert, retried past
     // passing failures (it matters for an hour, not just the ring).
     faults.clear();
-    server.ring("call-e2e-2b", 5).await;
+    ring_bob(&server, "call-e2e-2b", 5).await;
     let from = device.journal().len();
     assert!(
         device.wait_for(from, Duration::from_secs(10), is_ring).await.is_some(),
@@ -1195,18 +1102,18 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_token_prunes_the_installation_only_if_it_died_after_registering() {
-    let server = Server::start().await;
+    let server = start().await;
     // Died before it was registered (a stale timestamp): kept.
-    let device = server.device("bob", 1).await;
-    server.apns.emulator.unregister(&device.token, now_ms() - 3_600_000);
-    server.ring("call-e2e-3", 30).await;
+    let device = iphone(&server, "bob", 1).await;
+    server.emulators.apns.unregister(&device.token, now_ms() - 3_600_000);
+    ring_bob(&server, "call-e2e-3", 30).await;
     let detail = server
         .wait_for("call-e2e-3", Duration::from_secs(10), |d| d["deliveries"][0]["status"] == "failed")
         .await;
     assert_eq!(detail["deliveries"][0]["outcome"], "invalid_token", "{detail}");
     let (_, call) = server.api(reqwest::Method::POST, "/v1/calls/call-e2e-3/cancel", Some(json!({}))).await;
     assert_eq!(call["state"], "cancelled");
-    let again = server.ring("call-e2e-4", 30).await;
+    let again = ring_bob(&server, "call-e2e-4", 30).await;
     assert_eq!(again["deliveries"].as_array().map(Vec::len), Some(1), "kept: {again}");
 
     server
@@ -1215,13 +1122,13 @@ async fn a_dead_token_prunes_the_installation_only_if_it_died_after_registering(
     server.api(reqwest::Method::POST, "/v1/calls/call-e2e-4/cancel", Some(json!({}))).await;
 
     // Died after it was registered (the app was uninstalled): pruned.
-    server.apns.emulator.unregister(&device.token, now_ms());
-    server.ring("call-e2e-5", 30).await;
+    server.emulators.apns.unregister(&device.token, now_ms());
+    ring_bob(&server, "call-e2e-5", 30).await;
     let detail = server
         .wait_for("call-e2e-5", Duration::from_secs(10), |d| d["deliveries"][0]["status"] == "failed")
         .await;
     assert_eq!(detail["deliveries"][0]["outcome"], "invalid_token", "{detail}");
-    let after = server.ring("call-e2e-6", 30).await;
+    let after = ring_bob(&server, "call-e2e-6", 30).await;
     assert_eq!(after["deliveries"].as_array().map(Vec::len), Some(0), "pruned: {after}");
     server.stop().await;
 }

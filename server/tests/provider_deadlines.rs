@@ -4,31 +4,27 @@
 //! of the four providers; a hung APNs HTTP/2 connection is replaced so pushes flow again; and
 //! a hung access-token request (FCM, WNS) is timed by the push it is made for.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use callpush_client::model::{ApnsEnvironment, Platform};
 use callpush_client::wire::ProviderPayload;
-use callpush_emulators::credentials::TestCredentials;
+use callpush_emulators::apns::ApnsEmulator;
 use callpush_emulators::device::token_for;
 use callpush_emulators::faults::{Fault, FaultPlan};
-use callpush_emulators::hub::DevicePush;
-use callpush_emulators::Emulators;
-use callpush_server::app::{self, Running};
-use callpush_server::auth::mint_device_token;
-use callpush_server::config::{Config, SenderConfig, WnsFlow};
+use callpush_emulators::fcm::FcmEmulator;
+use callpush_emulators::hub::{DeviceHub, DevicePush};
+use callpush_emulators::wns::WnsEmulator;
 use callpush_server::domain::PushKind;
 use callpush_server::metrics::{provider_connections_replaced, PlatformLabels};
-use callpush_server::senders::apns::ApnsSender;
-use callpush_server::senders::fcm::FcmSender;
-use callpush_server::senders::http::HttpSettings;
-use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
+use callpush_server::senders::wns::channel_path_and_query;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use serde_json::{json, Value};
+use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-const API_KEY: &str = "test-api-key-0123456789";
-const SECRET: &str = "test-device-token-secret-0123456789abcdef";
 /// Callees of the ring, and devices each: 40 devices.
 const USERS: u32 = 4;
 const DEVICES_PER_USER: u32 = 10;
@@ -41,15 +37,6 @@ fn unix_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-/// The server with every platform sent through its emulator.
-struct Server {
-    emulators: Emulators,
-    running: Running,
-    base: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
 /// A device: its push token and what reaches it at the emulator, with when.
 struct Device {
     token: String,
@@ -57,75 +44,32 @@ struct Device {
     reached: Vec<i64>,
 }
 
-impl Server {
-    async fn start() -> Server {
-        let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.path().join("callpush.db").display()),
-            database_connections: 8,
-            data_dir: dir.path().to_owned(),
-            api_keys: vec![API_KEY.into()],
-            sender: SenderConfig::Noop,
-            providers,
-            ..Config::default()
-        };
-        config.auth.hs256_secret = Some(SECRET.into());
-        let senders = app::senders_from_config(&config).unwrap();
-        let running = app::start(&config, senders).await.unwrap();
-        let base = format!("http://{}", running.addr);
-        Server { emulators, running, base, http: reqwest::Client::new(), _dir: dir }
+/// Registers device `n` of `user` on `platform` and brings it online at the emulator.
+async fn device(s: &ProviderServer, platform: Platform, user: &str, n: u32) -> Device {
+    let token = token_for(platform, n);
+    let mut body = json!({"platform": platform.as_str(), "token": token});
+    if platform == Platform::Apns {
+        body["apns_environment"] = json!("production");
     }
+    let response = s
+        .http
+        .put(format!("{}/v1/installations/{platform}-{n}", s.base))
+        .bearer_auth(ProviderServer::device_token(user))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "registering {token}: {}", response.status());
+    let pushes = s.emulators.hub.subscribe(platform, &token);
+    Device { token, pushes, reached: Vec::new() }
+}
 
-    /// Registers device `n` of `user` on `platform` and brings it online at the emulator.
-    async fn device(&self, platform: Platform, user: &str, n: u32) -> Device {
-        let token = token_for(platform, n);
-        let mut body = json!({"platform": platform.as_str(), "token": token});
-        if platform == Platform::Apns {
-            body["apns_environment"] = json!("production");
-        }
-        let response = self
-            .http
-            .put(format!("{}/v1/installations/{platform}-{n}", self.base))
-            .bearer_auth(mint_device_token(SECRET, user, 3600))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "registering {token}: {}", response.status());
-        let pushes = self.emulators.hub.subscribe(platform, &token);
-        Device { token, pushes, reached: Vec::new() }
-    }
-
-    fn faults(&self, platform: Platform) -> &FaultPlan {
-        match platform {
-            Platform::Harmony => self.emulators.harmony.faults(),
-            Platform::Fcm => self.emulators.fcm.faults(),
-            Platform::Apns => self.emulators.apns.faults(),
-            Platform::Wns => self.emulators.wns.faults(),
-        }
-    }
-
-    async fn backend(&self, path: &str, body: Option<Value>) -> Value {
-        let request = match body {
-            Some(body) => self.http.post(format!("{}{path}", self.base)).json(&body),
-            None => self.http.get(format!("{}{path}", self.base)),
-        };
-        let response = request.bearer_auth(API_KEY).send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    }
-
-    /// The server's `/metrics` value of `callpush_provider_connections_replaced_total` for
-    /// `platform` (0 when not yet counted).
-    async fn replaced(&self, platform: Platform) -> f64 {
-        let text =
-            self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap();
-        let series = format!("callpush_provider_connections_replaced_total{{platform=\"{platform}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0.0, |v| v.trim().parse().unwrap())
-    }
+/// The server's `/metrics` value of `callpush_provider_connections_replaced_total` for
+/// `platform` (0 when not yet counted).
+async fn replaced(s: &ProviderServer, platform: Platform) -> f64 {
+    let text = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    let series = format!("callpush_provider_connections_replaced_total{{platform=\"{platform}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
 /// What a scripted fault for `token` is matched by at `platform`'s emulator: the token, and for
@@ -141,13 +85,13 @@ fn fault_key(platform: Platform, token: &str) -> String {
 /// Every device is reached exactly once, before the deadline, on its second attempt, and the
 /// sender replaced its connection.
 async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platform) {
-    let s = Server::start().await;
+    let s = ProviderServer::start(ServerOptions::all()).await;
     let mut devices = Vec::new();
     let mut users = Vec::new();
     for u in 0..USERS {
         let user = format!("user-{u}");
         for d in 0..DEVICES_PER_USER {
-            devices.push(s.device(platform, &user, u * DEVICES_PER_USER + d + 1).await);
+            devices.push(device(&s, platform, &user, u * DEVICES_PER_USER + d + 1).await);
         }
         users.push(user);
     }
@@ -155,16 +99,12 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
         let hang = Fault { status: 503, delay_ms: HANG_MS, times: 1, ..Fault::default() };
         s.faults(platform).push(hang.for_token(&fault_key(platform, &device.token)));
     }
-    let replaced_before = s.replaced(platform).await;
+    let replaced_before = replaced(&s, platform).await;
 
-    let call = s
-        .backend(
-            "/v1/calls",
-            Some(json!({"from": {"id": "alice"}, "to": users, "ring_seconds": RING_SECONDS})),
-        )
-        .await;
+    let to: Vec<&str> = users.iter().map(String::as_str).collect();
+    let call = s.ring(&to, json!({"ring_seconds": RING_SECONDS})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
-    let created_at = s.backend(&format!("/v1/calls/{call_id}"), None).await["created_at"].as_i64().unwrap();
+    let created_at = s.detail(&call_id).await["created_at"].as_i64().unwrap();
     let deadline_ms = created_at + RING_SECONDS * 1000;
 
     // Watch every device until each was reached or the ring is over.
@@ -186,7 +126,7 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
 
     // Every ring delivery is settled (before the deadline: nothing else is sent while it rings).
     let detail = loop {
-        let detail = s.backend(&format!("/v1/calls/{call_id}"), None).await;
+        let detail = s.detail(&call_id).await;
         let rings: Vec<&Value> =
             detail["deliveries"].as_array().unwrap().iter().filter(|d| d["kind"] == "ring").collect();
         if rings.iter().all(|d| d["status"] == "delivered") {
@@ -210,14 +150,14 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
         assert!(device.reached[0] < deadline_ms);
     }
     assert!(
-        s.replaced(platform).await > replaced_before,
+        replaced(&s, platform).await > replaced_before,
         "{platform}: a timed-out request replaces the sender's connection"
     );
     if platform == Platform::Apns {
         // The 40 hung streams shared one connection: replaced once, by one new connection.
         assert_eq!(s.emulators.apns.connections(ApnsEnvironment::Production), 2);
     }
-    s.running.stop().await;
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,13 +199,9 @@ fn apns_ring(token: &str, seconds: i64) -> OutgoingPush {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_apns_connection_is_replaced_and_pushes_flow_again() {
-    let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
-    let sender =
-        ApnsSender::new(&providers.apns.unwrap(), &HttpSettings::with_ca_pem(&emulators.ca_pem()).unwrap())
-            .unwrap();
-    let apns = &emulators.apns;
+    let rig = EmulatorRig::<ApnsEmulator>::start().await;
+    let sender = rig.sender();
+    let apns = &rig.emulator;
     let replaced =
         || provider_connections_replaced().get_or_create(&PlatformLabels { platform: "apns".into() }).get();
     let (first, second) = (token_for(Platform::Apns, 1), token_for(Platform::Apns, 2));
@@ -322,18 +258,15 @@ fn push_to(platform: Platform, n: u32, seconds: i64) -> OutgoingPush {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_access_token_request_is_timed_by_the_push_and_replaced() {
-    let emulators = Emulators::start(TestCredentials::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (providers, _files) = emulators.providers_config(dir.path(), WnsFlow::Live).unwrap();
-    let http = HttpSettings::with_ca_pem(&emulators.ca_pem()).unwrap();
-    let fcm = FcmSender::new(&providers.fcm.unwrap(), &http).unwrap();
-    let wns = WnsSender::new(&providers.wns.unwrap(), &http).unwrap();
-    let senders: [(Platform, &dyn Sender, &FaultPlan); 2] = [
-        (Platform::Fcm, &fcm, emulators.fcm.token_faults()),
-        (Platform::Wns, &wns, emulators.wns.token_faults()),
+    let (fcm_rig, wns_rig) =
+        (EmulatorRig::<FcmEmulator>::start().await, EmulatorRig::<WnsEmulator>::start().await);
+    let (fcm, wns) = (fcm_rig.sender(), wns_rig.sender());
+    let senders: [(Platform, &dyn Sender, &FaultPlan, &DeviceHub); 2] = [
+        (Platform::Fcm, &fcm, fcm_rig.emulator.token_faults(), &fcm_rig.hub),
+        (Platform::Wns, &wns, wns_rig.emulator.token_faults(), &wns_rig.hub),
     ];
-    for (platform, sender, token_faults) in senders {
-        let _online = emulators.hub.subscribe(platform, &token_for(platform, 1));
+    for (platform, sender, token_faults, hub) in senders {
+        let _online = hub.subscribe(platform, &token_for(platform, 1));
         token_faults.push(Fault { status: 503, delay_ms: HANG_MS, times: 1, ..Fault::default() });
         // The token request made for a push due in 6 s gives up within those 6 s.
         let push = push_to(platform, 1, 6);

@@ -3,6 +3,8 @@
 //! server ringing a simulated Android device, and an independent client (the Firebase Admin
 //! Python SDK) accepted by the emulator.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,25 +12,19 @@ use std::time::{Duration, Instant};
 
 use callpush_client::model::{Outcome, Platform};
 use callpush_client::wire::ProviderPayload;
-use callpush_emulators::credentials::{
-    TestCredentials, FCM_PRIVATE_KEY, FCM_PUBLIC_KEY, HARMONY_PRIVATE_KEY,
-};
-use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
+use callpush_emulators::credentials::{FCM_PRIVATE_KEY, FCM_PUBLIC_KEY, HARMONY_PRIVATE_KEY};
+use callpush_emulators::device::{token_for, Seen};
 use callpush_emulators::faults::{Fault, Received};
 use callpush_emulators::fcm::{error_body, FcmEmulator, GOOGLE_TOKEN_AUDIENCE, SENDER_ID};
-use callpush_emulators::hub::{DeviceHub, DevicePush};
-use callpush_server::app::{self, Running};
-use callpush_server::auth::mint_device_token;
-use callpush_server::config::{Config, FcmConfig, ProvidersConfig, SenderConfig};
+use callpush_emulators::hub::DevicePush;
+use callpush_server::config::FcmConfig;
 use callpush_server::domain::PushKind;
 use callpush_server::senders::fcm::{FcmSender, FCM_SCOPE, INVALID_TOKEN_MESSAGE, JWT_BEARER_GRANT};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
-
-const API_KEY: &str = "test-api-key-0123456789";
-const SECRET: &str = "test-device-token-secret-0123456789abcdef";
+use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -39,33 +35,9 @@ fn unix_ms() -> i64 {
 }
 
 /// An emulator, its device hub, and the service-account file pointing at it.
-struct Fixture {
-    emulator: FcmEmulator,
-    hub: DeviceHub,
-    credentials: TestCredentials,
-    dir: tempfile::TempDir,
-    config: FcmConfig,
-}
+type Fixture = EmulatorRig<FcmEmulator>;
 
 impl Fixture {
-    async fn start() -> Fixture {
-        let credentials = TestCredentials::default();
-        let hub = DeviceHub::default();
-        let emulator = FcmEmulator::start(&credentials, hub.clone()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let files = credentials.write_files(dir.path(), &emulator.token_url()).unwrap();
-        let config = FcmConfig {
-            service_account_file: files.fcm_service_account,
-            base_url: emulator.base_url(),
-            token_url: None,
-        };
-        Fixture { emulator, hub, credentials, dir, config }
-    }
-
-    fn sender(&self) -> FcmSender {
-        FcmSender::new(&self.config, &HttpSettings::default()).unwrap()
-    }
-
     /// A sender whose service-account file has `change` applied.
     fn sender_with(&self, change: impl FnOnce(&mut Value)) -> FcmSender {
         let config = self.config_with(change);
@@ -83,7 +55,7 @@ impl Fixture {
     }
 
     fn requests(&self, path_ends: &str) -> Vec<Received> {
-        self.emulator.faults().received().into_iter().filter(|r| r.path.ends_with(path_ends)).collect()
+        requests(&self.emulator, path_ends)
     }
 
     fn token_requests(&self) -> usize {
@@ -147,6 +119,11 @@ impl Fixture {
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
+}
+
+/// The requests `emulator` received at paths ending in `path_ends`.
+fn requests(emulator: &FcmEmulator, path_ends: &str) -> Vec<Received> {
+    emulator.faults().received().into_iter().filter(|r| r.path.ends_with(path_ends)).collect()
 }
 
 /// A change to a service-account file.
@@ -1009,86 +986,13 @@ async fn faults_are_scripted_over_http_and_slow_answers_respect_the_deadline() {
 
 // ---- the whole server ----
 
-/// The server with FCM sent through the emulator, and a device hub.
-struct Server {
-    f: Fixture,
-    running: Running,
-    base: String,
-    http: reqwest::Client,
+async fn start() -> ProviderServer {
+    ProviderServer::start(ServerOptions::only(Platform::Fcm)).await
 }
 
-impl Server {
-    async fn start() -> Server {
-        let f = Fixture::start().await;
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", f.dir.path().join("callpush.db").display()),
-            database_connections: 8,
-            data_dir: f.dir.path().to_owned(),
-            api_keys: vec![API_KEY.into()],
-            sender: SenderConfig::Noop,
-            providers: ProvidersConfig { fcm: Some(f.config.clone()), ..ProvidersConfig::default() },
-            ..Config::default()
-        };
-        config.auth.hs256_secret = Some(SECRET.into());
-        let senders = app::senders_from_config(&config).unwrap();
-        let running = app::start(&config, senders).await.unwrap();
-        let base = format!("http://{}", running.addr);
-        Server { f, running, base, http: reqwest::Client::new() }
-    }
-
-    async fn device(&self, name: &str, user: &str, n: u32) -> SimulatedDevice {
-        let dir = self.f.dir.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let device = SimulatedDevice::start(
-            name,
-            Platform::Fcm,
-            &token(n),
-            &self.base,
-            &dir,
-            mint_device_token(SECRET, user, 3600),
-            &self.f.hub,
-        )
-        .unwrap();
-        device.register().await.unwrap();
-        device
-    }
-
-    async fn backend(&self, path: &str, body: Option<Value>) -> Value {
-        let request = match body {
-            Some(body) => self.http.post(format!("{}{path}", self.base)).json(&body),
-            None => self.http.get(format!("{}{path}", self.base)),
-        };
-        let response = request.bearer_auth(API_KEY).send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap()
-    }
-
-    async fn ring(&self, to: &str, ring_seconds: u32) -> Value {
-        self.backend(
-            "/v1/calls",
-            Some(json!({"from": {"id": "alice", "name": "Alice"}, "to": [to], "video": false,
-                "ring_seconds": ring_seconds})),
-        )
-        .await
-    }
-
-    /// The call's details once no delivery of `kind` is pending or sending.
-    async fn settled(&self, call_id: &str, kind: &str) -> Value {
-        for _ in 0..500 {
-            let detail = self.backend(&format!("/v1/calls/{call_id}"), None).await;
-            let busy = detail["deliveries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["kind"] == kind && (d["status"] == "pending" || d["status"] == "sending"));
-            if !busy {
-                return detail;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the {kind} deliveries of {call_id} never settled");
-    }
+/// The call's details once no delivery of `kind` is pending or sending.
+async fn settled(s: &ProviderServer, call_id: &str, kind: &str) -> Value {
+    s.settled(call_id, Some(kind), Duration::from_secs(15)).await
 }
 
 fn pushed(outcome: Outcome) -> impl Fn(&Seen) -> bool {
@@ -1097,16 +1001,16 @@ fn pushed(outcome: Outcome) -> impl Fn(&Seen) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_rings_an_android_device_and_cancels_it() {
-    let s = Server::start().await;
-    let bob = s.device("bob-pixel", "bob", 1).await;
+    let s = start().await;
+    let bob = s.device("bob-pixel", "bob", &token(1)).await;
 
-    let call = s.ring("bob", 30).await;
+    let call = s.ring(&["bob"], json!({"ring_seconds": 30})).await;
     let call_id = call["call_id"].as_str().unwrap();
     let ring = bob.wait_for(0, Duration::from_secs(10), pushed(Outcome::Ring)).await;
     let Some(ring) = ring else { panic!("no ring: {:?}", bob.journal()) };
     let Seen::Push(outcome) = ring.seen else { unreachable!() };
     assert_eq!(outcome.call.as_ref().map(|c| c.call_id.as_str()), Some(call_id));
-    let detail = s.settled(call_id, "ring").await;
+    let detail = settled(&s, call_id, "ring").await;
     let ring_delivery = &detail["deliveries"][0];
     assert_eq!(
         (ring_delivery["status"].as_str(), ring_delivery["outcome"].as_str()),
@@ -1114,24 +1018,27 @@ async fn the_server_rings_an_android_device_and_cancels_it() {
     );
 
     // The caller hangs up: FCM devices get a cancel push (never a missed-call notification).
-    s.backend(&format!("/v1/calls/{call_id}/cancel"), Some(json!({}))).await;
+    s.post(&format!("/v1/calls/{call_id}/cancel"), json!({})).await;
     let cancel = bob.wait_for(0, Duration::from_secs(10), pushed(Outcome::Cancel)).await;
     assert!(cancel.is_some(), "no cancel: {:?}", bob.journal());
     assert!(!bob.journal().iter().any(|e| matches!(e.seen, Seen::Notification { .. })));
-    let bodies: Vec<Value> = s.f.sends().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let bodies: Vec<Value> = requests(&s.emulators.fcm, "/messages:send")
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
     assert_eq!(bodies.len(), 2);
     assert!(bodies.iter().all(|b| b["message"]["android"]["priority"] == "HIGH"
         && b["message"]["android"]["collapse_key"] == call_id));
-    assert_eq!(s.f.token_requests(), 1);
-    s.running.stop().await;
+    assert_eq!(requests(&s.emulators.fcm, "/token").len(), 1);
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answering_on_one_device_cancels_the_others() {
-    let s = Server::start().await;
-    let pixel = s.device("bob-pixel", "bob", 1).await;
-    let tablet = s.device("bob-tablet", "bob", 2).await;
-    let call = s.ring("bob", 30).await;
+    let s = start().await;
+    let pixel = s.device("bob-pixel", "bob", &token(1)).await;
+    let tablet = s.device("bob-tablet", "bob", &token(2)).await;
+    let call = s.ring(&["bob"], json!({"ring_seconds": 30})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     for device in [&pixel, &tablet] {
         let ring = device.wait_for(0, Duration::from_secs(10), pushed(Outcome::Ring)).await;
@@ -1140,33 +1047,33 @@ async fn answering_on_one_device_cancels_the_others() {
     pixel.client.answer(call_id.clone()).await.unwrap();
     let cancel = tablet.wait_for(0, Duration::from_secs(10), pushed(Outcome::Cancel)).await;
     assert!(cancel.is_some(), "the tablet stops ringing: {:?}", tablet.journal());
-    s.running.stop().await;
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_outage_is_not_retried_past_the_ring_deadline() {
-    let s = Server::start().await;
-    let bob = s.device("bob-pixel", "bob", 1).await;
+    let s = start().await;
+    let bob = s.device("bob-pixel", "bob", &token(1)).await;
     let unavailable =
         error_body(503, "UNAVAILABLE", "The service is currently unavailable.", Some("UNAVAILABLE"));
-    s.f.emulator.faults().push(Fault::json(503, unavailable).times(10_000).for_token(&bob.token));
+    s.emulators.fcm.faults().push(Fault::json(503, unavailable).times(10_000).for_token(&bob.token));
 
-    let call = s.ring("bob", 5).await;
+    let call = s.ring(&["bob"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     // The exact deadline: created + ring time (`expires_at` is rounded to seconds).
-    let created_ms = s.backend(&format!("/v1/calls/{call_id}"), None).await["created_at"].as_i64().unwrap();
+    let created_ms = s.detail(&call_id).await["created_at"].as_i64().unwrap();
     let deadline_ms = created_ms + 5000;
     assert_eq!(call["expires_at"].as_i64().unwrap(), deadline_ms / 1000);
     // Watch the sends as they arrive, noting when each came.
     let mut seen_at = Vec::new();
     while unix_ms() < deadline_ms + 3000 {
-        let n = s.f.sends().len();
+        let n = requests(&s.emulators.fcm, "/messages:send").len();
         while seen_at.len() < n {
             seen_at.push(unix_ms());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let detail = s.settled(&call_id, "ring").await;
+    let detail = settled(&s, &call_id, "ring").await;
     let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
     let attempts = ring["attempts"].as_i64().unwrap() as usize;
     assert!(attempts >= 2, "a transient failure is retried: {ring}");
@@ -1181,21 +1088,21 @@ async fn a_persistent_outage_is_not_retried_past_the_ring_deadline() {
     );
     assert_eq!(detail["state"], "missed");
     assert!(!bob.journal().iter().any(|e| matches!(&e.seen, Seen::Push(o) if o.outcome == Outcome::Ring)));
-    s.f.emulator.faults().clear();
-    s.running.stop().await;
+    s.emulators.fcm.faults().clear();
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_token_prunes_the_installation() {
-    let s = Server::start().await;
-    let bob = s.device("bob-pixel", "bob", 1).await;
+    let s = start().await;
+    let bob = s.device("bob-pixel", "bob", &token(1)).await;
     let installation = bob.client.installation_id();
     assert!(s.running.store.installation("bob", &installation).await.unwrap().is_some());
 
-    s.f.emulator.unregister_token(&bob.token);
-    let call = s.ring("bob", 30).await;
+    s.emulators.fcm.unregister_token(&bob.token);
+    let call = s.ring(&["bob"], json!({"ring_seconds": 30})).await;
     let call_id = call["call_id"].as_str().unwrap();
-    let detail = s.settled(call_id, "ring").await;
+    let detail = settled(&s, call_id, "ring").await;
     let ring = &detail["deliveries"][0];
     assert_eq!(
         (ring["status"].as_str(), ring["outcome"].as_str()),
@@ -1204,7 +1111,7 @@ async fn a_dead_token_prunes_the_installation() {
     );
     assert!(ring["detail"].as_str().unwrap().contains("UNREGISTERED"));
     assert!(s.running.store.installation("bob", &installation).await.unwrap().is_none(), "pruned");
-    s.running.stop().await;
+    s.stop().await;
 }
 
 // ---- an independent client ----

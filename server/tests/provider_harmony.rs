@@ -2,6 +2,8 @@
 //! and its outcome class, the emulator's own checks, the JWT's life, batching, what devices
 //! receive, and the whole server end to end.
 
+mod support;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,47 +16,22 @@ use callpush_emulators::credentials::{TestCredentials, FCM_PRIVATE_KEY, HARMONY_
 use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
 use callpush_emulators::faults::{Fault, Received};
 use callpush_emulators::harmony::HarmonyEmulator;
-use callpush_emulators::hub::{DeviceHub, DevicePush};
-use callpush_server::app::{self, Running};
-use callpush_server::auth::mint_device_token;
-use callpush_server::config::{Config, HarmonyConfig, ProvidersConfig, SenderConfig};
+use callpush_emulators::hub::DevicePush;
+use callpush_server::config::HarmonyConfig;
 use callpush_server::domain::PushKind;
 use callpush_server::senders::harmony::{HarmonyOptions, HarmonySender, JWT_AUDIENCE};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use futures::future::join_all;
 use serde_json::{json, Value};
+use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 
 // ---------------------------------------------------------------------------------------------
 // The rig: an emulator, its credential files, and senders pointed at it.
 
-struct Rig {
-    emulator: HarmonyEmulator,
-    hub: DeviceHub,
-    credentials: TestCredentials,
-    dir: tempfile::TempDir,
-    config: HarmonyConfig,
-}
+type Rig = EmulatorRig<HarmonyEmulator>;
 
 impl Rig {
-    async fn start() -> Rig {
-        let credentials = TestCredentials::default();
-        let hub = DeviceHub::default();
-        let emulator = HarmonyEmulator::start(&credentials, hub.clone()).await.expect("emulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let files = credentials.write_files(dir.path(), "http://127.0.0.1:9/token").unwrap();
-        let config = HarmonyConfig {
-            service_account_file: files.harmony_service_account,
-            base_url: emulator.base_url(),
-            test_message: false,
-        };
-        Rig { emulator, hub, credentials, dir, config }
-    }
-
-    fn sender(&self) -> HarmonySender {
-        HarmonySender::new(&self.config, &HttpSettings::default()).expect("sender")
-    }
-
     fn sender_with(&self, config: &HarmonyConfig, options: HarmonyOptions) -> HarmonySender {
         HarmonySender::with_options(config, &HttpSettings::default(), options).expect("sender")
     }
@@ -75,8 +52,13 @@ impl Rig {
 
     /// The send requests received so far.
     fn sends(&self) -> Vec<Received> {
-        self.emulator.faults().received().into_iter().filter(|r| r.path.ends_with("/messages:send")).collect()
+        sends(&self.emulator)
     }
+}
+
+/// The send requests `emulator` received so far.
+fn sends(emulator: &HarmonyEmulator) -> Vec<Received> {
+    emulator.faults().received().into_iter().filter(|r| r.path.ends_with("/messages:send")).collect()
 }
 
 fn now() -> i64 {
@@ -1203,114 +1185,21 @@ async fn test_messages_go_ten_tokens_at_a_time() {
 // ---------------------------------------------------------------------------------------------
 // End to end: the whole server, the real client on a simulated HarmonyOS device.
 
-const API_KEY: &str = "test-api-key-0123456789";
-const SECRET: &str = "test-device-token-secret-0123456789abcdef";
-
-struct World {
-    rig: Rig,
-    running: Option<Running>,
-    base: String,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
+async fn start() -> ProviderServer {
+    ProviderServer::start(ServerOptions::only(Platform::Harmony)).await
 }
 
-impl World {
-    async fn start() -> World {
-        let rig = Rig::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.path().join("callpush.db").display()),
-            database_connections: 8,
-            data_dir: dir.path().to_owned(),
-            api_keys: vec![API_KEY.into()],
-            sender: SenderConfig::Noop,
-            providers: ProvidersConfig { harmony: Some(rig.config.clone()), ..ProvidersConfig::default() },
-            ..Config::default()
-        };
-        config.auth.hs256_secret = Some(SECRET.into());
-        let senders = app::senders_from_config(&config).expect("senders");
-        let running = app::start(&config, senders).await.expect("server starts");
-        let base = format!("http://{}", running.addr);
-        World { rig, running: Some(running), base, http: reqwest::Client::new(), dir }
-    }
+/// `user`'s HarmonyOS phone with push `token`, registered through the real client.
+async fn phone(world: &ProviderServer, user: &str, token: &str) -> SimulatedDevice {
+    world.device(&format!("{user}'s phone"), user, token).await
+}
 
-    async fn device(&self, user: &str, token: &str) -> SimulatedDevice {
-        let data = self.dir.path().join(format!("device-{user}-{}", token.len()));
-        std::fs::create_dir_all(&data).unwrap();
-        let device = SimulatedDevice::start(
-            &format!("{user}'s phone"),
-            Platform::Harmony,
-            token,
-            &self.base,
-            &data,
-            mint_device_token(SECRET, user, 3600),
-            &self.rig.hub,
-        )
-        .expect("device");
-        device.register().await.expect("registered through the real client");
-        device
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn ring(&self, to: &str, ring_seconds: u32) -> Value {
-        let body =
-            json!({"from": {"id": "alice", "name": "Alice"}, "to": [to], "ring_seconds": ring_seconds});
-        let (status, call) = self.api(reqwest::Method::POST, "/v1/calls", Some(body)).await;
-        assert_eq!(status, 202, "{call}");
-        call
-    }
-
-    async fn detail(&self, call_id: &str) -> Value {
-        self.api(reqwest::Method::GET, &format!("/v1/calls/{call_id}"), None).await.1
-    }
-
-    /// The call's delivery of `kind` once `done` says so (or after `timeout`).
-    async fn delivery(
-        &self,
-        call_id: &str,
-        kind: &str,
-        timeout: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let detail = self.detail(call_id).await;
-            let delivery =
-                detail["deliveries"].as_array().and_then(|d| d.iter().find(|d| d["kind"] == kind).cloned());
-            if let Some(delivery) = delivery {
-                if done(&delivery) || tokio::time::Instant::now() >= deadline {
-                    return delivery;
-                }
-            } else if tokio::time::Instant::now() >= deadline {
-                panic!("no {kind} delivery for {call_id}: {detail}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn sends_of_type(&self, push_type: &str) -> usize {
-        self.rig
-            .sends()
-            .iter()
-            .filter(|r| r.headers.get("push-type").map(String::as_str) == Some(push_type))
-            .count()
-    }
-
-    async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-    }
+/// How many requests of Push Kit `push-type` the emulator received.
+fn sends_of_type(world: &ProviderServer, push_type: &str) -> usize {
+    sends(&world.emulators.harmony)
+        .iter()
+        .filter(|r| r.headers.get("push-type").map(String::as_str) == Some(push_type))
+        .count()
 }
 
 fn rang(seen: &Seen) -> bool {
@@ -1326,9 +1215,9 @@ fn missed_notification(call_id: &str) -> impl Fn(&Seen) -> bool + '_ {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_ring_then_missed_call_notification_on_cancel() {
-    let world = World::start().await;
-    let bob = world.device("bob", &token_for(Platform::Harmony, 1)).await;
-    let call = world.ring("bob", 30).await;
+    let world = start().await;
+    let bob = phone(&world, "bob", &token_for(Platform::Harmony, 1)).await;
+    let call = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
 
     let ring = bob.wait_for(0, Duration::from_secs(10), rang).await;
@@ -1336,7 +1225,7 @@ async fn end_to_end_ring_then_missed_call_notification_on_cancel() {
     let delivery =
         world.delivery(&call_id, "ring", Duration::from_secs(5), |d| d["status"] == "delivered").await;
     assert_eq!(delivery["outcome"], "delivered", "{delivery}");
-    assert_eq!(world.sends_of_type("10"), 1);
+    assert_eq!(sends_of_type(&world, "10"), 1);
 
     // The caller gives up: HarmonyOS gets no VoIP cancel but a missed-call notification.
     let (status, ended) =
@@ -1348,16 +1237,16 @@ async fn end_to_end_ring_then_missed_call_notification_on_cancel() {
     let delivery =
         world.delivery(&call_id, "missed", Duration::from_secs(5), |d| d["status"] == "delivered").await;
     assert_eq!(delivery["outcome"], "delivered", "{delivery}");
-    assert_eq!(world.sends_of_type("10"), 1, "no second call push");
-    assert_eq!(world.sends_of_type("0"), 1);
+    assert_eq!(sends_of_type(&world, "10"), 1, "no second call push");
+    assert_eq!(sends_of_type(&world, "0"), 1);
     world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_missed_call_notification_after_the_ring_times_out() {
-    let world = World::start().await;
-    let bob = world.device("bob", &token_for(Platform::Harmony, 2)).await;
-    let call = world.ring("bob", 5).await;
+    let world = start().await;
+    let bob = phone(&world, "bob", &token_for(Platform::Harmony, 2)).await;
+    let call = world.ring(&["bob"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     assert!(bob.wait_for(0, Duration::from_secs(10), rang).await.is_some(), "{:?}", bob.journal());
     let notified = bob.wait_for(0, Duration::from_secs(15), missed_notification(&call_id)).await;
@@ -1368,15 +1257,15 @@ async fn end_to_end_missed_call_notification_after_the_ring_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_retries_stop_at_the_ring_deadline() {
-    let world = World::start().await;
+    let world = start().await;
     let token = token_for(Platform::Harmony, 3);
-    let bob = world.device("bob", &token).await;
+    let bob = phone(&world, "bob", &token).await;
     world
-        .rig
-        .emulator
+        .emulators
+        .harmony
         .faults()
         .push(Fault { status: 500, times: 10_000, ..Fault::default() }.for_token(&token));
-    let call = world.ring("bob", 5).await;
+    let call = world.ring(&["bob"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     let expires_at_ms = call["expires_at"].as_i64().unwrap() * 1000;
 
@@ -1394,28 +1283,28 @@ async fn end_to_end_retries_stop_at_the_ring_deadline() {
     );
     assert!(delivery["attempts"].as_i64().unwrap() >= 2, "retried while it mattered: {delivery}");
     assert!(failed_at <= expires_at_ms + 2000, "gave up by the deadline");
-    let calls_pushed = world.sends_of_type("10");
+    let calls_pushed = sends_of_type(&world, "10");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(world.sends_of_type("10"), calls_pushed, "no call push after the deadline");
+    assert_eq!(sends_of_type(&world, "10"), calls_pushed, "no call push after the deadline");
     assert!(!bob.journal().iter().any(|e| rang(&e.seen)), "the device never rang");
-    world.rig.emulator.faults().clear();
+    world.emulators.harmony.faults().clear();
     world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_a_dead_token_prunes_the_installation() {
-    let world = World::start().await;
+    let world = start().await;
     // A token the server takes but Push Kit refuses as malformed (80300007 tokenFormatError).
-    let _bob = world.device("bob", "MAMzLg.dead~token.00000001").await;
-    let call = world.ring("bob", 30).await;
+    let _bob = phone(&world, "bob", "MAMzLg.dead~token.00000001").await;
+    let call = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     assert_eq!(call["deliveries"].as_array().unwrap().len(), 1);
     let delivery =
         world.delivery(&call_id, "ring", Duration::from_secs(10), |d| d["status"] == "failed").await;
     assert_eq!(delivery["outcome"], "invalid_token", "{delivery}");
     assert!(delivery["detail"].as_str().unwrap().contains("tokenFormatError"), "{delivery}");
-    assert!(world.rig.sends().iter().all(|r| !r.body.is_empty()));
-    let again = world.ring("bob", 30).await;
+    assert!(sends(&world.emulators.harmony).iter().all(|r| !r.body.is_empty()));
+    let again = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
     assert!(again["deliveries"].as_array().unwrap().is_empty(), "pruned: {again}");
     world.stop().await;
 }

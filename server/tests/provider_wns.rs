@@ -3,20 +3,19 @@
 //! refreshed before expiry and once on refusal), the whole server end to end with simulated
 //! Windows devices running the real client, and an independent WNS client from PyPI.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use callpush_client::model::{CancelReason, Outcome, Platform};
 use callpush_client::wire::ProviderPayload;
-use callpush_emulators::credentials::TestCredentials;
 use callpush_emulators::device::{token_for, Seen, SimulatedDevice};
 use callpush_emulators::faults::{Fault, Received};
-use callpush_emulators::hub::{DeviceHub, DevicePush};
+use callpush_emulators::hub::DevicePush;
 use callpush_emulators::wns::WnsEmulator;
-use callpush_server::app::{self, Running};
-use callpush_server::auth::mint_device_token;
-use callpush_server::config::{Config, ProvidersConfig, SenderConfig, WnsConfig, WnsFlow};
+use callpush_server::config::{WnsConfig, WnsFlow};
 use callpush_server::domain::PushKind;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
@@ -24,52 +23,26 @@ use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
 use callpush_server::time::now_ms;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use support::rig::{wns_config, EmulatorRig, ProviderServer, ServerOptions};
 
 const BODY: &str = r#"{"callpush":"eyJhbGciOiJFZERTQSJ9.e30.c2ln"}"#;
 
 /// The emulator, its hub and credentials.
-struct Rig {
-    emulator: WnsEmulator,
-    hub: DeviceHub,
-    credentials: TestCredentials,
-}
+type Rig = EmulatorRig<WnsEmulator>;
 
 impl Rig {
-    async fn start() -> Rig {
-        let credentials = TestCredentials::default();
-        let hub = DeviceHub::default();
-        let emulator = WnsEmulator::start(&credentials, hub.clone()).await.expect("start the WNS emulator");
-        Rig { emulator, hub, credentials }
-    }
-
     /// The providers settings that send through this emulator with `flow`.
-    fn config(&self, flow: WnsFlow) -> WnsConfig {
-        let c = &self.credentials;
-        let (client_id, tenant_id, token_url) = match flow {
-            WnsFlow::Live => (c.wns_package_sid.clone(), None, self.emulator.live_token_url()),
-            WnsFlow::Entra => (
-                c.wns_app_id.clone(),
-                Some(c.wns_tenant_id.clone()),
-                self.emulator.entra_token_url(&c.wns_tenant_id),
-            ),
-        };
-        WnsConfig {
-            flow,
-            client_id,
-            client_secret: c.wns_client_secret.clone(),
-            tenant_id,
-            token_url: Some(token_url),
-            endpoint_override: Some(self.emulator.endpoint()),
-        }
+    fn flow_config(&self, flow: WnsFlow) -> WnsConfig {
+        wns_config(&self.emulator, &self.credentials, flow)
     }
 
-    fn sender(&self, flow: WnsFlow) -> WnsSender {
-        sender_for(&self.config(flow))
+    fn flow_sender(&self, flow: WnsFlow) -> WnsSender {
+        sender_for(&self.flow_config(flow))
     }
 
     /// Requests to the token endpoints.
     fn token_requests(&self) -> Vec<Received> {
-        self.emulator.faults().received().into_iter().filter(is_token_request).collect()
+        token_requests(&self.emulator)
     }
 
     /// Notification requests.
@@ -96,6 +69,11 @@ impl Rig {
             .unwrap();
         answer["access_token"].as_str().unwrap().to_owned()
     }
+}
+
+/// Requests to `emulator`'s token endpoints.
+fn token_requests(emulator: &WnsEmulator) -> Vec<Received> {
+    emulator.faults().received().into_iter().filter(is_token_request).collect()
 }
 
 fn is_token_request(r: &Received) -> bool {
@@ -145,7 +123,7 @@ fn fault(status: u16) -> Fault {
 #[tokio::test]
 async fn every_documented_answer_has_its_outcome_class() {
     let rig = Rig::start().await;
-    let sender = rig.sender(WnsFlow::Live);
+    let sender = rig.flow_sender(WnsFlow::Live);
     let channel = channel(1);
     let secs = |s| Some(Duration::from_secs(s));
     let cases: Vec<(&str, Fault, SendOutcome)> = vec![
@@ -254,7 +232,7 @@ fn invalid_token() -> SendOutcome {
 #[tokio::test]
 async fn the_emulator_real_checks_classify_through_the_sender() {
     let rig = Rig::start().await;
-    let sender = rig.sender(WnsFlow::Live);
+    let sender = rig.flow_sender(WnsFlow::Live);
     let online = channel(2);
     let mut device = rig.hub.subscribe(Platform::Wns, &online);
 
@@ -340,24 +318,24 @@ async fn wrong_credentials_are_config_errors_and_nothing_is_sent() {
     let cases = [
         (
             "secret",
-            WnsConfig { client_secret: "wrong".into(), ..rig.config(WnsFlow::Live) },
+            WnsConfig { client_secret: "wrong".into(), ..rig.flow_config(WnsFlow::Live) },
             "invalid_client",
         ),
         (
             "package SID",
-            WnsConfig { client_id: "ms-app://S-1-15-2-0".into(), ..rig.config(WnsFlow::Live) },
+            WnsConfig { client_id: "ms-app://S-1-15-2-0".into(), ..rig.flow_config(WnsFlow::Live) },
             "invalid_client",
         ),
         (
             "entra secret",
-            WnsConfig { client_secret: "wrong".into(), ..rig.config(WnsFlow::Entra) },
+            WnsConfig { client_secret: "wrong".into(), ..rig.flow_config(WnsFlow::Entra) },
             "AADSTS7000215",
         ),
         (
             "entra app id",
             WnsConfig {
                 client_id: "00000000-0000-0000-0000-000000000bad".into(),
-                ..rig.config(WnsFlow::Entra)
+                ..rig.flow_config(WnsFlow::Entra)
             },
             "AADSTS700016",
         ),
@@ -365,7 +343,7 @@ async fn wrong_credentials_are_config_errors_and_nothing_is_sent() {
             "entra tenant",
             WnsConfig {
                 token_url: Some(rig.emulator.entra_token_url("22222222-2222-2222-2222-222222222222")),
-                ..rig.config(WnsFlow::Entra)
+                ..rig.flow_config(WnsFlow::Entra)
             },
             "AADSTS90002",
         ),
@@ -373,7 +351,7 @@ async fn wrong_credentials_are_config_errors_and_nothing_is_sent() {
             "token URL",
             WnsConfig {
                 token_url: Some(format!("{}/nowhere", rig.emulator.endpoint())),
-                ..rig.config(WnsFlow::Live)
+                ..rig.flow_config(WnsFlow::Live)
             },
             "answered 401",
         ),
@@ -641,7 +619,7 @@ async fn the_token_endpoints_check_each_flow() {
 async fn tokens_are_fetched_once_cached_and_shared_in_both_flows() {
     for flow in [WnsFlow::Live, WnsFlow::Entra] {
         let rig = Rig::start().await;
-        let sender = Arc::new(rig.sender(flow));
+        let sender = Arc::new(rig.flow_sender(flow));
         let online = channel(7);
         let _device = rig.hub.subscribe(Platform::Wns, &online);
         // Ten sends at once on a cold cache: one token fetch, the rest wait for it.
@@ -675,7 +653,7 @@ async fn tokens_are_fetched_once_cached_and_shared_in_both_flows() {
 async fn tokens_are_refreshed_before_they_expire() {
     let rig = Rig::start().await;
     rig.emulator.set_token_lifetime(Some(2));
-    let sender = rig.sender(WnsFlow::Entra);
+    let sender = rig.flow_sender(WnsFlow::Entra);
     let online = channel(8);
     let _device = rig.hub.subscribe(Platform::Wns, &online);
     assert!(matches!(sender.send(&ring(&online)).await, SendOutcome::Delivered { .. }));
@@ -690,7 +668,7 @@ async fn tokens_are_refreshed_before_they_expire() {
 #[tokio::test]
 async fn a_refused_token_is_refreshed_and_the_push_resent_once() {
     let rig = Rig::start().await;
-    let sender = rig.sender(WnsFlow::Live);
+    let sender = rig.flow_sender(WnsFlow::Live);
     let online = channel(9);
     let mut device = rig.hub.subscribe(Platform::Wns, &online);
     assert!(matches!(sender.send(&ring(&online)).await, SendOutcome::Delivered { .. }));
@@ -725,7 +703,7 @@ async fn a_refused_token_is_refreshed_and_the_push_resent_once() {
 #[tokio::test]
 async fn token_endpoint_failures_have_their_classes() {
     let rig = Rig::start().await;
-    let sender = rig.sender(WnsFlow::Entra);
+    let sender = rig.flow_sender(WnsFlow::Entra);
     let online = channel(10);
     let _device = rig.hub.subscribe(Platform::Wns, &online);
     let cases: Vec<(Fault, &str, Option<Duration>)> = vec![
@@ -753,102 +731,13 @@ async fn token_endpoint_failures_have_their_classes() {
 // ---------------------------------------------------------------------------------------------
 // End to end: the whole server, simulated Windows devices running the real client
 
-const API_KEY: &str = "wns-test-api-key-0123456789";
-const SECRET: &str = "wns-test-device-token-secret-0123456789";
-
-/// The server sending through the emulator, and devices.
-struct Stack {
-    rig: Rig,
-    running: Option<Running>,
-    base: String,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
+async fn start(flow: WnsFlow) -> ProviderServer {
+    ProviderServer::start(ServerOptions::only(Platform::Wns).wns_flow(flow)).await
 }
 
-impl Stack {
-    async fn start(flow: WnsFlow) -> Stack {
-        let rig = Rig::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.path().join("callpush.db").display()),
-            database_connections: 8,
-            data_dir: dir.path().to_owned(),
-            api_keys: vec![API_KEY.into()],
-            sender: SenderConfig::Noop,
-            providers: ProvidersConfig { wns: Some(rig.config(flow)), ..ProvidersConfig::default() },
-            ..Config::default()
-        };
-        config.auth.hs256_secret = Some(SECRET.into());
-        let senders = app::senders_from_config(&config).expect("senders");
-        let running = app::start(&config, senders).await.expect("start the server");
-        let base = format!("http://{}", running.addr);
-        Stack { rig, running: Some(running), base, http: reqwest::Client::new(), dir }
-    }
-
-    /// A Windows device of `user`, online and registered.
-    async fn device(&self, user: &str, n: u32) -> SimulatedDevice {
-        let data = self.dir.path().join(format!("device-{n}"));
-        std::fs::create_dir_all(&data).unwrap();
-        let device = SimulatedDevice::start(
-            &format!("{user}'s PC {n}"),
-            Platform::Wns,
-            &channel(n),
-            &self.base,
-            &data,
-            mint_device_token(SECRET, user, 3600),
-            &self.rig.hub,
-        )
-        .expect("start a device");
-        device.register().await.expect("register");
-        device
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(API_KEY);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        assert!(response.status().is_success(), "{path}: {}", response.status());
-        response.json().await.unwrap_or(Value::Null)
-    }
-
-    /// Rings `to`; returns the created call.
-    async fn ring(&self, to: &[&str], ring_seconds: Option<u32>) -> Value {
-        let mut body = json!({"from": {"id": "alice", "name": "Alice"}, "to": to, "video": false});
-        if let Some(seconds) = ring_seconds {
-            body["ring_seconds"] = json!(seconds);
-        }
-        self.api(reqwest::Method::POST, "/v1/calls", Some(body)).await
-    }
-
-    async fn detail(&self, call_id: &str) -> Value {
-        self.api(reqwest::Method::GET, &format!("/v1/calls/{call_id}"), None).await
-    }
-
-    /// The call's details once none of its deliveries is pending or sending.
-    async fn settled(&self, call_id: &str, within: Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let detail = self.detail(call_id).await;
-            let busy = detail["deliveries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["status"] == "pending" || d["status"] == "sending");
-            if !busy || tokio::time::Instant::now() >= deadline {
-                return detail;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().await;
-        }
-    }
+/// A Windows device of `user`, online and registered.
+async fn windows_device(stack: &ProviderServer, user: &str, n: u32) -> SimulatedDevice {
+    stack.device(&format!("{user}'s PC {n}"), user, &channel(n)).await
 }
 
 /// Waits for a push the device decided as `outcome`, from journal entry `from` on.
@@ -869,10 +758,10 @@ async fn decided(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_rings_windows_devices_and_cancels_the_one_that_did_not_answer() {
-    let stack = Stack::start(WnsFlow::Live).await;
-    let pc = stack.device("bob", 11).await;
-    let laptop = stack.device("bob", 12).await;
-    let call = stack.ring(&["bob"], None).await;
+    let stack = start(WnsFlow::Live).await;
+    let pc = windows_device(&stack, "bob", 11).await;
+    let laptop = windows_device(&stack, "bob", 12).await;
+    let call = stack.ring(&["bob"], json!({})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
 
     for device in [&pc, &laptop] {
@@ -886,7 +775,7 @@ async fn a_call_rings_windows_devices_and_cancels_the_one_that_did_not_answer() 
     // The PC gets a cancel push saying the call was answered elsewhere.
     let cancel = decided(&pc, from, Outcome::Cancel).await;
     assert_eq!(cancel.call.and_then(|c| c.reason), Some(CancelReason::AnsweredElsewhere));
-    let detail = stack.settled(&call_id, Duration::from_secs(10)).await;
+    let detail = stack.settled(&call_id, None, Duration::from_secs(10)).await;
     let deliveries = detail["deliveries"].as_array().unwrap();
     let delivered =
         |kind: &str| deliveries.iter().filter(|d| d["kind"] == kind && d["status"] == "delivered").count();
@@ -897,21 +786,21 @@ async fn a_call_rings_windows_devices_and_cancels_the_one_that_did_not_answer() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_and_unanswered_calls_reach_the_device_as_cancel_pushes() {
-    let stack = Stack::start(WnsFlow::Entra).await;
-    let pc = stack.device("carol", 13).await;
+    let stack = start(WnsFlow::Entra).await;
+    let pc = windows_device(&stack, "carol", 13).await;
 
     // The caller hangs up.
-    let call = stack.ring(&["carol"], None).await;
+    let call = stack.ring(&["carol"], json!({})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     decided(&pc, 0, Outcome::Ring).await;
     let from = pc.journal().len();
-    stack.api(reqwest::Method::POST, &format!("/v1/calls/{call_id}/cancel"), Some(json!({}))).await;
+    stack.post(&format!("/v1/calls/{call_id}/cancel"), json!({})).await;
     let cancel = decided(&pc, from, Outcome::Cancel).await;
     assert_eq!(cancel.call.and_then(|c| c.reason), Some(CancelReason::CallerCancelled));
 
     // Nobody answers: at the deadline the cancel push (reason timeout) is the missed call.
     let from = pc.journal().len();
-    let call = stack.ring(&["carol"], Some(5)).await;
+    let call = stack.ring(&["carol"], json!({"ring_seconds": 5})).await;
     decided(&pc, from, Outcome::Ring).await;
     let from = pc.journal().len();
     let cancel = pc
@@ -924,20 +813,20 @@ async fn cancelled_and_unanswered_calls_reach_the_device_as_cancel_pushes() {
         .expect("a timeout cancel");
     let Seen::Push(cancel) = cancel.seen else { unreachable!() };
     assert_eq!(cancel.call.and_then(|c| c.reason), Some(CancelReason::Timeout));
-    let detail = stack.settled(call["call_id"].as_str().unwrap(), Duration::from_secs(10)).await;
+    let detail = stack.settled(call["call_id"].as_str().unwrap(), None, Duration::from_secs(10)).await;
     assert_eq!(detail["state"], "missed");
     assert!(!pc.journal().iter().any(|e| matches!(e.seen, Seen::Notification { .. })), "no notification");
-    assert_eq!(stack.rig.token_requests().len(), 1, "one Entra token for every push");
+    assert_eq!(token_requests(&stack.emulators.wns).len(), 1, "one Entra token for every push");
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persistent_failure_is_not_retried_past_the_ring_deadline() {
-    let stack = Stack::start(WnsFlow::Live).await;
-    let pc = stack.device("dave", 14).await;
+    let stack = start(WnsFlow::Live).await;
+    let pc = windows_device(&stack, "dave", 14).await;
     let pq = channel_path_and_query(&pc.token);
-    stack.rig.emulator.faults().push(fault(500).for_token(&pq).times(100_000));
-    let call = stack.ring(&["dave"], Some(5)).await;
+    stack.emulators.wns.faults().push(fault(500).for_token(&pq).times(100_000));
+    let call = stack.ring(&["dave"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
     let deadline_ms = call["expires_at"].as_i64().unwrap() * 1000;
     let ring_id = call["deliveries"][0]["delivery_id"].as_str().unwrap().to_owned();
@@ -955,7 +844,7 @@ async fn a_persistent_failure_is_not_retried_past_the_ring_deadline() {
     // stopped ringing) after retrying while the call rang.
     let until_deadline = deadline_ms - now_ms() + 500;
     tokio::time::sleep(Duration::from_millis(until_deadline.max(0) as u64)).await;
-    let settled = stack.settled(&call_id, Duration::from_secs(10)).await;
+    let settled = stack.settled(&call_id, None, Duration::from_secs(10)).await;
     let gave_up = ring(&settled);
     assert!(gave_up["status"] == "failed" || gave_up["status"] == "skipped", "{gave_up}");
     assert!(gave_up["attempts"].as_i64().unwrap() > 1, "retried while the call rang: {gave_up}");
@@ -983,21 +872,21 @@ async fn a_persistent_failure_is_not_retried_past_the_ring_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_channel_prunes_the_installation() {
-    let stack = Stack::start(WnsFlow::Live).await;
-    let pc = stack.device("erin", 15).await;
+    let stack = start(WnsFlow::Live).await;
+    let pc = windows_device(&stack, "erin", 15).await;
     let installation = pc.client.installation_id();
-    let store = stack.running.as_ref().unwrap().store.clone();
+    let store = stack.running.store.clone();
     assert!(store.installation("erin", &installation).await.unwrap().is_some());
-    stack.rig.emulator.faults().push(fault(410).for_token(&channel_path_and_query(&pc.token)));
-    let call = stack.ring(&["erin"], None).await;
-    let detail = stack.settled(call["call_id"].as_str().unwrap(), Duration::from_secs(10)).await;
+    stack.emulators.wns.faults().push(fault(410).for_token(&channel_path_and_query(&pc.token)));
+    let call = stack.ring(&["erin"], json!({})).await;
+    let detail = stack.settled(call["call_id"].as_str().unwrap(), None, Duration::from_secs(10)).await;
     let delivery = &detail["deliveries"][0];
     assert_eq!(
         (delivery["status"].as_str(), delivery["outcome"].as_str()),
         (Some("failed"), Some("invalid_token"))
     );
     assert!(store.installation("erin", &installation).await.unwrap().is_none(), "pruned");
-    let next = stack.ring(&["erin"], None).await;
+    let next = stack.ring(&["erin"], json!({})).await;
     assert!(next["deliveries"].as_array().unwrap().is_empty(), "never rung again");
     stack.stop().await;
 }
