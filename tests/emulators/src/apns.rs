@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
@@ -48,6 +48,7 @@ use super::credentials::{TestCredentials, APNS_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
+use super::serve::lock;
 use super::tls::TestCa;
 
 /// The path prefix of a push, `POST /3/device/<device token>`: Apple, "Sending notification
@@ -281,12 +282,12 @@ struct DeviceToken {
 impl Shared {
     /// What the tests said about `token` (hex tokens are case-insensitive).
     fn token_state(&self, token: &str) -> DeviceToken {
-        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let tokens = lock(&self.tokens);
         tokens.get(&token.to_ascii_lowercase()).copied().unwrap_or_default()
     }
 
     fn update_token(&self, token: &str, update: impl FnOnce(&mut DeviceToken)) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = lock(&self.tokens);
         update(tokens.entry(token.to_ascii_lowercase()).or_default());
     }
 
@@ -658,7 +659,7 @@ impl Shared {
         if now - claims.iat > TOKEN_MAX_AGE {
             return Err((StatusCode::FORBIDDEN, reason::EXPIRED_PROVIDER_TOKEN));
         }
-        let mut history = connection.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut history = lock(&connection.tokens);
         if !history.observe(jwt, Instant::now()) {
             return Err((StatusCode::TOO_MANY_REQUESTS, reason::TOO_MANY_PROVIDER_TOKEN_UPDATES));
         }

@@ -16,24 +16,22 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Router};
+use axum::Router;
 use callpush_client::model::Platform;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::credentials::{TestCredentials, FCM_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
+use super::serve::{lock, serve, Hangup, Protocols};
 
 /// The OAuth scope an access token needs to send FCM messages: Google, "Authorize send
 /// requests" (firebase.google.com/docs/cloud-messaging/auth-server); docs/providers/fcm.md.
@@ -172,7 +170,7 @@ impl FcmEmulator {
             sequence: AtomicU64::new(1),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone()).merge(faults.routes());
-        let accepting = tokio::spawn(serve(listener, router));
+        let accepting = tokio::spawn(serve(listener, router, Protocols::Http1Or2, "FCM"));
         Ok(FcmEmulator { addr, faults, token_faults, shared, accepting })
     }
 
@@ -222,40 +220,6 @@ impl FcmEmulator {
 
 fn token_url(addr: SocketAddr) -> String {
     format!("http://{addr}/token")
-}
-
-/// Locks a mutex, surviving a panic elsewhere (the data are plain sets and maps).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Set on each request: notifying it closes the request's connection without an answer.
-#[derive(Clone)]
-struct ConnectionKill(Arc<Notify>);
-
-/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) connections, each closable by its handlers.
-async fn serve(listener: tokio::net::TcpListener, router: Router) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "the FCM emulator could not accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let router = router.clone();
-        tokio::spawn(async move {
-            let kill = Arc::new(Notify::new());
-            let service = TowerToHyperService::new(router.layer(Extension(ConnectionKill(kill.clone()))));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                () = kill.notified() => {}
-            }
-        });
-    }
 }
 
 /// What the emulator knows and remembers.
@@ -384,7 +348,7 @@ fn route(path: &str) -> Route {
 
 /// Every request but the control routes: log, apply a scripted fault, or answer.
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let kill = request.extensions().get::<ConnectionKill>().cloned();
+    let hangup = request.extensions().get::<Hangup>().cloned();
     let (parts, body) = request.into_parts();
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
@@ -424,9 +388,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
         }
         if fault.drop_connection {
-            if let Some(ConnectionKill(kill)) = kill {
+            if let Some(hangup) = hangup {
                 log(0, &text);
-                kill.notify_one();
+                hangup.now();
                 // The connection task drops this future along with the connection.
                 std::future::pending::<()>().await;
             }

@@ -25,12 +25,12 @@ use callpush_client::wire::harmony_delivery;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use tokio::sync::Notify;
 
 use super::credentials::{TestCredentials, HARMONY_PUBLIC_KEY};
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
+use super::serve::{serve, Hangup, Protocols};
 
 /// The `aud` of every service-account JWT, a fixed claim checked, never called: Huawei Push Kit,
 /// "JWT-based authentication" of a service account (developer.huawei.com, HarmonyOS Push Kit
@@ -162,7 +162,7 @@ impl HarmonyEmulator {
             .merge(faults.routes());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
-        let serving = tokio::spawn(serve(listener, router));
+        let serving = tokio::spawn(serve(listener, router, Protocols::Http1Or2, "Push Kit"));
         Ok(HarmonyEmulator { addr, faults, serving })
     }
 
@@ -177,32 +177,6 @@ impl HarmonyEmulator {
         &self.faults
     }
 }
-
-/// Serves each connection on its own task, so that a `drop_connection` fault can close it.
-async fn serve(listener: tokio::net::TcpListener, router: Router) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let cut = Cut(Arc::new(Notify::new()));
-        let service =
-            hyper_util::service::TowerToHyperService::new(router.clone().layer(Extension(cut.clone())));
-        tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::select! {
-                _ = connection => {}
-                // Dropping the connection closes the socket without an answer.
-                () = cut.0.notified() => {}
-            }
-        });
-    }
-}
-
-/// Closes the connection it belongs to.
-#[derive(Clone)]
-struct Cut(Arc<Notify>);
 
 struct Shared {
     project_id: String,
@@ -230,7 +204,7 @@ impl Answer {
 
 async fn handle(
     State(emulator): State<Arc<Shared>>,
-    Extension(cut): Extension<Cut>,
+    Extension(hangup): Extension<Hangup>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -265,7 +239,7 @@ async fn handle(
         }
         if fault.drop_connection {
             emulator.faults.record(received);
-            cut.0.notify_one();
+            hangup.now();
             // The connection task drops this request with the connection.
             return std::future::pending::<Response>().await;
         }

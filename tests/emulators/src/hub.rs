@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use callpush_client::model::Platform;
 use tokio::sync::mpsc;
 
+use crate::serve::lock;
 use crate::wns::channel_path_and_query;
 
 /// A push as it reaches a device.
@@ -73,7 +74,7 @@ impl DeviceHub {
     /// pushes to any of them arrive on the one receiver.
     pub fn subscribe_all(&self, platform: Platform, tokens: &[&str]) -> mpsc::UnboundedReceiver<DevicePush> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut devices = self.lock();
+        let mut devices = self.subscribers();
         for token in tokens {
             devices.insert((platform, address(platform, token)), tx.clone());
         }
@@ -83,13 +84,13 @@ impl DeviceHub {
     /// Records what an APNs token is for, as APNs knows from issuing it (hex is
     /// case-insensitive). The APNs emulator refuses pushes of the other kind to it.
     pub fn set_apns_token_kind(&self, token: &str, kind: ApnsTokenKind) {
-        let mut kinds = self.apns_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut kinds = lock(&self.apns_kinds);
         kinds.insert(token.to_ascii_lowercase(), kind);
     }
 
     /// What an APNs token is for, if anyone said.
     pub fn apns_token_kind(&self, token: &str) -> Option<ApnsTokenKind> {
-        let kinds = self.apns_kinds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kinds = lock(&self.apns_kinds);
         kinds.get(&token.to_ascii_lowercase()).copied()
     }
 
@@ -98,7 +99,7 @@ impl DeviceHub {
     /// for an offline device would drop or store it.
     pub fn deliver(&self, platform: Platform, token: &str, push: DevicePush) -> bool {
         let key = (platform, address(platform, token));
-        let mut devices = self.lock();
+        let mut devices = self.subscribers();
         match devices.get(&key) {
             Some(device) if device.send(push).is_ok() => true,
             Some(_) => {
@@ -109,8 +110,8 @@ impl DeviceHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
-        self.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Subscribers> {
+        lock(&self.devices)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod harmony;
 pub mod hub;
 pub mod memo;
 pub mod recording;
+pub mod serve;
 pub mod tls;
 pub mod wns;
 

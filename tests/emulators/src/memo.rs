@@ -3,7 +3,9 @@
 //! do, and the emulator's CPU does not drown the sender's in the benchmarks. Checks that depend
 //! on the time stay with the caller and run on every request.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
+
+use crate::serve::lock;
 
 /// The claims of the last token whose signature and fixed claims passed.
 pub struct VerifiedToken<C> {
@@ -20,13 +22,13 @@ impl<C: Clone> VerifiedToken<C> {
     /// The claims of `jwt`: remembered if it is the last token that passed, else what `verify`
     /// says (remembered when it passes).
     pub fn claims<E>(&self, jwt: &str, verify: impl FnOnce() -> Result<C, E>) -> Result<C, E> {
-        if let Some((token, claims)) = &*self.last.lock().unwrap_or_else(PoisonError::into_inner) {
+        if let Some((token, claims)) = &*lock(&self.last) {
             if token == jwt {
                 return Ok(claims.clone());
             }
         }
         let claims = verify()?;
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some((jwt.to_owned(), claims.clone()));
+        *lock(&self.last) = Some((jwt.to_owned(), claims.clone()));
         Ok(claims)
     }
 }

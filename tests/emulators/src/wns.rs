@@ -44,16 +44,14 @@ use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use callpush_client::model::Platform;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::credentials::TestCredentials;
 use super::faults::{Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
+use super::serve::{lock, serve, Hangup, Protocols};
 
 /// The scope of classic tokens: Microsoft, "Windows Push Notification Services (WNS) overview",
 /// authentication request (learn.microsoft.com/windows/apps/design/shell/tiles-and-notifications/windows-push-notification-services--wns--overview);
@@ -158,7 +156,7 @@ impl WnsEmulator {
             .merge(faults.routes());
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let serving = tokio::spawn(serve(listener, app));
+        let serving = tokio::spawn(serve(listener, app, Protocols::Http1, "WNS"));
         Ok(WnsEmulator { addr, faults, shared, serving })
     }
 
@@ -212,46 +210,6 @@ struct Shared {
     lifetime: Mutex<Option<u64>>,
 }
 
-/// Locks `mutex`, whatever a panicking holder left.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Closes the connection a request came on (a `drop_connection` fault).
-#[derive(Clone)]
-struct Hangup(Arc<Notify>);
-
-/// Serves HTTP/1.1 connections; each can be closed mid-request by its [`Hangup`]. Aborting the
-/// task closes every connection.
-async fn serve(listener: TcpListener, app: Router) {
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "WNS emulator: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let hangup = Arc::new(Notify::new());
-        let service = TowerToHyperService::new(app.clone().layer(Extension(Hangup(hangup.clone()))));
-        connections.spawn(async move {
-            let connection =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                served = connection => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "WNS emulator: connection ended");
-                    }
-                }
-                () = hangup.notified() => {}
-            }
-        });
-    }
-}
-
 /// One request as read, for the handlers and the log.
 struct Request {
     method: Method,
@@ -296,7 +254,7 @@ async fn apply_fault(fault: Fault, request: &Request, faults: &FaultPlan, hangup
     tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
     if fault.drop_connection {
         request.log(faults, 0);
-        hangup.0.notify_one();
+        hangup.now();
         return std::future::pending().await;
     }
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
