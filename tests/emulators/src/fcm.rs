@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -417,7 +417,7 @@ fn message_token(body: &[u8]) -> Option<String> {
 }
 
 fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    callpush_server::time::now_secs()
 }
 
 fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
@@ -580,7 +580,7 @@ impl Shared {
                 &json!({"name": format!("projects/{project}/messages/fake_message_id")}),
             );
         }
-        let sent_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let sent_ms = callpush_server::time::now_ms();
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let message_id = format!("0:{sent_ms}%{sequence:016x}");
         if let Some(token) = &message.token {

@@ -318,9 +318,7 @@ struct Accepted {
 impl Shared {
     fn request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        format!("{now}{n:06}")
+        format!("{}{n:06}", callpush_server::time::now_ms())
     }
 
     fn answer(&self, code: &'static str, msg: impl Into<String>) -> Answer {
@@ -494,9 +492,7 @@ impl Shared {
                 Err(e) => Err(auth_error(&format!("{e}"))),
             }
         })?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = callpush_server::time::now_secs();
         if claims.exp <= now {
             return Err(refuse(code::JWT_EXPIRED, "Jwt token expired."));
         }

@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -461,12 +461,12 @@ fn issue_token(shared: &Shared, flow: Flow, request: &Request, path: &str) -> Re
     let body = match flow {
         Flow::Live => json!({"access_token": token, "token_type": "bearer", "expires_in": lifetime}),
         Flow::Entra => {
-            let now = unix_now();
+            let now = callpush_server::time::now_secs();
             json!({
                 "token_type": "Bearer",
                 "expires_in": lifetime.to_string(),
                 "ext_expires_in": lifetime.to_string(),
-                "expires_on": (now + lifetime).to_string(),
+                "expires_on": (now + lifetime as i64).to_string(),
                 "not_before": now.to_string(),
                 "access_token": token,
             })
@@ -482,7 +482,7 @@ fn new_token(flow: Flow, c: &TestCredentials, lifetime: u64) -> String {
     match flow {
         Flow::Live => STANDARD.encode(&random),
         Flow::Entra => {
-            let now = unix_now();
+            let now = callpush_server::time::now_secs();
             let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
             let claims = json!({
                 "aud": "https://wns.windows.com/",
@@ -491,7 +491,7 @@ fn new_token(flow: Flow, c: &TestCredentials, lifetime: u64) -> String {
                 "tid": c.wns_tenant_id,
                 "iat": now,
                 "nbf": now,
-                "exp": now + lifetime,
+                "exp": now + lifetime as i64,
             });
             format!(
                 "{}.{}.{}",
@@ -514,7 +514,7 @@ fn oauth_error(flow: Flow, status: StatusCode, error: &str, code: u32, descripti
                 "error": error,
                 "error_description": format!("{description} Trace ID: {trace} Correlation ID: {correlation}"),
                 "error_codes": [code],
-                "timestamp": unix_now().to_string(),
+                "timestamp": callpush_server::time::now_secs().to_string(),
                 "trace_id": trace.to_string(),
                 "correlation_id": correlation.to_string(),
             })
@@ -749,11 +749,6 @@ fn correlation_vector(headers: &HeaderMap) -> String {
 /// A message id: 16 hex digits.
 fn message_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
-}
-
-/// Unix seconds now.
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -33,9 +33,7 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 /// Reads stdin, decides, prints.
 pub fn run(args: Args) -> Result<(), String> {
     let keys = KeySet::from_json(&args.jwk).map_err(|e| format!("--jwk: {e}"))?;
-    let now = args.now.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-    });
+    let now = args.now.unwrap_or_else(callpush_server::time::now_secs);
     let mut input = Vec::new();
     std::io::stdin()
         .take(MAX_INPUT + 1)

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use crate::client::{Clock as _, SystemClock};
 use crate::error::Error;
 use crate::model::{InstallationRequest, Jwk, Registration};
 
@@ -20,25 +20,24 @@ pub trait Registrar: Send + Sync {
     async fn delete_installation(&self, installation_id: &str) -> Result<(), Error>;
 }
 
-/// Unix seconds from the system clock.
-pub(crate) fn system_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+type UnixSeconds = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A registrar in memory: for tests, examples and apps that keep registrations themselves.
 #[derive(Clone)]
 pub struct InMemoryRegistrar {
     installations: Arc<Mutex<HashMap<String, Registration>>>,
     signing_keys: Vec<Jwk>,
-    clock: Clock,
+    clock: UnixSeconds,
 }
 
 impl InMemoryRegistrar {
     /// A registrar that hands out `signing_keys` and reads the system clock.
     pub fn new(signing_keys: Vec<Jwk>) -> Self {
-        InMemoryRegistrar { installations: Arc::default(), signing_keys, clock: Arc::new(system_now) }
+        InMemoryRegistrar {
+            installations: Arc::default(),
+            signing_keys,
+            clock: Arc::new(|| SystemClock.now_millis() / 1000),
+        }
     }
 
     /// The same registrar reading time (unix seconds) from `clock`.
