@@ -18,6 +18,7 @@ use callpush_emulators::Emulators;
 use callpush_server::config::{Config, SenderConfig, WnsFlow};
 use callpush_server::domain::PushKind;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
+use callpush_server::time::now_secs;
 use futures::stream::{self, StreamExt};
 
 const PUSHES: usize = 20_000;
@@ -34,7 +35,7 @@ fn cpu_time() -> Duration {
 }
 
 fn push(platform: Platform, signer: &CallSigner, n: usize) -> OutgoingPush {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = now_secs();
     let invite = Invite {
         iss: "bench".into(),
         aud: "bob".into(),

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use callpush_server::auth::mint_device_token;
+use callpush_server::time::now_ms;
 use serde_json::{json, Value};
 use support::process::{free_port, wait_healthy, Launch, ServeProcess};
 use support::Db;
@@ -51,10 +52,6 @@ struct Push {
     at: i64,
     installation_id: String,
     kind: String,
-}
-
-fn now_ms() -> i64 {
-    callpush_server::time::now_ms()
 }
 
 impl Cluster {

@@ -21,7 +21,7 @@ use callpush_server::domain::PushKind;
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
-use callpush_server::time::now_ms;
+use callpush_server::time::{now_ms, now_secs};
 use serde_json::{json, Value};
 use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 
@@ -56,10 +56,6 @@ fn token(n: u32) -> String {
     token_for(Platform::Apns, n)
 }
 
-fn unix_now() -> i64 {
-    now_ms() / 1000
-}
-
 /// A ring for `token` in production with `body` as the VoIP payload.
 fn ring_with(token: &str, body: String) -> OutgoingPush {
     OutgoingPush {
@@ -73,7 +69,7 @@ fn ring_with(token: &str, body: String) -> OutgoingPush {
         payload: Some(ProviderPayload::Apns { body }),
         missed: None,
         ttl_seconds: 30,
-        expires_at: unix_now() + 30,
+        expires_at: now_secs() + 30,
     }
 }
 
@@ -335,7 +331,7 @@ async fn rings_and_missed_calls_are_sent_as_apns_wants_them() {
     assert_eq!(alert.headers["apns-priority"], "10");
     assert_eq!(alert.headers["apns-collapse-id"], missed_call_message_id("call-1"));
     let expiration: i64 = alert.headers["apns-expiration"].parse().unwrap();
-    assert!((expiration - (unix_now() + 86_400)).abs() <= 5, "{expiration}");
+    assert!((expiration - (now_secs() + 86_400)).abs() <= 5, "{expiration}");
     let body: Value = serde_json::from_str(&alert.body).unwrap();
     assert_eq!(
         body,
@@ -382,7 +378,7 @@ impl Raw {
             .build()
             .unwrap();
         let c = &apns.credentials;
-        let jwt = provider_token(&c.apns_key_id, &c.apns_team_id, unix_now());
+        let jwt = provider_token(&c.apns_key_id, &c.apns_team_id, now_secs());
         Raw { client, url: apns.emulator.production_url(), jwt }
     }
 
@@ -432,7 +428,7 @@ async fn the_emulator_refuses_what_apns_refuses() {
     let raw = Raw::new(&apns);
     let voip = r#"{"callpush":"x"}"#;
     let c = &apns.credentials;
-    let now = unix_now();
+    let now = now_secs();
     use reqwest::Method;
 
     assert_eq!(raw.post(&[], voip).await, (200, Value::Null));
@@ -548,7 +544,7 @@ async fn the_emulator_speaks_only_http2_and_counts_token_changes_per_connection(
 
     // One connection: the first token, one change, then a second change within 20 minutes.
     let mut raw = Raw::new(&apns);
-    let now = unix_now();
+    let now = now_secs();
     assert_eq!(raw.post(&[], voip).await, (200, Value::Null));
     raw.jwt = provider_token(&c.apns_key_id, &c.apns_team_id, now - 10);
     assert_eq!(raw.post(&[], voip).await, (200, Value::Null));
@@ -618,7 +614,7 @@ async fn the_provider_token_is_made_once_and_reused() {
     assert!(auth.iter().all(|a| *a == auth[0]), "one token for every push");
     let claims = claims(&auth[0]);
     assert_eq!(claims["iss"], "TEAM123456");
-    assert!((claims["iat"].as_i64().unwrap() - unix_now()).abs() <= 5, "{claims}");
+    assert!((claims["iat"].as_i64().unwrap() - now_secs()).abs() <= 5, "{claims}");
     assert_eq!(claims.as_object().unwrap().len(), 2, "only iss and iat: {claims}");
 }
 
@@ -627,7 +623,7 @@ async fn the_provider_token_is_replaced_after_fifty_minutes_not_before() {
     let apns = Apns::start().await;
     let offset = Arc::new(AtomicI64::new(-30 * 60));
     let clock = offset.clone();
-    let sender = apns.sender().with_clock(move || unix_now() + clock.load(Ordering::SeqCst));
+    let sender = apns.sender().with_clock(move || now_secs() + clock.load(Ordering::SeqCst));
     let t = token(1);
     assert_eq!(sender.send(&ring(&t)).await.class(), "delivered");
     offset.store(0, Ordering::SeqCst);
@@ -638,7 +634,7 @@ async fn the_provider_token_is_replaced_after_fifty_minutes_not_before() {
 
     let sender = apns.sender().with_clock({
         let clock = offset.clone();
-        move || unix_now() + clock.load(Ordering::SeqCst)
+        move || now_secs() + clock.load(Ordering::SeqCst)
     });
     offset.store(-55 * 60, Ordering::SeqCst);
     let t = token(2);
@@ -661,7 +657,7 @@ async fn a_refused_provider_token_is_replaced_once() {
     let counted = calls.clone();
     let sender = apns.sender().with_clock(move || {
         let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
-        unix_now() - if first { 7200 } else { 0 }
+        now_secs() - if first { 7200 } else { 0 }
     });
     let t = token(1);
     assert_eq!(sender.send(&ring(&t)).await.class(), "delivered");
@@ -673,7 +669,7 @@ async fn a_refused_provider_token_is_replaced_once() {
     assert_eq!(auth[1], auth[2], "the replacement is kept");
 
     // A refusal that persists (the server's clock is wrong) is a configuration error.
-    let sender = apns.sender().with_clock(|| unix_now() - 7200);
+    let sender = apns.sender().with_clock(|| now_secs() - 7200);
     let t = token(2);
     let outcome = sender.send(&ring(&t)).await;
     assert!(

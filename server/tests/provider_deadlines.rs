@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use callpush_client::model::{ApnsEnvironment, Platform};
 use callpush_client::wire::ProviderPayload;
@@ -21,6 +21,7 @@ use callpush_server::domain::PushKind;
 use callpush_server::metrics::{provider_connections_replaced, PlatformLabels};
 use callpush_server::senders::wns::channel_path_and_query;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
+use callpush_server::time::now_ms;
 use serde_json::{json, Value};
 use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -32,10 +33,6 @@ const DEVICES_PER_USER: u32 = 10;
 const RING_SECONDS: i64 = 10;
 /// How long the emulators hold a hung request: far past the ring (and the test).
 const HANG_MS: u64 = 120_000;
-
-fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
 
 /// A device: its push token and what reaches it at the emulator, with when.
 struct Device {
@@ -108,10 +105,10 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
     let deadline_ms = created_at + RING_SECONDS * 1000;
 
     // Watch every device until each was reached or the ring is over.
-    while unix_ms() < deadline_ms && devices.iter().any(|d| d.reached.is_empty()) {
+    while now_ms() < deadline_ms && devices.iter().any(|d| d.reached.is_empty()) {
         for device in &mut devices {
             while let Ok(DevicePush::App { .. }) = device.pushes.try_recv() {
-                device.reached.push(unix_ms());
+                device.reached.push(now_ms());
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -132,7 +129,7 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
         if rings.iter().all(|d| d["status"] == "delivered") {
             break detail;
         }
-        assert!(unix_ms() < deadline_ms, "{platform}: rings still unsettled at the deadline: {detail}");
+        assert!(now_ms() < deadline_ms, "{platform}: rings still unsettled at the deadline: {detail}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert_eq!(detail["state"], "ringing", "{detail}");
@@ -144,7 +141,7 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
     assert_eq!(attempts, HashMap::from([(2, 40)]), "{platform}: one hung attempt, one delivered, each");
     for device in &mut devices {
         while let Ok(DevicePush::App { .. }) = device.pushes.try_recv() {
-            device.reached.push(unix_ms());
+            device.reached.push(now_ms());
         }
         assert_eq!(device.reached.len(), 1, "{platform}: {} reached exactly once", device.token);
         assert!(device.reached[0] < deadline_ms);
@@ -193,7 +190,7 @@ fn apns_ring(token: &str, seconds: i64) -> OutgoingPush {
         payload: Some(ProviderPayload::Apns { body: json!({"callpush": "x.e30.c2ln"}).to_string() }),
         missed: None,
         ttl_seconds: seconds as u32,
-        expires_at: unix_ms() / 1000 + seconds,
+        expires_at: now_ms() / 1000 + seconds,
     }
 }
 

@@ -22,17 +22,10 @@ use callpush_server::domain::PushKind;
 use callpush_server::senders::fcm::{FcmSender, FCM_SCOPE, INVALID_TOKEN_MESSAGE, JWT_BEARER_GRANT};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
+use callpush_server::time::{now_ms, now_secs};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
 
 /// An emulator, its device hub, and the service-account file pointing at it.
 type Fixture = EmulatorRig<FcmEmulator>;
@@ -75,7 +68,7 @@ impl Fixture {
 
     /// An RS256 assertion signed with the test key: the right claims, overridden by `changes`.
     fn assertion(&self, changes: Value, header: Option<Header>) -> String {
-        let now = unix_now();
+        let now = now_secs();
         let mut claims = json!({
             "iss": self.credentials.fcm_client_email, "scope": FCM_SCOPE,
             "aud": self.emulator.token_url(), "iat": now, "exp": now + 3600,
@@ -149,7 +142,7 @@ fn push_with(kind: PushKind, token: &str, data: BTreeMap<String, String>) -> Out
         payload: Some(ProviderPayload::Fcm { data }),
         missed: None,
         ttl_seconds: 30,
-        expires_at: unix_now() + 30,
+        expires_at: now_secs() + 30,
     }
 }
 
@@ -268,7 +261,7 @@ async fn every_documented_fcm_error_is_classified() {
     let device_token = token(1);
     let http_date = |secs: u64| {
         // An HTTP date `secs` from now, formatted by hand (IMF-fixdate).
-        let at = unix_now() as u64 + secs;
+        let at = now_secs() as u64 + secs;
         let days = at / 86_400;
         let (h, m, s) = ((at % 86_400) / 3600, (at % 3600) / 60, at % 60);
         // Civil date from days (Howard Hinnant).
@@ -469,7 +462,7 @@ async fn the_access_token_is_made_as_google_requires_and_reused() {
     assert_eq!(claims["scope"], FCM_SCOPE);
     assert_eq!(claims["aud"], f.emulator.token_url());
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
-    assert!((claims["iat"].as_i64().unwrap() - unix_now()).abs() < 10);
+    assert!((claims["iat"].as_i64().unwrap() - now_secs()).abs() < 10);
     let bearers: Vec<_> = f.sends().iter().map(|r| r.headers["authorization"].clone()).collect();
     assert!(bearers.windows(2).all(|w| w[0] == w[1]), "one token for every send");
 }
@@ -649,7 +642,7 @@ async fn bad_service_account_files_are_named_at_startup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_endpoint_checks_the_assertion() {
     let f = Fixture::start().await;
-    let now = unix_now();
+    let now = now_secs();
     let expect_error = |answer: (u16, Value), error: &str, case: &str| {
         assert_eq!(answer.0, 400, "{case}: {}", answer.1);
         assert_eq!(answer.1["error"], error, "{case}: {}", answer.1);
@@ -978,7 +971,7 @@ async fn faults_are_scripted_over_http_and_slow_answers_respect_the_deadline() {
     // FCM hanging past the push's deadline: the send gives up by then.
     f.emulator.faults().push(Fault { delay_ms: 5000, ..Fault::json(200, json!({"name": "late"})) });
     let mut soon = push(PushKind::Ring, &token(1));
-    soon.expires_at = unix_now() + 1;
+    soon.expires_at = now_secs() + 1;
     let started = Instant::now();
     check("hung", &sender.send(&soon).await, &Expect::Transient);
     assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
@@ -1066,10 +1059,10 @@ async fn a_persistent_outage_is_not_retried_past_the_ring_deadline() {
     assert_eq!(call["expires_at"].as_i64().unwrap(), deadline_ms / 1000);
     // Watch the sends as they arrive, noting when each came.
     let mut seen_at = Vec::new();
-    while unix_ms() < deadline_ms + 3000 {
+    while now_ms() < deadline_ms + 3000 {
         let n = requests(&s.emulators.fcm, "/messages:send").len();
         while seen_at.len() < n {
-            seen_at.push(unix_ms());
+            seen_at.push(now_ms());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

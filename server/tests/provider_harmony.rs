@@ -22,6 +22,7 @@ use callpush_server::domain::PushKind;
 use callpush_server::senders::harmony::{HarmonyOptions, HarmonySender, JWT_AUDIENCE};
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
+use callpush_server::time::now_secs;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
@@ -61,10 +62,6 @@ fn sends(emulator: &HarmonyEmulator) -> Vec<Received> {
     emulator.faults().received().into_iter().filter(|r| r.path.ends_with("/messages:send")).collect()
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 fn ring(token: &str, n: u32) -> OutgoingPush {
     OutgoingPush {
         delivery_id: format!("delivery-{n}"),
@@ -81,7 +78,7 @@ fn ring(token: &str, n: u32) -> OutgoingPush {
         }),
         missed: None,
         ttl_seconds: 30,
-        expires_at: now() + 30,
+        expires_at: now_secs() + 30,
     }
 }
 
@@ -96,7 +93,7 @@ fn missed(token: &str, n: u32) -> OutgoingPush {
             app_message_id: missed_call_message_id("call-1"),
         }),
         ttl_seconds: 86_400,
-        expires_at: now() + 3600,
+        expires_at: now_secs() + 3600,
         ..ring(token, n)
     }
 }
@@ -458,7 +455,7 @@ async fn real_checks_through_the_sender() {
     }
 
     // A clock two hours slow makes JWTs that expired an hour ago → 80200005, twice → ConfigError.
-    let slow = HarmonyOptions { clock: Arc::new(|| now() - 7200), ..HarmonyOptions::default() };
+    let slow = HarmonyOptions { clock: Arc::new(|| now_secs() - 7200), ..HarmonyOptions::default() };
     let outcome = rig.sender_with(&rig.config, slow).send(&ring("MAMzLg00000001AAAA", 1)).await;
     assert!(
         matches!(&outcome, SendOutcome::ConfigError { detail } if detail.contains("80200005")),
@@ -533,7 +530,7 @@ fn sign(header: Value, claims: Value) -> String {
 fn good_jwt(c: &TestCredentials) -> String {
     sign(
         json!({"kid": c.harmony_key_id, "typ": "JWT"}),
-        json!({"iss": c.harmony_sub_account, "aud": JWT_AUDIENCE, "iat": now(), "exp": now() + 3600}),
+        json!({"iss": c.harmony_sub_account, "aud": JWT_AUDIENCE, "iat": now_secs(), "exp": now_secs() + 3600}),
     )
 }
 
@@ -587,7 +584,7 @@ async fn the_emulator_checks_what_push_kit_checks() {
     assert!(answer.1["requestId"].as_str().is_some_and(|id| !id.is_empty()));
 
     // Authentication.
-    let iat = now();
+    let iat = now_secs();
     let claims = |iat: i64, exp: i64| json!({"iss": c.harmony_sub_account, "aud": JWT_AUDIENCE, "iat": iat, "exp": exp});
     let header = json!({"kid": c.harmony_key_id, "typ": "JWT"});
     let cases: Vec<(&str, Option<String>, (u16, &str))> = vec![
@@ -1005,7 +1002,7 @@ async fn the_jwt_is_made_once_reused_and_renewed_near_expiry() {
     let offset = Arc::new(AtomicI64::new(0));
     let clock = {
         let offset = offset.clone();
-        Arc::new(move || now() + offset.load(Ordering::SeqCst))
+        Arc::new(move || now_secs() + offset.load(Ordering::SeqCst))
     };
     let sender = rig.sender_with(&rig.config, HarmonyOptions { clock, ..HarmonyOptions::default() });
     let token = token_for(Platform::Harmony, 1);
@@ -1029,7 +1026,7 @@ async fn the_jwt_is_made_once_reused_and_renewed_near_expiry() {
     assert_eq!(claims["aud"], JWT_AUDIENCE);
     let iat = claims["iat"].as_i64().unwrap();
     assert_eq!(claims["exp"].as_i64().unwrap() - iat, 3600);
-    assert!((iat - now()).abs() <= 5);
+    assert!((iat - now_secs()).abs() <= 5);
 
     // Still reused with more than five minutes left…
     offset.store(3200, Ordering::SeqCst);
@@ -1271,7 +1268,7 @@ async fn end_to_end_retries_stop_at_the_ring_deadline() {
 
     let delivery =
         world.delivery(&call_id, "ring", Duration::from_secs(15), |d| d["status"] == "failed").await;
-    let failed_at = now() * 1000;
+    let failed_at = now_secs() * 1000;
     assert_eq!(delivery["status"], "failed", "{delivery}");
     // The last attempt failed with no time left to retry, or a retry came due after the ring
     // ended: which one depends on where the deadline falls between two backoffs.

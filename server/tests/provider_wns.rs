@@ -20,7 +20,7 @@ use callpush_server::domain::PushKind;
 use callpush_server::senders::http::HttpSettings;
 use callpush_server::senders::wns::{channel_path_and_query, WnsSender};
 use callpush_server::senders::{OutgoingPush, SendOutcome, Sender};
-use callpush_server::time::now_ms;
+use callpush_server::time::{now_ms, now_secs};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::rig::{wns_config, EmulatorRig, ProviderServer, ServerOptions};
@@ -89,7 +89,7 @@ fn sender_for(config: &WnsConfig) -> WnsSender {
 
 /// A push of `kind` to `channel` carrying `body`.
 fn push(channel: &str, kind: PushKind, body: &str) -> OutgoingPush {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = now_secs();
     OutgoingPush {
         delivery_id: "d-1".into(),
         call_id: "c-1".into(),

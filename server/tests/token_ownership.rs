@@ -17,6 +17,7 @@ use callpush_client::model::{Call, Outcome, Platform, RawPush, Verification};
 use callpush_client::wire::{harmony_delivery, KeySet, ProviderPayload};
 use callpush_server::senders::OutgoingPush;
 use callpush_server::store::{Verified, VerifyRefusal};
+use callpush_server::time::{now_ms, now_secs};
 use callpush_server::verification::NONCE_LIFETIME;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -57,7 +58,7 @@ async fn verify_pushes(s: &TestServer, token: &str, n: usize) -> Vec<OutgoingPus
 /// What a device makes of a verify push: its claims, checked against the server's keys.
 fn verification(push: &OutgoingPush, keys: &Value) -> Verification {
     let keys = KeySet::from_json(&keys.to_string()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = now_secs();
     let decided = adapter_for(push.platform)
         .decide(&RawPush::from(raw(push)), &HandleContext { keys: &keys, now, audience: None });
     assert_eq!(decided.outcome.outcome, Outcome::Verify, "{decided:?}");
@@ -140,7 +141,7 @@ on_both_databases! {
         assert_eq!(status, StatusCode::ACCEPTED);
         let v = verification(&verify_pushes(&s, TOKEN, 1).await[0], &lease["signing_keys"]);
         let store = &s.running.as_ref().unwrap().store;
-        let later = callpush_server::time::now_ms() + NONCE_LIFETIME + 1;
+        let later = now_ms() + NONCE_LIFETIME + 1;
         assert_eq!(
             store.verify_installation("alice", "alice-phone", &v.nonce, later).await.unwrap(),
             Verified::Refused(VerifyRefusal::Expired)

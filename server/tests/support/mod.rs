@@ -14,6 +14,7 @@ use callpush_server::app::{self, Running};
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, SenderConfig, WebhookConfig};
 use callpush_server::senders::{OutgoingPush, Senders};
+use callpush_server::time::now_secs;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -236,7 +237,7 @@ pub fn decide(push: &OutgoingPush, keys: &Value, user: &str) -> HandleOutcome {
         ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => body,
     };
     let keys = KeySet::from_json(&keys.to_string()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = now_secs();
     adapter_for(push.platform)
         .handle(&RawPush::from(raw), &HandleContext { keys: &keys, now, audience: Some(user) })
 }
