@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued};
-use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
+use super::http::{
+    attempt_timeout, read_capped, retry_after, transport_error, Connections, HttpSettings, SenderError,
+};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::FcmConfig;
@@ -45,8 +47,6 @@ const ASSERTION_LIFETIME: u64 = 3600;
 const MAX_TTL_SECONDS: u32 = 2_419_200;
 /// The delay after `QUOTA_EXCEEDED` without `Retry-After`: Google's minimum initial backoff.
 const QUOTA_BACKOFF: Duration = Duration::from_secs(60);
-/// Most bytes of a provider answer read; FCM's answers are a few hundred bytes.
-const MAX_ANSWER: usize = 64 * 1024;
 /// Longest an access token is trusted, whatever `expires_in` says, seconds (Google's live 1 h).
 const MAX_TOKEN_LIFETIME: u64 = 86_400;
 /// Longest provider message kept in an outcome's detail, characters.
@@ -426,19 +426,6 @@ fn check_url(what: &str, url: &str) -> Result<(), SenderError> {
         Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.has_host() => Ok(()),
         _ => Err(SenderError::Config(format!("{what} {url:?} is not an http(s) URL"))),
     }
-}
-
-/// Reads at most [`MAX_ANSWER`] bytes of a response body as text.
-async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_ANSWER.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_ANSWER {
-            break;
-        }
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Cuts a detail to [`MAX_DETAIL`] characters.

@@ -27,7 +27,9 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
-use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
+use super::http::{
+    attempt_timeout, read_capped, retry_after, transport_error, Connections, HttpSettings, SenderError,
+};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
@@ -49,8 +51,6 @@ pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(5);
 const MAX_TTL: u32 = 1_296_000;
 /// Longest `pushOptions.biTag`, bytes.
 const MAX_BI_TAG: usize = 64;
-/// Most bytes of an answer read: Push Kit answers are a few hundred bytes.
-const MAX_ANSWER: usize = 64 * 1024;
 /// `push-type` of in-app call messages.
 const PUSH_TYPE_CALL: u8 = 10;
 /// `push-type` of alert (notification) messages.
@@ -458,7 +458,7 @@ impl Inner {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers(), crate::time::now_ms());
         let body =
-            read_limited(response).await.map_err(|e| failed(e, "reading the Push Kit answer failed"))?;
+            read_capped(response).await.map_err(|e| failed(e, "reading the Push Kit answer failed"))?;
         Ok(Answer { status, retry_after, body })
     }
 }
@@ -470,18 +470,6 @@ fn lost() -> SendOutcome {
 
 fn all(tokens: &[String], outcome: SendOutcome) -> Vec<SendOutcome> {
     vec![outcome; tokens.len()]
-}
-
-async fn read_limited(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_ANSWER.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_ANSWER {
-            break;
-        }
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Push Kit's answer to one request.

@@ -210,6 +210,23 @@ pub fn retry_after(headers: &HeaderMap, now_ms: i64) -> Option<Duration> {
     Some(delay.min(MAX_RETRY_AFTER))
 }
 
+/// Most bytes of a provider's answer read: the answers are a few hundred bytes, and a provider
+/// (or something posing as one) never makes the server buffer more.
+pub const MAX_ANSWER: usize = 64 * 1024;
+
+/// Reads at most [`MAX_ANSWER`] bytes of a response body, as text.
+pub async fn read_capped(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
