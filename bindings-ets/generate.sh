@@ -12,10 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-# core alone, in its own cargo run: built together with the server, cargo would unify features and
-# the library would carry the server's HTTP stack (callpush's `reqwest` feature).
-cargo build --quiet --locked -p callpush-ffi
-cargo build --quiet --locked -p callpush-bindgen-ets
+cargo build --quiet --locked -p callpush-ffi -p callpush-bindgen-ets
 library="$root/target/debug/libcallpush.so"
 out=${1:-}
 tmp=$(mktemp -d)

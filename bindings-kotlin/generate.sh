@@ -17,12 +17,13 @@ profile=${CALLPUSH_CARGO_PROFILE:-dev}
 target_subdir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 
 cd "$root"
-# The server first, in its own cargo run: built together, cargo would unify features and the
-# library would carry the server's HTTP stack (callpush's `reqwest` feature).
+# The library, and the server when asked for, in one cargo run: the server depends on
+# callpush-proto alone, so nothing of its HTTP stack reaches the library.
 if [ -n "$server_out" ]; then
-  cargo build --quiet --locked -p callpush-server --bin callpush --profile "$profile"
+  cargo build --quiet --locked -p callpush-ffi -p callpush-server --lib --bin callpush --profile "$profile"
+else
+  cargo build --quiet --locked -p callpush-ffi --profile "$profile"
 fi
-cargo build --quiet --locked -p callpush-ffi --profile "$profile"
 case "$(uname -s)" in
   Darwin) lib=libcallpush.dylib ;;
   *) lib=libcallpush.so ;;
