@@ -1,0 +1,340 @@
+//! Calls, their callees and their timeline.
+
+use super::deliveries::insert_deliveries;
+use super::webhooks::insert_webhook;
+use super::*;
+
+/// A new call and everything stored with it.
+#[derive(Debug, Clone)]
+pub struct NewCallRows {
+    /// The call.
+    pub call: CallRecord,
+    /// Its callees.
+    pub callees: Vec<String>,
+    /// One ring delivery per live device.
+    pub deliveries: Vec<Delivery>,
+    /// The `call.ringing` webhook, if webhooks are on.
+    pub webhook: Option<Webhook>,
+}
+
+pub(super) async fn insert_event(
+    conn: &mut sqlx::AnyConnection,
+    call_id: &str,
+    delivery_id: Option<&str>,
+    at: i64,
+    event: &str,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO call_events (event_id, call_id, delivery_id, at, event, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(call_id)
+        .bind(delivery_id)
+        .bind(at)
+        .bind(event)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub(super) fn cancel_reason(value: Option<String>) -> Result<Option<CancelReason>, StoreError> {
+    value
+        .map(|v| {
+            CancelReason::ALL
+                .into_iter()
+                .find(|r| r.as_str() == v)
+                .ok_or_else(|| StoreError::Corrupt(format!("cancel reason `{v}`")))
+        })
+        .transpose()
+}
+
+pub(super) fn call_record(r: &AnyRow) -> Result<CallRecord, StoreError> {
+    let data: String = r.try_get("data")?;
+    Ok(CallRecord {
+        call_id: r.try_get("call_id")?,
+        caller_id: r.try_get("caller_id")?,
+        caller_name: r.try_get("caller_name")?,
+        video: r.try_get::<i64, _>("video")? != 0,
+        data: serde_json::from_str(&data).map_err(|_| StoreError::Corrupt("call data".into()))?,
+        state: parse(&r.try_get::<String, _>("state")?, "call state")?,
+        reason: cancel_reason(r.try_get("reason")?)?,
+        answered_by: r.try_get("answered_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        ended_at: r.try_get("ended_at")?,
+        version: r.try_get("version")?,
+    })
+}
+
+impl Store {
+    /// Stores new calls, each with its callees, first deliveries and webhook, in one
+    /// transaction, before any push is sent: many calls per commit when many arrive at once.
+    /// Returns, per call, whether it was created (`false`: the call id is taken).
+    pub async fn create_calls(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let ids = calls.iter().map(|c| c.call.call_id.as_str());
+        let sql = format!(
+            "SELECT call_id FROM calls WHERE call_id IN ({})",
+            placeholders_list(self.backend, calls.len())
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let taken: std::collections::HashSet<String> =
+            query.fetch_all(&mut *tx).await?.iter().filter_map(|r| r.try_get("call_id").ok()).collect();
+        // Keep the first of any id repeated in the batch; the rest are taken.
+        let mut fresh = std::collections::HashSet::new();
+        let created: Vec<bool> = calls
+            .iter()
+            .map(|c| !taken.contains(&c.call.call_id) && fresh.insert(c.call.call_id.clone()))
+            .collect();
+        let new: Vec<&NewCallRows> =
+            calls.iter().zip(&created).filter(|(_, ok)| **ok).map(|(c, _)| c).collect();
+        if new.is_empty() {
+            tx.rollback().await;
+            return Ok(created);
+        }
+        let sql = format!(
+            "INSERT INTO calls ({CALL_COLUMNS}) VALUES {}",
+            placeholders(self.backend, new.len(), 12)
+        );
+        let mut insert = sqlx::query(&sql).persistent(false);
+        for c in &new {
+            let call = &c.call;
+            insert = insert
+                .bind(&call.call_id)
+                .bind(&call.caller_id)
+                .bind(&call.caller_name)
+                .bind(i64::from(call.video))
+                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
+                .bind(call.state.as_str())
+                .bind(call.reason.map(|r| r.as_str()))
+                .bind(&call.answered_by)
+                .bind(call.created_at)
+                .bind(call.expires_at)
+                .bind(call.ended_at)
+                .bind(call.version);
+        }
+        if let Err(e) = insert.execute(&mut *tx).await {
+            // Another instance created one of these call ids since the check: retry one by one.
+            if is_unique_violation(&e) && calls.len() > 1 {
+                tx.rollback().await;
+                drop(_writer);
+                let mut created = Vec::with_capacity(calls.len());
+                for call in calls {
+                    created.push(Box::pin(self.create_calls(std::slice::from_ref(call))).await?[0]);
+                }
+                return Ok(created);
+            }
+            if is_unique_violation(&e) {
+                tx.rollback().await;
+                return Ok(vec![false]);
+            }
+            return Err(e.into());
+        }
+        let callees: Vec<(&str, &str)> = new
+            .iter()
+            .flat_map(|c| c.callees.iter().map(|u| (c.call.call_id.as_str(), u.as_str())))
+            .collect();
+        for chunk in callees.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO call_callees (call_id, user_id) VALUES {}",
+                placeholders(self.backend, chunk.len(), 2)
+            );
+            let mut insert = sqlx::query(&sql).persistent(false);
+            for (call_id, user) in chunk {
+                insert = insert.bind(*call_id).bind(*user);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        let deliveries: Vec<Delivery> = new.iter().flat_map(|c| c.deliveries.iter().cloned()).collect();
+        insert_deliveries(&mut tx, self.backend, &deliveries).await?;
+        for c in &new {
+            let detail = format!("{} devices", c.deliveries.len());
+            insert_event(&mut tx, &c.call.call_id, None, c.call.created_at, "ringing", Some(&detail)).await?;
+            if let Some(webhook) = &c.webhook {
+                insert_webhook(&mut tx, webhook, c.call.created_at).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// The call `id`.
+    pub async fn call(&self, id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE call_id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| call_record(&r)).transpose()
+    }
+
+    /// Whether `user` is a callee of `call_id`.
+    pub async fn is_callee(&self, call_id: &str, user: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT user_id FROM call_callees WHERE call_id = $1 AND user_id = $2")
+            .bind(call_id)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The callees of `call_id` and whether each declined.
+    pub async fn callees(&self, call_id: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT user_id, declined_at FROM call_callees WHERE call_id = $1 ORDER BY user_id")
+                .bind(call_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_id")?, r.try_get::<Option<i64>, _>("declined_at")?.is_some())))
+            .collect()
+    }
+
+    /// Moves a ringing call to `state` and records its follow-ups atomically: `followups` are
+    /// new deliveries (cancels, missed-call notifications), pending rings are skipped.
+    /// Returns `false` when the call was no longer ringing (someone else ended it first).
+    pub async fn end_call(
+        &self,
+        call_id: &str,
+        end: &CallEnd,
+        followups: &[Delivery],
+        webhook: Option<&Webhook>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE calls SET state = $1, reason = $2, answered_by = $3, ended_at = $4, version = version + 1 \
+             WHERE call_id = $5 AND state = 'ringing'",
+        )
+        .bind(end.state.as_str())
+        .bind(end.reason.map(|r| r.as_str()))
+        .bind(&end.answered_by)
+        .bind(end.at)
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', updated_at = $1, detail = 'the call stopped ringing' \
+             WHERE call_id = $2 AND kind = 'ring' AND status = 'pending'",
+        )
+        .bind(end.at)
+        .bind(call_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_event(&mut tx, call_id, None, end.at, end.state.as_str(), end.detail.as_deref()).await?;
+        if let Some(webhook) = webhook {
+            insert_webhook(&mut tx, webhook, end.at).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records that `user` declined `call_id` (with follow-up cancels to their other devices);
+    /// returns whether every callee has now declined.
+    pub async fn decline(
+        &self,
+        call_id: &str,
+        user: &str,
+        at: i64,
+        followups: &[Delivery],
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE call_callees SET declined_at = $1 WHERE call_id = $2 AND user_id = $3 AND declined_at IS NULL")
+            .bind(at)
+            .bind(call_id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', updated_at = $1, detail = 'the callee declined' \
+             WHERE call_id = $2 AND user_id = $3 AND kind = 'ring' AND status = 'pending'",
+        )
+        .bind(at)
+        .bind(call_id)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_event(&mut tx, call_id, None, at, "declined_by_callee", Some(user)).await?;
+        sqlx::query("UPDATE calls SET version = version + 1 WHERE call_id = $1")
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        let left =
+            sqlx::query("SELECT COUNT(*) AS n FROM call_callees WHERE call_id = $1 AND declined_at IS NULL")
+                .bind(call_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let left: i64 = left.try_get("n")?;
+        tx.commit().await?;
+        Ok(left == 0)
+    }
+
+    /// Ringing calls whose deadline passed at `now`.
+    pub async fn overdue_calls(&self, now: i64, limit: i64) -> Result<Vec<CallRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM calls WHERE state = 'ringing' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
+        );
+        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(call_record).collect()
+    }
+
+    /// The call's timeline, oldest first.
+    pub async fn events(&self, call_id: &str) -> Result<Vec<CallEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, delivery_id, event, detail FROM call_events WHERE call_id = $1 ORDER BY at, event_id",
+        )
+        .bind(call_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallEvent {
+                    at: r.try_get("at")?,
+                    delivery_id: r.try_get("delivery_id")?,
+                    event: r.try_get("event")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds timeline entries in one transaction: `(call_id, delivery_id, event, detail)` at `at`.
+    pub async fn add_events(
+        &self,
+        at: i64,
+        events: &[(String, Option<String>, &str, Option<String>)],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        for (call_id, delivery_id, event, detail) in events {
+            insert_event(&mut tx, call_id, delivery_id.as_deref(), at, event, detail.as_deref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds one timeline entry.
+    pub async fn add_event(
+        &self,
+        call_id: &str,
+        delivery_id: Option<&str>,
+        at: i64,
+        event: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let mut conn = self.pool.acquire().await?;
+        insert_event(&mut conn, call_id, delivery_id, at, event, detail).await
+    }
+}

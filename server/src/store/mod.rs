@@ -1,0 +1,421 @@
+//! Storage: installations, calls, deliveries, the call timeline, signing keys and the webhook
+//! outbox, in SQLite (default, zero set-up) or PostgreSQL (several server instances sharing one
+//! database). Same schema, same queries; only claiming work differs: PostgreSQL uses
+//! `FOR UPDATE SKIP LOCKED` so instances never claim the same delivery.
+//!
+//! Times are unix milliseconds. Queries use `$n` placeholders in increasing order of first use,
+//! which both SQLite and PostgreSQL bind positionally.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use callpush_proto::model::{ApnsEnvironment, CancelReason};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Row, TransactionManager};
+
+use crate::domain::{
+    new_id, CallEnd, CallEvent, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus,
+    Installation, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
+};
+
+mod calls;
+mod deliveries;
+mod installations;
+mod keys;
+mod webhooks;
+
+pub use calls::NewCallRows;
+pub use installations::{PendingNonce, Registered, Verified, VerifyRefusal};
+pub use keys::StoredKey;
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not what the schema allows (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// A storage failure seen by another task (a group commit), relayed.
+    #[error("database: {0}")]
+    Unavailable(String),
+    /// The URL names a database this server does not speak.
+    #[error("unsupported database URL `{0}`: use sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    /// The SQLite file could not be created or restricted to its owner.
+    #[error("restricting the database file {0} to its owner: {1}")]
+    FileMode(String, std::io::Error),
+}
+
+/// Which database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one server instance.
+    Sqlite,
+    /// PostgreSQL: any number of instances.
+    Postgres,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; writers queue here instead of spinning in SQLite's
+    /// busy handler, which sleeps and backs off and so wastes most of the lock's time.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How the latest write transactions ended, for the health checks.
+    write_health: Arc<WriteHealth>,
+}
+
+/// When a write transaction last committed and last failed (to begin or to commit), unix ms;
+/// 0 for never. Written by every write transaction, read by the health checks.
+#[derive(Debug, Default)]
+struct WriteHealth {
+    last_success: AtomicI64,
+    last_failure: AtomicI64,
+}
+
+impl WriteHealth {
+    fn succeeded(&self, at: i64) {
+        self.last_success.fetch_max(at, Ordering::Relaxed);
+    }
+
+    fn failed(&self, at: i64) {
+        self.last_failure.fetch_max(at, Ordering::Relaxed);
+    }
+
+    fn outcomes(&self) -> WriteOutcomes {
+        let at = |t: &AtomicI64| Some(t.load(Ordering::Relaxed)).filter(|t| *t > 0);
+        WriteOutcomes { last_success: at(&self.last_success), last_failure: at(&self.last_failure) }
+    }
+}
+
+/// When writes last succeeded and last failed, unix ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOutcomes {
+    /// The last committed write.
+    pub last_success: Option<i64>,
+    /// The last write that failed to begin or to commit.
+    pub last_failure: Option<i64>,
+}
+
+/// How long a committed write vouches for the database without a probe, ms.
+pub const WRITE_TRUSTED_FOR_MS: i64 = 5_000;
+
+/// The longest a health probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether the health check must write to know that writes work at `now`: when no write has
+/// succeeded since the last failure, or none in the last [`WRITE_TRUSTED_FOR_MS`].
+pub fn needs_write_probe(outcomes: WriteOutcomes, now: i64) -> bool {
+    match outcomes.last_success {
+        None => true,
+        Some(ok) => {
+            outcomes.last_failure.is_some_and(|failed| failed >= ok) || now - ok > WRITE_TRUSTED_FOR_MS
+        }
+    }
+}
+
+/// A write transaction on a pooled connection of its own; derefs to the connection.
+///
+/// A connection whose transaction did not end cleanly (its `BEGIN`, a statement or its `COMMIT`
+/// failed, or it was dropped unfinished) is closed instead of going back to the pool, so the
+/// pool opens a fresh one: after an I/O error such as a full disk SQLite may already have ended
+/// the transaction itself, and sqlx would refuse every later `BEGIN` on that connection.
+struct WriteTx {
+    conn: PoolConnection<Any>,
+    /// Committed or rolled back: the connection may go back to the pool.
+    finished: bool,
+    health: Arc<WriteHealth>,
+}
+
+type AnyTransactions = <Any as sqlx::Database>::TransactionManager;
+
+impl WriteTx {
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let now = crate::time::now_ms();
+        match AnyTransactions::commit(&mut self.conn).await {
+            Ok(()) => {
+                self.finished = true;
+                self.health.succeeded(now);
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed(now);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the transaction without its changes (the connection is closed if that fails).
+    async fn rollback(mut self) {
+        self.finished = AnyTransactions::rollback(&mut self.conn).await.is_ok();
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Closing the connection ends its transaction too.
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+const INSTALLATION_COLUMNS: &str =
+    "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, \
+                                    registered_at, expires_at, alert_token";
+
+const CALL_COLUMNS: &str =
+    "call_id, caller_id, caller_name, video, data, state, reason, answered_by, created_at, \
+                            expires_at, ended_at, version";
+
+const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, platform, token, apns_environment, \
+                                registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
+                                outcome, detail, created_at, updated_at, claimed_by";
+
+/// `n` placeholders: `$1, $2, …` for PostgreSQL, `?, ?, …` for SQLite. Statements with many
+/// values use positional `?` on SQLite because binding `$n` names costs a lookup per value.
+fn placeholders_list(backend: Backend, n: usize) -> String {
+    (1..=n).map(|i| placeholder(backend, i)).collect::<Vec<_>>().join(", ")
+}
+
+/// `rows` groups of `columns` placeholders, numbered in order: `($1, $2), ($3, $4), …`.
+/// A statement built with it has a new text for every row count: run it `.persistent(false)`,
+/// or every connection's statement cache keeps a prepared copy per row count (SQLite programs
+/// of up to hundreds of KiB each, up to 100 per connection: most of the memory a ring burst
+/// left behind).
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns).map(|c| placeholder(backend, r * columns + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn placeholder(backend: Backend, i: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${i}"),
+        Backend::Sqlite => "?".to_owned(),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+fn parse<T: FromStr>(value: &str, what: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|_| StoreError::Corrupt(format!("{what} `{value}`")))
+}
+
+/// A database URL safe to log: the password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The SQLite database holds the signing seeds and every push token: its file, and the `-wal`
+/// and `-shm` files SQLite creates with the database file's mode, are readable by their owner
+/// only. Creates the file 0600 before SQLite would create it 0644; tightens an existing one.
+fn restrict_sqlite_files(url: &str) -> Result<(), StoreError> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if url.contains("mode=memory") || path.to_string_lossy().starts_with("file:") {
+        return Ok(());
+    }
+    let failed = |e: std::io::Error| StoreError::FileMode(path.display().to_string(), e);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !url.contains("mode=ro") {
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                // A missing directory and the like: SQLite reports it as it would have.
+                Err(_) => return Ok(()),
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(metadata) = std::fs::metadata(&file) else { continue };
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{mode:o}"),
+                    "the database file was readable by others; restricting it to its owner (0600)"
+                );
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(failed)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = failed;
+    Ok(())
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        if backend == Backend::Sqlite {
+            restrict_sqlite_files(&url)?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; NORMAL syncs at checkpoints,
+                        // which WAL keeps crash-safe.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        // Checkpoints run in the background (Store::checkpoint), not inside
+                        // whichever commit crosses the threshold, where they stall a ring.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
+                        // Each connection keeps its own page cache: 1 MiB each (SQLite's default is
+                        // 2 MiB) bounds them at 16 MiB for 16 connections; the OS caches the file.
+                        sqlx::query("PRAGMA cache_size = -1024").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool, backend, sqlite_writer: Default::default(), write_health: Default::default() })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Begins a transaction that will write. SQLite takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads first and writes later could otherwise fail when
+    /// another writer commits in between, which no busy timeout can wait out.
+    /// Every write transaction goes through here and [`WriteTx`], which keeps a connection
+    /// whose transaction failed out of the pool.
+    async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let failed = |e: sqlx::Error| {
+            self.write_health.failed(crate::time::now_ms());
+            e
+        };
+        let conn = self.pool.acquire().await.map_err(failed)?;
+        let mut tx = WriteTx { conn, finished: false, health: self.write_health.clone() };
+        let statement = match self.backend {
+            Backend::Sqlite => Some("BEGIN IMMEDIATE".into()),
+            Backend::Postgres => None,
+        };
+        AnyTransactions::begin(&mut tx.conn, statement).await.map_err(failed)?;
+        Ok(tx)
+    }
+
+    /// How the latest write transactions ended.
+    pub fn write_outcomes(&self) -> WriteOutcomes {
+        self.write_health.outcomes()
+    }
+
+    /// Liveness of storage: `Ok` when writes work at `now`. Trusts a recent committed write;
+    /// otherwise (after a failure, or when idle) proves it with a write of its own.
+    pub async fn check_writes(&self, now: i64) -> Result<(), StoreError> {
+        if !needs_write_probe(self.write_outcomes(), now) {
+            return Ok(());
+        }
+        let probe = async {
+            let _writer = self.writer().await;
+            let mut tx = self.begin_write().await?;
+            sqlx::query("UPDATE health SET probed_at = $1 WHERE id = 1").bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        };
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable("the write probe timed out".into())),
+        };
+        if result.is_err() {
+            self.write_health.failed(now);
+        }
+        result
+    }
+
+    /// Readiness of storage: reads and writes work at `now`.
+    pub async fn check_reads_and_writes(&self, now: i64) -> Result<(), StoreError> {
+        let read = sqlx::query("SELECT probed_at FROM health WHERE id = 1").fetch_optional(&self.pool);
+        match tokio::time::timeout(PROBE_TIMEOUT, read).await {
+            Ok(row) => row?,
+            Err(_) => return Err(StoreError::Unavailable("the read probe timed out".into())),
+        };
+        self.check_writes(now).await
+    }
+
+    /// SQLite: copies the write-ahead log back into the database without blocking writers.
+    /// The server runs it every second; PostgreSQL checkpoints on its own.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
