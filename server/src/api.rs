@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use callpush_proto::api::{
-    CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse, Verification,
-    VerifyBody,
+    CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
+    VerificationState, VerifyBody,
 };
 use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
 use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
@@ -30,7 +30,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
-use crate::domain::{CallEvent, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation};
+use crate::domain::{CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, TimelineEvent};
 use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::rings::{NewCall, RingError, Rings};
@@ -374,7 +374,7 @@ fn lease(
     inst: &Installation,
     state: &AppState,
     now: i64,
-    verification: Option<Verification>,
+    verification: Option<VerificationState>,
 ) -> InstallationResponse {
     InstallationResponse {
         installation_id: inst.installation_id.clone(),
@@ -679,7 +679,7 @@ async fn put_installation(
                                "another user's installation holds this token; sent a verify push before moving it");
                 state.verifier.send(&installation, &nonce, nonce_expires_at, now);
             }
-            let lease = lease(&installation, &state, now, Some(Verification::Pending));
+            let lease = lease(&installation, &state, now, Some(VerificationState::Pending));
             Ok((StatusCode::ACCEPTED, Json(lease)))
         }
         Registered::TooMany => Err(ApiError::new(
@@ -1025,7 +1025,7 @@ pub fn document() -> serde_json::Value {
 }
 
 /// The stored events plus one `delivery_delivered` entry per delivered push, oldest first.
-fn timeline_of(events: Vec<CallEvent>, deliveries: &[Delivery]) -> Vec<TimelineEntry> {
+fn timeline_of(events: Vec<TimelineEvent>, deliveries: &[Delivery]) -> Vec<TimelineEntry> {
     let mut timeline: Vec<TimelineEntry> = events
         .into_iter()
         .map(|e| TimelineEntry { at: e.at, delivery_id: e.delivery_id, event: e.event, detail: e.detail })
@@ -1062,7 +1062,7 @@ fn summary(d: &Delivery) -> DeliverySummary {
           healthz, readyz, metrics, openapi),
     components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
-                        CancelBody, ErrorBody, ErrorDetail, Platform, ApnsEnvironment, CancelReason, CallPhase, Verification,
+                        CancelBody, ErrorBody, ErrorDetail, Platform, ApnsEnvironment, CancelReason, CallPhase, VerificationState,
                         CallView, Health),
                 responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                           UnsupportedMediaType, StorageUnavailable, TooManyWaits, NotReady)),

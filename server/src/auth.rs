@@ -46,7 +46,7 @@ pub struct DeviceAuth {
 }
 
 #[derive(Deserialize)]
-struct Claims {
+struct DeviceTokenClaims {
     sub: String,
 }
 
@@ -130,7 +130,7 @@ impl DeviceAuth {
             }
             let mut validation = self.validation.clone();
             validation.algorithms = vec![*alg];
-            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+            match jsonwebtoken::decode::<DeviceTokenClaims>(token, key, &validation) {
                 Ok(data) => return check_user_id(&data.claims.sub).map(|()| data.claims.sub),
                 Err(e) => last = AuthError::Invalid(e.to_string()),
             }
@@ -224,13 +224,13 @@ impl DevCredentials {
 /// identity provider would issue, for development and tests.
 pub fn mint_device_token(secret: &str, user: &str, ttl_seconds: u64) -> String {
     #[derive(Serialize)]
-    struct Claims<'a> {
+    struct DeviceTokenClaims<'a> {
         sub: &'a str,
         iat: u64,
         exp: u64,
     }
     let now = u64::try_from(crate::time::now_secs()).unwrap_or(0);
-    let claims = Claims { sub: user, iat: now, exp: now + ttl_seconds };
+    let claims = DeviceTokenClaims { sub: user, iat: now, exp: now + ttl_seconds };
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,

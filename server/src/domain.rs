@@ -236,7 +236,7 @@ impl Delivery {
 
 /// One entry of a call's timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallEvent {
+pub struct TimelineEvent {
     /// When, ms.
     pub at: i64,
     /// The delivery concerned, if any.

@@ -49,7 +49,7 @@ pub struct InstallationBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
-pub enum Verification {
+pub enum VerificationState {
     /// Another user's installation holds this token, so this one does not ring until the
     /// device answers the verify push sent to the token (the SDK does that by itself).
     Pending,
@@ -76,7 +76,7 @@ pub struct InstallationResponse {
     /// `pending` (with status 202): the installation does not ring until the device answers
     /// the verify push. Absent: the installation rings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<Verification>,
+    pub verification: Option<VerificationState>,
 }
 
 /// `POST /v1/installations/{installation_id}/verify`.

@@ -459,7 +459,7 @@ struct ProviderTokens {
 }
 
 #[derive(Serialize)]
-struct Claims<'a> {
+struct ProviderTokenClaims<'a> {
     iss: &'a str,
     iat: i64,
 }
@@ -470,7 +470,7 @@ impl ProviderTokens {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = None;
         header.kid = Some(self.key_id.clone());
-        jsonwebtoken::encode(&header, &Claims { iss: &self.team_id, iat: now }, &self.key)
+        jsonwebtoken::encode(&header, &ProviderTokenClaims { iss: &self.team_id, iat: now }, &self.key)
     }
 
     /// The token to send with: the cached one unless it is due for replacement or APNs just

@@ -287,7 +287,7 @@ impl Store {
     }
 
     /// The call's timeline, oldest first.
-    pub async fn events(&self, call_id: &str) -> Result<Vec<CallEvent>, StoreError> {
+    pub async fn events(&self, call_id: &str) -> Result<Vec<TimelineEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, delivery_id, event, detail FROM call_events WHERE call_id = $1 ORDER BY at, event_id",
         )
@@ -296,7 +296,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(CallEvent {
+                Ok(TimelineEvent {
                     at: r.try_get("at")?,
                     delivery_id: r.try_get("delivery_id")?,
                     event: r.try_get("event")?,

@@ -17,8 +17,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row, TransactionManager};
 
 use crate::domain::{
-    new_id, CallEnd, CallEvent, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus,
-    Installation, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
+    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, Installation,
+    TimelineEvent, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
 };
 
 mod calls;

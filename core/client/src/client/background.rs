@@ -151,7 +151,7 @@ impl Inner {
             lease.registration = registration.clone();
             lease.clone()
         };
-        let saved = self.store.save_lease(&lease);
+        let saved = self.data_dir.save_lease(&lease);
         self.emit(CallEvent::RegistrationChanged { registration });
         saved
     }

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::data_dir::random_u64;
 use super::host::{AccessTokenProvider, HttpClient, HttpError, HttpRequest, HttpResponse};
 use super::policy::{Retry, RetryPolicy};
-use super::store::random_u64;
 use crate::adapter::Registrar;
 use crate::error::Error;
 use callpush_proto::api::{
-    CallActionBody, CallStatus, ErrorBody, InstallationBody, InstallationResponse, Verification, VerifyBody,
+    CallActionBody, CallStatus, ErrorBody, InstallationBody, InstallationResponse, VerificationState,
+    VerifyBody,
 };
 
 use crate::model::{InstallationRequest, Registration};
@@ -35,7 +36,7 @@ fn registration(answer: InstallationResponse, request: &InstallationRequest) -> 
         server_time: answer.server_time,
         signing_keys: answer.signing_keys,
         user_id: Some(answer.user_id),
-        verification_pending: answer.verification == Some(Verification::Pending),
+        verification_pending: answer.verification == Some(VerificationState::Pending),
     }
 }
 

@@ -9,12 +9,12 @@
 mod background;
 mod calls;
 mod config;
+mod data_dir;
 mod host;
 mod http_registrar;
 mod policy;
 #[cfg(feature = "reqwest")]
 mod reqwest_http;
-mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -33,9 +33,9 @@ pub use host::{
 pub use reqwest_http::{reqwest_http_client, ReqwestHttpClient};
 
 use self::calls::{CallBook, Duplicate, REMEMBER_AFTER_DEADLINE};
+use self::data_dir::{random_u64, DataDir, Lease};
 use self::http_registrar::{ActionError, CallAction, HttpRegistrar};
 use self::policy::{Refresh, RetryPolicy};
-use self::store::{random_u64, Lease, Store};
 use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
 use crate::error::Error;
 use crate::ids::CALL_ID;
@@ -71,7 +71,7 @@ struct Inner {
     registrar: HttpRegistrar,
     ui: Arc<dyn SystemCallUi>,
     listener: Arc<dyn CallListener>,
-    store: Store,
+    data_dir: DataDir,
     installation_id: std::sync::RwLock<String>,
     clock: Arc<dyn Clock>,
     pinned_keys: Option<KeySet>,
@@ -142,7 +142,7 @@ impl Client {
         state.lease = None;
         state.keys = self.inner.pinned_keys.clone().unwrap_or_default();
         drop(state);
-        self.inner.store.clear_lease()
+        self.inner.data_dir.clear_lease()
     }
 
     /// Keeps the registration alive; what a WorkManager / BGTask / WorkScheduler job calls.
@@ -308,15 +308,15 @@ impl Client {
         }
         let registrar = HttpRegistrar::new(&config.server_url, http, tokens, RetryPolicy::default())?;
         let pinned_keys = config.pinned_keys_json.as_deref().map(KeySet::from_json).transpose()?;
-        let store = Store::open(&PathBuf::from(&config.data_dir))?;
-        let (installation_id, id_problem) = store.installation_id()?;
+        let data_dir = DataDir::open(&PathBuf::from(&config.data_dir))?;
+        let (installation_id, id_problem) = data_dir.installation_id()?;
         let mut problems: Vec<String> = id_problem.into_iter().collect();
-        let lease = store.load_lease().unwrap_or_else(|problem| {
+        let lease = data_dir.load_lease().unwrap_or_else(|problem| {
             problems.push(problem);
             None
         });
         let offset = lease.as_ref().map_or(0, |l| l.clock_offset);
-        let (seen, seen_problem) = store.load_seen(clock.now_millis() / 1000 + offset);
+        let (seen, seen_problem) = data_dir.load_seen(clock.now_millis() / 1000 + offset);
         problems.extend(seen_problem);
         let leased_keys = lease.as_ref().and_then(|l| KeySet::from_jwks(&l.registration.signing_keys).ok());
         let keys = pinned_keys.clone().or(leased_keys).unwrap_or_default();
@@ -331,7 +331,7 @@ impl Client {
             registrar,
             ui,
             listener,
-            store,
+            data_dir,
             installation_id: std::sync::RwLock::new(installation_id),
             clock,
             pinned_keys,
@@ -417,7 +417,7 @@ impl Inner {
             // (this data directory served someone else who never unregistered): start afresh
             // under a new id. Current servers scope ids per user and never do.
             Err(Error::Registrar { status: 409, code, .. }) if code == "installation_taken" => {
-                let fresh = self.store.replace_installation_id()?;
+                let fresh = self.data_dir.replace_installation_id()?;
                 *self.installation_id.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
                 let opts = RegisterOptions { installation_id: fresh, ..opts.clone() };
                 self.adapter.register(&self.registrar, token, &opts).await?
@@ -435,7 +435,7 @@ impl Inner {
             apns_alert_token: opts.apns_alert_token.clone(),
             registration: registration.clone(),
         };
-        let saved = self.store.save_lease(&lease);
+        let saved = self.data_dir.save_lease(&lease);
         {
             let mut state = self.lock();
             if self.pinned_keys.is_none() {
@@ -591,7 +591,8 @@ impl Inner {
     }
 
     fn remember(&self, call_id: &str, expires_at: i64) {
-        if let Err(e) = self.store.append_seen(call_id, expires_at.saturating_add(REMEMBER_AFTER_DEADLINE)) {
+        if let Err(e) = self.data_dir.append_seen(call_id, expires_at.saturating_add(REMEMBER_AFTER_DEADLINE))
+        {
             self.error(ErrorKind::Storage, e.to_string(), Some(call_id));
         }
     }

@@ -54,16 +54,16 @@ pub(crate) struct Lease {
 
 /// Files in one data directory.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub(crate) struct DataDir {
     dir: PathBuf,
     seen_log: Mutex<Option<File>>,
 }
 
-impl Store {
+impl DataDir {
     /// Opens (creating if needed) the data directory.
     pub(crate) fn open(dir: &Path) -> Result<Self, Error> {
         fs::create_dir_all(dir).map_err(|e| storage(dir, &e))?;
-        Ok(Store { dir: dir.to_owned(), seen_log: Mutex::new(None) })
+        Ok(DataDir { dir: dir.to_owned(), seen_log: Mutex::new(None) })
     }
 
     /// The installation id, created on first use. Returns whether an unreadable one was replaced.
@@ -235,10 +235,10 @@ mod tests {
     #[test]
     fn the_installation_id_is_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = DataDir::open(dir.path()).unwrap();
         let (id, problem) = store.installation_id().unwrap();
         assert!(INSTALLATION_ID.accepts(&id) && id.len() == 36 && problem.is_none());
-        assert_eq!(Store::open(dir.path()).unwrap().installation_id().unwrap().0, id);
+        assert_eq!(DataDir::open(dir.path()).unwrap().installation_id().unwrap().0, id);
         fs::write(dir.path().join(INSTALLATION_ID_FILE), "../../etc").unwrap();
         let (new, problem) = store.installation_id().unwrap();
         assert!(new != id && problem.is_some());
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn the_seen_log_survives_torn_lines_and_compacts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = DataDir::open(dir.path()).unwrap();
         for i in 0..300 {
             store.append_seen(&format!("old-{i}"), 50).unwrap();
         }
@@ -255,7 +255,7 @@ mod tests {
         let mut log = OpenOptions::new().append(true).open(dir.path().join(SEEN_FILE)).unwrap();
         log.write_all(b"9999 half-writ").unwrap();
         log.write_all(b"\n12 \n").unwrap();
-        let (seen, problem) = Store::open(dir.path()).unwrap().load_seen(100);
+        let (seen, problem) = DataDir::open(dir.path()).unwrap().load_seen(100);
         assert_eq!(seen, HashMap::from([("live".to_owned(), 500), ("half-writ".to_owned(), 9999)]));
         assert!(problem.is_none());
         let lines = fs::read_to_string(dir.path().join(SEEN_FILE)).unwrap().lines().count();
