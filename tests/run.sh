@@ -66,7 +66,7 @@ stage "Server: property-based run of the API from its OpenAPI document (schemath
 tests/openapi/run.sh
 done_stage
 
-stage "Swift: syntax, C header, symbols and drift (no Swift compiler here)"
+stage "Swift: syntax, C header and symbols (no Swift compiler here)"
 bindings-swift/check.sh
 done_stage
 
@@ -75,7 +75,7 @@ command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq mave
 mvn -B -ntp -f bindings-kotlin/pom.xml verify
 done_stage
 
-stage "ArkTS: generate, lint and the Node suite (bridge, vectors, flows)"
+stage "ArkTS: lint, tsc and the Node suite (bridge, vectors, flows)"
 bindings-ets/tests/run.sh
 done_stage
 
