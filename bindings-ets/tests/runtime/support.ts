@@ -126,12 +126,15 @@ export class FakeRegistrar implements HttpClient {
     if (call !== null) {
       const answer = this.calls.get(call[1]) ?? 'unknown';
       if (answer === 'unknown') return json(404, { error: { code: 'not_found', message: 'no such call' } });
+      // A call status as the API answers it (GET /v1/calls/{id}, answer, decline).
+      const now = Math.floor(Date.now() / 1000);
+      const status = (fields: object): object => ({ call_id: call[1], expires_at: now + 30, server_time: now, ...fields });
       if (call[2] === '/answer') {
         const body = JSON.parse(Buffer.from(request.body ?? new Uint8Array()).toString('utf8')) as { installation_id: string };
-        return json(200, { call_id: call[1], state: 'answered', answered_by: body.installation_id });
+        return json(200, status({ state: 'answered', answered_by: body.installation_id }));
       }
-      if (call[2] === '/decline') return json(200, { call_id: call[1], state: 'declined' });
-      return json(200, { call_id: call[1], ...answer });
+      if (call[2] === '/decline') return json(200, status({ state: 'declined' }));
+      return json(200, status(answer));
     }
     return json(404, { error: { code: 'not_found', message: `${request.method} ${url.pathname}` } });
   }
