@@ -16,8 +16,7 @@ mod model;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
-use uniffi_bindgen::{BindingGenerator, Component, EmptyCrateConfigSupplier, GenerationSettings};
+use uniffi_bindgen::{BindingGenerator, Component, GenerationSettings};
 
 /// Settings read from `[bindings.ets]` of a crate's `uniffi.toml` (none are required).
 #[derive(Debug, Clone, Default)]
@@ -55,11 +54,8 @@ impl BindingGenerator for EtsBindingGenerator {
         settings: &GenerationSettings,
         components: &[Component<EtsConfig>],
     ) -> Result<()> {
-        let [component] = components else {
-            bail!("expected exactly one uniffi component in the library, found {}", components.len());
-        };
-        let ci = &component.ci;
-        let api = model::Api::new(ci)?;
+        let component = callpush_bindgen::single(components)?;
+        let api = model::Api::new(&component.ci, "ArkTS")?;
         let out = &settings.out_dir;
         std::fs::create_dir_all(out)?;
         std::fs::write(out.join("callpush.ets"), ets::generate(&api)?)?;
@@ -87,32 +83,5 @@ fn rustfmt(path: &camino::Utf8Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    let mut library = None;
-    let mut out_dir = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--library" => library = args.next().map(Utf8PathBuf::from),
-            "--out-dir" => out_dir = args.next().map(Utf8PathBuf::from),
-            "-h" | "--help" => {
-                println!("usage: callpush-bindgen-ets --library <libcallpush.so> --out-dir <dir>");
-                return Ok(());
-            }
-            other => bail!("unknown argument `{other}` (see --help)"),
-        }
-    }
-    let library = library.context("--library <path to libcallpush.so> is required")?;
-    let out_dir = out_dir.context("--out-dir <dir> is required")?;
-    uniffi_bindgen::library_mode::generate_bindings(
-        &library,
-        // Every component the library holds: callpush's is the one.
-        None,
-        &EtsBindingGenerator,
-        &EmptyCrateConfigSupplier,
-        None,
-        &out_dir,
-        true,
-    )
-    .with_context(|| format!("generating ArkTS bindings from {library}"))?;
-    Ok(())
+    callpush_bindgen::run("callpush-bindgen-ets", "ArkTS", &EtsBindingGenerator)
 }
