@@ -6,7 +6,7 @@
 #            (default: all but drift, in this order; tools/bindings.sh check runs drift, first,
 #            with the other bindings' drift checks)
 #
-#   checker  builds swift-syntax-check (tree-sitter's Swift and C grammars), checks its
+#   checker  builds tools/syntax-check (tree-sitter's Swift, C# and C grammars), checks its
 #            formatting and lints, and runs its tests, which prove that a broken Swift file
 #            fails the syntax check, with its position
 #   drift    generates the bindings afresh from the library (generate.sh into a temporary
@@ -24,8 +24,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-checker_dir="$here/swift-syntax-check"
-checker="$checker_dir/target/release/swift-syntax-check"
+checker_dir="$root/tools/syntax-check"
+checker="$checker_dir/target/release/syntax-check"
 # The generated files, as committed (generate.sh writes the same paths under its out dir).
 generated=(
   Sources/CallPush/Generated/callpush.swift
@@ -45,16 +45,16 @@ fail() { echo "    FAIL  $*"; failed=$((failed + 1)); }
 
 # The checker's own tests include the negative one: a committed broken Swift file must fail.
 check_checker() {
-  echo "  checker: building swift-syntax-check and running its tests"
+  echo "  checker: building syntax-check (tree-sitter's Swift, C# and C grammars)..."
   local manifest="$checker_dir/Cargo.toml"
   if cargo fmt --manifest-path "$manifest" -- --check >"$scratch/checker.log" 2>&1 \
     && cargo clippy --quiet --locked --release --all-targets --manifest-path "$manifest" -- -D warnings \
       >>"$scratch/checker.log" 2>&1 \
     && cargo test --quiet --locked --release --manifest-path "$manifest" >>"$scratch/checker.log" 2>&1; then
-    pass "swift-syntax-check is formatted, lint-free and passes its $(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$scratch/checker.log") tests, which fail a broken Swift file"
+    pass "syntax-check is formatted, lint-free and passes its $(awk '/^test result:/ { n += $4 } END { print n + 0 }' "$scratch/checker.log") tests, which fail a broken Swift file and a broken C# file"
   else
     cat "$scratch/checker.log"
-    fail "swift-syntax-check"
+    fail "syntax-check"
     echo "the syntax checker does not build or pass its tests; the other checks need it" >&2
     summary
   fi
@@ -99,7 +99,7 @@ check_syntax() {
   local files=()
   while IFS= read -r -d '' file; do
     files+=("${file#"$root"/}")
-  done < <(find "$here" \( -path "$checker_dir" -o -name .build -o -name .swiftpm \) -prune \
+  done < <(find "$here" \( -name .build -o -name .swiftpm \) -prune \
     -o -name '*.swift' -type f -print0 | sort -z)
   if [ "${#files[@]}" -eq 0 ]; then
     fail "no .swift file found under bindings-swift"

@@ -1,5 +1,5 @@
-//! The command as check.sh runs it, on committed fixtures: a broken Swift file fails the check
-//! with its position, a valid one passes, and a header's functions are listed.
+//! The command as the binding checks run it, on committed fixtures: a broken Swift or C# file
+//! fails the check with its position, a valid one passes, and a header's functions are listed.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -9,7 +9,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swift-syntax-check")).args(args).output().expect("the command runs")
+    Command::new(env!("CARGO_BIN_EXE_syntax-check")).args(args).output().expect("the command runs")
 }
 
 #[test]
@@ -32,10 +32,33 @@ fn valid_swift_passes_despite_the_known_misreadings() {
 }
 
 #[test]
+fn a_broken_csharp_file_fails_with_its_position() {
+    let broken = fixture("broken.cs");
+    let valid = fixture("valid.cs");
+    let out = run(&["csharp", &valid, &broken]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(&format!("{broken}:10:62: missing `)`")), "{stdout}");
+    assert!(stdout.contains(&format!("  FAIL  {broken}")), "{stdout}");
+    assert!(stdout.contains(&format!("    ok  {valid}")), "{stdout}");
+    assert!(stdout.contains("2 C# files (") && stdout.contains("1 with syntax errors"), "{stdout}");
+}
+
+#[test]
+fn valid_csharp_with_preprocessor_branches_passes() {
+    let out = run(&["csharp", &fixture("valid.cs")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1 C# files (") && stdout.contains("0 with syntax errors"), "{stdout}");
+}
+
+#[test]
 fn an_unreadable_file_fails() {
-    let out = run(&["swift", &fixture("no-such-file.swift")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    for (lang, file) in [("swift", "no-such-file.swift"), ("csharp", "no-such-file.cs")] {
+        let out = run(&[lang, &fixture(file)]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    }
 }
 
 #[test]
@@ -52,5 +75,7 @@ fn the_functions_a_header_declares_are_listed() {
 fn usage_errors_exit_2() {
     assert_eq!(run(&[]).status.code(), Some(2));
     assert_eq!(run(&["swift"]).status.code(), Some(2));
+    assert_eq!(run(&["csharp"]).status.code(), Some(2));
+    assert_eq!(run(&["kotlin", "a.kt"]).status.code(), Some(2));
     assert_eq!(run(&["c-functions"]).status.code(), Some(2));
 }

@@ -1,24 +1,25 @@
-//! `swift-syntax-check`: what `bindings-swift/check.sh` runs on machines without a Swift compiler.
+//! `syntax-check`: what the binding checks run on machines without a Swift or C# compiler.
 //!
 //! ```text
-//! swift-syntax-check swift FILE...     parse Swift files with the tree-sitter Swift grammar;
-//!                                      print every ERROR and MISSING node as file:line:column
-//!                                      and exit 1 if there is one
-//! swift-syntax-check c-functions FILE  print the name of every function a C header declares,
-//!                                      one a line (typedefs and function pointers excluded)
+//! syntax-check swift FILE...     parse Swift files with the tree-sitter Swift grammar;
+//!                                print every ERROR and MISSING node as file:line:column
+//!                                and exit 1 if there is one
+//! syntax-check csharp FILE...    the same for C# files, with the tree-sitter C# grammar
+//! syntax-check c-functions FILE  print the name of every function a C header declares,
+//!                                one a line (typedefs and function pointers excluded)
 //! ```
 //!
-//! The grammar is not the Swift compiler: a file it accepts may still not type-check, and it
+//! A grammar is not the compiler: a file it accepts may still not type-check. The Swift grammar
 //! misreads two constructs that `uniffi-bindgen` emits and the compiler accepts, so those are
 //! blanked (replaced by spaces, so every position stays where it was) before parsing; see
-//! [`KNOWN_MISREADINGS`].
+//! [`KNOWN_MISREADINGS`]. Nothing is blanked in C#.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use tree_sitter::{Language, Node, Parser, Tree};
+use tree_sitter::{Language, LanguageError, Node, Parser, Tree};
 
 /// Valid Swift that the tree-sitter Swift grammar (0.7) reads as an error, with what to blank
 /// of it: (the text as it occurs, the part of it to replace with spaces).
@@ -30,52 +31,105 @@ use tree_sitter::{Language, Node, Parser, Tree};
 const KNOWN_MISREADINGS: [(&str, &str); 2] =
     [("@_documentation(visibility: private)", "@_documentation(visibility: private)"), ("{ () }", "()")];
 
+/// A language the checker parses: the one routine, [`check_files`], takes it.
+struct Lang {
+    /// As the summary line names it.
+    name: &'static str,
+    /// The tree-sitter grammar of the language.
+    grammar: fn() -> Language,
+    /// Valid text the grammar misreads, blanked before parsing (see [`KNOWN_MISREADINGS`]).
+    misreadings: &'static [(&'static str, &'static str)],
+}
+
+const SWIFT: Lang =
+    Lang { name: "Swift", grammar: || tree_sitter_swift::LANGUAGE.into(), misreadings: &KNOWN_MISREADINGS };
+
+/// The C# grammar (0.23) reads C# 7.2 as the compiler does, and `#region`, `#pragma` and
+/// `#nullable` anywhere: nothing is blanked. It reads `#if`/`#elif`/`#else`/`#endif` around whole
+/// usings, members (with their attributes), attribute lists, statements and one whole expression,
+/// but reports these valid uses as errors, so the glue is written without them:
+///
+/// - `#if` around switch sections (`case …:` and its statements);
+/// - around a property's or event's accessor (`set { … }`);
+/// - around an enum member with its comma (`Two,`; `Two` alone reads);
+/// - around part of a declaration or expression: a base list, a parameter, a method's signature
+///   with its body after `#endif`, an operand (`?? 1`), an array element with its comma.
+///   Tree-sitter reads every branch as one text, so only a compiler can check these.
+const CSHARP: Lang = Lang { name: "C#", grammar: || tree_sitter_c_sharp::LANGUAGE.into(), misreadings: &[] };
+
+const USAGE: &str = "usage: syntax-check swift FILE...\n       syntax-check csharp FILE...\n       syntax-check c-functions HEADER";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.split_first() {
-        Some((cmd, files)) if cmd == "swift" && !files.is_empty() => check_swift_files(files),
+        Some((cmd, files)) if cmd == "swift" && !files.is_empty() => check_files(&SWIFT, files),
+        Some((cmd, files)) if cmd == "csharp" && !files.is_empty() => check_files(&CSHARP, files),
         Some((cmd, [header])) if cmd == "c-functions" => list_c_functions(header),
         _ => {
-            eprintln!(
-                "usage: swift-syntax-check swift FILE...\n       swift-syntax-check c-functions HEADER"
-            );
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
 }
 
-fn check_swift_files(files: &[String]) -> ExitCode {
-    let mut parser = parser_for(tree_sitter_swift::LANGUAGE.into());
-    let mut failed = 0usize;
-    let mut lines = 0usize;
-    for file in files {
-        let source = match std::fs::read_to_string(file) {
-            Ok(source) => source,
-            Err(e) => {
-                eprintln!("{file}: cannot read: {e}");
-                failed += 1;
-                continue;
-            }
-        };
-        lines += source.lines().count();
-        let blanked = blank_known_misreadings(&source);
-        let Some(tree) = parser.parse(&blanked, None) else {
-            eprintln!("{file}: the parser gave up");
-            failed += 1;
-            continue;
-        };
-        let problems = problems(&tree, &source);
-        if problems.is_empty() {
-            println!("    ok  {file}");
-        } else {
-            failed += 1;
-            println!("  FAIL  {file}");
-            for problem in &problems {
-                println!("{}", problem.render(file, &source));
-            }
+/// Why a file could not be checked at all (as opposed to having syntax errors).
+#[derive(Debug)]
+enum CheckError {
+    Unreadable(std::io::Error),
+    /// The grammar was built for a tree-sitter ABI this library does not read.
+    Grammar(LanguageError),
+    /// Tree-sitter returned no tree (it does so only when cancelled, timed out or without a
+    /// language).
+    ParserGaveUp,
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::Unreadable(e) => write!(f, "cannot read: {e}"),
+            CheckError::Grammar(e) => write!(f, "the grammar does not fit the tree-sitter library: {e}"),
+            CheckError::ParserGaveUp => f.write_str("the parser gave up"),
         }
     }
-    println!("    {} Swift files ({lines} lines) parsed, {failed} with syntax errors", files.len());
+}
+
+/// Parses every file with `lang`'s grammar and prints `ok` or `FAIL` for each, the problems of
+/// those that fail, and a summary line; fails when one file does.
+fn check_files(lang: &Lang, files: &[String]) -> ExitCode {
+    let mut failed = 0usize;
+    let mut lines = 0usize;
+    let mut parser = match parser_for((lang.grammar)()) {
+        Ok(parser) => parser,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A closed pipe (`| head`) does not stop the check: the exit code still tells.
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        match check_file(&mut parser, lang, file) {
+            Ok((source, problems)) => {
+                lines += source.lines().count();
+                if problems.is_empty() {
+                    let _ = writeln!(out, "    ok  {file}");
+                    continue;
+                }
+                let _ = writeln!(out, "  FAIL  {file}");
+                for problem in &problems {
+                    let _ = writeln!(out, "{}", problem.render(file, &source));
+                }
+            }
+            Err(e) => eprintln!("{file}: {e}"),
+        }
+        failed += 1;
+    }
+    let _ = writeln!(
+        out,
+        "    {} {} files ({lines} lines) parsed, {failed} with syntax errors",
+        files.len(),
+        lang.name
+    );
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -83,17 +137,27 @@ fn check_swift_files(files: &[String]) -> ExitCode {
     }
 }
 
-fn parser_for(language: Language) -> Parser {
-    let mut parser = Parser::new();
-    parser.set_language(&language).expect("the grammar matches the tree-sitter library");
-    parser
+/// The source of `file` and its problems.
+fn check_file(parser: &mut Parser, lang: &Lang, file: &str) -> Result<(String, Vec<Problem>), CheckError> {
+    let source = std::fs::read_to_string(file).map_err(CheckError::Unreadable)?;
+    let blanked = blank(&source, lang.misreadings);
+    let tree = parser.parse(&blanked, None).ok_or(CheckError::ParserGaveUp)?;
+    let problems = problems(&tree, &source);
+    Ok((source, problems))
 }
 
-/// `source` with every [`KNOWN_MISREADINGS`] blanked: same length, same line breaks.
-fn blank_known_misreadings(source: &str) -> String {
+fn parser_for(language: Language) -> Result<Parser, CheckError> {
+    let mut parser = Parser::new();
+    parser.set_language(&language).map_err(CheckError::Grammar)?;
+    Ok(parser)
+}
+
+/// `source` with every misreading blanked: same length, same line breaks. A misreading whose
+/// part is not inside its occurrence blanks nothing.
+fn blank(source: &str, misreadings: &[(&str, &str)]) -> String {
     let mut text = source.to_owned();
-    for (occurrence, part) in KNOWN_MISREADINGS {
-        let within = occurrence.find(part).expect("the blanked part is inside the occurrence");
+    for &(occurrence, part) in misreadings {
+        let Some(within) = occurrence.find(part) else { continue };
         let mut from = 0;
         while let Some(found) = text[from..].find(occurrence) {
             let start = from + found + within;
@@ -171,7 +235,7 @@ fn collect_missing(node: Node, found: &mut Vec<Problem>) {
 }
 
 fn describe_error(node: Node, source: &str) -> String {
-    let text = &source[node.byte_range()];
+    let text = source.get(node.byte_range()).unwrap_or("");
     let first_line = text.lines().next().unwrap_or("").trim();
     let shown: String = first_line.chars().take(60).collect();
     let more = if shown.len() < first_line.len() || text.lines().count() > 1 { " …" } else { "" };
@@ -186,10 +250,15 @@ fn list_c_functions(header: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut parser = parser_for(tree_sitter_c::LANGUAGE.into());
-    let Some(tree) = parser.parse(blank_nullability(&source), None) else {
-        eprintln!("{header}: the parser gave up");
-        return ExitCode::FAILURE;
+    let parsed = parser_for(tree_sitter_c::LANGUAGE.into()).and_then(|mut parser| {
+        parser.parse(blank_nullability(&source), None).ok_or(CheckError::ParserGaveUp)
+    });
+    let tree = match parsed {
+        Ok(tree) => tree,
+        Err(e) => {
+            eprintln!("{header}: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let problems = problems(&tree, &source);
     if !problems.is_empty() {
@@ -220,7 +289,7 @@ const NULLABILITY: [&str; 3] = ["_Nullable", "_Nonnull", "_Null_unspecified"];
 /// `source` with every [`NULLABILITY`] qualifier blanked, as a whole word: same length.
 fn blank_nullability(source: &str) -> String {
     let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let mut text = source.as_bytes().to_vec();
+    let mut text = source.to_owned();
     for word in NULLABILITY {
         let mut from = 0;
         while let Some(found) = source[from..].find(word) {
@@ -229,12 +298,12 @@ fn blank_nullability(source: &str) -> String {
             let before = start.checked_sub(1).map(|i| source.as_bytes()[i]);
             let after = source.as_bytes().get(end).copied();
             if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
-                text[start..end].fill(b' ');
+                text.replace_range(start..end, &" ".repeat(word.len()));
             }
             from = end;
         }
     }
-    String::from_utf8(text).expect("only ASCII was replaced, by ASCII")
+    text
 }
 
 /// Names of the functions declared (not typedef'd, not pointers to functions) under `node`.
@@ -263,7 +332,11 @@ fn function_name(declarator: Node, source: &str) -> Option<String> {
     match declarator.kind() {
         "function_declarator" => {
             let inner = declarator.child_by_field_name("declarator")?;
-            (inner.kind() == "identifier").then(|| source[inner.byte_range()].to_owned())
+            if inner.kind() == "identifier" {
+                source.get(inner.byte_range()).map(str::to_owned)
+            } else {
+                None
+            }
         }
         "pointer_declarator" => function_name(declarator.child_by_field_name("declarator")?, source),
         _ => None,
@@ -274,11 +347,16 @@ fn function_name(declarator: Node, source: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn swift_problems(source: &str) -> Vec<(usize, usize)> {
-        let mut parser = parser_for(tree_sitter_swift::LANGUAGE.into());
-        let blanked = blank_known_misreadings(source);
+    /// (line, column) of every problem, both 1-based.
+    fn problems_in(lang: &Lang, source: &str) -> Vec<(usize, usize)> {
+        let mut parser = parser_for((lang.grammar)()).unwrap();
+        let blanked = blank(source, lang.misreadings);
         let tree = parser.parse(&blanked, None).unwrap();
         problems(&tree, source).iter().map(|p| (p.row + 1, p.column + 1)).collect()
+    }
+
+    fn swift_problems(source: &str) -> Vec<(usize, usize)> {
+        problems_in(&SWIFT, source)
     }
 
     #[test]
@@ -304,7 +382,7 @@ mod tests {
     #[test]
     fn known_misreadings_are_blanked_in_place() {
         let source = "#if swift(>=5.8)\n@_documentation(visibility: private)\n#endif\npublic func f() { let w = { () }; w() }\n";
-        let blanked = blank_known_misreadings(source);
+        let blanked = blank(source, &KNOWN_MISREADINGS);
         assert_eq!(blanked.len(), source.len());
         assert_eq!(blanked.lines().count(), source.lines().count());
         assert!(blanked.contains("{    }"));
@@ -315,7 +393,7 @@ mod tests {
     #[test]
     fn the_known_misreadings_are_real() {
         // If the grammar learns these, KNOWN_MISREADINGS can go.
-        let mut parser = parser_for(tree_sitter_swift::LANGUAGE.into());
+        let mut parser = parser_for(tree_sitter_swift::LANGUAGE.into()).unwrap();
         for source in [
             "#if swift(>=5.8)\n@_documentation(visibility: private)\n#endif\npublic struct S {}\n",
             "func f() {\n    let w = { () }\n    w()\n}\n",
@@ -324,10 +402,41 @@ mod tests {
         }
     }
 
+    fn csharp_problems(source: &str) -> Vec<(usize, usize)> {
+        problems_in(&CSHARP, source)
+    }
+
+    #[test]
+    fn csharp_directives_around_usings_members_and_statements_pass() {
+        let source = "#nullable enable\n#if WINDOWS_UWP && !DEBUG\nusing Windows.Foundation;\n#elif (NETFX_CORE || NET462)\nusing System.Threading;\n#else\n#endif\nusing System;\n\nnamespace N\n{\n    #region Glue\n    enum E { One,\n#if WINDOWS_UWP\n        Two\n#endif\n    }\n\n    class C\n    {\n#if WINDOWS_UWP\n        [Obsolete]\n        void M() { }\n#elif NETFX_CORE\n        void M() { }\n#else\n#if DEBUG\n        int P { get; }\n#endif\n#endif\n        int F(bool b)\n        {\n#pragma warning disable CS0162\n#if WINDOWS_UWP\n            if (b) { return 1; }\n#endif\n            return\n#if DEBUG\n                2\n#else\n                3\n#endif\n                ;\n        }\n    }\n    #endregion\n}\n";
+        assert_eq!(csharp_problems(source), vec![]);
+    }
+
+    #[test]
+    fn csharp_errors_are_found_with_their_position() {
+        let found = csharp_problems("class C\n{\n    void M() { int x = (1 + 2; }\n}\n");
+        assert_eq!(found.first(), Some(&(3, 30)), "{found:?}");
+    }
+
+    #[test]
+    fn the_csharp_misreadings_are_real() {
+        // Valid C#; if the grammar learns to read one, the list on CSHARP can lose it.
+        for member in [
+            "int M(int x)\n{\n    switch (x)\n    {\n#if A\n        case 1:\n            return 1;\n#endif\n        default:\n            return 0;\n    }\n}",
+            "int P\n{\n    get { return 1; }\n#if A\n    set { }\n#endif\n}",
+            "enum E\n{\n    One,\n#if A\n    Two,\n#endif\n    Three,\n}",
+            "#if A\nvoid M(int a)\n#else\nvoid M(long a)\n#endif\n{\n}",
+            "int[] a = {\n    1,\n#if A\n    2,\n#endif\n};",
+        ] {
+            let source = format!("class C\n{{\n{member}\n}}\n");
+            assert!(!csharp_problems(&source).is_empty(), "{source}");
+        }
+    }
+
     #[test]
     fn c_functions_exclude_typedefs_and_function_pointers() {
         let source = "typedef void (*Callback)(int);\ntypedef struct S { int a; } S;\nvoid (*pointer)(int);\nint plain(int a);\nchar *returns_pointer(void);\nstatic int defined(void) { return 0; }\n#ifndef G\n#define G\nuint64_t guarded(uint64_t handle, RustCallStatus *_Nonnull status\n);\n#endif\n";
-        let mut parser = parser_for(tree_sitter_c::LANGUAGE.into());
+        let mut parser = parser_for(tree_sitter_c::LANGUAGE.into()).unwrap();
         let blanked = blank_nullability(source);
         assert!(!blanked.contains("_Nonnull"));
         assert_eq!(blanked.len(), source.len());
