@@ -312,6 +312,43 @@ async fn the_emulator_real_checks_classify_through_the_sender() {
 }
 
 #[tokio::test]
+async fn a_device_in_another_process_connects_over_http_and_stays_online_until_it_disconnects() {
+    let rig = Rig::start().await;
+    let sender = rig.flow_sender(WnsFlow::Live);
+    let online = channel(7);
+    let http = reqwest::Client::new();
+    let base = rig.emulator.endpoint();
+    let connected: serde_json::Value = http
+        .post(format!("{base}/_emulator/devices"))
+        .json(&serde_json::json!({ "token": online }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device = connected["device"].as_u64().unwrap();
+    let pushes = format!("{base}/_emulator/devices/{device}/pushes");
+
+    // Online between polls: WNS answers received, and the push waits for the next poll.
+    assert!(matches!(sender.send(&ring(&online)).await, SendOutcome::Delivered { .. }));
+    let taken: serde_json::Value = http.get(&pushes).send().await.unwrap().json().await.unwrap();
+    assert_eq!(taken, serde_json::json!([{ "kind": "app", "raw": BODY }]));
+    let empty: serde_json::Value =
+        http.get(format!("{pushes}?wait_ms=50")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(empty, serde_json::json!([]));
+
+    // Offline after it disconnects: the raw notification is dropped, and the id is gone.
+    let gone = http.delete(format!("{base}/_emulator/devices/{device}")).send().await.unwrap();
+    assert_eq!(gone.status(), 204);
+    assert!(matches!(sender.send(&ring(&online)).await, SendOutcome::Transient { .. }));
+    assert_eq!(http.get(&pushes).send().await.unwrap().status(), 404);
+    let empty_token =
+        http.post(format!("{base}/_emulator/devices")).json(&serde_json::json!({ "token": "" }));
+    assert_eq!(empty_token.send().await.unwrap().status(), 400);
+}
+
+#[tokio::test]
 async fn wrong_credentials_are_config_errors_and_nothing_is_sent() {
     let rig = Rig::start().await;
     let c = &rig.credentials;

@@ -1,16 +1,29 @@
 //! Where emulators hand accepted pushes: to the simulated devices subscribed to their token.
+//!
+//! Devices in the same process subscribe directly ([`DeviceHub::subscribe`]); a device in
+//! another process (a C# test playing Windows) connects over HTTP ([`DeviceHub::routes`]): it
+//! stays online, with its pushes queued, from its connection until it disconnects, as a PC
+//! keeps its connection to WNS.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use callpush_client::model::Platform;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::serve::lock;
 use crate::wns::channel_path_and_query;
 
 /// A push as it reaches a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DevicePush {
     /// Handed to the app exactly as the platform hands it over: HarmonyOS `receiveMessage('VoIP')`
     /// data, the FCM data map as JSON, the APNs `dictionaryPayload` as JSON, the WNS raw content.
@@ -62,7 +75,37 @@ pub enum ApnsTokenKind {
 pub struct DeviceHub {
     devices: Arc<Mutex<Subscribers>>,
     apns_kinds: Arc<Mutex<HashMap<String, ApnsTokenKind>>>,
+    connections: Arc<Connections>,
 }
+
+/// Devices connected over HTTP, by connection id.
+#[derive(Default)]
+struct Connections {
+    next: AtomicU64,
+    open: tokio::sync::Mutex<HashMap<u64, mpsc::UnboundedReceiver<DevicePush>>>,
+}
+
+/// `POST /_emulator/devices`: the token a device connects for.
+#[derive(Deserialize)]
+struct Connect {
+    token: String,
+}
+
+/// The answer to a connection: its id, for the other two routes.
+#[derive(Serialize)]
+struct Connected {
+    device: u64,
+}
+
+/// `GET /_emulator/devices/{id}/pushes?wait_ms=`: how long to wait for a first push.
+#[derive(Deserialize)]
+struct Take {
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// The longest a push poll waits, so a lost client does not hold a task for long.
+const MAX_WAIT: Duration = Duration::from_secs(10);
 
 impl DeviceHub {
     /// A device comes online for `token`; a later subscription for the same token replaces it.
@@ -112,6 +155,63 @@ impl DeviceHub {
 
     fn subscribers(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         lock(&self.devices)
+    }
+
+    /// Devices of `platform` in other processes, over HTTP:
+    ///
+    /// - `POST /_emulator/devices` `{"token": "…"}`: the device comes online for the token
+    ///   (for WNS, its channel URI); answers `{"device": id}`.
+    /// - `GET /_emulator/devices/{id}/pushes?wait_ms=N`: every push delivered since the last
+    ///   call, oldest first (`[{"kind": "app", "raw": "…"}, …]`), waiting up to N ms (at most
+    ///   10 s) for the first; 404 for an unknown id.
+    /// - `DELETE /_emulator/devices/{id}`: the device goes offline.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self, platform: Platform) -> Router<S> {
+        Router::new()
+            .route("/_emulator/devices", post(connect))
+            .route("/_emulator/devices/{id}/pushes", get(take))
+            .route("/_emulator/devices/{id}", delete(disconnect))
+            .with_state((self.clone(), platform))
+    }
+}
+
+async fn connect(
+    State((hub, platform)): State<(DeviceHub, Platform)>,
+    Json(body): Json<Connect>,
+) -> Result<Json<Connected>, (StatusCode, String)> {
+    if body.token.is_empty() {
+        return Err((StatusCode::BAD_REQUEST, "token must not be empty".into()));
+    }
+    let receiver = hub.subscribe(platform, &body.token);
+    let device = hub.connections.next.fetch_add(1, Ordering::Relaxed) + 1;
+    hub.connections.open.lock().await.insert(device, receiver);
+    Ok(Json(Connected { device }))
+}
+
+async fn take(
+    State((hub, _)): State<(DeviceHub, Platform)>,
+    Path(device): Path<u64>,
+    Query(take): Query<Take>,
+) -> Result<Json<Vec<DevicePush>>, StatusCode> {
+    // Held across the wait: one poll per device at a time, as one connection has one reader.
+    let mut open = hub.connections.open.lock().await;
+    let receiver = open.get_mut(&device).ok_or(StatusCode::NOT_FOUND)?;
+    let mut pushes = Vec::new();
+    while let Ok(push) = receiver.try_recv() {
+        pushes.push(push);
+    }
+    if pushes.is_empty() && take.wait_ms > 0 {
+        let wait = Duration::from_millis(take.wait_ms).min(MAX_WAIT);
+        if let Ok(Some(push)) = tokio::time::timeout(wait, receiver.recv()).await {
+            pushes.push(push);
+        }
+    }
+    Ok(Json(pushes))
+}
+
+async fn disconnect(State((hub, _)): State<(DeviceHub, Platform)>, Path(device): Path<u64>) -> StatusCode {
+    match hub.connections.open.lock().await.remove(&device) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::NOT_FOUND,
     }
 }
 

@@ -23,6 +23,9 @@
 //!   then `X-WNS-Status: dropped` (with `cache`, `received`; the emulator cannot deliver it
 //!   later). Toast, tile and badge notifications are checked and answered but not delivered.
 //!
+//! A device in another process connects to its channel over HTTP (`/_emulator/devices`, see
+//! [`DeviceHub::routes`]).
+//!
 //! Every request is logged in [`WnsEmulator::faults`] (a connection closed by a fault is logged
 //! with status 0). Notification requests consult its scripted faults; a fault for one channel
 //! names the channel's path and query (`/w/?token=…`), as that is all a request to the
@@ -153,7 +156,8 @@ impl WnsEmulator {
             .route("/_emulator/token-faults", post(add_token_fault).delete(clear_token_faults))
             .fallback(notify)
             .with_state(shared.clone())
-            .merge(faults.routes());
+            .merge(faults.routes())
+            .merge(shared.hub.routes(Platform::Wns));
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let serving = tokio::spawn(serve(listener, app, Protocols::Http1, "WNS"));
