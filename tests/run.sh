@@ -15,7 +15,7 @@ done_stage() {
   printf '    (%ss)\n' "$((SECONDS - stage_started))"
 }
 
-stage "Bindings: Swift, ArkTS and Kotlin generate from the library; the committed ones are current"
+stage "Bindings: Swift, ArkTS, C# and Kotlin generate from the library; the committed ones are current"
 tools/bindings.sh check
 done_stage
 
@@ -25,6 +25,10 @@ done_stage
 
 stage "Rust: lints"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+done_stage
+
+stage "Workflows: actionlint over .github/workflows"
+tools/lint-workflows.sh
 done_stage
 
 stage "PostgreSQL for the storage tests"
@@ -77,6 +81,10 @@ done_stage
 
 stage "ArkTS: lint, tsc and the Node suite (bridge, vectors, flows)"
 bindings-ets/tests/run.sh
+done_stage
+
+stage "C#: the binding under Mono (warnings as errors), NUnit (vectors, callbacks, toasts, flows) and the Windows-only files' syntax"
+bindings-csharp/tests/run.sh
 done_stage
 
 printf '\n\033[1mAll suites passed in %ss.\033[0m\n' "$((SECONDS - started))"

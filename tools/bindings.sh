@@ -2,8 +2,9 @@
 # Every binding from one library build: generates them, or checks the committed ones.
 #
 #   tools/bindings.sh generate   writes the committed generated files: Swift (bindings-swift/
-#                                Sources/…/Generated, the C header and module map) and ArkTS (the
-#                                API, the native module's types, the N-API bridge)
+#                                Sources/…/Generated, the C header and module map), ArkTS (the
+#                                API, the native module's types, the N-API bridge) and C#
+#                                (bindings-csharp/src/Callpush/Generated/Callpush.g.cs)
 #   tools/bindings.sh check      regenerates all of them into temporary directories and fails,
 #                                naming the file, when a committed one differs; generates the
 #                                Kotlin bindings too, which are not committed (Maven makes them
@@ -21,7 +22,7 @@ case "$mode" in
 esac
 
 echo "    building the library (callpush-ffi) and the generators"
-cargo build --quiet --locked -p callpush-ffi -p callpush-bindgen-ets
+cargo build --quiet --locked -p callpush-ffi -p callpush-bindgen-ets -p callpush-bindgen-cs
 cargo build --quiet --locked -p callpush-ffi --features bindgen --bin uniffi-bindgen
 case "$(uname -s)" in
   Darwin) library="$root/target/debug/libcallpush.dylib" ;;
@@ -31,6 +32,7 @@ esac
 if [ "$mode" = generate ]; then
   bindings-swift/generate.sh
   bindings-ets/generate.sh
+  bindings-csharp/generate.sh
   exit 0
 fi
 
@@ -44,6 +46,15 @@ if bindings-ets/tests/check-drift.sh "$library"; then
 else
   status=1
 fi
+echo "    C#: the committed binding against the generator"
+csharp=$(mktemp -d)
+if bindings-csharp/generate.sh "$csharp" && cmp -s "$csharp/Callpush.g.cs" bindings-csharp/src/Callpush/Generated/Callpush.g.cs; then
+  echo "      ok    Callpush.g.cs is what the generator writes"
+else
+  echo "      FAIL  bindings-csharp/src/Callpush/Generated/Callpush.g.cs is not what the generator writes"
+  status=1
+fi
+rm -rf "$csharp"
 echo "    Kotlin: generating (not committed)"
 kotlin=$(mktemp -d)
 trap 'rm -rf "$kotlin"' EXIT

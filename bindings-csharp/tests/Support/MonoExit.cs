@@ -1,0 +1,36 @@
+using System;
+using System.Runtime.InteropServices;
+using NUnit.Framework;
+
+namespace Callpush.Tests
+{
+    /// <summary>
+    /// Ends the test process under Mono once NUnit is done. Mono waits at exit for every native
+    /// thread that ever ran C# code, and the library's own threads (its runtime and timer threads,
+    /// which call back into C#) live as long as the process: so Mono would wait forever. .NET and
+    /// .NET Framework treat such threads as background threads and exit normally.
+    /// </summary>
+    /// <remarks>
+    /// The hook runs after NUnit's Main returned (results written, exit code set) and keeps that
+    /// exit code. bindings-csharp/tests/run.sh runs NUnit in the main domain (<c>-domain:None</c>)
+    /// so the hook belongs to the process, not to a test domain NUnit would unload first.
+    /// </remarks>
+    [SetUpFixture]
+    public class MonoExit
+    {
+        [DllImport("libc", EntryPoint = "_exit")]
+        private static extern void Exit(int code);
+
+        [SetUp]
+        public void EndTheProcessAtExitUnderMono()
+        {
+            if (Type.GetType("Mono.Runtime") == null) return;
+            AppDomain.CurrentDomain.ProcessExit += (sender, e) =>
+            {
+                Console.Out.Flush();
+                Console.Error.Flush();
+                Exit(Environment.ExitCode);
+            };
+        }
+    }
+}
