@@ -173,6 +173,7 @@ mod ffi {
         pub(crate) fn uniffi_callpush_client_checksum_method_client_register_push() -> u16;
         pub(crate) fn uniffi_callpush_client_checksum_method_client_registration() -> u16;
         pub(crate) fn uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() -> u16;
+        pub(crate) fn uniffi_callpush_client_checksum_method_client_report_notifications() -> u16;
         pub(crate) fn uniffi_callpush_client_checksum_method_client_report_outgoing_call() -> u16;
         pub(crate) fn uniffi_callpush_client_checksum_method_client_tick() -> u16;
         pub(crate) fn uniffi_callpush_client_checksum_method_client_unregister_push() -> u16;
@@ -326,6 +327,10 @@ mod ffi {
             call: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
+        pub(crate) fn uniffi_callpush_client_fn_method_client_report_notifications(
+            ptr: u64,
+            enabled: i8,
+        ) -> u64;
         pub(crate) fn uniffi_callpush_client_fn_method_client_report_outgoing_call(
             ptr: u64,
             call_id: crate::RustBuffer,
@@ -1638,6 +1643,19 @@ unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_report_inc
     })
 }
 
+/// JS `uniffi_callpush_client_checksum_method_client_report_notifications`.
+unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_report_notifications(
+    env: napi_env,
+    info: napi_callback_info,
+) -> napi_value {
+    crate::guard(env, || {
+        let _ = info;
+        // SAFETY: the arguments are converted to the C types uniffi declares.
+        let r = unsafe { ffi::uniffi_callpush_client_checksum_method_client_report_notifications() };
+        crate::js_i32(env, i32::from(r))
+    })
+}
+
 /// JS `uniffi_callpush_client_checksum_method_client_report_outgoing_call`.
 unsafe extern "C" fn js_uniffi_callpush_client_checksum_method_client_report_outgoing_call(
     env: napi_env,
@@ -2303,6 +2321,21 @@ unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_report_incoming_
     })
 }
 
+/// JS `uniffi_callpush_client_fn_method_client_report_notifications`.
+unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_report_notifications(
+    env: napi_env,
+    info: napi_callback_info,
+) -> napi_value {
+    crate::guard(env, || {
+        let a = crate::args(env, info, 2)?;
+        let x0 = crate::arg_u64(env, a[0])?;
+        let x1 = crate::arg_i8(env, a[1])?;
+        // SAFETY: the arguments are converted to the C types uniffi declares.
+        let r = unsafe { ffi::uniffi_callpush_client_fn_method_client_report_notifications(x0, x1) };
+        crate::js_u64(env, r)
+    })
+}
+
 /// JS `uniffi_callpush_client_fn_method_client_report_outgoing_call`.
 unsafe extern "C" fn js_uniffi_callpush_client_fn_method_client_report_outgoing_call(
     env: napi_env,
@@ -2610,6 +2643,10 @@ pub(crate) const FUNCTIONS: &[(&std::ffi::CStr, crate::napi_callback)] = &[
         js_uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling,
     ),
     (
+        c"uniffi_callpush_client_checksum_method_client_report_notifications",
+        js_uniffi_callpush_client_checksum_method_client_report_notifications,
+    ),
+    (
         c"uniffi_callpush_client_checksum_method_client_report_outgoing_call",
         js_uniffi_callpush_client_checksum_method_client_report_outgoing_call,
     ),
@@ -2731,6 +2768,10 @@ pub(crate) const FUNCTIONS: &[(&std::ffi::CStr, crate::napi_callback)] = &[
     (
         c"uniffi_callpush_client_fn_method_client_report_incoming_from_signalling",
         js_uniffi_callpush_client_fn_method_client_report_incoming_from_signalling,
+    ),
+    (
+        c"uniffi_callpush_client_fn_method_client_report_notifications",
+        js_uniffi_callpush_client_fn_method_client_report_notifications,
     ),
     (
         c"uniffi_callpush_client_fn_method_client_report_outgoing_call",

@@ -256,6 +256,39 @@ async fn the_long_poll_learns_of_an_answer_elsewhere_on_a_rust_thread() {
 }
 
 #[tokio::test]
+async fn with_the_long_poll_off_nothing_polls_and_the_call_still_ends_at_its_deadline() {
+    let (registrar, dir) = fixture();
+    let d = device(Platform::Fcm, &registrar, dir.path(), |c| c.long_poll_seconds = Some(0));
+    d.client.register_push(token(Platform::Fcm), RegisterPushOptions::default()).await.unwrap();
+    d.client.handle_push(registrar.ring(Platform::Fcm, "call-lp", "bob", 30));
+    registrar.set_call("call-lp", CallPhase::Answered, None, Some("another-device"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(registrar.requests("GET", "/v1/calls/").is_empty(), "the app signals calls itself: no long-poll");
+    assert_eq!(d.client.call("call-lp".into()).unwrap().state, CallState::Ringing);
+    registrar.clock.advance(30);
+    d.client.tick();
+    let call = d.client.call("call-lp".into()).unwrap();
+    assert_eq!((call.state, call.end_reason), (CallState::Ended, Some(EndReason::Missed)));
+}
+
+#[tokio::test]
+async fn the_notification_permission_is_reported_for_the_registered_installation() {
+    let (registrar, dir) = fixture();
+    let d = device(Platform::Harmony, &registrar, dir.path(), |_| {});
+    let err = d.client.report_notifications(false).await.unwrap_err();
+    assert!(matches!(err, Error::NotRegistered(_)), "{err:?}");
+    d.client.register_push(token(Platform::Harmony), RegisterPushOptions::default()).await.unwrap();
+    d.client.report_notifications(false).await.unwrap();
+    d.client.report_notifications(true).await.unwrap();
+    let path = format!("/v1/installations/{}/notifications", d.client.installation_id());
+    let sent = registrar.requests("PUT", &path);
+    assert_eq!(
+        sent.iter().map(|r| r.body.clone()).collect::<Vec<_>>(),
+        vec![serde_json::json!({ "enabled": false }), serde_json::json!({ "enabled": true })]
+    );
+}
+
+#[tokio::test]
 async fn answering_a_call_that_ended_elsewhere_fails_and_ends_it_here() {
     let (registrar, dir) = fixture();
     let d = registered(Platform::Fcm, &registrar, dir.path()).await;

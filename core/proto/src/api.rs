@@ -79,6 +79,17 @@ pub struct InstallationResponse {
     pub verification: Option<VerificationState>,
 }
 
+/// `PUT /v1/installations/{installation_id}/notifications`: whether the app may show
+/// notifications on the device (HarmonyOS' switch is off until the user allows it). With them
+/// off, missed-call notifications cannot show; the server records it so operators see why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsBody {
+    /// Whether the app's notifications are enabled on the device.
+    pub enabled: bool,
+}
+
 /// `POST /v1/installations/{installation_id}/verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

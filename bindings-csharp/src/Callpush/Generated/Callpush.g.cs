@@ -1719,7 +1719,10 @@ namespace Callpush
         public string UserId { get; }
 
         /// <summary>
-        /// Longest single long-poll of a ringing call's status, seconds (default 25).
+        /// Longest single long-poll of a ringing call's status, seconds (default 25, at most 120).
+        /// `0` turns the long-poll off, for apps that learn of cancels over their own connection
+        /// (Azure's `disableInternalPushForIncomingCall`): cancels then arrive by push, or through
+        /// `end_call`, and a ringing call still ends at its deadline.
         /// </summary>
         public uint? LongPollSeconds { get; }
 
@@ -3197,6 +3200,21 @@ namespace Callpush
             var uniffiResult = UniffiNative.uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(uniffiHandle.CloneForCall(), uniffiArg0, ref uniffiStatus);
             UniffiCalls.Check(ref uniffiStatus, UniffiConverters.LiftErrorTypeCallpushError);
             return UniffiConverters.LiftTypeHandleOutcome(uniffiResult);
+        }
+
+        /// <summary>
+        /// Tells the server whether the app's notifications are enabled on the device. Without
+        /// them missed calls cannot show (HarmonyOS keeps an app's notifications off until the user
+        /// allows them); the server records it on the installation so operators see why. Call it
+        /// after registering and whenever the permission may have changed (the app came to the
+        /// foreground).
+        /// </summary>
+        /// <exception cref="CallpushException">When the call fails; see its subclasses.</exception>
+        public async Task ReportNotificationsAsync(bool enabled)
+        {
+            var uniffiArg0 = UniffiConverters.LowerBool(enabled, "enabled");
+            var uniffiFuture = UniffiNative.uniffi_callpush_client_fn_method_client_report_notifications(uniffiHandle.CloneForCall(), uniffiArg0);
+            await UniffiFutures.AwaitVoid(uniffiFuture, UniffiNative.ffi_callpush_client_rust_future_poll_void, UniffiNative.ffi_callpush_client_rust_future_complete_void, UniffiNative.ffi_callpush_client_rust_future_free_void, UniffiConverters.LiftErrorTypeCallpushError).ConfigureAwait(false);
         }
 
         /// <summary>
@@ -4857,6 +4875,7 @@ namespace Callpush
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_register_push() != 22383) return Mismatch("uniffi_callpush_client_checksum_method_client_register_push");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_registration() != 42239) return Mismatch("uniffi_callpush_client_checksum_method_client_registration");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() != 26537) return Mismatch("uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling");
+                if (UniffiNative.uniffi_callpush_client_checksum_method_client_report_notifications() != 28603) return Mismatch("uniffi_callpush_client_checksum_method_client_report_notifications");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_report_outgoing_call() != 31104) return Mismatch("uniffi_callpush_client_checksum_method_client_report_outgoing_call");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_tick() != 57283) return Mismatch("uniffi_callpush_client_checksum_method_client_tick");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_unregister_push() != 51578) return Mismatch("uniffi_callpush_client_checksum_method_client_unregister_push");
@@ -5128,6 +5147,9 @@ namespace Callpush
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern RustBuffer uniffi_callpush_client_fn_method_client_report_incoming_from_signalling(ulong Ptr, RustBuffer Call, ref UniffiRustCallStatus uniffiStatus);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern ulong uniffi_callpush_client_fn_method_client_report_notifications(ulong Ptr, sbyte Enabled);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern RustBuffer uniffi_callpush_client_fn_method_client_report_outgoing_call(ulong Ptr, RustBuffer CallId, RustBuffer CalleeId, RustBuffer CalleeName, sbyte Video, ref UniffiRustCallStatus uniffiStatus);
@@ -5404,6 +5426,9 @@ namespace Callpush
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern ushort uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling();
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern ushort uniffi_callpush_client_checksum_method_client_report_notifications();
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern ushort uniffi_callpush_client_checksum_method_client_report_outgoing_call();

@@ -1116,6 +1116,15 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func reportIncomingFromSignalling(call: SignalledCall) throws  -> HandleOutcome
 
     /**
+     * Tells the server whether the app's notifications are enabled on the device. Without
+     * them missed calls cannot show (HarmonyOS keeps an app's notifications off until the user
+     * allows them); the server records it on the installation so operators see why. Call it
+     * after registering and whenever the permission may have changed (the app came to the
+     * foreground).
+     */
+    func reportNotifications(enabled: Bool) async throws
+
+    /**
      * Reports a call this user places, so the system shows it (HarmonyOS `reportOutgoingCall`,
      * CallKit start-call).
      */
@@ -1433,6 +1442,29 @@ open func reportIncomingFromSignalling(call: SignalledCall)throws  -> HandleOutc
         FfiConverterTypeSignalledCall_lower(call),uniffiCallStatus
     )
 })
+}
+
+    /**
+     * Tells the server whether the app's notifications are enabled on the device. Without
+     * them missed calls cannot show (HarmonyOS keeps an app's notifications off until the user
+     * allows them); the server records it on the installation so operators see why. Call it
+     * after registering and whenever the permission may have changed (the app came to the
+     * foreground).
+     */
+open func reportNotifications(enabled: Bool)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_callpush_client_fn_method_client_report_notifications(
+                        self.uniffiCloneHandle(),FfiConverterBool.lower(enabled)
+                )
+            },
+            pollFunc: ffi_callpush_client_rust_future_poll_void,
+            completeFunc: ffi_callpush_client_rust_future_complete_void,
+            freeFunc: ffi_callpush_client_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeCallpushError_lift
+        )
 }
 
     /**
@@ -2299,7 +2331,10 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var userId: String?
     /**
-     * Longest single long-poll of a ringing call's status, seconds (default 25).
+     * Longest single long-poll of a ringing call's status, seconds (default 25, at most 120).
+     * `0` turns the long-poll off, for apps that learn of cancels over their own connection
+     * (Azure's `disableInternalPushForIncomingCall`): cancels then arrive by push, or through
+     * `end_call`, and a ringing call still ends at its deadline.
      */
     public var longPollSeconds: UInt32?
 
@@ -2326,7 +2361,10 @@ public struct ClientConfig: Equatable, Hashable {
          * registrar when not set.
          */userId: String? = nil,
         /**
-         * Longest single long-poll of a ringing call's status, seconds (default 25).
+         * Longest single long-poll of a ringing call's status, seconds (default 25, at most 120).
+         * `0` turns the long-poll off, for apps that learn of cancels over their own connection
+         * (Azure's `disableInternalPushForIncomingCall`): cancels then arrive by push, or through
+         * `end_call`, and a ringing call still ends at its deadline.
          */longPollSeconds: UInt32? = nil) {
         self.serverUrl = serverUrl
         self.dataDir = dataDir
@@ -5625,6 +5663,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling() != 26537) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_callpush_client_checksum_method_client_report_notifications() != 28603) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_callpush_client_checksum_method_client_report_outgoing_call() != 31104) {

@@ -56,6 +56,11 @@ impl Inner {
                 let (wait, remaining) =
                     match policy::watch(ringing, deadline, inner.server_now(), inner.long_poll) {
                         Watch::Poll { wait, remaining } => (wait, remaining),
+                        Watch::Wait { remaining } => {
+                            drop(inner);
+                            tokio::time::sleep(remaining).await;
+                            continue;
+                        }
                         Watch::Stop => {
                             inner.housekeeping();
                             inner.lock().watching.remove(&call_id);

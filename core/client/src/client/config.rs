@@ -27,7 +27,10 @@ pub struct ClientConfig {
     /// registrar when not set.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub user_id: Option<String>,
-    /// Longest single long-poll of a ringing call's status, seconds (default 25).
+    /// Longest single long-poll of a ringing call's status, seconds (default 25, at most 120).
+    /// `0` turns the long-poll off, for apps that learn of cancels over their own connection
+    /// (Azure's `disableInternalPushForIncomingCall`): cancels then arrive by push, or through
+    /// `end_call`, and a ringing call still ends at its deadline.
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub long_poll_seconds: Option<u32>,
 }

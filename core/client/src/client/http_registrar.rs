@@ -16,8 +16,8 @@ use super::policy::{Retry, RetryPolicy};
 use crate::adapter::Registrar;
 use crate::error::Error;
 use callpush_proto::api::{
-    CallActionBody, CallStatus, ErrorBody, InstallationBody, InstallationResponse, VerificationState,
-    VerifyBody,
+    CallActionBody, CallStatus, ErrorBody, InstallationBody, InstallationResponse, NotificationsBody,
+    VerificationState, VerifyBody,
 };
 
 use crate::model::{InstallationRequest, Registration};
@@ -153,6 +153,23 @@ impl HttpRegistrar {
             return Err(permanent(&response));
         }
         Ok(registration(json(&response)?, request))
+    }
+
+    /// `PUT /v1/installations/{id}/notifications`: tells the server whether the app's
+    /// notifications are enabled on the device.
+    pub(crate) async fn report_notifications(
+        &self,
+        installation_id: &str,
+        enabled: bool,
+    ) -> Result<(), Error> {
+        let path = format!("/v1/installations/{installation_id}/notifications");
+        let body = to_json(&NotificationsBody { enabled });
+        let response = self.send("PUT", &path, Some(body), Duration::from_secs(15)).await?;
+        match response.status {
+            200..=299 => Ok(()),
+            404 => Err(Error::NotRegistered(installation_id.to_owned())),
+            _ => Err(permanent(&response)),
+        }
     }
 
     /// Sends with the bearer token, retrying transient failures and refreshing a refused token once.

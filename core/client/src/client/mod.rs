@@ -78,7 +78,7 @@ struct Inner {
     configured_user: Option<String>,
     apns_environment: Option<ApnsEnvironment>,
     report_limit: Option<Duration>,
-    long_poll: Duration,
+    long_poll: Option<Duration>,
     state: Mutex<State>,
 }
 
@@ -131,6 +131,18 @@ impl Client {
             apns_alert_token: options.apns_alert_token,
         };
         self.inner.register(&token, &opts).await
+    }
+
+    /// Tells the server whether the app's notifications are enabled on the device. Without
+    /// them missed calls cannot show (HarmonyOS keeps an app's notifications off until the user
+    /// allows them); the server records it on the installation so operators see why. Call it
+    /// after registering and whenever the permission may have changed (the app came to the
+    /// foreground).
+    pub async fn report_notifications(&self, enabled: bool) -> Result<(), Error> {
+        if self.inner.lock().lease.is_none() {
+            return Err(Error::NotRegistered(self.inner.installation_id()));
+        }
+        self.inner.registrar.report_notifications(&self.inner.installation_id(), enabled).await
     }
 
     /// Withdraws the registration: the server stops ringing this device.
@@ -338,7 +350,7 @@ impl Client {
             configured_user: config.user_id,
             apns_environment: config.apns_environment,
             report_limit,
-            long_poll: Duration::from_secs(config.long_poll_seconds.unwrap_or(25).clamp(1, 120).into()),
+            long_poll: policy::long_poll(config.long_poll_seconds),
             state: Mutex::new(State {
                 lease,
                 keys,

@@ -82,17 +82,34 @@ pub(crate) enum Watch {
         /// Time left until the deadline.
         remaining: Duration,
     },
+    /// The long-poll is off (the app signals calls itself): only end the call at its deadline.
+    Wait {
+        /// Time left until the deadline.
+        remaining: Duration,
+    },
 }
 
 /// Whether to keep watching a call `now`, and how long the next long-poll may wait: never past
-/// the call's deadline, never longer than `longest`.
-pub(crate) fn watch(ringing: bool, deadline: Option<i64>, now: i64, longest: Duration) -> Watch {
+/// the call's deadline, never longer than `longest` (`None`: the app turned the long-poll off).
+pub(crate) fn watch(ringing: bool, deadline: Option<i64>, now: i64, longest: Option<Duration>) -> Watch {
     let remaining = deadline.unwrap_or(0) - now;
     if !ringing || remaining <= 0 {
         return Watch::Stop;
     }
     let remaining = Duration::from_secs(remaining as u64);
-    Watch::Poll { wait: longest.min(remaining), remaining }
+    match longest {
+        Some(longest) => Watch::Poll { wait: longest.min(remaining), remaining },
+        None => Watch::Wait { remaining },
+    }
+}
+
+/// The longest long-poll for `configured` seconds: 25 s by default, 0 turns the long-poll off,
+/// anything else within 1..=120 s.
+pub(crate) fn long_poll(configured: Option<u32>) -> Option<Duration> {
+    match configured {
+        Some(0) => None,
+        other => Some(Duration::from_secs(other.unwrap_or(25).clamp(1, 120).into())),
+    }
 }
 
 /// How long to wait before polling again after `failures` failed polls in a row: one second
@@ -255,8 +272,24 @@ mod tests {
             (false, Some(130), 100, Watch::Stop),
         ];
         for (ringing, deadline, now, expected) in table {
-            assert_eq!(watch(ringing, deadline, now, longest), expected, "{ringing} {deadline:?} {now}");
+            assert_eq!(
+                watch(ringing, deadline, now, Some(longest)),
+                expected,
+                "{ringing} {deadline:?} {now}"
+            );
         }
+    }
+
+    #[test]
+    fn with_the_long_poll_off_a_call_only_waits_for_its_deadline() {
+        let secs = Duration::from_secs;
+        assert_eq!(watch(true, Some(130), 100, None), Watch::Wait { remaining: secs(30) });
+        assert_eq!(watch(true, Some(100), 100, None), Watch::Stop);
+        assert_eq!(watch(false, Some(130), 100, None), Watch::Stop);
+        assert_eq!(long_poll(Some(0)), None);
+        assert_eq!(long_poll(None), Some(secs(25)));
+        assert_eq!(long_poll(Some(500)), Some(secs(120)));
+        assert_eq!(long_poll(Some(7)), Some(secs(7)));
     }
 
     #[test]

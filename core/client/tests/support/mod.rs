@@ -232,6 +232,12 @@ impl FakeRegistrar {
                 };
                 respond(200, &lease)
             }
+            ("PUT", ["v1", "installations", id, "notifications"]) => {
+                match self.installations.lock().unwrap().get(*id) {
+                    Some((owner, _)) if *owner == user => respond(204, &Value::Null),
+                    _ => respond(404, &error("not_found", "no such installation")),
+                }
+            }
             ("DELETE", ["v1", "installations", id]) => match self.installations.lock().unwrap().remove(*id) {
                 Some(_) => respond(204, &Value::Null),
                 None => respond(404, &error("not_found", "no such installation")),

@@ -146,6 +146,8 @@ export const uniffi_callpush_client_checksum_method_client_register_push: () => 
 export const uniffi_callpush_client_checksum_method_client_registration: () => number;
 /** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling`. */
 export const uniffi_callpush_client_checksum_method_client_report_incoming_from_signalling: () => number;
+/** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_report_notifications`. */
+export const uniffi_callpush_client_checksum_method_client_report_notifications: () => number;
 /** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_report_outgoing_call`. */
 export const uniffi_callpush_client_checksum_method_client_report_outgoing_call: () => number;
 /** Calls the uniffi C function `uniffi_callpush_client_checksum_method_client_tick`. */
@@ -230,6 +232,8 @@ export const uniffi_callpush_client_fn_method_client_register_push: (ptr: bigint
 export const uniffi_callpush_client_fn_method_client_registration: (ptr: bigint, status: UniffiRustCallStatus) => Uint8Array;
 /** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_report_incoming_from_signalling`. */
 export const uniffi_callpush_client_fn_method_client_report_incoming_from_signalling: (ptr: bigint, call: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
+/** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_report_notifications`. */
+export const uniffi_callpush_client_fn_method_client_report_notifications: (ptr: bigint, enabled: number) => bigint;
 /** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_report_outgoing_call`. */
 export const uniffi_callpush_client_fn_method_client_report_outgoing_call: (ptr: bigint, callId: Uint8Array, calleeId: Uint8Array, calleeName: Uint8Array, video: number, status: UniffiRustCallStatus) => Uint8Array;
 /** Calls the uniffi C function `uniffi_callpush_client_fn_method_client_tick`. */
