@@ -40,16 +40,23 @@ namespace Callpush.Tests
             public readonly WnsDevice Device;
             public readonly WnsChannelKeeper Keeper;
 
-            public Pc(CallpushServer server, string user)
+            /// <summary>Every request the agent sent, through the real System.Net.Http transport.</summary>
+            public readonly ScriptedHttp Http = new ScriptedHttp();
+
+            public Pc(CallpushServer server, string user, uint? longPollSeconds = null)
             {
                 User = user;
+                var transport = new SystemNetHttpClient();
+                Http.Answer = transport.SendAsync;
                 Agent = new CallAgent(new CallAgentOptions
                 {
                     ServerUrl = server.Url,
                     DataDirectory = TempDirs.New(),
                     AccessTokens = AccessTokens.From(force => System.Threading.Tasks.Task.FromResult(server.Token(user))),
                     CallUi = new ToastCallUi(Toasts),
+                    Http = Http,
                     UserId = user,
+                    LongPollSeconds = longPollSeconds,
                 });
                 Agent.IncomingCallReceived += (s, e) => Events.Enqueue(e);
                 Agent.CallCancelled += (s, e) => Events.Enqueue(e);
@@ -84,9 +91,33 @@ namespace Callpush.Tests
             }
         }
 
-        private Pc NewPc()
+        private Pc NewPc(uint? longPollSeconds = null)
         {
-            return new Pc(server, "win-user-" + System.Threading.Interlocked.Increment(ref users));
+            return new Pc(server, "win-user-" + System.Threading.Interlocked.Increment(ref users), longPollSeconds);
+        }
+
+        private static int CallPolls(Pc pc)
+        {
+            return pc.Http.Requests.Count(r => r.Method == "GET" && r.Url.Contains("/v1/calls/"));
+        }
+
+        [Test]
+        public void AnAppThatSignalsCallsItselfTurnsTheLongPollOff()
+        {
+            using (var polling = NewPc())
+            using (var quiet = NewPc(longPollSeconds: 0))
+            {
+                server.Ring("win-call-poll", polling.User);
+                server.Ring("win-call-nopoll", quiet.User);
+                polling.AwaitRinging("win-call-poll");
+                quiet.AwaitRinging("win-call-nopoll");
+                Wait.For("the default agent to long-poll its ringing call", () => CallPolls(polling) > 0);
+                System.Threading.Thread.Sleep(300);
+                Assert.AreEqual(0, CallPolls(quiet), "LongPollSeconds = 0: no long-poll");
+                // Cancels still arrive by push.
+                server.Cancel("win-call-nopoll");
+                quiet.AwaitNoRinging("win-call-nopoll");
+            }
         }
 
         private static string ButtonArguments(Toast toast, string content)

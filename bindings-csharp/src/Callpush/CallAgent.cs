@@ -31,6 +31,13 @@ namespace Callpush
 
         /// <summary>Push signing keys (JWKS JSON) to trust before the server has sent any.</summary>
         public string PinnedKeysJson { get; set; }
+
+        /// <summary>
+        /// Longest long-poll of a ringing call's status, seconds (default 25). 0 turns the
+        /// long-poll off, for apps that learn of cancels over their own connection (Azure's
+        /// <c>disableInternalPushForIncomingCall</c>): cancels then arrive by push.
+        /// </summary>
+        public uint? LongPollSeconds { get; set; }
     }
 
     /// <summary>A call with its event: <see cref="CallAgent.IncomingCallReceived"/> and <see cref="CallAgent.CallStateChanged"/>.</summary>
@@ -143,7 +150,7 @@ namespace Callpush
             toasts = options.CallUi as ToastCallUi;
             var config = new ClientConfig(
                 options.ServerUrl, options.DataDirectory, Platform.Wns,
-                pinnedKeysJson: options.PinnedKeysJson, userId: options.UserId);
+                pinnedKeysJson: options.PinnedKeysJson, userId: options.UserId, longPollSeconds: options.LongPollSeconds);
             Client = new Client(config, options.Http ?? new SystemNetHttpClient(), options.AccessTokens, options.CallUi, new Listener(this));
         }
 
