@@ -20,8 +20,18 @@ object CallNotifications {
     /** Channel of missed calls, created on first use. */
     const val MISSED_CHANNEL_ID = "callpush.missed"
 
-    /** Channel of ringing calls, created on first use: high importance, the ringtone as sound. */
+    /**
+     * Channel of ringing calls when the app rings them ([RingingOptions.ring] `false`), created on
+     * first use: high importance, the ringtone as sound.
+     */
     const val INCOMING_CHANNEL_ID = "callpush.incoming"
+
+    /**
+     * Channel of ringing calls when the glue rings them (the default), created on first use: high
+     * importance and silent, so the ringtone never plays twice. A channel's sound cannot change
+     * once created, hence two channels.
+     */
+    const val SILENT_INCOMING_CHANNEL_ID = "callpush.incoming.silent"
 
     /** Notification id of ringing calls; the call id is the tag. */
     private const val INCOMING_ID = 1
@@ -62,8 +72,9 @@ object CallNotifications {
 
     /**
      * Builds the ringing notification of an incoming [call]: `CallStyle` with answer and decline
-     * buttons, a full-screen intent that shows the app's call screen over the lock screen, and the
-     * ringtone played until the notification goes. Post it with [showIncomingCall] from
+     * buttons and a full-screen intent that shows the app's call screen over the lock screen. Silent
+     * when the glue rings the call ([RingingOptions.ring], the default); otherwise the ringtone plays
+     * until the notification goes. Post it with [showIncomingCall] from
      * [IncomingCallPresenter.showIncomingCall]. API 31.
      *
      * Android 14 grants full-screen intents only to calling and alarm apps
@@ -74,6 +85,8 @@ object CallNotifications {
      * @param answerIntent what the answer button sends; it should call `Client.answer`.
      * @param declineIntent what the decline button sends; it should call `Client.decline`.
      * @param channelName the incoming-call channel's user-visible name, used when it is created.
+     * @param withRingtone whether the notification plays the ringtone; by default only when the glue
+     *   does not ring calls itself.
      */
     fun incomingCall(
         context: Context,
@@ -83,19 +96,26 @@ object CallNotifications {
         answerIntent: PendingIntent,
         declineIntent: PendingIntent,
         channelName: CharSequence = "Incoming calls",
+        withRingtone: Boolean = Connections.ringer?.enabled != true,
     ): Notification {
-        val channel = NotificationChannel(INCOMING_CHANNEL_ID, channelName, NotificationManager.IMPORTANCE_HIGH).apply {
-            setSound(
-                RingtoneManager.getDefaultUri(RingtoneManager.TYPE_RINGTONE),
-                AudioAttributes.Builder()
-                    .setUsage(AudioAttributes.USAGE_NOTIFICATION_RINGTONE)
-                    .setContentType(AudioAttributes.CONTENT_TYPE_SONIFICATION)
-                    .build(),
-            )
+        val channelId = if (withRingtone) INCOMING_CHANNEL_ID else SILENT_INCOMING_CHANNEL_ID
+        val channel = NotificationChannel(channelId, channelName, NotificationManager.IMPORTANCE_HIGH).apply {
+            if (withRingtone) {
+                setSound(
+                    RingtoneManager.getDefaultUri(RingtoneManager.TYPE_RINGTONE),
+                    AudioAttributes.Builder()
+                        .setUsage(AudioAttributes.USAGE_NOTIFICATION_RINGTONE)
+                        .setContentType(AudioAttributes.CONTENT_TYPE_SONIFICATION)
+                        .build(),
+                )
+            } else {
+                setSound(null, null)
+                enableVibration(false)
+            }
         }
         context.getSystemService(NotificationManager::class.java).createNotificationChannel(channel)
         val caller = Person.Builder().setName(call.displayName()).setImportant(true).build()
-        val notification = Notification.Builder(context, INCOMING_CHANNEL_ID)
+        val notification = Notification.Builder(context, channelId)
             .setSmallIcon(smallIcon)
             .setStyle(Notification.CallStyle.forIncomingCall(caller, declineIntent, answerIntent).setIsVideo(call.video))
             .setFullScreenIntent(fullScreenIntent, true)
@@ -105,7 +125,7 @@ object CallNotifications {
             .setOngoing(true)
             .build()
         // Ring until answered, declined or cancelled, not once.
-        notification.flags = notification.flags or Notification.FLAG_INSISTENT
+        if (withRingtone) notification.flags = notification.flags or Notification.FLAG_INSISTENT
         return notification
     }
 

@@ -64,6 +64,12 @@ class CallPushConnectionService : ConnectionService() {
         CallPushAndroid.launch("ending refused outgoing call $callId") { hangUp(callId) }
     }
 
+    /** Telecom unbound: no connection is left, so nothing may keep ringing. */
+    override fun onDestroy() {
+        Connections.ringer?.reset()
+        super.onDestroy()
+    }
+
     private fun connect(request: ConnectionRequest?): Connection {
         val callId = request.callId()
         val call = callId?.let(Connections::latest)
@@ -102,9 +108,10 @@ internal class CallPushConnection(private val context: Context, call: Call) : Co
         videoState = call.videoState()
     }
 
-    /** Brings the connection to the call's latest state; main thread. */
+    /** Brings the connection, and the ringer, to the call's latest state; main thread. */
     fun sync() {
         val call = Connections.latest(callId) ?: return
+        Connections.ringer?.update(call)
         when (call.state) {
             CallState.RINGING -> if (state == STATE_NEW) setRinging()
             CallState.DIALING -> if (state == STATE_NEW) setDialing()
@@ -113,9 +120,13 @@ internal class CallPushConnection(private val context: Context, call: Call) : Co
         }
     }
 
-    /** Telecom lets the call ring: the app shows its incoming-call UI. */
+    /**
+     * Telecom lets the call ring: the glue starts ringing (Telecom never rings self-managed calls)
+     * and the app shows its incoming-call UI.
+     */
     override fun onShowIncomingCallUi() {
         val call = Connections.latest(callId) ?: return
+        Connections.ringer?.ring(call)
         val presenter = CallPushAndroid.presenter
         if (presenter == null) {
             Log.e(TAG, "no IncomingCallPresenter installed; call $callId rings without UI")
@@ -124,17 +135,34 @@ internal class CallPushConnection(private val context: Context, call: Call) : Co
         presenter.showIncomingCall(context, call)
     }
 
-    /** The user answered through the system. */
-    override fun onAnswer() = act("answer") { answer(callId) }
+    /** The user answered through the system: ringing stops at once, before the client confirms. */
+    override fun onAnswer() {
+        Connections.ringer?.stop(callId)
+        act("answer") { answer(callId) }
+    }
 
     /** The user answered through the system, choosing [videoState]. */
     override fun onAnswer(videoState: Int) = onAnswer()
 
-    /** The user declined through the system. */
-    override fun onReject() = act("decline") { decline(callId) }
+    /** The user declined through the system: ringing stops at once. */
+    override fun onReject() {
+        Connections.ringer?.stop(callId)
+        act("decline") { decline(callId) }
+    }
 
     /** The user hung up through the system, or Telecom ended the call. */
-    override fun onDisconnect() = act("hang up") { hangUp(callId) }
+    override fun onDisconnect() {
+        Connections.ringer?.stop(callId)
+        act("hang up") { hangUp(callId) }
+    }
+
+    /**
+     * The user silenced the ringer (a volume or power key; API 29+): ringing stops while the call
+     * still rings on screen.
+     */
+    override fun onSilence() {
+        Connections.ringer?.stop(callId)
+    }
 
     /** Telecom gave up on the call before it was set up. */
     override fun onAbort() = onDisconnect()
@@ -162,8 +190,9 @@ internal class CallPushConnection(private val context: Context, call: Call) : Co
         }
     }
 
-    /** Disconnects and destroys the connection, once; main thread. */
+    /** Disconnects and destroys the connection, once, and stops its ringing; main thread. */
     private fun end(cause: DisconnectCause) {
+        Connections.ringer?.ended(callId)
         if (state == STATE_DISCONNECTED) return
         setDisconnected(cause)
         destroy()

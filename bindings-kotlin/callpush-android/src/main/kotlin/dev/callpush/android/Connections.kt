@@ -21,6 +21,13 @@ internal object Connections {
     private val live = HashMap<String, CallPushConnection>()
     private val main by lazy { Handler(Looper.getMainLooper()) }
 
+    /**
+     * Rings the calls Telecom shows; set by [TelecomCallUi], `null` before it exists. Driven by the
+     * connections, on the main thread.
+     */
+    @Volatile
+    var ringer: Ringer? = null
+
     /** Records [call]'s state and brings its live connection, if any, up to date. */
     fun update(call: Call) {
         val connection = synchronized(this) {

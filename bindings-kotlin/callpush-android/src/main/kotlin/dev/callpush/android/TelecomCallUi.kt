@@ -22,12 +22,28 @@ import dev.callpush.SystemCallUi
  * call's `Connection`, which this class keeps in step with the client's state. Pass it to
  * `CallPush.create`, one per process.
  *
+ * Android does not ring self-managed calls: by default the glue plays the ringtone and vibrates
+ * while a call rings (see [RingingOptions]).
+ *
  * @param context any context; only the application context is kept.
  * @param phoneAccount the handle [CallPushAndroid.registerPhoneAccount] returned.
+ * @param ringing whether the glue rings, and with what; [RingingOptions.ring] `false` leaves it to the app.
  */
-class TelecomCallUi(context: Context, private val phoneAccount: PhoneAccountHandle) : SystemCallUi {
+class TelecomCallUi(
+    context: Context,
+    private val phoneAccount: PhoneAccountHandle,
+    ringing: RingingOptions = RingingOptions(),
+) : SystemCallUi {
     private val context: Context = context.applicationContext
     private val telecom: TelecomManager = context.getSystemService(TelecomManager::class.java)
+
+    init {
+        val device = AndroidRingerDevice(this.context, ringing, ::logRingerFailure)
+        // A second instance replaces the first; whatever the first was ringing stops.
+        val previous = Connections.ringer
+        Connections.ringer = Ringer(device, ringing.ring, ::logRingerFailure)
+        previous?.let { Connections.onMain(it::reset) }
+    }
 
     /**
      * Asks Telecom to ring [call] (`addNewIncomingCall`). Returns at once; Telecom creates the
