@@ -9,13 +9,14 @@
  * push is ROUTE_BUSY, outgoing call, missed call (caller cancelled; rang out) with the local
  * notification and the server's MISS_CALL push collapsing into one, an answer on the user's other
  * device (learned by long-poll, not by push), the 10 s limit (a slow caller picture; a late report;
- * an ability that awaits before registering), VoIP messages that are not callpush calls, forged
- * pushes, and installing twice.
+ * an ability that awaits before registering), caller pictures held to the 100 KB / 32 vp rules,
+ * VoIP messages that are not callpush calls, forged pushes, and installing twice.
  */
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startAbility, UIAbility } from '@kit.AbilityKit';
+import { displaySettings } from '@kit.ArkUI';
 import { BusinessError } from '@kit.BasicServicesKit';
 import { image } from '@kit.ImageKit';
 import { voipCall, voipCallSystem } from '@kit.CallServiceKit';
@@ -24,7 +25,7 @@ import { hilogRecords } from '@kit.PerformanceAnalysisKit';
 import { pushKitDevice, pushService } from '@kit.PushKit';
 import {
   Call, CallEventCancelled, CallPush, CallEventError, CallEventIncoming, CallEventMissed, CallState, EndReason, ErrorKind,
-  GlueErrorKind, Outcome, SignalledCall, VOIP_REPORT_LIMIT_MS,
+  GlueErrorKind, Outcome, SignalledCall, VOIP_REPORT_LIMIT_MS, AVATAR_MAX_BYTES,
 } from '../../callpush/Index';
 import { ServerTokens } from './support/app';
 import { Device, until } from './support/device';
@@ -52,6 +53,23 @@ class StuckAvatars {
     this.asked += 1;
     return new Promise<image.PixelMap>(() => undefined);
   }
+}
+
+/** Caller pictures of a set side in px per call id, made like an app makes them (RGBA pixels). */
+class SizedAvatars {
+  constructor(private readonly sides: Map<string, number>) {}
+  avatarFor(call: Call): Promise<image.PixelMap> {
+    const side = this.sides.get(call.callId) ?? 96;
+    return image.createPixelMap(new ArrayBuffer(side * side * 4), { size: { height: side, width: side }, editable: false });
+  }
+}
+
+/** The side, px, of the picture the report of system call `sys` carried. */
+async function reportedSide(sys: string, api = 'reportIncomingCall'): Promise<number> {
+  const report = voipCallSystem.reports.find((r) => r.callId === sys && r.api === api);
+  const info = await report!.attribute!.userProfile.getImageInfo();
+  assert.equal(info.size.width, info.size.height);
+  return info.size.width;
 }
 
 describe('HarmonyOS call flow', { concurrency: false }, () => {
@@ -292,6 +310,46 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     assert.deepEqual(device.errors.map((e) => e.kind), [GlueErrorKind.VOIP_REPORT_TOO_SLOW, GlueErrorKind.VOIP_REPORT_REFUSED]);
     assert.equal(device.errors[1].code, voipCall.ErrorReason.INVALID_CALL);
     assert.equal(device.callPush().client.call('call-10')?.endReason, EndReason.FAILED);
+  });
+
+  it('caller pictures: over 100 KB replaced by the plain one, not 32 vp used and raised, 32 vp passed as is', LIMIT, async () => {
+    assert.equal(AVATAR_MAX_BYTES, 100 * 1024);
+    const avatars = new SizedAvatars(new Map([['pic-1', 200], ['pic-2', 64], ['pic-3', 96], ['pic-out', 180]]));
+    device = await Device.open(server, 'bob', { avatars });
+    await device.launchAndRegister();
+    for (const [n, id] of ['pic-1', 'pic-2', 'pic-3'].entries()) {
+      await server.ring(id);
+      await delivered(n);
+      await device.event(CallEventIncoming, (e) => e.call.callId === id);
+    }
+    await device.callPush().settled();
+    const sys = pushKitDevice.delivered.map((d) => d.callId);
+    assert.equal(await reportedSide(sys[0]), 96, '200×200 px (160 000 bytes) is over 100 KB: the plain 32 vp picture');
+    assert.equal(await reportedSide(sys[1]), 64, '64×64 px is shown, scaled');
+    assert.equal(await reportedSide(sys[2]), 96, '32 vp at 3×');
+    for (const id of sys) assert.equal(voipCallSystem.stateOf(id), voipCall.VoipCallState.VOIP_CALL_STATE_RINGING, 'every call rings');
+    device.callPush().startOutgoingCall('pic-out', 'carol', 'Carol', false);
+    await device.callPush().settled();
+    assert.equal(await reportedSide('pic-out', 'reportOutgoingCall'), 96, 'the outgoing report follows the same rule');
+    assert.deepEqual(device.errors.map((e) => `${e.kind} ${e.callId}`), [
+      `${GlueErrorKind.AVATAR_TOO_LARGE} pic-1`, `${GlueErrorKind.AVATAR_NOT_32VP} pic-2`, `${GlueErrorKind.AVATAR_TOO_LARGE} pic-out`,
+    ]);
+    assert.match(device.errors[0].message, /160000 bytes.*102400/);
+    assert.match(device.errors[1].message, /64×64 px.*96×96 px/);
+  });
+
+  it('32 vp is measured at the device\'s density: the plain picture and the rule follow it', LIMIT, async () => {
+    device = await Device.open(server, 'bob', { avatars: new SizedAvatars(new Map([['pic-4', 96], ['pic-5', 300]])) });
+    displaySettings.densityPixels = 4;
+    await device.launchAndRegister();
+    await server.ring('pic-4');
+    await device.event(CallEventIncoming);
+    device.callPush().startOutgoingCall('pic-5', 'carol', 'Carol', false);
+    await device.callPush().settled();
+    assert.equal(await reportedSide(await delivered(0)), 96);
+    assert.equal(await reportedSide('pic-5', 'reportOutgoingCall'), 128, 'the plain picture is 32 vp at 4×');
+    assert.deepEqual(device.errors.map((e) => e.kind), [GlueErrorKind.AVATAR_NOT_32VP, GlueErrorKind.AVATAR_TOO_LARGE]);
+    assert.match(device.errors[0].message, /96×96 px.*128×128 px/, '96 px is 24 vp at 4×');
   });
 
   it('a VoIP message that is not a callpush call is answered, or handed to the app', LIMIT, async () => {

@@ -70,6 +70,20 @@ export namespace http {
   }
 }
 
+/** One request as sent, with the status it got (0 for a transport failure, -1 while in flight). */
+export class SentRequest {
+  constructor(
+    /** The method. */
+    readonly method: string,
+    /** The URL. */
+    readonly url: string,
+    /** The body, as text. */
+    readonly body: string,
+    /** The response's status. */
+    public status: number = -1,
+  ) {}
+}
+
 /** Test controls and counters. */
 export const httpStats = {
   /** Requests sent. */
@@ -78,6 +92,8 @@ export const httpStats = {
   live: 0,
   /** `usingCache` of every request, in order. */
   usingCache: [] as boolean[],
+  /** Every request, in order. */
+  requests: [] as SentRequest[],
 };
 
 class NodeHttpRequest implements http.HttpRequest {
@@ -99,6 +115,8 @@ class NodeHttpRequest implements http.HttpRequest {
     if (options.extraData instanceof ArrayBuffer) body = Buffer.from(options.extraData);
     else if (typeof options.extraData === 'string') body = Buffer.from(options.extraData, 'utf8');
     else if (options.extraData !== undefined) body = Buffer.from(JSON.stringify(options.extraData), 'utf8');
+    const sent = new SentRequest(method, url, body === undefined ? '' : body.toString('utf8'));
+    httpStats.requests.push(sent);
     const connectTimeout = options.connectTimeout ?? 60_000;
     const readTimeout = options.readTimeout ?? 60_000;
     return new Promise<http.HttpResponse>((resolve, reject) => {
@@ -106,6 +124,7 @@ class NodeHttpRequest implements http.HttpRequest {
       const fail = (code: number, message: string): void => {
         if (settled) return;
         settled = true;
+        sent.status = 0;
         clearTimeout(total);
         clearTimeout(connecting);
         req.destroy();
@@ -130,6 +149,7 @@ class NodeHttpRequest implements http.HttpRequest {
         res.on('end', () => {
           if (settled) return;
           settled = true;
+          sent.status = res.statusCode ?? 0;
           clearTimeout(total);
           this.inFlight.delete(req);
           const data = Buffer.concat(chunks);

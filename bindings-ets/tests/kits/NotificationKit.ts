@@ -7,9 +7,18 @@
  * (通过Notification Kit和Push Kit推送的未接来电通知使用相同的appMessageId，系统会进行通知去重):
  * a notification whose `appMessageId` is already in the tray, from either source, is dropped.
  * A `publish` with the same `id` and `label` as one in the tray replaces it.
+ *
+ * The permission (`isNotificationEnabled`, `requestEnableNotification`), as the API reference
+ * and the "requesting notification authorization" guide describe it: the switch is the tray's
+ * `enabled`; `requestEnableNotification(context)` resolves at once when it is on, and otherwise
+ * shows the dialog (counted in `dialogs`) — only once the context's ability shows its loaded UI
+ * (the reference: callable only after `loadContent`; what the system answers otherwise is not
+ * documented, and the fake rejects 1600001, internal error, an assumption); the user's answer is
+ * `userAgrees`; a refusal rejects 1600004, and once refused the dialog never shows again, every
+ * later request rejecting 1600004 at once.
  */
 import { FakeBusinessError } from './BasicServicesKit';
-import { common } from './AbilityKit';
+import { abilitySystem, common } from './AbilityKit';
 
 /** The `notificationManager` namespace, the parts apps use for plain notifications. */
 export namespace notificationManager {
@@ -90,9 +99,19 @@ export namespace notificationManager {
   export function isNotificationEnabled(): Promise<boolean> {
     return Promise.resolve(notificationTray.enabled);
   }
-  /** Asks the user to allow notifications (the fake user agrees unless told otherwise). */
-  export function requestEnableNotification(_context: common.UIAbilityContext): Promise<void> {
-    if (!notificationTray.userAgrees) return Promise.reject(new FakeBusinessError(1600013, 'A notification dialog is being displayed'));
+  /** Asks the user to allow notifications with the system dialog (the fake user agrees unless told otherwise). */
+  export function requestEnableNotification(context: common.UIAbilityContext): Promise<void> {
+    if (!(context instanceof common.UIAbilityContext)) return Promise.reject(new FakeBusinessError(401, 'Parameter error: context'));
+    if (notificationTray.enabled) return Promise.resolve();
+    if (notificationTray.refused) return Promise.reject(new FakeBusinessError(1600004, 'Notification disabled'));
+    if (!abilitySystem.hasShownUi(context)) {
+      return Promise.reject(new FakeBusinessError(1600001, 'Internal error: no window to show the dialog in'));
+    }
+    notificationTray.dialogs += 1;
+    if (!notificationTray.userAgrees) {
+      notificationTray.refused = true;
+      return Promise.reject(new FakeBusinessError(1600004, 'Notification disabled'));
+    }
     notificationTray.enabled = true;
     return Promise.resolve();
   }
@@ -124,6 +143,10 @@ export class NotificationTray {
   enabled = true;
   /** Whether the user agrees to `requestEnableNotification`. */
   userAgrees = true;
+  /** Whether the user refused the dialog once (it never shows again). */
+  refused = false;
+  /** How many times the permission dialog was shown. */
+  dialogs = 0;
   /** What is shown. */
   readonly shown: TrayNotification[] = [];
   /** Notifications dropped because their `appMessageId` was shown already. */
@@ -157,6 +180,8 @@ export class NotificationTray {
     this.deduplicated.length = 0;
     this.enabled = true;
     this.userAgrees = true;
+    this.refused = false;
+    this.dialogs = 0;
   }
 }
 

@@ -1,16 +1,21 @@
 /**
- * One fake HarmonyOS device per test: fresh Push Kit, voipCall, notification tray and hilog,
- * the app (`VoipAbility`) started by the system when a VoIP message comes for it, and every event
- * and glue error the app saw.
+ * One fake HarmonyOS device per test: fresh Push Kit, voipCall, notification tray, media, audio
+ * session, vibrator, app resources, display and hilog, the app (`VoipAbility`) started by the
+ * system when a VoIP message comes for it, and every event and glue error the app saw.
  */
 import * as fs from 'node:fs';
-import { startAbility } from '@kit.AbilityKit';
+import { abilitySystem, startAbility } from '@kit.AbilityKit';
+import { displaySettings } from '@kit.ArkUI';
+import { audioSessionSystem } from '@kit.AudioKit';
 import { voipCallSystem } from '@kit.CallServiceKit';
+import { appResources } from '@kit.LocalizationKit';
+import { mediaSystem } from '@kit.MediaKit';
 import { notificationTray } from '@kit.NotificationKit';
 import { httpStats } from '@kit.NetworkKit';
 import { hilogRecords } from '@kit.PerformanceAnalysisKit';
 import { pushKitDevice } from '@kit.PushKit';
-import { CallEvent, CallPush, CallPushOptions, CallState, EndReason, GlueError } from '../../../callpush/Index';
+import { vibratorDevice } from '@kit.SensorServiceKit';
+import { CallEvent, CallPush, CallPushOptions, CallState, EndReason, GlueError, GlueErrorKind } from '../../../callpush/Index';
 import { AppProcess, ServerTokens, VoipAbility } from './app';
 import { CallpushServer } from './server';
 
@@ -25,12 +30,25 @@ export async function until<T>(what: string, check: () => T | undefined, timeout
   }
 }
 
+/**
+ * Whether `error` is the server refusing a notification report with 404 because its route
+ * (`PUT /v1/installations/{id}/notifications`) is not there yet: the client maps that answer to
+ * `CallpushErrorNotRegistered`. Flows that are not about notifications tolerate it either way.
+ */
+export function isUnstoredNotificationReport(error: GlueError): boolean {
+  return error.kind === GlueErrorKind.NOTIFICATION_REPORT_FAILED && error.message.includes('CallpushErrorNotRegistered');
+}
+
 /** The device of one test. */
 export class Device {
   /** Every event of every CallPush the app made, oldest first. */
   readonly events: CallEvent[] = [];
-  /** Every glue error, oldest first. */
+  /** Every glue error but notification reports the server did not store (see `isUnstoredNotificationReport`), oldest first. */
   readonly errors: GlueError[] = [];
+  /** Notification reports the server answered 404 (its route is not there yet). */
+  readonly unstoredReports: GlueError[] = [];
+  /** The running app's push-listener ability. */
+  ability: VoipAbility | undefined = undefined;
   /** How many times the system started the app. */
   launches = 0;
   /** The app's files directory (kept across restarts of the app). */
@@ -46,6 +64,13 @@ export class Device {
     voipCallSystem.reset();
     await pushKitDevice.reset();
     notificationTray.reset();
+    mediaSystem.reset();
+    audioSessionSystem.reset();
+    vibratorDevice.reset();
+    appResources.reset();
+    abilitySystem.appStopped();
+    displaySettings.densityPixels = 3;
+    httpStats.requests.length = 0;
     hilogRecords.clear();
     const device = new Device(server, user, extra);
     pushKitDevice.launcher = () => device.launch();
@@ -60,10 +85,28 @@ export class Device {
     AppProcess.options = { serverUrl: this.server.url, tokens: this.tokens, longPollSeconds: 2, ...this.extra };
     const started = startAbility(VoipAbility, 'VoipAbility', this.filesDir);
     this.filesDir = started.filesDir;
+    this.ability = started.ability;
     const callPush = this.callPush();
     callPush.onEvent((event) => this.events.push(event));
-    callPush.onError((error) => this.errors.push(error));
+    callPush.onError((error) => (isUnstoredNotificationReport(error) ? this.unstoredReports : this.errors).push(error));
     return callPush;
+  }
+
+  /** The user opens the running app: its window stage is created, it comes to the foreground, its window shows. */
+  openUi(): void {
+    const ability = this.ability;
+    if (ability === undefined) throw new Error('the app is not running');
+    abilitySystem.open(ability);
+  }
+
+  /**
+   * The notification reports the app sent (`PUT /v1/installations/{id}/notifications`), as
+   * `enabled → status`: 204 once the server stores them, 404 until its route exists.
+   */
+  notificationReports(): string[] {
+    return httpStats.requests
+      .filter((r) => r.method === 'PUT' && /\/v1\/installations\/[^/]+\/notifications$/.test(r.url))
+      .map((r) => `${(JSON.parse(r.body) as { enabled: boolean }).enabled} → ${r.status}`);
   }
 
   /** The running app's CallPush. */
@@ -96,7 +139,9 @@ export class Device {
     callPush.close();
     callPush.client.destroy();
     pushKitDevice.appStopped();
+    abilitySystem.appStopped();
     AppProcess.callPush = undefined;
+    this.ability = undefined;
   }
 
   /** Waits for the first event of class `kind` matching `match`. */
