@@ -15,11 +15,11 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use callpush_proto::api::{
     CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
-    VerificationState, VerifyBody,
+    NotificationsBody, VerificationState, VerifyBody,
 };
 use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
 use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
@@ -29,10 +29,14 @@ use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
-use crate::auth::{bearer, is_api_key, AuthError, DeviceAuth};
-use crate::domain::{CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, TimelineEvent};
+use crate::auth::{bearer, check_user_id, is_api_key, AuthError, DeviceAuth};
+use crate::domain::{
+    CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, Notifications, NotificationsSource,
+    TimelineEvent,
+};
 use crate::http_server::WaitLimiter;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::receipts::{ReceiptError, Receipts, SignatureError, CALLBACK_HEADER};
 use crate::rings::{NewCall, RingError, Rings};
 use crate::store::{PendingNonce, Registered, Store, Verified};
 use crate::time::now_ms;
@@ -63,6 +67,8 @@ pub struct AppState {
     pub max_installations_per_user: u32,
     /// Set when the instance starts shutting down; `/readyz` then fails.
     pub draining: Arc<Draining>,
+    /// Push Kit delivery receipts, when `[providers.harmony.receipts]` is configured.
+    pub receipts: Option<Arc<Receipts>>,
 }
 
 /// Whether this instance is draining: finishing its work before it stops, so it should get no
@@ -89,6 +95,12 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/installations/{installation_id}", put(put_installation).delete(delete_installation))
         .route("/v1/installations/{installation_id}/verify", post(verify_installation))
+        .route("/v1/installations/{installation_id}/notifications", put(put_notifications))
+        .route("/v1/users/{user_id}/installations", delete(delete_user_installations))
+        .route(
+            "/v1/receipts/harmony",
+            post(harmony_receipts).layer(axum::extract::DefaultBodyLimit::max(crate::receipts::MAX_BODY)),
+        )
         .route("/v1/calls", post(create_call))
         .route("/v1/calls/{call_id}", get(get_call))
         .route("/v1/calls/{call_id}/answer", post(answer_call))
@@ -369,21 +381,54 @@ fn data_schema() -> Schema {
         .into()
 }
 
-/// The lease of `inst` as the API answers it.
+/// The lease of `inst` as the API answers it, with what the server knows of its notifications.
 fn lease(
     inst: &Installation,
     state: &AppState,
     now: i64,
     verification: Option<VerificationState>,
-) -> InstallationResponse {
-    InstallationResponse {
-        installation_id: inst.installation_id.clone(),
-        user_id: inst.user_id.clone(),
-        expires_at: inst.expires_at / 1000,
-        server_time: now / 1000,
-        signing_keys: state.rings.published_keys(),
-        alert_token: inst.alert_token.clone(),
-        verification,
+) -> InstallationLease {
+    InstallationLease {
+        lease: InstallationResponse {
+            installation_id: inst.installation_id.clone(),
+            user_id: inst.user_id.clone(),
+            expires_at: inst.expires_at / 1000,
+            server_time: now / 1000,
+            signing_keys: state.rings.published_keys(),
+            alert_token: inst.alert_token.clone(),
+            verification,
+        },
+        notifications: inst.notifications.map(NotificationsState::from),
+    }
+}
+
+/// The registration lease (`PUT` and `POST …/verify` answers): the device API's
+/// `InstallationResponse`, plus whether the app's notifications are on as last reported.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstallationLease {
+    #[serde(flatten)]
+    lease: InstallationResponse,
+    /// The app's notification permission on the device as last reported (by the device, or by a
+    /// Push Kit receipt saying a message could not show); absent until reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notifications: Option<NotificationsState>,
+}
+
+/// Whether an installation's notifications are enabled, who said so and when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationsState {
+    /// Enabled or not. Off: missed-call notifications cannot show on the device.
+    enabled: bool,
+    /// `device` (the SDK's report) or `push_kit_receipt` (a Push Kit receipt with result 6).
+    #[schema(pattern = "^(device|push_kit_receipt)$")]
+    source: String,
+    /// Unix ms: when the device's report arrived, or when the device reported the receipt.
+    reported_at: i64,
+}
+
+impl From<Notifications> for NotificationsState {
+    fn from(n: Notifications) -> Self {
+        NotificationsState { enabled: n.enabled, source: n.source.as_str().into(), reported_at: n.at }
     }
 }
 
@@ -587,7 +632,7 @@ macro_rules! error_responses {
 
 error_responses! {
     BadRequest = "The request is invalid: a path, query or body value (`invalid_request`, `invalid_token`).";
-    Unauthorized = "The bearer token or API key is missing or not valid (`unauthorized`).";
+    Unauthorized = "The bearer token or API key is missing or not valid; for provider callbacks, the signature is missing, wrong, too old or replayed (`unauthorized`).";
     Forbidden = "The installation does not belong to this user (`forbidden`), or a verification nonce is wrong, expired or used (`verification_failed`).";
     NotFound = "No such installation or call for this identity (`not_found`).";
     Conflict = "The state does not allow it (`too_many_installations`, `call_exists`, `call_not_ringing` with `call`).";
@@ -610,10 +655,10 @@ error_responses! {
     request_body(content = InstallationBody,
                  example = json!({"platform": "fcm", "token": "fcm-token-0123456789abcdef", "ttl_seconds": 86400})),
     responses(
-        (status = 200, body = InstallationResponse, description = "The lease; the installation rings",
+        (status = 200, body = InstallationLease, description = "The lease; the installation rings",
          links(("DeleteInstallation" = (operation_id = "delete_installation",
                 parameters(("installation_id" = "$request.path.installation_id")))))),
-        (status = 202, body = InstallationResponse,
+        (status = 202, body = InstallationLease,
          description = "The lease, with `verification: pending`: another user's installation holds the token; \
                         this one rings once the device answers the verify push (`verify_installation`)",
          links(("VerifyInstallation" = (operation_id = "verify_installation",
@@ -627,7 +672,7 @@ async fn put_installation(
     Device(user): Device,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<InstallationBody>,
-) -> Result<(StatusCode, Json<InstallationResponse>), ApiError> {
+) -> Result<(StatusCode, Json<InstallationLease>), ApiError> {
     installation_id(&id)?;
     if body.installation_id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::invalid("installation_id in the body differs from the path"));
@@ -663,15 +708,24 @@ async fn put_installation(
         ttl_seconds: i64::from(request.ttl_seconds),
         registered_at: now,
         expires_at: now + i64::from(request.ttl_seconds) * 1000,
+        notifications: None,
     };
     let nonce = new_nonce();
     let nonce_expires_at = now + NONCE_LIFETIME;
     let limit = state.max_installations_per_user;
-    match state
+    let registered = state
         .store
         .put_installation(&installation, limit, &PendingNonce::new(&nonce, nonce_expires_at))
-        .await?
-    {
+        .await?;
+    // What is known of its notifications survives a renewal.
+    let installation = match registered {
+        Registered::TooMany => installation,
+        _ => Installation {
+            notifications: state.store.installation(&user, &id).await?.and_then(|i| i.notifications),
+            ..installation
+        },
+    };
+    match registered {
         Registered::Live => Ok((StatusCode::OK, Json(lease(&installation, &state, now, None)))),
         Registered::Pending { nonce_stored } => {
             if nonce_stored {
@@ -700,7 +754,7 @@ async fn put_installation(
     params(("installation_id" = String, Path, description = "The device's installation id, scoped to the user",
             pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
     request_body(content = VerifyBody, example = json!({"nonce": "2dC6kPq3u0Xw9mZbVYyB1c4JfN7sTgHrLaeQvW5oIx8"})),
-    responses((status = 200, body = InstallationResponse, description = "The lease; the installation rings"),
+    responses((status = 200, body = InstallationLease, description = "The lease; the installation rings"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
               (status = 403, response = Forbidden), (status = 404, response = NotFound),
               (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
@@ -711,7 +765,7 @@ async fn verify_installation(
     Device(user): Device,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerifyBody>,
-) -> Result<Json<InstallationResponse>, ApiError> {
+) -> Result<Json<InstallationLease>, ApiError> {
     installation_id(&id)?;
     let nonce = body.nonce;
     if nonce.is_empty()
@@ -773,6 +827,168 @@ async fn delete_installation(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such installation"))
+    }
+}
+
+/// The device reports whether the app's notifications are enabled (HarmonyOS keeps them off until
+/// the user allows them). With them off, missed-call notifications cannot show: the server
+/// records it on the installation and puts it on the timeline of every call that rings it.
+#[utoipa::path(put, path = "/v1/installations/{installation_id}/notifications", tag = "device",
+    params(("installation_id" = String, Path, description = "The device's installation id, scoped to the user",
+            pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
+    request_body(content = NotificationsBody, example = json!({"enabled": false})),
+    responses((status = 204, description = "Recorded"), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 404, response = NotFound),
+              (status = 413, response = PayloadTooLarge), (status = 415, response = UnsupportedMediaType),
+              (status = 503, response = StorageUnavailable)),
+    security(("device_token" = [])))]
+async fn put_notifications(
+    State(state): State<Shared>,
+    Device(user): Device,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<NotificationsBody>,
+) -> Result<StatusCode, ApiError> {
+    installation_id(&id)?;
+    let report = Notifications { enabled: body.enabled, source: NotificationsSource::Device, at: now_ms() };
+    match state.store.set_notifications(&user, &id, report).await? {
+        Some(_) => {
+            tracing::info!(%user, installation = %id, enabled = body.enabled, "the device reported its notification permission");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such installation")),
+    }
+}
+
+/// `DELETE /v1/users/{user_id}/installations`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemovedInstallations {
+    /// How many installations were removed (0 for a user without any).
+    removed: u64,
+}
+
+/// The app backend removes every installation of a user (the account was deleted, or signed out
+/// everywhere): none of their devices rings again until it registers anew.
+#[utoipa::path(delete, path = "/v1/users/{user_id}/installations", tag = "backend",
+    params(("user_id" = String, Path, description = "The user id", pattern = "^[!-~]{1,128}$",
+            example = "example-departed-user")),
+    responses((status = 200, body = RemovedInstallations), (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized), (status = 503, response = StorageUnavailable)),
+    security(("api_key" = [])))]
+async fn delete_user_installations(
+    State(state): State<Shared>,
+    _: Backend,
+    ApiPath(user): ApiPath<String>,
+) -> Result<Json<RemovedInstallations>, ApiError> {
+    check_user_id(&user).map_err(|_| {
+        ApiError::invalid("user_id must be 1 to 128 printable ASCII characters without spaces")
+    })?;
+    let removed = state.store.delete_user_installations(&user).await?;
+    tracing::info!(%user, removed, "the app backend removed every installation of a user");
+    Ok(Json(RemovedInstallations { removed }))
+}
+
+/// A Push Kit delivery receipt request (V2), as documented: one status per message and token.
+/// (The OpenAPI description; `receipts::parse_body` reads and checks the body.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HarmonyReceiptBody {
+    /// At most 1000.
+    #[schema(max_items = 1000)]
+    statuses: Vec<HarmonyReceiptStatus>,
+}
+
+/// One status of a Push Kit receipt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HarmonyReceiptStatus {
+    /// The message's `biTag`: callpush sends the call id.
+    #[schema(max_length = 64)]
+    bi_tag: Option<String>,
+    /// The message's push-type (10 in-app call, 0 notification).
+    push_type: Option<i64>,
+    /// The Push Token it went to.
+    #[schema(min_length = 1, max_length = 4096)]
+    token: String,
+    /// Push Kit's request id.
+    #[schema(max_length = 256)]
+    request_id: Option<String>,
+    /// The app.
+    #[schema(max_length = 256)]
+    app_package_name: Option<String>,
+    /// The delivery result (absent for other kinds of status, which are only counted).
+    delivery_status: Option<HarmonyDeliveryStatus>,
+}
+
+/// What became of one message on one device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HarmonyDeliveryStatus {
+    /// 0 delivered; 2, 5, 10 dead token (the installation is pruned); 6 not shown, notifications
+    /// off; others recorded.
+    result: i64,
+    /// When, unix ms.
+    timestamp: Option<i64>,
+}
+
+/// The answer Push Kit expects from a receipt server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptAnswer {
+    /// `0`.
+    code: String,
+    /// `success`.
+    message: String,
+}
+
+/// Push Kit posts delivery receipts here (configure this URL as the receipt address in
+/// AppGallery Connect, version V2). Authenticated by the signature in `X-HUAWEI-CALLBACK-ID`
+/// made with `[providers.harmony.receipts]` `user_name` and `secret`, not by an API key.
+/// Result 0 puts "delivered to the device" on the call's timeline; 2, 5 and 10 prune the
+/// installation holding the token; 6 marks it "notifications off"; every result is counted.
+#[utoipa::path(post, path = "/v1/receipts/harmony", tag = "providers", tags = ["operations"],
+    params(("X-HUAWEI-CALLBACK-ID" = String, Header,
+            description = "`timestamp=<unix ms>;nonce=<uuid>;value=<Base64(HMAC-SHA256(key, timestamp + nonce + userName))>`")),
+    request_body(content = HarmonyReceiptBody,
+                 example = json!({"statuses": [{"biTag": "example-call", "pushType": 10, "token": "MAMzLg0123456789aZW",
+                                                "requestId": "169802171701", "appPackageName": "com.example.app",
+                                                "deliveryStatus": {"result": 0, "timestamp": 1767225600000_i64}}]})),
+    responses((status = 200, body = ReceiptAnswer, example = json!({"code": "0", "message": "success"})),
+              (status = 400, response = BadRequest),
+              (status = 401, response = Unauthorized),
+              (status = 404, response = NotFound),
+              (status = 413, response = PayloadTooLarge),
+              (status = 503, response = StorageUnavailable)))]
+async fn harmony_receipts(
+    State(state): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<ReceiptAnswer>, ApiError> {
+    let Some(receipts) = &state.receipts else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Push Kit receipts are not configured on this server ([providers.harmony.receipts])",
+        ));
+    };
+    let body = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("receipt bodies are limited to {} bytes", crate::receipts::MAX_BODY),
+        )
+    })?;
+    let header = match headers.get(CALLBACK_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(text)) => Some(text),
+        Some(Err(_)) => Some(""),
+    };
+    match receipts.handle(header, &body, now_ms()).await {
+        Ok(_) => Ok(Json(ReceiptAnswer { code: "0".into(), message: "success".into() })),
+        Err(ReceiptError::Unsigned(e)) => {
+            if !matches!(e, SignatureError::Missing) {
+                tracing::warn!(error = %e, "refused a Push Kit receipt request");
+            }
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))
+        }
+        Err(ReceiptError::Body(e)) => Err(ApiError::invalid(e.to_string())),
+        Err(ReceiptError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -1058,9 +1274,12 @@ fn summary(d: &Delivery) -> DeliverySummary {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator"),
-    paths(put_installation, verify_installation, delete_installation, create_call, get_call, answer_call, decline_call, cancel_call,
+    paths(put_installation, verify_installation, put_notifications, delete_installation, delete_user_installations,
+          create_call, get_call, answer_call, decline_call, cancel_call, harmony_receipts,
           healthz, readyz, metrics, openapi),
-    components(schemas(InstallationBody, InstallationResponse, VerifyBody, CreateCallBody, CallerBody, CallCreated,
+    components(schemas(InstallationBody, InstallationResponse, InstallationLease, NotificationsState, NotificationsBody,
+                        RemovedInstallations, HarmonyReceiptBody, HarmonyReceiptStatus, HarmonyDeliveryStatus,
+                        ReceiptAnswer, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
                         CancelBody, ErrorBody, ErrorDetail, Platform, ApnsEnvironment, CancelReason, CallPhase, VerificationState,
                         CallView, Health),
@@ -1069,6 +1288,7 @@ fn summary(d: &Delivery) -> DeliverySummary {
     modifiers(&Security),
     tags((name = "device", description = "Called by devices with the app user's token"),
          (name = "backend", description = "Called by the app backend with an API key"),
+         (name = "providers", description = "Called by push providers (delivery receipts), authenticated by their signature"),
          (name = "operations", description = "Health, metrics, this document"))
 )]
 pub struct ApiDoc;

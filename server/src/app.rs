@@ -38,6 +38,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("listening on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    /// The configuration is not usable (receipt secrets).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A running server; dropping it does not stop it, [`Running::stop`] does.
@@ -148,6 +151,8 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         senders.clone(),
         keyring.clone(),
         config.server_id.clone(),
+        store.clone(),
+        metrics.clone(),
     ));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
@@ -174,6 +179,14 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         background.push(tokio::spawn(crate::webhooks::run(store.clone(), webhook.clone(), metrics.clone())));
     }
     let draining = Arc::new(Draining::default());
+    let receipts = match config.providers.harmony.as_ref().and_then(|h| h.receipts.as_ref()) {
+        Some(receipts) => Some(Arc::new(crate::receipts::Receipts::new(
+            crate::receipts::ReceiptVerifier::from_config(receipts)?,
+            store.clone(),
+            metrics.clone(),
+        ))),
+        None => None,
+    };
     let state = Arc::new(AppState {
         store: store.clone(),
         rings: rings.clone(),
@@ -187,6 +200,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         verifier,
         max_installations_per_user: config.registrar.max_installations_per_user,
         draining: draining.clone(),
+        receipts,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -225,13 +239,21 @@ async fn sweep_deadlines(rings: Arc<Rings>) {
     }
 }
 
-/// Deletes expired installations every minute, so they are never rung and never kept.
+/// Deletes expired installations every minute, so they are never rung and never kept, and the
+/// receipt nonces and daily counts no longer needed.
 async fn purge_expired(store: Store, metrics: Arc<Metrics>) {
     loop {
         match store.purge_expired(now_ms()).await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "purged expired installations"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "purging expired installations failed"),
+        }
+        if let Err(e) = store.purge_receipt_nonces(now_ms()).await {
+            tracing::error!(error = %e, "purging receipt nonces failed");
+        }
+        // A week of daily counts is kept, for operators to look at.
+        if let Err(e) = store.purge_daily_counts(crate::time::utc_day(now_ms()) - 7).await {
+            tracing::error!(error = %e, "purging daily counts failed");
         }
         if let Ok(n) = store.count_installations(now_ms()).await {
             metrics.installations.set(n);

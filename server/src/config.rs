@@ -188,6 +188,57 @@ pub struct HarmonyConfig {
     /// Send as test messages (`pushOptions.testMessage`): for apps still in development.
     #[serde(default)]
     pub test_message: bool,
+    /// Delivery receipts Push Kit posts to `POST /v1/receipts/harmony`, if configured.
+    #[serde(default)]
+    pub receipts: Option<HarmonyReceiptsConfig>,
+}
+
+/// Push Kit delivery receipts (V2): the callback user name and secret configured in
+/// AppGallery Connect, with which Push Kit signs every receipt request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarmonyReceiptsConfig {
+    /// The callback user name (optional in AppGallery Connect: empty when none was set).
+    #[serde(default)]
+    pub user_name: String,
+    /// The callback secret as AppGallery Connect generates it: base64, decoded for the HMAC key.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A secret of an older receipt configuration: its text (UTF-8) is the HMAC key.
+    #[serde(default)]
+    pub legacy_secret: Option<String>,
+}
+
+impl HarmonyReceiptsConfig {
+    /// The HMAC keys a receipt signature may be made with, or why there are none.
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
+        use base64::Engine;
+        let mut keys = Vec::new();
+        if let Some(secret) = &self.secret {
+            let key = base64::engine::general_purpose::STANDARD.decode(secret.trim()).map_err(|_| {
+                ConfigError(
+                    "providers.harmony.receipts.secret must be base64, as AppGallery Connect gives it".into(),
+                )
+            })?;
+            if key.is_empty() {
+                return Err(ConfigError("providers.harmony.receipts.secret is empty".into()));
+            }
+            keys.push(key);
+        }
+        if let Some(legacy) = &self.legacy_secret {
+            if legacy.is_empty() {
+                return Err(ConfigError("providers.harmony.receipts.legacy_secret is empty".into()));
+            }
+            keys.push(legacy.as_bytes().to_vec());
+        }
+        if keys.is_empty() {
+            return Err(ConfigError(
+                "providers.harmony.receipts needs `secret` or `legacy_secret`: unsigned receipts are refused"
+                    .into(),
+            ));
+        }
+        Ok(keys)
+    }
 }
 
 /// FCM HTTP v1.
@@ -388,6 +439,9 @@ impl Config {
             }
         }
         self.http.check()?;
+        if let Some(receipts) = self.providers.harmony.as_ref().and_then(|h| h.receipts.as_ref()) {
+            receipts.keys()?;
+        }
         Ok(())
     }
 
@@ -463,6 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn receipt_settings_are_checked_at_load() {
+        figment::Jail::expect_with(|jail| {
+            let file = |receipts: &str| {
+                format!("[providers.harmony]\nservice_account_file = \"k.json\"\n[providers.harmony.receipts]\n{receipts}")
+            };
+            jail.create_file("none.toml", &file("user_name = \"u\""))?;
+            assert!(Config::load(Some(Path::new("none.toml"))).is_err(), "a secret is required");
+            jail.create_file("bad.toml", &file("secret = \"not base64!\""))?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            jail.create_file("good.toml", &file("secret = \"c2VjcmV0\""))?;
+            let config = Config::load(Some(Path::new("good.toml"))).unwrap();
+            let receipts = config.providers.harmony.unwrap().receipts.unwrap();
+            assert_eq!(
+                (receipts.user_name.as_str(), receipts.keys().unwrap()),
+                ("", vec![b"secret".to_vec()])
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_and_missing_files_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "listen_port = 1")?;
@@ -498,6 +573,8 @@ mod tests {
             let p = &config.providers;
             assert_eq!(p.ca_file.as_deref(), Some(Path::new("/etc/callpush/extra-roots.pem")));
             assert_eq!(p.harmony.as_ref().unwrap().base_url, defaults::harmony_url());
+            let receipts = p.harmony.as_ref().unwrap().receipts.as_ref().unwrap();
+            assert_eq!((receipts.user_name.as_str(), receipts.keys().unwrap().len()), ("callpush", 2));
             assert_eq!(
                 p.fcm.as_ref().unwrap().token_url.as_deref(),
                 Some("https://oauth2.googleapis.com/token")

@@ -172,6 +172,10 @@ pub fn next_step(d: &Delivery, outcome: SendOutcome, deadline: i64, now: i64, ba
         SendOutcome::ConfigError { detail } => {
             Step::Finish(Finish::new(DeliveryStatus::Failed, "config_error", Some(detail)))
         }
+        // The quota returns at the next UTC midnight, long after any push stopped mattering.
+        SendOutcome::QuotaExhausted { detail } => {
+            Step::Finish(Finish::new(DeliveryStatus::Failed, "quota_exhausted", Some(detail)))
+        }
     }
 }
 
@@ -289,6 +293,10 @@ mod tests {
         SendOutcome::BadRequest { detail: "400".into() }
     }
 
+    fn exhausted() -> SendOutcome {
+        SendOutcome::QuotaExhausted { detail: "1000 a day".into() }
+    }
+
     fn misconfigured() -> SendOutcome {
         SendOutcome::ConfigError { detail: "401".into() }
     }
@@ -315,6 +323,8 @@ mod tests {
             // Never retried: the request or the settings are wrong.
             (Apns, Ring, 1, 30_000, 400, refused(), failed("bad_request", "400")),
             (Wns, Cancel, 1, 30_000, 400, misconfigured(), failed("config_error", "401")),
+            // A used-up daily quota returns tomorrow: never retried.
+            (Harmony, Ring, 1, 30_000, 400, exhausted(), failed("quota_exhausted", "1000 a day")),
             // A dead token: the installation goes, unless only an APNs alert token died.
             (Fcm, Ring, 1, 30_000, 400, dead(None), forget(Installation, None)),
             (Apns, Ring, 2, 30_000, 400, dead(Some(5)), forget(Installation, Some(5))),

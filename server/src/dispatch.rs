@@ -378,7 +378,7 @@ impl Dispatcher {
         if is_ring && delivery.attempts == 1 {
             self.metrics.ring_to_send.observe((now - call.created_at).max(0) as f64 / 1000.0);
         }
-        let outcome = sender.send(&push).await;
+        let outcome = send_within_quota(&self.store, &self.metrics, sender.as_ref(), &push, now).await;
         let platform = delivery.platform.as_str().to_owned();
         self.metrics
             .provider_latency
@@ -462,14 +462,16 @@ impl Dispatcher {
 
     /// Prunes `d`'s installation, whose token is dead.
     async fn prune(&self, d: &Delivery, invalid_since: Option<i64>) {
-        match self.store.prune_installation(&d.user_id, &d.installation_id, &d.token, invalid_since).await {
-            Ok(true) => {
-                self.metrics.pruned.inc();
-                tracing::info!(installation = %d.installation_id, platform = d.platform.as_str(), "pruned an installation whose token is dead");
-            }
-            Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "pruning an installation failed"),
-        }
+        prune_dead_token(
+            &self.store,
+            &self.metrics,
+            &d.user_id,
+            &d.installation_id,
+            d.platform,
+            &d.token,
+            invalid_since,
+        )
+        .await;
     }
 
     /// The push a delivery sends, signed now with the current key.
@@ -512,6 +514,69 @@ impl Dispatcher {
             expires_at: deadline / 1000,
         })
     }
+}
+
+/// Prunes `user`'s installation `installation` whose `token` the provider declared dead, unless
+/// it was re-registered with another token meanwhile (or, with `invalid_since`, registered
+/// after the provider saw the token die); counts and logs it. Whether it was pruned. The one
+/// path for every dead token: a send outcome or a delivery receipt.
+pub(crate) async fn prune_dead_token(
+    store: &Store,
+    metrics: &Metrics,
+    user: &str,
+    installation: &str,
+    platform: callpush_proto::model::Platform,
+    token: &str,
+    invalid_since: Option<i64>,
+) -> bool {
+    match store.prune_installation(user, installation, token, invalid_since).await {
+        Ok(true) => {
+            metrics.pruned.inc();
+            tracing::info!(%installation, platform = platform.as_str(), "pruned an installation whose token is dead");
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "pruning an installation failed");
+            false
+        }
+    }
+}
+
+/// Sends `push` through `sender` at `now`, first taking one from the sender's daily quota if it
+/// has one (in the database, so the quota holds across instances) and giving it back when the
+/// push was not accepted. A used-up quota is [`SendOutcome::QuotaExhausted`], counted in
+/// `callpush_provider_quota_refusals_total`; a database that cannot say is a passing failure.
+pub(crate) async fn send_within_quota(
+    store: &Store,
+    metrics: &Metrics,
+    sender: &dyn crate::senders::Sender,
+    push: &OutgoingPush,
+    now: i64,
+) -> SendOutcome {
+    let Some(quota) = sender.daily_quota() else { return sender.send(push).await };
+    let day = crate::time::utc_day(now);
+    match store.take_daily(&quota.counter, day, 1, quota.limit).await {
+        Ok(true) => {}
+        Ok(false) => {
+            metrics
+                .quota_refusals
+                .get_or_create(&PlatformLabels { platform: push.platform.as_str().into() })
+                .inc();
+            tracing::warn!(platform = %push.platform, counter = %quota.counter, "not sent: {}", quota.describe);
+            return SendOutcome::QuotaExhausted { detail: quota.describe };
+        }
+        Err(e) => {
+            return SendOutcome::Transient { detail: format!("counting against the daily quota failed: {e}") }
+        }
+    }
+    let outcome = sender.send(push).await;
+    if !matches!(outcome, SendOutcome::Delivered { .. }) {
+        if let Err(e) = store.give_back_daily(&quota.counter, day, 1).await {
+            tracing::warn!(error = %e, "giving back a daily quota slot failed");
+        }
+    }
+    outcome
 }
 
 /// A claimed delivery handed back unattempted, due at once.

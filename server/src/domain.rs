@@ -47,6 +47,51 @@ pub struct Installation {
     pub registered_at: i64,
     /// When the lease ends, ms.
     pub expires_at: i64,
+    /// Whether the app's notifications are enabled on the device, as last reported; `None`
+    /// until anyone said.
+    pub notifications: Option<Notifications>,
+}
+
+/// Whether an app's notifications are enabled on a device, who said so and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notifications {
+    /// Enabled or not.
+    pub enabled: bool,
+    /// Who said so.
+    pub source: NotificationsSource,
+    /// When it was true, ms: a report older than the one stored changes nothing.
+    pub at: i64,
+}
+
+/// Who reported an installation's notification permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationsSource {
+    /// The device itself (`PUT /v1/installations/{id}/notifications`).
+    Device,
+    /// A Push Kit delivery receipt with result 6 (the message was not shown: notifications off).
+    PushKitReceipt,
+}
+
+impl NotificationsSource {
+    /// The name in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationsSource::Device => "device",
+            NotificationsSource::PushKitReceipt => "push_kit_receipt",
+        }
+    }
+}
+
+impl FromStr for NotificationsSource {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        by_name(
+            [NotificationsSource::Device, NotificationsSource::PushKitReceipt],
+            s,
+            NotificationsSource::as_str,
+        )
+    }
 }
 
 /// A push token that moved between users' installations after its device proved it holds it.

@@ -12,6 +12,7 @@
 //! - [`store`]: SQLite or PostgreSQL, the same schema and queries;
 //! - [`keyring`]: the call-push signing keys and their rotation;
 //! - [`verification`]: verify pushes, the proof a device holds a token before it moves;
+//! - [`receipts`]: Push Kit delivery receipts — their signature, body and what each result does;
 //! - [`time`]: the wall clock in unix ms and seconds; [`sync`]: locks that survive a panic;
 //! - [`auth`], [`config`], [`metrics`], [`webhooks`], and [`app`], which starts it all.
 //!
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod http_server;
 pub mod keyring;
 pub mod metrics;
+pub mod receipts;
 pub mod ring_gate;
 pub mod rings;
 pub mod senders;

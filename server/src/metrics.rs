@@ -29,7 +29,7 @@ pub struct PlatformLabels {
 /// Labels of a metric counted by result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// `delivered`, `retry`, `failed`.
+    /// The result: `delivered`, `retry`, `failed` (webhooks); a receipt result code.
     pub result: String,
 }
 
@@ -71,6 +71,14 @@ pub struct Metrics {
     pub http_refused_connections: Counter,
     /// Long-polls held now.
     pub long_polls: Gauge,
+    /// Push Kit delivery receipt requests by result (`accepted`, `unauthorized`, `replayed`,
+    /// `invalid`, `failed`).
+    pub receipt_requests: Family<ResultLabels, Counter>,
+    /// Push Kit delivery receipts by result code (`0`, `2`, `6`, …, `other`, `not_delivery`).
+    pub harmony_receipts: Family<ResultLabels, Counter>,
+    /// Pushes not sent because a provider's daily quota was used up (Push Kit test messages),
+    /// by platform.
+    pub quota_refusals: Family<PlatformLabels, Counter>,
 }
 
 /// Provider connections replaced (a request on them timed out, or the provider was closing
@@ -104,6 +112,9 @@ impl Default for Metrics {
         let http_connections = Gauge::default();
         let http_refused_connections = Counter::default();
         let long_polls = Gauge::default();
+        let receipt_requests = Family::<ResultLabels, Counter>::default();
+        let harmony_receipts = Family::<ResultLabels, Counter>::default();
+        let quota_refusals = Family::<PlatformLabels, Counter>::default();
         registry.register("rings", "Calls rung", rings.clone());
         registry.register("deliveries", "Push deliveries attempted", deliveries.clone());
         registry.register("ring_to_send_seconds", "Ring request to provider request", ring_to_send.clone());
@@ -126,6 +137,21 @@ impl Default for Metrics {
             http_refused_connections.clone(),
         );
         registry.register("long_polls", "Long-polls held", long_polls.clone());
+        registry.register(
+            "harmony_receipt_requests",
+            "Push Kit delivery receipt requests by result",
+            receipt_requests.clone(),
+        );
+        registry.register(
+            "harmony_receipts",
+            "Push Kit delivery receipts by result code",
+            harmony_receipts.clone(),
+        );
+        registry.register(
+            "provider_quota_refusals",
+            "Pushes not sent because a provider's daily quota was used up",
+            quota_refusals.clone(),
+        );
         Metrics {
             registry,
             rings,
@@ -141,6 +167,9 @@ impl Default for Metrics {
             http_connections,
             http_refused_connections,
             long_polls,
+            receipt_requests,
+            harmony_receipts,
+            quota_refusals,
         }
     }
 }

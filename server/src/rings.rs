@@ -16,7 +16,8 @@ use crate::auth::check_user_id;
 use crate::call_push::invite;
 use crate::dispatch::Claimed;
 use crate::domain::{
-    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, PushKind, Webhook,
+    new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NotificationsSource,
+    PushKind, Webhook,
 };
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -276,7 +277,15 @@ impl Rings {
             now,
         );
         let webhook = self.webhook(&call, "call.ringing", now);
-        let rows = NewCallRows { call: call.clone(), callees, deliveries: deliveries.clone(), webhook };
+        let notes = installations
+            .iter()
+            .zip(&deliveries)
+            .filter_map(|(inst, d)| {
+                Some((d.delivery_id.clone(), "notifications_off", notifications_off(inst)?))
+            })
+            .collect();
+        let rows =
+            NewCallRows { call: call.clone(), callees, deliveries: deliveries.clone(), webhook, notes };
         if !self.creator.create(rows).await? {
             return Err(RingError::Exists);
         }
@@ -657,6 +666,21 @@ impl Rings {
     }
 }
 
+/// The timeline detail for ringing `inst` when its notifications are known to be off: the ring
+/// may still show (in-app call messages and VoIP pushes do not need them), but a missed-call
+/// notification cannot.
+fn notifications_off(inst: &Installation) -> Option<String> {
+    let n = inst.notifications.filter(|n| !n.enabled)?;
+    let who = match n.source {
+        NotificationsSource::Device => "the device reported",
+        NotificationsSource::PushKitReceipt => "a Push Kit receipt (result 6) said",
+    };
+    Some(format!(
+        "{}: {who} its notifications are off (at {} ms): missed calls cannot show",
+        inst.installation_id, n.at
+    ))
+}
+
 /// One new delivery of `kind` to an installation, pending and unclaimed.
 fn delivery(
     call_id: &str,
@@ -712,6 +736,7 @@ fn followups(
                 ttl_seconds: 0,
                 registered_at: d.registered_at,
                 expires_at: 0,
+                notifications: None,
             };
             Some(delivery(call_id, &inst, kind, reason, now))
         })

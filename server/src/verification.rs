@@ -18,7 +18,9 @@ use callpush_proto::wire::encode_verification;
 use crate::auth::redact;
 use crate::domain::{new_id, Installation, PushKind};
 use crate::keyring::Keyring;
+use crate::metrics::Metrics;
 use crate::senders::{OutgoingPush, SendOutcome, Senders};
+use crate::store::Store;
 
 /// How long a nonce can be answered, ms: long enough for a push to arrive on a sleeping
 /// device, short enough that a leaked one is soon worthless.
@@ -38,12 +40,21 @@ pub struct Verifier {
     senders: Senders,
     keyring: Arc<Keyring>,
     server_id: String,
+    store: Store,
+    metrics: Arc<Metrics>,
 }
 
 impl Verifier {
-    /// A verifier signing with `keyring` as `server_id`, sending through `senders`.
-    pub fn new(senders: Senders, keyring: Arc<Keyring>, server_id: String) -> Self {
-        Verifier { senders, keyring, server_id }
+    /// A verifier signing with `keyring` as `server_id`, sending through `senders`; providers'
+    /// daily quotas are counted in `store`.
+    pub fn new(
+        senders: Senders,
+        keyring: Arc<Keyring>,
+        server_id: String,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Verifier { senders, keyring, server_id, store, metrics }
     }
 
     /// The push asking the device holding `inst`'s token to send back `nonce` before
@@ -81,10 +92,18 @@ impl Verifier {
     pub fn send(self: &Arc<Self>, inst: &Installation, nonce: &str, expires_at: i64, now: i64) {
         let push = self.push(inst, nonce, expires_at, now);
         let sender = self.senders.for_platform(inst.platform).clone();
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
         tokio::spawn(async move {
             let token = redact(&push.token);
             for attempt in 1..=ATTEMPTS {
-                let outcome = sender.send(&push).await;
+                let outcome = crate::dispatch::send_within_quota(
+                    &store,
+                    &metrics,
+                    sender.as_ref(),
+                    &push,
+                    crate::time::now_ms(),
+                )
+                .await;
                 let retry = match &outcome {
                     SendOutcome::Transient { .. } => Some(None),
                     SendOutcome::RateLimited { retry_after, .. } => Some(*retry_after),

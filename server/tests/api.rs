@@ -453,7 +453,7 @@ on_both_databases! {
         let now = callpush_server::time::now_ms();
         store.put_installation(&callpush_server::domain::Installation {
             installation_id: "stale".into(), user_id: "bob".into(), platform: Platform::Fcm, token: FCM.into(),
-            apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000,
+            apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000, notifications: None,
         }, 20, &callpush_server::store::PendingNonce::new("unused", now)).await.unwrap();
         assert!(s.ring(&["bob"], json!({})).await["deliveries"].as_array().unwrap().is_empty());
         // The server's own purge task may get there first.

@@ -236,7 +236,8 @@ async fn the_emulator_checks_what_apns_checks_through_the_sender() {
             | SendOutcome::BadRequest { detail }
             | SendOutcome::ConfigError { detail }
             | SendOutcome::RateLimited { detail, .. }
-            | SendOutcome::Transient { detail } => detail.clone(),
+            | SendOutcome::Transient { detail }
+            | SendOutcome::QuotaExhausted { detail } => detail.clone(),
             SendOutcome::Delivered { .. } => String::new(),
         };
         assert_eq!(outcome.class(), class, "{outcome:?}");

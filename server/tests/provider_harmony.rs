@@ -592,6 +592,17 @@ async fn the_emulator_checks_what_push_kit_checks() {
         ("garbled", Some("not-a-jwt".into()), (401, "80200001")),
         ("expired", Some(sign(header.clone(), claims(iat - 7200, iat - 3600))), (401, "80200005")),
         ("valid for two days", Some(sign(header.clone(), claims(iat, iat + 2 * 86_400))), (400, "80300036")),
+        // The guide: exp is 3600 s after iat; a second more is over.
+        (
+            "valid for an hour and a second",
+            Some(sign(header.clone(), claims(iat, iat + 3601))),
+            (400, "80300036"),
+        ),
+        (
+            "valid for an hour from a minute ago",
+            Some(sign(header.clone(), claims(iat - 60, iat + 3540))),
+            (200, "80000000"),
+        ),
         (
             "RS256",
             Some(sign(
@@ -656,7 +667,9 @@ async fn the_emulator_checks_what_push_kit_checks() {
     for (name, push_type, content_type) in [
         ("no push-type", None, json_type),
         ("unknown push-type", Some("99"), json_type),
-        ("push-type not emulated", Some("7"), json_type),
+        ("push-type outside the table", Some("8"), json_type),
+        ("push-type not a number", Some("ten"), json_type),
+        ("push-type with a sign", Some("+10"), json_type),
         ("not JSON", Some("10"), "text/plain"),
     ] {
         let answer = post(&url, Some(&jwt), push_type, content_type, ok_body.clone()).await;
@@ -754,9 +767,68 @@ async fn the_emulator_checks_what_push_kit_checks() {
         assert_eq!(answer.0, 400, "{name}");
     }
 
+    // Every push-type of the guide's table is accepted, each with its own checks.
+    let notification =
+        json!({"category": "MISS_CALL", "title": "t", "body": "b", "clickAction": {"actionType": 0}});
+    let form = json!({"moduleName": "entry", "abilityName": "EntryFormAbility", "formName": "widget",
+                      "formId": 423_434_262, "version": 123_456, "formData": {"text_key": "text"}});
+    let with = |payload: Value, options: Value| {
+        json!({"payload": payload, "target": {"token": [token]}, "pushOptions": options}).to_string()
+    };
+    let ttl = json!({"ttl": 30});
+    let accepted: Vec<(&str, &str, String)> = vec![
+        ("alert", "0", with(json!({"notification": notification}), json!({}))),
+        ("card refresh", "1", with(form.clone(), json!({}))),
+        ("card refresh, one token as a test message", "1", with(form.clone(), json!({"testMessage": true}))),
+        (
+            "notification extension",
+            "2",
+            with(json!({"notification": notification, "extraData": "x"}), json!({})),
+        ),
+        ("background", "6", with(json!({"extraData": "x", "proxyData": "ENABLE"}), json!({}))),
+        ("background without proxy", "6", with(json!({"extraData": "x"}), json!({}))),
+        ("Live View", "7", with(json!({"activityId": 1, "operation": 0}), json!({}))),
+        ("location", "9", with(json!({"extraData": "x"}), json!({}))),
+        ("in-app call, ttl 30", "10", with(json!({"extraData": "x"}), ttl.clone())),
+        ("in-app call, ttl 60", "10", with(json!({"extraData": "x"}), json!({"ttl": 60}))),
+    ];
+    for (name, push_type, body) in accepted {
+        let answer = post(&url, Some(&jwt), Some(push_type), json_type, body).await;
+        assert_eq!(code(&answer), (200, "80000000".into()), "{name}: {answer:?}");
+    }
+    let refused: Vec<(&str, &str, String, &str)> = vec![
+        ("card refresh without formId", "1", with(json!({"formData": {}}), json!({})), "80100003"),
+        ("card refresh, formId over 2^31 - 1", "1", with(json!({"formId": 2_147_483_648_i64}), json!({})), "80100003"),
+        ("card refresh, formId negative", "1", with(json!({"formId": -1}), json!({})), "80100003"),
+        ("card refresh, formData not an object", "1", with(json!({"formId": 1, "formData": "x"}), json!({})), "80100003"),
+        ("card refresh, version not a number", "1", with(json!({"formId": 1, "version": "2"}), json!({})), "80100003"),
+        (
+            "card refresh, two tokens as a test message",
+            "1",
+            json!({"payload": form, "target": {"token": [token, token]}, "pushOptions": {"testMessage": true}}).to_string(),
+            "80300030",
+        ),
+        ("extension without notification", "2", with(json!({"extraData": "x"}), json!({})), "80100003"),
+        ("extension, extraData not a string", "2", with(json!({"notification": notification, "extraData": 1}), json!({})), "80100003"),
+        ("background without extraData", "6", with(json!({"proxyData": "ENABLE"}), json!({})), "80100003"),
+        ("background, proxyData lower case", "6", with(json!({"extraData": "x", "proxyData": "enable"}), json!({})), "80100003"),
+        ("Live View, empty payload", "7", with(json!({}), json!({})), "80100003"),
+        ("location, empty payload", "9", with(json!({}), json!({})), "80100003"),
+        // In-app call messages live 30 to 60 s.
+        ("in-app call, ttl 29", "10", with(json!({"extraData": "x"}), json!({"ttl": 29})), "80100004"),
+        ("in-app call, ttl 61", "10", with(json!({"extraData": "x"}), json!({"ttl": 61})), "80100004"),
+        ("in-app call, a day", "10", with(json!({"extraData": "x"}), json!({"ttl": 86_400})), "80100004"),
+        ("in-app call, no ttl (a day by default)", "10", with(json!({"extraData": "x"}), json!({})), "80100004"),
+    ];
+    for (name, push_type, body, expected) in refused {
+        let answer = post(&url, Some(&jwt), Some(push_type), json_type, body).await;
+        assert_eq!(code(&answer), (400, expected.into()), "{name}: {answer:?}");
+    }
+
     // The size limit excludes tokens: a 4000-byte payload to 1000 long tokens passes.
     let tokens: Vec<String> = (0..1000).map(|n| token_for(Platform::Harmony, n)).collect();
-    let body = json!({"payload": {"extraData": "x".repeat(4000)}, "target": {"token": tokens}});
+    let body =
+        json!({"payload": {"extraData": "x".repeat(4000)}, "target": {"token": tokens}, "pushOptions": ttl});
     assert!(body.to_string().len() > 60_000);
     let answer = post(&url, Some(&jwt), Some("10"), json_type, body.to_string()).await;
     assert_eq!(code(&answer), (200, "80000000".into()), "{answer:?}");
@@ -921,7 +993,10 @@ async fn requests_are_what_push_kit_documents_and_devices_get_what_harmonyos_han
     let Ok(DevicePush::App { raw }) = device.try_recv() else { panic!("the device got no call push") };
     let delivered: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(delivered["data"], *extra_data);
-    assert_eq!(delivered["header"]["token"], token);
+    // `header` is a string, as the receiveMessage interface declares it.
+    let header: Value =
+        serde_json::from_str(delivered["header"].as_str().expect("header is a string")).unwrap();
+    assert_eq!(header["token"], token);
     let first_call_id = delivered["callId"].as_str().unwrap().to_owned();
     assert!(!first_call_id.is_empty());
 
@@ -930,14 +1005,29 @@ async fn requests_are_what_push_kit_documents_and_devices_get_what_harmonyos_han
     let Ok(DevicePush::App { raw }) = device.try_recv() else { panic!("no second push") };
     assert_ne!(serde_json::from_str::<Value>(&raw).unwrap()["callId"], first_call_id.as_str());
 
-    // A cancel (never sent to HarmonyOS by the server, but handled) is an in-app call message too,
-    // and the ttl is at least 1.
-    let cancel = OutgoingPush { kind: PushKind::Cancel, ttl_seconds: 0, ..ring(&token, 9) };
-    assert!(is_class(&sender.send(&cancel).await, "delivered"));
-    let request = rig.sends().pop().unwrap();
-    assert_eq!(request.headers["push-type"], "10");
-    assert_eq!(body_of(&request)["pushOptions"]["ttl"], 1);
-    device.try_recv().unwrap();
+    // A ring with a second left, or with two minutes, still lives 30 to 60 s in Push Kit: the
+    // device refuses it past its deadline by itself.
+    for (left, ttl) in [(0, 30), (1, 30), (45, 45), (120, 60)] {
+        let short = OutgoingPush { ttl_seconds: left, ..ring(&token, 9) };
+        assert!(is_class(&sender.send(&short).await, "delivered"), "{left}");
+        let request = rig.sends().pop().unwrap();
+        assert_eq!(
+            (request.headers["push-type"].as_str(), body_of(&request)["pushOptions"]["ttl"].clone()),
+            ("10", json!(ttl))
+        );
+        device.try_recv().unwrap();
+    }
+
+    // A cancel never goes out as an in-app call message (never hang up through one): it is
+    // refused before any request, whatever it carries.
+    let before = rig.sends().len();
+    for ttl_seconds in [0, 30, 86_400] {
+        let cancel = OutgoingPush { kind: PushKind::Cancel, ttl_seconds, ..ring(&token, 9) };
+        let outcome = sender.send(&cancel).await;
+        assert!(is_class(&outcome, "bad_request"), "{outcome:?}");
+    }
+    assert_eq!(rig.sends().len(), before, "no cancel reached Push Kit");
+    assert!(device.try_recv().is_err());
 
     // A missed call: push-type 0, a MISS_CALL notification with the shared appMessageId.
     assert!(is_class(&sender.send(&missed(&token, 7)).await, "delivered"));
@@ -1304,4 +1394,256 @@ async fn end_to_end_a_dead_token_prunes_the_installation() {
     let again = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
     assert!(again["deliveries"].as_array().unwrap().is_empty(), "pruned: {again}");
     world.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery receipts, end to end: the emulator posts them signed, after delivery, to the server.
+
+fn timeline_has(detail: &Value, event: &str) -> bool {
+    detail["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["event"] == event))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_a_delivery_receipt_puts_delivered_on_the_timeline() {
+    let world = start().await;
+    world.emulators.send_receipts_to(&world.base);
+    let token = token_for(Platform::Harmony, 11);
+    let bob = phone(&world, "bob", &token).await;
+    let call = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
+    let call_id = call["call_id"].as_str().unwrap().to_owned();
+    assert!(bob.wait_for(0, Duration::from_secs(10), rang).await.is_some(), "{:?}", bob.journal());
+
+    // Push Kit reports the delivery: one signed request, biTag = the call id, result 0.
+    let receipts = world.emulators.harmony.receipts();
+    let sent = receipts.wait_for(Duration::from_secs(5), |sent| !sent.is_empty()).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0].status, sent[0].answer.as_str()), (200, r#"{"code":"0","message":"success"}"#));
+    assert!(sent[0].callback_id.starts_with("timestamp="), "{}", sent[0].callback_id);
+    let status = &sent[0].body["statuses"][0];
+    assert_eq!((status["biTag"].as_str(), status["pushType"].as_i64()), (Some(call_id.as_str()), Some(10)));
+    assert_eq!(
+        (status["token"].as_str(), status["deliveryStatus"]["result"].as_i64()),
+        (Some(token.as_str()), Some(0))
+    );
+    // The receipt names the send request it is about.
+    let send = sends(&world.emulators.harmony).into_iter().find(|r| r.headers["push-type"] == "10").unwrap();
+    assert_eq!(send.status, 200);
+    assert!(status["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{status}");
+
+    let detail =
+        world.wait_for(&call_id, Duration::from_secs(5), |d| timeline_has(d, "delivered_to_device")).await;
+    let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
+    let entry =
+        detail["timeline"].as_array().unwrap().iter().find(|e| e["event"] == "delivered_to_device").unwrap();
+    assert_eq!(entry["delivery_id"], ring["delivery_id"], "{detail}");
+
+    // The missed-call notification after a cancel is reported too, as push-type 0.
+    world.api(reqwest::Method::POST, &format!("/v1/calls/{call_id}/cancel"), Some(json!({}))).await;
+    let sent = receipts.wait_for(Duration::from_secs(5), |sent| sent.len() >= 2).await;
+    assert_eq!(sent[1].body["statuses"][0]["pushType"], 0, "{sent:?}");
+    let detail = world
+        .wait_for(&call_id, Duration::from_secs(5), |d| {
+            d["timeline"].as_array().unwrap().iter().filter(|e| e["event"] == "delivered_to_device").count()
+                == 2
+        })
+        .await;
+    let missed =
+        detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "missed").unwrap().clone();
+    assert!(
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "delivered_to_device" && e["delivery_id"] == missed["delivery_id"]),
+        "{detail}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_receipts_prune_uninstalled_apps_and_mark_notifications_off() {
+    let world = start().await;
+    world.emulators.send_receipts_to(&world.base);
+    let receipts = world.emulators.harmony.receipts();
+    let (gone, muted, fine) = (
+        token_for(Platform::Harmony, 21),
+        token_for(Platform::Harmony, 22),
+        token_for(Platform::Harmony, 23),
+    );
+    let _gone = phone(&world, "bob", &gone).await;
+    let muted_phone = phone(&world, "bob", &muted).await;
+    let fine_phone = phone(&world, "bob", &fine).await;
+    // Push Kit reaches the first device to find the app uninstalled, the second with its
+    // notifications off (over the emulator's control route, as a test in another process would).
+    receipts.script(&gone, callpush_emulators::harmony_receipts::result::APP_UNINSTALLED);
+    let scripted = reqwest::Client::new()
+        .post(format!("{}/_emulator/receipts/results", world.emulators.harmony.base_url()))
+        .json(&json!({"token": muted, "result": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scripted.status().as_u16(), 204);
+
+    let call = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
+    let call_id = call["call_id"].as_str().unwrap().to_owned();
+    assert_eq!(call["deliveries"].as_array().unwrap().len(), 3);
+    assert!(fine_phone.wait_for(0, Duration::from_secs(10), rang).await.is_some());
+    let detail = world
+        .wait_for(&call_id, Duration::from_secs(5), |d| {
+            ["delivered_to_device", "token_dead", "notifications_off"].iter().all(|e| timeline_has(d, e))
+        })
+        .await;
+    for event in ["delivered_to_device", "token_dead", "notifications_off"] {
+        assert!(timeline_has(&detail, event), "{event}: {detail}");
+    }
+    assert!(!muted_phone.journal().iter().any(|e| rang(&e.seen)), "scripted results never reach the app");
+
+    // The uninstalled app's installation is gone; the muted one stays, and says so.
+    let store = &world.running.store;
+    let installations: Vec<_> =
+        store.live_installations(&["bob".into()], callpush_server::time::now_ms()).await.unwrap();
+    let tokens: Vec<&str> = installations.iter().map(|i| i.token.as_str()).collect();
+    assert!(!tokens.contains(&gone.as_str()) && tokens.contains(&muted.as_str()), "{tokens:?}");
+    let muted_installation = installations.iter().find(|i| i.token == muted).unwrap();
+    let off = muted_installation.notifications.unwrap();
+    assert_eq!((off.enabled, off.source.as_str()), (false, "push_kit_receipt"));
+    let again = world.ring(&["bob"], json!({"ring_seconds": 30})).await;
+    assert_eq!(again["deliveries"].as_array().unwrap().len(), 2, "pruned: {again}");
+    let again_id = again["call_id"].as_str().unwrap();
+    assert!(timeline_has(&world.detail(again_id).await, "notifications_off"));
+
+    // The device itself says they are back on: that is newer, and the lease shows it.
+    receipts.clear_scripts();
+    muted_phone.client.report_notifications(true).await.expect("reported");
+    let on = store.installation("bob", &muted_installation.installation_id).await.unwrap().unwrap();
+    assert_eq!(on.notifications.map(|n| (n.enabled, n.source.as_str())), Some((true, "device")));
+    world.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test messages: 1000 a day per project, counted in the database across instances.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_messages_stop_at_the_daily_quota_with_a_clear_outcome() {
+    use callpush_server::senders::harmony::TEST_MESSAGES_PER_DAY;
+    let rig = Rig::start().await;
+    let sender =
+        HarmonySender::new(&HarmonyConfig { test_message: true, ..rig.config.clone() }, &rig.http).unwrap();
+    let quota = sender.daily_quota().expect("test messages have a daily quota");
+    assert_eq!(quota.limit, TEST_MESSAGES_PER_DAY);
+    assert_eq!(quota.counter, format!("harmony-test-messages:{}", rig.credentials.harmony_project_id));
+    assert!(rig.sender().daily_quota().is_none(), "no quota on production messages");
+
+    // The whole server on this sender: the day's count stands at 999.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = callpush_server::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", dir.path().join("callpush.db").display()),
+        data_dir: dir.path().to_owned(),
+        api_keys: vec![support::API_KEY.into()],
+        ..Default::default()
+    };
+    config.auth.hs256_secret = Some(support::SECRET.into());
+    let senders = callpush_server::senders::Senders::all(Arc::new(sender));
+    let server = callpush_server::app::start(&config, senders).await.unwrap();
+    let store = server.store.clone();
+    let today = callpush_server::time::utc_day(callpush_server::time::now_ms());
+    assert!(store
+        .take_daily(&quota.counter, today, TEST_MESSAGES_PER_DAY - 1, TEST_MESSAGES_PER_DAY)
+        .await
+        .unwrap());
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let register = |id: &'static str, token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let response = http
+                .put(format!("{base}/v1/installations/{id}"))
+                .bearer_auth(ProviderServer::device_token("bob"))
+                .json(&json!({"platform": "harmony", "token": token}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+        }
+    };
+    register("phone", token_for(Platform::Harmony, 31)).await;
+    let ring = || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let response = http
+                .post(format!("{base}/v1/calls"))
+                .bearer_auth(support::API_KEY)
+                .json(&json!({"from": {"id": "alice"}, "to": ["bob"]}))
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()["call_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let settled = |call_id: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            for _ in 0..250 {
+                let detail: Value = http
+                    .get(format!("{base}/v1/calls/{call_id}"))
+                    .bearer_auth(support::API_KEY)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let ring = detail["deliveries"][0].clone();
+                if ring["status"] != "pending" && ring["status"] != "sending" {
+                    return ring;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("never settled");
+        }
+    };
+    // A push Push Kit refuses gives its slot back.
+    rig.emulator
+        .faults()
+        .push(harmony_fault(400, "80100003", "Illegal payload").for_token(&token_for(Platform::Harmony, 31)));
+    let refused = settled(ring().await).await;
+    assert_eq!(refused["outcome"], "bad_request", "{refused}");
+    assert_eq!(store.daily_count(&quota.counter, today).await.unwrap(), TEST_MESSAGES_PER_DAY - 1);
+
+    // The 1000th goes out; the 1001st is refused before Push Kit is asked, with a clear outcome.
+    let first = settled(ring().await).await;
+    assert_eq!(first["outcome"], "delivered", "{first}");
+    let sent = rig.sends().len();
+    let second_id = ring().await;
+    let second = settled(second_id.clone()).await;
+    assert_eq!(
+        (second["status"].as_str(), second["outcome"].as_str()),
+        (Some("failed"), Some("quota_exhausted")),
+        "{second}"
+    );
+    assert!(second["detail"].as_str().unwrap().contains("1000 a day"), "{second}");
+    assert_eq!(rig.sends().len(), sent, "nothing sent past the quota");
+    let detail: Value = http
+        .get(format!("{base}/v1/calls/{second_id}"))
+        .bearer_auth(support::API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        detail["timeline"].as_array().unwrap().iter().any(|e| e["event"] == "delivery_quota_exhausted"),
+        "{detail}"
+    );
+    assert_eq!(store.daily_count(&quota.counter, today).await.unwrap(), TEST_MESSAGES_PER_DAY);
+    let metrics = server.metrics.encode();
+    assert!(metrics.contains("callpush_provider_quota_refusals_total{platform=\"harmony\"} 1"), "{metrics}");
+    assert!(metrics.contains("outcome=\"quota_exhausted\""), "{metrics}");
+
+    // Another day has its own count.
+    assert!(store.take_daily(&quota.counter, today + 1, 1, TEST_MESSAGES_PER_DAY).await.unwrap());
+    assert_eq!(store.daily_count(&quota.counter, today + 1).await.unwrap(), 1);
+    server.stop().await;
 }

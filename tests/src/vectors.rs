@@ -347,6 +347,30 @@ fn cases(platform: Platform, trusted: &CallSigner) -> Vec<Case> {
         error: None,
     });
 
+    if platform == Platform::Harmony {
+        // HarmonyOS hands `header` over as a string (every other Harmony vector); earlier test
+        // kits gave an object, which must still open the same.
+        if let Ok(ProviderPayload::Harmony { extra_data }) = encode_push(platform, &base_invite(), trusted) {
+            let raw = json!({
+                "callId": "sys-call-9",
+                "data": extra_data,
+                "header": { "token": "MAMzLg0123456789aZW" },
+            });
+            cases.push(Case {
+                slug: "ring-header-object",
+                description:
+                    "A ring whose receiveMessage header is an object rather than the string HarmonyOS \
+                              delivers still rings: the header is never read."
+                        .into(),
+                call: Some(base_invite()),
+                build: Build::Raw(raw.to_string()),
+                now: NOW,
+                outcome: Outcome::Ring,
+                error: None,
+            });
+        }
+    }
+
     cases
 }
 

@@ -30,7 +30,7 @@ use super::credential::{refresh_at, CachedCredential, Credential, Issued, Refres
 use super::http::{
     attempt_timeout, read_capped, retry_after, transport_error, Connections, HttpSettings, SenderError,
 };
-use super::{OutgoingPush, SendOutcome, Sender};
+use super::{DailyQuota, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
 use crate::domain::PushKind;
@@ -51,6 +51,11 @@ pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(5);
 const MAX_TTL: u32 = 1_296_000;
 /// Longest `pushOptions.biTag`, bytes.
 const MAX_BI_TAG: usize = 64;
+/// The `pushOptions.ttl` window of in-app call messages, seconds: Huawei's guide asks for 30 to
+/// 60 s, whatever the ring time (the device refuses a ring past its deadline by itself).
+const VOIP_TTL: std::ops::RangeInclusive<u32> = 30..=60;
+/// Test messages a project may send per day (`pushOptions.testMessage`).
+pub const TEST_MESSAGES_PER_DAY: i64 = 1000;
 /// `push-type` of in-app call messages.
 const PUSH_TYPE_CALL: u8 = 10;
 /// `push-type` of alert (notification) messages.
@@ -200,6 +205,25 @@ impl Sender for HarmonySender {
             Err(detail) => SendOutcome::BadRequest { detail },
         }
     }
+
+    /// Test messages: [`TEST_MESSAGES_PER_DAY`] per project and UTC day, each push (one token)
+    /// counting as one.
+    fn daily_quota(&self) -> Option<DailyQuota> {
+        self.inner.test_message.then(|| DailyQuota {
+            counter: format!("harmony-test-messages:{}", self.inner.account.project_id),
+            limit: TEST_MESSAGES_PER_DAY,
+            describe: format!(
+                "Push Kit test messages (providers.harmony.test_message): {TEST_MESSAGES_PER_DAY} a day per \
+                 project, used up for today (UTC); they return at midnight UTC"
+            ),
+        })
+    }
+}
+
+/// `pushOptions.ttl` of an in-app call message for a push with `remaining` seconds to live:
+/// within [`VOIP_TTL`] whatever the ring time.
+pub fn voip_ttl(remaining: u32) -> u32 {
+    remaining.clamp(*VOIP_TTL.start(), *VOIP_TTL.end())
 }
 
 /// What one request says apart from its tokens: pushes with equal messages can share a request.
@@ -214,9 +238,14 @@ impl Message {
     /// The message of `push`, or why it cannot be sent.
     fn for_push(push: &OutgoingPush, test_message: bool) -> Result<Message, String> {
         let (push_type, payload) = match push.kind {
-            // Push Kit has no cancel for in-app calls; a cancel, if one is ever sent, is the same
-            // kind of message as the ring it stops.
-            PushKind::Ring | PushKind::Cancel => match &push.payload {
+            // Huawei's guide: an in-app call message only wakes the app to ring; never hang up
+            // through it. A ring ends on the device over the app's own connection.
+            PushKind::Cancel => {
+                return Err("Push Kit in-app call messages only start calls: a cancel is never sent \
+                            through them (the device learns of the end over its own connection)"
+                    .into())
+            }
+            PushKind::Ring => match &push.payload {
                 Some(ProviderPayload::Harmony { extra_data }) => {
                     (PUSH_TYPE_CALL, json!({ "extraData": extra_data }))
                 }
@@ -239,8 +268,12 @@ impl Message {
                 (PUSH_TYPE_ALERT, json!({ "notification": notification }))
             }
         };
+        let ttl = match push_type {
+            PUSH_TYPE_CALL => voip_ttl(push.ttl_seconds),
+            _ => push.ttl_seconds.clamp(1, MAX_TTL),
+        };
         let push_options = json!({
-            "ttl": push.ttl_seconds.clamp(1, MAX_TTL),
+            "ttl": ttl,
             "biTag": bi_tag(&push.call_id),
             "testMessage": test_message,
         });
@@ -741,6 +774,44 @@ mod tests {
         assert_eq!(class(200, json!({"code": "80300029"})), "rate_limited");
         assert_eq!(class(200, json!({"code": "99999999"})), "bad_request");
         assert_eq!(class(200, json!({})), "transient");
+    }
+
+    fn push(kind: PushKind, ttl_seconds: u32) -> OutgoingPush {
+        OutgoingPush {
+            delivery_id: "d".into(),
+            call_id: "call-1".into(),
+            installation_id: "i".into(),
+            platform: Platform::Harmony,
+            token: "MAMzLg0123456789aZW".into(),
+            apns_environment: None,
+            kind,
+            payload: Some(ProviderPayload::Harmony { extra_data: "{\"callpush\":\"x\"}".into() }),
+            missed: None,
+            ttl_seconds,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_cancel_never_becomes_an_in_app_call_message() {
+        // Whatever it carries, a cancel has no message: the sender refuses it before any request.
+        for ttl in [0, 30, 86_400] {
+            let refused = Message::for_push(&push(PushKind::Cancel, ttl), false).unwrap_err();
+            assert!(refused.contains("never sent"), "{refused}");
+        }
+        assert_eq!(Message::for_push(&push(PushKind::Ring, 30), false).unwrap().push_type, PUSH_TYPE_CALL);
+    }
+
+    #[test]
+    fn in_app_call_messages_live_30_to_60_seconds_whatever_the_ring_time() {
+        // remaining seconds → ttl
+        for (remaining, ttl) in
+            [(0, 30), (1, 30), (29, 30), (30, 30), (45, 45), (60, 60), (61, 60), (120, 60), (300, 60)]
+        {
+            assert_eq!(voip_ttl(remaining), ttl, "{remaining}");
+            let message = Message::for_push(&push(PushKind::Ring, remaining), false).unwrap();
+            assert_eq!(message.push_options["ttl"], ttl, "{remaining}");
+        }
     }
 
     #[test]

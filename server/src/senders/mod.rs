@@ -100,6 +100,12 @@ pub enum SendOutcome {
         /// What the provider said.
         detail: String,
     },
+    /// Not sent: the provider's daily quota for these pushes is used up (Push Kit test
+    /// messages: 1000 a day per project). Never retried: the quota returns the next day.
+    QuotaExhausted {
+        /// Which quota, and when it returns.
+        detail: String,
+    },
 }
 
 impl SendOutcome {
@@ -112,8 +118,21 @@ impl SendOutcome {
             SendOutcome::Transient { .. } => "transient",
             SendOutcome::BadRequest { .. } => "bad_request",
             SendOutcome::ConfigError { .. } => "config_error",
+            SendOutcome::QuotaExhausted { .. } => "quota_exhausted",
         }
     }
+}
+
+/// A daily quota a provider puts on some pushes, counted in the database so it holds across
+/// instances (docs/providers/harmony.md: Push Kit test messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyQuota {
+    /// What is counted, e.g. `harmony-test-messages:<project id>`.
+    pub counter: String,
+    /// Most pushes per UTC day.
+    pub limit: i64,
+    /// What the quota is, for people (the detail of a refused push).
+    pub describe: String,
 }
 
 /// Sends pushes through one provider.
@@ -122,6 +141,13 @@ pub trait Sender: Send + Sync {
     /// Sends one push and classifies the provider's answer. Never panics; a transport failure
     /// is `Transient`.
     async fn send(&self, push: &OutgoingPush) -> SendOutcome;
+
+    /// The daily quota each push this sender sends counts against, if any. Whoever sends takes
+    /// one from it (in the database) before [`Sender::send`] and gives it back when the push
+    /// was not accepted.
+    fn daily_quota(&self) -> Option<DailyQuota> {
+        None
+    }
 }
 
 /// The sender for each platform.

@@ -15,6 +15,9 @@ pub struct NewCallRows {
     pub deliveries: Vec<Delivery>,
     /// The `call.ringing` webhook, if webhooks are on.
     pub webhook: Option<Webhook>,
+    /// Timeline entries about its deliveries known when it rings (a device whose notifications
+    /// are off): `(delivery_id, event, detail)`.
+    pub notes: Vec<(String, &'static str, String)>,
 }
 
 pub(super) async fn insert_event(
@@ -154,6 +157,17 @@ impl Store {
         for c in &new {
             let detail = format!("{} devices", c.deliveries.len());
             insert_event(&mut tx, &c.call.call_id, None, c.call.created_at, "ringing", Some(&detail)).await?;
+            for (delivery_id, event, detail) in &c.notes {
+                insert_event(
+                    &mut tx,
+                    &c.call.call_id,
+                    Some(delivery_id),
+                    c.call.created_at,
+                    event,
+                    Some(detail),
+                )
+                .await?;
+            }
             if let Some(webhook) = &c.webhook {
                 insert_webhook(&mut tx, webhook, c.call.created_at).await?;
             }

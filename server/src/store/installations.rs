@@ -128,14 +128,31 @@ pub(super) fn installation(r: &AnyRow) -> Result<Installation, StoreError> {
         ttl_seconds: r.try_get("ttl_seconds")?,
         registered_at: r.try_get("registered_at")?,
         expires_at: r.try_get("expires_at")?,
+        notifications: notifications(r)?,
     })
+}
+
+/// The notification state of an installation row read with [`NOTIFICATION_COLUMNS`].
+fn notifications(r: &AnyRow) -> Result<Option<Notifications>, StoreError> {
+    let enabled: Option<i64> = r.try_get("notifications_enabled")?;
+    let source: Option<String> = r.try_get("notifications_source")?;
+    let at: Option<i64> = r.try_get("notifications_at")?;
+    match (enabled, source, at) {
+        (Some(enabled), Some(source), Some(at)) => Ok(Some(Notifications {
+            enabled: enabled != 0,
+            source: parse(&source, "notifications source")?,
+            at,
+        })),
+        _ => Ok(None),
+    }
 }
 
 impl Store {
     /// The installation `id` of `user_id`, expired or not, verified or not.
     pub async fn installation(&self, user_id: &str, id: &str) -> Result<Option<Installation>, StoreError> {
         let sql = format!(
-            "SELECT {INSTALLATION_COLUMNS} FROM installations WHERE user_id = $1 AND installation_id = $2"
+            "SELECT {INSTALLATION_COLUMNS}, {NOTIFICATION_COLUMNS} FROM installations \
+             WHERE user_id = $1 AND installation_id = $2"
         );
         let row = sqlx::query(&sql).bind(user_id).bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| installation(&r)).transpose()
@@ -260,7 +277,7 @@ impl Store {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT {INSTALLATION_COLUMNS}, verify_nonce, verify_expires_at FROM installations \
+            "SELECT {INSTALLATION_COLUMNS}, {NOTIFICATION_COLUMNS}, verify_nonce, verify_expires_at FROM installations \
              WHERE user_id = $1 AND installation_id = $2 AND expires_at > $3"
         );
         let Some(row) = sqlx::query(&sql).bind(user_id).bind(id).bind(now).fetch_optional(&mut *tx).await?
@@ -429,7 +446,8 @@ impl Store {
     ) -> Result<Vec<Installation>, StoreError> {
         let mut out = Vec::new();
         let sql = format!(
-            "SELECT {INSTALLATION_COLUMNS} FROM installations WHERE user_id = $1 AND expires_at > $2 \
+            "SELECT {INSTALLATION_COLUMNS}, {NOTIFICATION_COLUMNS} FROM installations \
+             WHERE user_id = $1 AND expires_at > $2 \
              AND verify_nonce IS NULL ORDER BY installation_id"
         );
         for user in users {
@@ -439,6 +457,96 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Deletes every installation of `user_id`, expired or not, verified or not; returns how
+    /// many.
+    pub async fn delete_user_installations(&self, user_id: &str) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query("DELETE FROM installations WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The installations (user id, installation id) holding `token` of `platform`, live or not.
+    pub async fn installations_with_token(
+        &self,
+        platform: callpush_proto::model::Platform,
+        token: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, installation_id FROM installations WHERE platform = $1 AND token = $2 \
+             ORDER BY user_id, installation_id",
+        )
+        .bind(platform.as_str())
+        .bind(token)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("user_id")?, r.try_get("installation_id")?))).collect()
+    }
+
+    /// Records `state` as the notification permission of `user_id`'s installation `id` unless
+    /// a later report is stored. `None`: the user has no such installation; otherwise whether
+    /// it was recorded.
+    pub async fn set_notifications(
+        &self,
+        user_id: &str,
+        id: &str,
+        state: Notifications,
+    ) -> Result<Option<bool>, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let exists =
+            sqlx::query("SELECT 1 AS one FROM installations WHERE user_id = $1 AND installation_id = $2")
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+        if !exists {
+            tx.rollback().await;
+            return Ok(None);
+        }
+        let done = sqlx::query(
+            "UPDATE installations SET notifications_enabled = $1, notifications_source = $2, \
+             notifications_at = $3 WHERE user_id = $4 AND installation_id = $5 \
+             AND (notifications_at IS NULL OR notifications_at <= $3)",
+        )
+        .bind(i64::from(state.enabled))
+        .bind(state.source.as_str())
+        .bind(state.at)
+        .bind(user_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(done.rows_affected() > 0))
+    }
+
+    /// Records `state` for every installation holding `token` of `platform`, unless a later
+    /// report is stored for it; returns how many changed.
+    pub async fn set_notifications_for_token(
+        &self,
+        platform: callpush_proto::model::Platform,
+        token: &str,
+        state: Notifications,
+    ) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE installations SET notifications_enabled = $1, notifications_source = $2, \
+             notifications_at = $3 WHERE platform = $4 AND token = $5 \
+             AND (notifications_at IS NULL OR notifications_at <= $3)",
+        )
+        .bind(i64::from(state.enabled))
+        .bind(state.source.as_str())
+        .bind(state.at)
+        .bind(platform.as_str())
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Deletes installations that expired before `now`; returns how many.

@@ -18,13 +18,15 @@ use sqlx::{Any, AnyConnection, AnyPool, Row, TransactionManager};
 
 use crate::domain::{
     new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryResult, DeliveryStatus, Installation,
-    TimelineEvent, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
+    Notifications, TimelineEvent, TokenMove, Webhook, RELEASED, RESULT_UNKNOWN,
 };
 
 mod calls;
+mod counters;
 mod deliveries;
 mod installations;
 mod keys;
+mod receipts;
 mod webhooks;
 
 pub use calls::NewCallRows;
@@ -187,6 +189,9 @@ impl Drop for WriteTx {
 const INSTALLATION_COLUMNS: &str =
     "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, \
                                     registered_at, expires_at, alert_token";
+
+/// What an installation row adds to [`INSTALLATION_COLUMNS`] when read: its notification state.
+const NOTIFICATION_COLUMNS: &str = "notifications_enabled, notifications_source, notifications_at";
 
 const CALL_COLUMNS: &str =
     "call_id, caller_id, caller_name, video, data, state, reason, answered_by, created_at, \

@@ -160,6 +160,7 @@ impl Emulator for HarmonyEmulator {
             service_account_file: files.harmony_service_account.clone(),
             base_url: self.base_url(),
             test_message: false,
+            receipts: None,
         }
     }
     fn sender(config: &HarmonyConfig, http: &HttpSettings) -> HarmonySender {

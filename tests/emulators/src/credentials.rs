@@ -28,6 +28,12 @@ pub struct TestCredentials {
     pub harmony_key_id: String,
     /// Push Kit: the service account (`iss`).
     pub harmony_sub_account: String,
+    /// Push Kit receipts: the callback user name configured in AppGallery Connect.
+    pub harmony_receipt_user_name: String,
+    /// Push Kit receipts: the callback secret, base64 as AppGallery Connect generates it.
+    pub harmony_receipt_secret: String,
+    /// Push Kit receipts: the app's package name (`appPackageName`).
+    pub harmony_app_package_name: String,
     /// FCM: Firebase project id (in the send URL).
     pub fcm_project_id: String,
     /// FCM: the service account's e-mail (`iss`).
@@ -56,6 +62,10 @@ impl Default for TestCredentials {
             harmony_project_id: "101811111111111111".into(),
             harmony_key_id: "test-key-id-0001".into(),
             harmony_sub_account: "100000001".into(),
+            harmony_receipt_user_name: "callpush-receipts".into(),
+            // base64 of "callpush test receipt secret 01"
+            harmony_receipt_secret: "Y2FsbHB1c2ggdGVzdCByZWNlaXB0IHNlY3JldCAwMQ==".into(),
+            harmony_app_package_name: "com.example.callpush".into(),
             fcm_project_id: "callpush-test".into(),
             fcm_client_email: "callpush@callpush-test.iam.gserviceaccount.com".into(),
             fcm_private_key_id: "0123456789abcdef0123456789abcdef01234567".into(),

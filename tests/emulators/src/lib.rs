@@ -10,7 +10,8 @@
 //! [`credentials`], checks headers, body schema, size limits and token format, answers with the
 //! provider's documented success and error bodies, can be scripted to misbehave
 //! ([`faults`]), and hands every accepted push, exactly as the device receives it, to the
-//! simulated devices subscribed to its token ([`hub`]). [`device`] is such a device: the real
+//! simulated devices subscribed to its token ([`hub`]). The Push Kit emulator then posts signed
+//! delivery receipts to a configured URL, as Push Kit does ([`harmony_receipts`]). [`device`] is such a device: the real
 //! core `Client` on the `reqwest` transport.
 
 pub mod apns;
@@ -19,6 +20,7 @@ pub mod device;
 pub mod faults;
 pub mod fcm;
 pub mod harmony;
+pub mod harmony_receipts;
 pub mod hub;
 pub mod memo;
 pub mod recording;
@@ -28,7 +30,9 @@ pub mod wns;
 
 use std::path::Path;
 
-use callpush_server::config::{ApnsConfig, FcmConfig, HarmonyConfig, ProvidersConfig, WnsConfig, WnsFlow};
+use callpush_server::config::{
+    ApnsConfig, FcmConfig, HarmonyConfig, HarmonyReceiptsConfig, ProvidersConfig, WnsConfig, WnsFlow,
+};
 use credentials::{CredentialFiles, TestCredentials};
 use hub::DeviceHub;
 
@@ -86,6 +90,11 @@ impl Emulators {
                 service_account_file: files.harmony_service_account.clone(),
                 base_url: self.harmony.base_url(),
                 test_message: false,
+                receipts: Some(HarmonyReceiptsConfig {
+                    user_name: c.harmony_receipt_user_name.clone(),
+                    secret: Some(c.harmony_receipt_secret.clone()),
+                    legacy_secret: None,
+                }),
             }),
             fcm: Some(FcmConfig {
                 service_account_file: files.fcm_service_account.clone(),
@@ -111,6 +120,26 @@ impl Emulators {
             ca_file: Some(ca_file),
         };
         Ok((config, files))
+    }
+
+    /// The Push Kit emulator's receipt settings posting to `url` (a server's
+    /// `/v1/receipts/harmony`), signed with the test credentials [`Emulators::providers_config`]
+    /// configures the server with.
+    pub fn receipt_settings(&self, url: &str) -> harmony_receipts::ReceiptSettings {
+        harmony_receipts::ReceiptSettings {
+            url: url.to_owned(),
+            user_name: self.credentials.harmony_receipt_user_name.clone(),
+            secret: Some(self.credentials.harmony_receipt_secret.clone()),
+            legacy_secret: None,
+            app_package_name: self.credentials.harmony_app_package_name.clone(),
+        }
+    }
+
+    /// Sends the Push Kit emulator's delivery receipts to the server at `base` (its
+    /// `/v1/receipts/harmony`).
+    pub fn send_receipts_to(&self, base: &str) {
+        let url = format!("{}/v1/receipts/harmony", base.trim_end_matches('/'));
+        self.harmony.receipts().configure(Some(self.receipt_settings(&url)));
     }
 
     /// The emulators' test CA, PEM: what a sender must trust to reach them (the `ca_file` of

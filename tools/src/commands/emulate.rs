@@ -15,6 +15,10 @@ pub struct Args {
     /// The WNS token flow the printed configuration uses.
     #[arg(long, value_enum, default_value = "live")]
     wns_flow: Flow,
+    /// Where the Push Kit emulator posts its delivery receipts (a server's
+    /// `/v1/receipts/harmony`); without it, it posts none until told (`PUT /_emulator/receipts`).
+    #[arg(long)]
+    receipt_url: Option<String>,
 }
 
 /// The WNS token flow, on the command line.
@@ -37,6 +41,9 @@ pub fn run(args: Args) -> Result<(), String> {
             Flow::Entra => WnsFlow::Entra,
         };
         let (providers, _) = emulators.providers_config(&args.dir, flow).map_err(|e| e.to_string())?;
+        if let Some(url) = &args.receipt_url {
+            emulators.harmony.receipts().configure(Some(emulators.receipt_settings(url)));
+        }
         #[derive(serde::Serialize)]
         struct Snippet {
             providers: callpush_server::config::ProvidersConfig,
@@ -51,6 +58,12 @@ pub fn run(args: Args) -> Result<(), String> {
         );
         println!("WNS       {}", emulators.wns.endpoint());
         println!("Each serves POST /_emulator/faults, DELETE /_emulator/faults and GET /_emulator/requests.");
+        match &args.receipt_url {
+            Some(url) => println!("Push Kit posts signed delivery receipts to {url}."),
+            None => println!(
+                "Push Kit posts delivery receipts once told where: --receipt-url, or PUT /_emulator/receipts."
+            ),
+        }
         println!();
         println!("# Add to the configuration of `callpush serve` to send through them:");
         println!("{toml}");

@@ -215,8 +215,10 @@ fn open_object(platform: Platform, object: Map<String, Value>) -> Result<Option<
     }
 }
 
-/// HarmonyOS: `{"callId": "<system id>", "data": "<extraData>", "header": {...}}`, where
-/// extraData is the `{"callpush": "<jws>"}` string the server sent.
+/// HarmonyOS: `{"callId": "<system id>", "data": "<extraData>", "header": "..."}`, where
+/// extraData is the `{"callpush": "<jws>"}` string the server sent. `header` is never read:
+/// Push Kit's interface declares it a string (what devices deliver), older emulators and test
+/// kits gave an object, and both (or none) are accepted.
 fn open_harmony(object: Map<String, Value>) -> Result<Option<OpenedPush>, Rejection> {
     let system_call_id = match object.get("callId") {
         None | Some(Value::Null) => None,
@@ -259,12 +261,14 @@ fn value_nested(data: &Value) -> Option<String> {
 }
 
 /// What a HarmonyOS device hands the app for a Push Kit push-type 10 message carrying
-/// `extra_data`: the `data` string of `receiveMessage('VoIP')`. Used by emulators and tests.
+/// `extra_data`: the `data` string of `receiveMessage('VoIP')`, whose `header` is a string as
+/// Push Kit's interface declares it (`header: string`; what it holds is not documented, so this
+/// one holds the token as JSON text). Used by emulators and tests.
 pub fn harmony_delivery(system_call_id: &str, extra_data: &str, token: &str) -> String {
     serde_json::json!({
         "callId": system_call_id,
         "data": extra_data,
-        "header": { "token": token },
+        "header": serde_json::json!({ "token": token }).to_string(),
     })
     .to_string()
 }
@@ -279,4 +283,46 @@ pub fn missed_call_message_id(call_id: &str) -> String {
     let digest = Sha256::digest(call_id.as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("missed-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery of `{"callpush":"a.b.c"}` with `header` as given (`None`: no header).
+    fn delivery(header: Option<Value>) -> String {
+        let mut object = Map::new();
+        object.insert("callId".into(), "sys-1".into());
+        object.insert("data".into(), r#"{"callpush":"a.b.c"}"#.into());
+        if let Some(header) = header {
+            object.insert("header".into(), header);
+        }
+        Value::Object(object).to_string()
+    }
+
+    #[test]
+    fn harmony_deliveries_open_whatever_their_header() {
+        let expected = OpenedPush { jws: "a.b.c".into(), system_call_id: Some("sys-1".into()) };
+        for header in [
+            // What devices deliver: the interface declares `header: string`.
+            Some(Value::String(r#"{"token":"MAMzLg0123456789"}"#.into())),
+            Some(Value::String(String::new())),
+            // What earlier emulators and test kits delivered, and still open.
+            Some(serde_json::json!({"token": "MAMzLg0123456789"})),
+            Some(Value::Null),
+            None,
+        ] {
+            let raw = RawPush::from(delivery(header.clone()).as_str());
+            assert_eq!(open_envelope(Platform::Harmony, &raw), Ok(Some(expected.clone())), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn harmony_delivery_gives_the_header_as_a_string() {
+        let raw: Value =
+            serde_json::from_str(&harmony_delivery("sys-1", r#"{"callpush":"a.b.c"}"#, "tok")).unwrap();
+        assert_eq!(raw["header"], Value::String(r#"{"token":"tok"}"#.into()));
+        assert_eq!(raw["data"], r#"{"callpush":"a.b.c"}"#);
+        assert_eq!(raw["callId"], "sys-1");
+    }
 }
