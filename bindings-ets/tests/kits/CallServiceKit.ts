@@ -7,7 +7,7 @@
  * What it enforces, and where the rule comes from:
  * - Parameters are checked as the SDK does; a bad one throws BusinessError 401.
  * - A VoIP push delivered by Push Kit must be answered with `reportIncomingCall` (or
- *   `reportIncomingCallError`) for its `callId` within 10 s (push-voip-guide-v2: 应用需要在10秒内
+ *   `reportIncomingCallError`) for its `callId` within 10 s (Push Kit's in-app call messages guide, 推送应用内通话消息: 应用需要在10秒内
  *   调用voipCall.reportIncomingCall()). The guide does not say what the system does otherwise; like
  *   iOS PushKit, whose rule this mirrors, the fake treats the app as misbehaving: it records a
  *   violation, and the system forgets the call id, so a late report answers

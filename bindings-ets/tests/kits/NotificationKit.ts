@@ -3,7 +3,7 @@
  * `isNotificationEnabled`, `requestEnableNotification`) over one notification tray that Push
  * Kit's system notifications (push-type 0, see PushKit.ts) share, as on a device.
  *
- * The tray deduplicates by `appMessageId` as push-voip-guide-v2 describes for missed calls
+ * The tray deduplicates by `appMessageId` as Push Kit's in-app call messages guide (推送应用内通话消息) describes for missed calls
  * (通过Notification Kit和Push Kit推送的未接来电通知使用相同的appMessageId，系统会进行通知去重):
  * a notification whose `appMessageId` is already in the tray, from either source, is dropped.
  * A `publish` with the same `id` and `label` as one in the tray replaces it.
