@@ -47,27 +47,22 @@ stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL), pro
 cargo test --locked --workspace
 done_stage
 
-stage "Server: the README's curl tour against a fresh server (callpush serve --dev)"
-root=$PWD
-tour=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# `exec`: the background job is the server itself, so `kill` below stops it (not just a subshell).
-# `--dev`: the tour reads the development credentials the server generates in its directory.
-(cd "$tour" && CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" exec "$root/target/debug/callpush" serve --dev \
-  >"$tour/serve.log" 2>&1) &
-echo $! >"$tour/pid"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-if ! (cd "$tour" && CALLPUSH="$root/target/debug/callpush" CALLPUSH_URL="http://127.0.0.1:$port" \
-  "$root/server/examples/api-tour.sh" >"$tour/tour.log" 2>&1); then
-  kill "$(cat "$tour/pid")"; cat "$tour/tour.log" "$tour/serve.log"; exit 1
-fi
-kill "$(cat "$tour/pid")"
-wait "$(cat "$tour/pid")" 2>/dev/null || true
-echo "    the tour ran through: register, ring, long-poll, answer, read the timeline, unregister"
+stage "Server: the curl tour of server/README.md, run as written against a fresh server (callpush serve --dev)"
+# Extracts the block marked <!-- tour --> and runs it with bash -euo pipefail; fails if the
+# block is missing or any line of it fails. (server/tests/commands.rs checks that it does.)
+server/examples/api-tour.sh --bin target/debug --quiet
 done_stage
 
 stage "Server: property-based run of the API from its OpenAPI document (schemathesis)"
 tests/openapi/run.sh
+done_stage
+
+stage "Server: generated OpenAPI clients (Python, TypeScript) decode a full tour without losing a field"
+tests/openapi-clients/run.sh
+done_stage
+
+stage "Server: /metrics read by Prometheus' own parser (prometheus_client, tests/metrics)"
+tests/metrics/check.sh
 done_stage
 
 stage "Swift: syntax, C header and symbols (no Swift compiler here)"

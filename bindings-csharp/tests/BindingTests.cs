@@ -229,7 +229,16 @@ namespace Callpush.Tests
         public void AsyncCallsCompleteAndCallbacksArriveFromRustThreads()
         {
             var listener = new RecordingListener();
-            var http = new ScriptedHttp { Answer = r => Task.Run(() => ScriptedHttp.Registered(r, "bob", DateTimeOffset.UtcNow.ToUnixTimeSeconds())) };
+            // The answer comes later than the first poll, so the core resumes on another thread
+            // (an answer ready at once lets the first poll, on the calling thread, finish the call).
+            var http = new ScriptedHttp
+            {
+                Answer = async r =>
+                {
+                    await Task.Delay(50).ConfigureAwait(false);
+                    return ScriptedHttp.Registered(r, "bob", DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+                },
+            };
             var testThread = Thread.CurrentThread.ManagedThreadId;
             using (var client = NewClient(http, listener))
             {

@@ -7,25 +7,24 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use callpush_proto::api::{
     CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
-    NotificationsBody, VerificationState, VerifyBody,
+    NotificationsBody, SigningKey, StatusView, VerificationState, VerifyBody,
 };
 use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
 use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
 use callpush_proto::registration::{installation_request, RegistrationError};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::schema::{Discriminator, OneOfBuilder, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
@@ -35,7 +34,7 @@ use crate::domain::{
     TimelineEvent,
 };
 use crate::http_server::WaitLimiter;
-use crate::metrics::{HttpLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::receipts::{ReceiptError, Receipts, SignatureError, CALLBACK_HEADER};
 use crate::rings::{NewCall, RingError, Rings};
 use crate::store::{PendingNonce, Registered, Store, Verified};
@@ -110,6 +109,7 @@ pub fn router(state: Shared) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route(WELL_KNOWN_KEYS, get(signing_keys))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -118,22 +118,9 @@ pub fn router(state: Shared) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::http_server::observe))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
-}
-
-/// Counts and times every request by route and status; logs it without headers or bodies.
-async fn observe(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let labels = HttpLabels { route: route.clone(), status: response.status().as_u16() };
-    state.metrics.http_requests.get_or_create(&labels).inc();
-    state.metrics.http_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-    tracing::debug!(%method, %route, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
-    response
 }
 
 // ---- errors ----
@@ -283,7 +270,7 @@ impl FromRequestParts<Shared> for Device {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Self::Rejection> {
         let token = bearer(parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))?;
-        Ok(Device(state.device_auth.verify(token)?))
+        Ok(Device(state.device_auth.authenticate(token).await?))
     }
 }
 
@@ -319,7 +306,7 @@ impl FromRequestParts<Shared> for Identity {
         if is_api_key(&state.api_keys, token) {
             return Ok(Identity::Backend);
         }
-        Ok(Identity::Device(state.device_auth.verify(token)?))
+        Ok(Identity::Device(state.device_auth.authenticate(token).await?))
     }
 }
 
@@ -392,8 +379,8 @@ fn lease(
         lease: InstallationResponse {
             installation_id: inst.installation_id.clone(),
             user_id: inst.user_id.clone(),
-            expires_at: inst.expires_at / 1000,
-            server_time: now / 1000,
+            expires_at_ms: inst.expires_at,
+            server_time_ms: now,
             signing_keys: state.rings.published_keys(),
             alert_token: inst.alert_token.clone(),
             verification,
@@ -422,13 +409,13 @@ pub struct NotificationsState {
     /// `device` (the SDK's report) or `push_kit_receipt` (a Push Kit receipt with result 6).
     #[schema(pattern = "^(device|push_kit_receipt)$")]
     source: String,
-    /// Unix ms: when the device's report arrived, or when the device reported the receipt.
-    reported_at: i64,
+    /// When, unix milliseconds: the device's report arrived, or the device reported the receipt.
+    reported_at_ms: i64,
 }
 
 impl From<Notifications> for NotificationsState {
     fn from(n: Notifications) -> Self {
-        NotificationsState { enabled: n.enabled, source: n.source.as_str().into(), reported_at: n.at }
+        NotificationsState { enabled: n.enabled, source: n.source.as_str().into(), reported_at_ms: n.at }
     }
 }
 
@@ -475,10 +462,12 @@ pub struct CallerBody {
 /// A call just created.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallCreated {
+    /// The call.
     call_id: String,
-    state: String,
-    /// Ring deadline, unix seconds.
-    expires_at: i64,
+    /// `ringing`.
+    state: CallPhase,
+    /// Ring deadline, unix milliseconds.
+    expires_at_ms: i64,
     /// One per live device of the callees.
     deliveries: Vec<DeliverySummary>,
 }
@@ -504,29 +493,64 @@ pub struct DeliverySummary {
 /// `call` as devices see it.
 fn call_status(call: &CallRecord) -> CallStatus {
     CallStatus {
+        view: StatusView::Status,
         call_id: call.call_id.clone(),
         state: call.state,
         reason: call.reason,
         answered_by: call.answered_by.clone(),
-        expires_at: call.expires_at / 1000,
-        server_time: now_ms() / 1000,
+        expires_at_ms: call.expires_at,
+        server_time_ms: now_ms(),
     }
 }
 
-/// A call with its devices and timeline, for the app backend.
+/// The one value of [`CallDetail::view`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailView {
+    /// A [`CallDetail`].
+    Detail,
+}
+
+fn detail_view_schema() -> utoipa::openapi::schema::Object {
+    callpush_proto::api::view_schema(
+        "detail",
+        "Always `detail`: tells an API key's `CallDetail` from a device's `CallStatus`.",
+    )
+}
+
+/// A call with its devices and timeline, for the app backend (`GET /v1/calls/{id}` with an API
+/// key): the fields of `CallStatus` and more.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallDetail {
-    #[serde(flatten)]
-    status: CallStatus,
+    /// Always `detail`: what `GET /v1/calls/{id}` answers is told apart by this field (the
+    /// OpenAPI discriminator), `detail` here and `status` in a device's `CallStatus`.
+    #[schema(schema_with = detail_view_schema)]
+    view: DetailView,
+    /// The call.
+    call_id: String,
+    /// Where the call is.
+    state: CallPhase,
+    /// For `cancelled` and `missed`: why.
+    reason: Option<CancelReason>,
+    /// For `answered`: the installation that answered.
+    answered_by: Option<String>,
+    /// Ring deadline, unix milliseconds.
+    expires_at_ms: i64,
+    /// The server's clock when it answered, unix milliseconds.
+    server_time_ms: i64,
+    /// The caller's user id.
     caller_id: String,
+    /// The caller's display name, as the pushes carry it.
     caller_name: Option<String>,
+    /// Video offered.
     video: bool,
     /// Callees and whether each declined.
     callees: Vec<CalleeStatus>,
-    /// Created, unix ms.
-    created_at: i64,
-    /// Stopped ringing, unix ms.
-    ended_at: Option<i64>,
+    /// Created, unix milliseconds.
+    created_at_ms: i64,
+    /// When it stopped ringing, unix milliseconds; null while it rings.
+    ended_at_ms: Option<i64>,
+    /// One per push: rings, cancels and missed-call notifications.
     deliveries: Vec<DeliverySummary>,
     /// Every state change and delivery attempt, oldest first.
     timeline: Vec<TimelineEntry>,
@@ -542,8 +566,8 @@ pub struct CalleeStatus {
 /// One timeline entry.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineEntry {
-    /// Unix ms.
-    at: i64,
+    /// When, unix milliseconds.
+    at_ms: i64,
     delivery_id: Option<String>,
     event: String,
     detail: Option<String>,
@@ -563,21 +587,32 @@ pub struct CancelBody {
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Hold the request up to this many seconds until the call changes; more than 60 counts as 60
-    /// (the SDK asks for up to 120).
+    /// (the SDK asks for up to 120). Devices only: an API key's read is answered at once.
     #[serde(default)]
     #[param(value_type = u64, format = "uint64", required = false, minimum = 0, example = 0)]
     wait: Option<u64>,
 }
 
-/// `GET /v1/calls/{call_id}`: a device gets a [`CallStatus`], an API key a [`CallDetail`].
+/// `GET /v1/calls/{call_id}`: a device gets a [`CallStatus`] (`view: status`), an API key a
+/// [`CallDetail`] (`view: detail`). One of the two, told apart by `view` (the discriminator), which
+/// each states as a one-value enum: a generated client picks the right one whether it reads the
+/// discriminator or tries each in turn.
 pub enum CallView {}
 
 impl PartialSchema for CallView {
     fn schema() -> RefOr<Schema> {
-        AnyOfBuilder::new()
-            .item(Ref::from_schema_name("CallStatus"))
-            .item(Ref::from_schema_name("CallDetail"))
-            .description(Some("CallStatus for a device token, CallDetail for an API key"))
+        let status = "#/components/schemas/CallStatus";
+        let detail = "#/components/schemas/CallDetail";
+        OneOfBuilder::new()
+            .item(Ref::new(status))
+            .item(Ref::new(detail))
+            .discriminator(Some(Discriminator::with_mapping(
+                "view",
+                [("status", status), ("detail", detail)],
+            )))
+            .description(Some(
+                "`view: status` (CallStatus) for a device token, `view: detail` (CallDetail) for an API key",
+            ))
             .into()
     }
 }
@@ -740,8 +775,9 @@ async fn put_installation(
             StatusCode::CONFLICT,
             "too_many_installations",
             format!(
-                "this user already has {limit} installations, the most this server allows; unregister \
-                 devices no longer used (DELETE /v1/installations/{{id}}) or wait for their leases to lapse"
+                "this user already has {}, the most this server allows; unregister devices no longer \
+                 used (DELETE /v1/installations/{{id}}) or wait for their leases to lapse",
+                count(u64::from(limit), "installation", "installations")
             ),
         )),
     }
@@ -790,6 +826,11 @@ async fn verify_installation(
             Err(ApiError::new(StatusCode::FORBIDDEN, "verification_failed", why.to_string()))
         }
     }
+}
+
+/// `n` and the noun for it: "1 installation", "2 installations".
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A refused token, described with the API's field names (`alert_token`, not the SDK's
@@ -1024,19 +1065,21 @@ async fn create_call(
         StatusCode::ACCEPTED,
         Json(CallCreated {
             call_id: call.call_id,
-            state: call.state.as_str().into(),
-            expires_at: call.expires_at / 1000,
+            state: call.state,
+            expires_at_ms: call.expires_at,
             deliveries: deliveries.iter().map(summary).collect(),
         }),
     ))
 }
 
-/// A call: its state for a callee's device (with `?wait=` to long-poll), or its details and
-/// delivery timeline for the app backend.
+/// A call: its state for a callee's device (`view: status`, with `?wait=` to long-poll), or its
+/// details, deliveries and timeline for the app backend (`view: detail`).
 #[utoipa::path(get, path = "/v1/calls/{call_id}", tag = "device", tags = ["backend"],
     params(("call_id" = String, Path, description = "The call id", pattern = "^[A-Za-z0-9._:-]{1,64}$",
              example = "example-call"), WaitQuery),
-    responses((status = 200, body = CallView, description = "Devices get CallStatus; API keys get CallDetail"),
+    responses((status = 200, body = CallView,
+               description = "A device token gets the call's `CallStatus` (`view: status`); an API key gets its \
+                              `CallDetail` (`view: detail`)"),
               (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
               (status = 404, response = NotFound), (status = 429, response = TooManyWaits),
               (status = 503, response = StorageUnavailable)),
@@ -1072,7 +1115,13 @@ async fn get_call(
             let timeline = state.store.events(&id).await?;
             let callees = state.store.callees(&id).await?;
             Ok(Json(CallDetail {
-                status: call_status(&call),
+                view: DetailView::Detail,
+                call_id: call.call_id,
+                state: call.state,
+                reason: call.reason,
+                answered_by: call.answered_by,
+                expires_at_ms: call.expires_at,
+                server_time_ms: now_ms(),
                 caller_id: call.caller_id,
                 caller_name: call.caller_name,
                 video: call.video,
@@ -1080,8 +1129,8 @@ async fn get_call(
                     .into_iter()
                     .map(|(user_id, declined)| CalleeStatus { user_id, declined })
                     .collect(),
-                created_at: call.created_at,
-                ended_at: call.ended_at,
+                created_at_ms: call.created_at,
+                ended_at_ms: call.ended_at,
                 timeline: timeline_of(timeline, &deliveries),
                 deliveries: deliveries.iter().map(summary).collect(),
             })
@@ -1201,7 +1250,7 @@ async fn readyz(State(state): State<Shared>) -> Result<Json<Health>, ApiError> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text")))]
 async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], state.metrics.encode())
 }
 
 /// This document.
@@ -1244,15 +1293,15 @@ pub fn document() -> serde_json::Value {
 fn timeline_of(events: Vec<TimelineEvent>, deliveries: &[Delivery]) -> Vec<TimelineEntry> {
     let mut timeline: Vec<TimelineEntry> = events
         .into_iter()
-        .map(|e| TimelineEntry { at: e.at, delivery_id: e.delivery_id, event: e.event, detail: e.detail })
+        .map(|e| TimelineEntry { at_ms: e.at, delivery_id: e.delivery_id, event: e.event, detail: e.detail })
         .chain(deliveries.iter().filter(|d| d.status == DeliveryStatus::Delivered).map(|d| TimelineEntry {
-            at: d.updated_at,
+            at_ms: d.updated_at,
             delivery_id: Some(d.delivery_id.clone()),
             event: "delivery_delivered".into(),
             detail: d.detail.clone(),
         }))
         .collect();
-    timeline.sort_by_key(|e| e.at);
+    timeline.sort_by_key(|e| e.at_ms);
     timeline
 }
 
@@ -1270,17 +1319,77 @@ fn summary(d: &Delivery) -> DeliverySummary {
     }
 }
 
+// ---- the server's call-signing keys: GET /.well-known/callpush-keys ----
+
+/// Where the server publishes the public keys call pushes are signed with.
+pub const WELL_KNOWN_KEYS: &str = "/.well-known/callpush-keys";
+
+/// How long the key set may be cached, seconds. A rotation publishes the next key long before
+/// it signs (`callpush rotate-key`, a day by default), and a retired key stays published an hour
+/// after its successor activates (`keyring::RETIRED_KEY_GRACE`), so a copy this old still
+/// verifies every push.
+pub const SIGNING_KEYS_MAX_AGE: u32 = 300;
+
+/// The server's call-signing public keys: a JWK Set (RFC 7517), the keys registrations answer
+/// in `signing_keys`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeySet {
+    /// The keys devices trust now: the one signing, the next one, and one retired within the hour.
+    pub keys: Vec<SigningJwk>,
+}
+
+/// One Ed25519 public key (RFC 8037).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningJwk {
+    /// Key type: `OKP`.
+    pub kty: String,
+    /// Curve: `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+    /// The key id call pushes name in their `kid` header (the key's RFC 7638 thumbprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// `EdDSA`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// `sig`.
+    #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+impl From<callpush_proto::model::Jwk> for SigningJwk {
+    fn from(jwk: callpush_proto::model::Jwk) -> Self {
+        SigningJwk { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid: jwk.kid, alg: jwk.alg, use_: jwk.use_ }
+    }
+}
+
+/// The public keys call pushes are signed with, as a JWK Set: what a device trusts, and what
+/// `callpush-dev inspect --jwks-url` takes. Public: no credentials.
+#[utoipa::path(get, path = "/.well-known/callpush-keys", tag = "operations",
+    responses((status = 200, body = SigningKeySet, description = "The JWK Set of the call-signing keys",
+               headers(("Cache-Control" = String, description = "`public, max-age=300`")))))]
+async fn signing_keys(State(state): State<Shared>) -> impl IntoResponse {
+    let keys = state.rings.published_keys().into_iter().map(SigningJwk::from).collect();
+    (
+        [(header::CACHE_CONTROL, format!("public, max-age={SIGNING_KEYS_MAX_AGE}"))],
+        Json(SigningKeySet { keys }),
+    )
+}
+
+// ---- end of the call-signing keys ----
+
 /// The OpenAPI document, generated from the handlers above.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "callpush", description = "Incoming-call push registrar and ring orchestrator"),
     paths(put_installation, verify_installation, put_notifications, delete_installation, delete_user_installations,
           create_call, get_call, answer_call, decline_call, cancel_call, harmony_receipts,
-          healthz, readyz, metrics, openapi),
+          healthz, readyz, metrics, openapi, signing_keys),
     components(schemas(InstallationBody, InstallationResponse, InstallationLease, NotificationsState, NotificationsBody,
                         RemovedInstallations, HarmonyReceiptBody, HarmonyReceiptStatus, HarmonyDeliveryStatus,
                         ReceiptAnswer, VerifyBody, CreateCallBody, CallerBody, CallCreated,
-                        DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody,
+                        DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody, SigningKey,
                         CancelBody, ErrorBody, ErrorDetail, Platform, ApnsEnvironment, CancelReason, CallPhase, VerificationState,
                         CallView, Health),
                 responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,

@@ -80,8 +80,10 @@ impl Default for HttpConfig {
     }
 }
 
-/// Device tokens: JWTs whose `sub` is the user id, verified with one of these.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Device tokens: JWTs whose `sub` is the user id, verified with one of these. Local keys
+/// (`hs256_secret`, `public_key_files`, `jwks_file`) are tried first, then the keys of
+/// `jwks_url`; `issuer` and `audience` apply to every token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// An HS256 shared secret (at least 32 bytes).
@@ -91,10 +93,94 @@ pub struct AuthConfig {
     pub public_key_files: Vec<PathBuf>,
     /// A JWKS file of the identity provider's public keys.
     pub jwks_file: Option<PathBuf>,
+    /// The identity provider's JWKS URL (https): fetched at start, cached as its
+    /// `Cache-Control` says (5 min to 24 h, 1 h without), fetched again when a token names an
+    /// unknown `kid` (at most every 30 s). Requires `issuer` and `audience`.
+    pub jwks_url: Option<String>,
+    /// Extra trusted roots (PEM) for `jwks_url`, e.g. a private identity provider's CA; the
+    /// system's roots are trusted as well.
+    pub jwks_ca_file: Option<PathBuf>,
+    /// The signature algorithms public keys may verify (default RS256, ES256, EdDSA); `HS*`
+    /// never (that is `hs256_secret`), `none` never.
+    #[serde(default = "AuthConfig::default_algorithms")]
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
     /// Required `iss`, if set.
     pub issuer: Option<String>,
     /// Required `aud`, if set.
     pub audience: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            hs256_secret: None,
+            public_key_files: Vec::new(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_ca_file: None,
+            algorithms: AuthConfig::default_algorithms(),
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// RS256, ES256, EdDSA: what Firebase, Auth0, Cognito and Entra ID sign with, and more.
+    pub fn default_algorithms() -> Vec<jsonwebtoken::Algorithm> {
+        use jsonwebtoken::Algorithm;
+        vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
+    }
+
+    /// Whether these settings can verify tokens safely: an HS256 secret long enough, only
+    /// asymmetric algorithms for public keys, and a JWKS URL over https with the `issuer` and
+    /// `audience` its tokens must carry.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        use jsonwebtoken::Algorithm;
+        if let Some(secret) = &self.hs256_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError("auth.hs256_secret must be at least 32 bytes".into()));
+            }
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError("auth.algorithms must name at least one algorithm".into()));
+        }
+        if let Some(hs) = self
+            .algorithms
+            .iter()
+            .find(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        {
+            return Err(ConfigError(format!(
+                "auth.algorithms: {hs:?} is not for public keys (a shared secret is `hs256_secret`)"
+            )));
+        }
+        for (name, value) in [("issuer", &self.issuer), ("audience", &self.audience)] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(ConfigError(format!("auth.{name} is empty")));
+            }
+        }
+        match &self.jwks_url {
+            Some(url) => {
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| ConfigError(format!("auth.jwks_url is not a URL: {e}")))?;
+                if parsed.scheme() != "https" || parsed.host().is_none() {
+                    return Err(ConfigError("auth.jwks_url must be an https:// URL".into()));
+                }
+                if self.issuer.is_none() || self.audience.is_none() {
+                    return Err(ConfigError(
+                        "auth.jwks_url needs auth.issuer and auth.audience: the identity provider's keys \
+                         sign tokens for every app it serves, so tokens must be shown to be for this one"
+                            .into(),
+                    ));
+                }
+            }
+            None if self.jwks_ca_file.is_some() => {
+                return Err(ConfigError("auth.jwks_ca_file is only used with auth.jwks_url".into()));
+            }
+            None => {}
+        }
+        Ok(())
+    }
 }
 
 /// Ringing and delivery.
@@ -423,11 +509,7 @@ impl Config {
         if self.registrar.max_installations_per_user == 0 {
             return Err(ConfigError("registrar.max_installations_per_user must be positive".into()));
         }
-        if let Some(secret) = &self.auth.hs256_secret {
-            if secret.len() < 32 {
-                return Err(ConfigError("auth.hs256_secret must be at least 32 bytes".into()));
-            }
-        }
+        self.auth.check()?;
         if self.api_keys.iter().any(|k| k.len() < 16) {
             return Err(ConfigError("api keys must be at least 16 characters".into()));
         }
@@ -451,6 +533,7 @@ impl Config {
         self.auth.hs256_secret.is_some()
             || !self.auth.public_key_files.is_empty()
             || self.auth.jwks_file.is_some()
+            || self.auth.jwks_url.is_some()
     }
 }
 
@@ -465,6 +548,98 @@ impl HttpConfig {
             ));
         }
         Ok(())
+    }
+}
+
+// ---- finding the configuration: every `callpush` command finds it the same way ----
+
+/// The environment variable naming the configuration file when `--config` is not given.
+pub const CONFIG_ENV: &str = "CALLPUSH_CONFIG";
+
+/// The file read from the working directory when neither `--config` nor [`CONFIG_ENV`] names one.
+pub const CONFIG_FILE_NAME: &str = "callpush.toml";
+
+/// Where the configuration came from, so a command can say where it looked. Paths are
+/// absolute; relative paths inside the configuration (`data_dir`, a SQLite `database_url`)
+/// are relative to the working directory, whichever way the file was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `--config FILE`.
+    Flag(PathBuf),
+    /// `CALLPUSH_CONFIG=FILE`.
+    Env(PathBuf),
+    /// `callpush.toml` in the working directory.
+    WorkingDir(PathBuf),
+    /// No file: the defaults and `CALLPUSH_*` variables.
+    Defaults {
+        /// The working directory, against which relative paths resolve.
+        cwd: PathBuf,
+    },
+}
+
+impl ConfigSource {
+    /// Finds the file: `flag`, else the file `env` (the value of [`CONFIG_ENV`]) names, else
+    /// [`CONFIG_FILE_NAME`] in `cwd` if it exists. A file named by `flag` or `env` must exist.
+    pub fn find(flag: Option<&Path>, env: Option<&std::ffi::OsStr>, cwd: &Path) -> Result<Self, ConfigError> {
+        let absolute = |path: &Path| cwd.join(path);
+        if let Some(file) = flag {
+            let file = absolute(file);
+            if !file.is_file() {
+                return Err(ConfigError(format!("--config {}: no such file", file.display())));
+            }
+            return Ok(ConfigSource::Flag(file));
+        }
+        if let Some(file) = env.filter(|value| !value.is_empty()) {
+            let file = absolute(Path::new(file));
+            if !file.is_file() {
+                return Err(ConfigError(format!("{CONFIG_ENV}={}: no such file", file.display())));
+            }
+            return Ok(ConfigSource::Env(file));
+        }
+        let file = cwd.join(CONFIG_FILE_NAME);
+        if file.is_file() {
+            return Ok(ConfigSource::WorkingDir(file));
+        }
+        Ok(ConfigSource::Defaults { cwd: cwd.to_owned() })
+    }
+
+    /// The file read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            ConfigSource::Flag(file) | ConfigSource::Env(file) | ConfigSource::WorkingDir(file) => Some(file),
+            ConfigSource::Defaults { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::Flag(file) => write!(f, "--config {}", file.display()),
+            ConfigSource::Env(file) => write!(f, "{CONFIG_ENV}={}", file.display()),
+            ConfigSource::WorkingDir(file) => {
+                write!(f, "{} (found in the working directory)", file.display())
+            }
+            ConfigSource::Defaults { cwd } => write!(
+                f,
+                "no configuration file (no --config, no {CONFIG_ENV}, no {CONFIG_FILE_NAME} in {}): \
+                 the defaults and CALLPUSH_* variables",
+                cwd.display()
+            ),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration as every `callpush` command finds it: the file `--config` names
+    /// (`flag`), else the one `CALLPUSH_CONFIG` names, else `callpush.toml` in the working
+    /// directory if there is one, else none; then `CALLPUSH_*` variables over it.
+    pub fn discover(flag: Option<&Path>) -> Result<(Config, ConfigSource), ConfigError> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError(format!("cannot read the working directory: {e}")))?;
+        let source = ConfigSource::find(flag, std::env::var_os(CONFIG_ENV).as_deref(), &cwd)?;
+        let config = Config::load(source.file())?;
+        Ok((config, source))
     }
 }
 
@@ -535,6 +710,40 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    /// Every command finds the configuration this way: `--config`, `CALLPUSH_CONFIG`,
+    /// `./callpush.toml`, nothing; a named file that is missing is an error naming it.
+    #[test]
+    fn the_configuration_file_is_found_by_flag_then_variable_then_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path();
+        let named = cwd.join("named.toml");
+        std::fs::write(&named, "").unwrap();
+        let env = Some(std::ffi::OsStr::new("named.toml"));
+        assert_eq!(
+            ConfigSource::find(None, None, cwd).unwrap(),
+            ConfigSource::Defaults { cwd: cwd.to_owned() }
+        );
+        assert!(ConfigSource::find(None, None, cwd).unwrap().to_string().contains("no configuration file"));
+        assert_eq!(ConfigSource::find(None, env, cwd).unwrap(), ConfigSource::Env(named.clone()));
+        assert_eq!(ConfigSource::find(None, Some("".as_ref()), cwd).unwrap().file(), None);
+        std::fs::write(cwd.join(CONFIG_FILE_NAME), "").unwrap();
+        assert_eq!(
+            ConfigSource::find(None, None, cwd).unwrap(),
+            ConfigSource::WorkingDir(cwd.join(CONFIG_FILE_NAME))
+        );
+        assert_eq!(ConfigSource::find(None, env, cwd).unwrap(), ConfigSource::Env(named.clone()));
+        assert_eq!(
+            ConfigSource::find(Some(Path::new("named.toml")), Some("missing.toml".as_ref()), cwd).unwrap(),
+            ConfigSource::Flag(named)
+        );
+        let missing = ConfigSource::find(Some(Path::new("missing.toml")), None, cwd).unwrap_err().to_string();
+        assert!(
+            missing.contains("--config") && missing.contains(&cwd.join("missing.toml").display().to_string())
+        );
+        let missing = ConfigSource::find(None, Some("missing.toml".as_ref()), cwd).unwrap_err().to_string();
+        assert!(missing.contains("CALLPUSH_CONFIG="), "{missing}");
     }
 
     #[test]

@@ -271,7 +271,9 @@ impl Dispatcher {
     ) {
         let (this, results) = (self.clone(), results.clone());
         tokio::spawn(async move {
-            let _ = results.send(this.deliver(delivery, call).await);
+            let result = this.deliver(&delivery, call).await;
+            log_result(&delivery, &result);
+            let _ = results.send(result);
             drop(permit);
         });
     }
@@ -344,15 +346,15 @@ impl Dispatcher {
     /// Sends one delivery and does what [`delivery_policy`] says follows. One whose claim this
     /// instance may have lost (no heartbeat reached the database for most of a lease) is handed
     /// back unsent; if another instance took it meanwhile, that instance's result stands.
-    async fn deliver(&self, delivery: Delivery, call: Option<CallRecord>) -> DeliveryResult {
+    async fn deliver(&self, delivery: &Delivery, call: Option<CallRecord>) -> DeliveryResult {
         let now = now_ms();
-        let finish = |end| finished(&delivery, end, now);
+        let finish = |end| finished(delivery, end, now);
         let Some(call) = call else { return finish(delivery_policy::call_missing()) };
-        let deadline = match delivery_policy::before_send(&delivery, &call, now) {
+        let deadline = match delivery_policy::before_send(delivery, &call, now) {
             Ok(deadline) => deadline,
             Err(end) => return finish(end),
         };
-        let push = match self.push(&delivery, &call, now, deadline) {
+        let push = match self.push(delivery, &call, now, deadline) {
             Ok(push) => push,
             Err(detail) => return finish(delivery_policy::unbuildable(detail)),
         };
@@ -365,13 +367,17 @@ impl Dispatcher {
                     let detail = format!("could not confirm the call still rings: {e}");
                     let backoff = jittered_backoff(delivery.attempts);
                     let step = delivery_policy::gate_unsure(detail, deadline, now_ms(), backoff);
-                    return self.follow(&delivery, step, now).await;
+                    return self.follow(delivery, step, now).await;
                 }
             }
         }
         if !self.lease.holds(now_ms()) {
-            tracing::warn!(delivery = %delivery.delivery_id, "not sending: this instance's claims may have lapsed");
-            return released(&delivery);
+            tracing::warn!(
+                call_id = %delivery.call_id,
+                delivery_id = %delivery.delivery_id,
+                "not sending: this instance's claims may have lapsed"
+            );
+            return released(delivery);
         }
         let sender = self.senders.for_platform(delivery.platform).clone();
         let started = Instant::now();
@@ -392,27 +398,25 @@ impl Dispatcher {
                 outcome: outcome.class().to_owned(),
             })
             .inc();
-        match &outcome {
-            SendOutcome::BadRequest { detail } => {
-                tracing::warn!(%platform, call = %delivery.call_id, %detail, "provider refused the request");
-            }
-            SendOutcome::ConfigError { detail } => {
-                self.metrics
-                    .config_errors
-                    .get_or_create(&PlatformLabels { platform: platform.clone() })
-                    .inc();
-                tracing::error!(%platform, %detail, "provider configuration error: pushes to this platform fail until it is fixed");
-            }
-            _ => {}
+        // A refused request is logged with the delivery's result (`log_result`).
+        if let SendOutcome::ConfigError { detail } = &outcome {
+            self.metrics.config_errors.get_or_create(&PlatformLabels { platform: platform.clone() }).inc();
+            tracing::error!(
+                %platform,
+                call_id = %delivery.call_id,
+                delivery_id = %delivery.delivery_id,
+                %detail,
+                "provider configuration error: pushes to this platform fail until it is fixed"
+            );
         }
         let step = delivery_policy::next_step(
-            &delivery,
+            delivery,
             outcome,
             deadline,
             now_ms(),
             jittered_backoff(delivery.attempts),
         );
-        self.follow(&delivery, step, now).await
+        self.follow(delivery, step, now).await
     }
 
     /// Does what `step` says for `delivery`, whose attempt started at `now`, and gives its result.
@@ -452,7 +456,9 @@ impl Dispatcher {
             };
         if cleared {
             tracing::info!(
-                installation = %d.installation_id,
+                call_id = %d.call_id,
+                delivery_id = %d.delivery_id,
+                installation_id = %d.installation_id,
                 token = %crate::auth::redact(&d.token),
                 "cleared a dead APNs alert token; the installation still rings"
             );
@@ -532,7 +538,13 @@ pub(crate) async fn prune_dead_token(
     match store.prune_installation(user, installation, token, invalid_since).await {
         Ok(true) => {
             metrics.pruned.inc();
-            tracing::info!(%installation, platform = platform.as_str(), "pruned an installation whose token is dead");
+            tracing::info!(
+                installation_id = %installation,
+                %user,
+                platform = %platform.as_str(),
+                token = %crate::auth::redact(token),
+                "pruned an installation whose token is dead"
+            );
             true
         }
         Ok(false) => false,
@@ -577,6 +589,38 @@ pub(crate) async fn send_within_quota(
         }
     }
     outcome
+}
+
+/// Logs what became of one attempt at `d`, with the ids that find it (`GET /v1/calls/{call_id}`
+/// shows its timeline) and the token shortened: a failure or a retry at warn (a dead token, the
+/// app uninstalled, at info: it is routine), the rest at debug.
+fn log_result(d: &Delivery, r: &DeliveryResult) {
+    let (platform, kind, attempt) = (d.platform.as_str(), d.kind.as_str(), d.attempts);
+    let (call_id, delivery_id, installation_id) = (&d.call_id, &d.delivery_id, &d.installation_id);
+    let (outcome, detail) = (r.outcome.as_str(), r.detail.as_deref());
+    macro_rules! log {
+        ($level:ident, $($extra:tt)*) => {
+            tracing::$level!(
+                %call_id, %delivery_id, %installation_id, %platform, %kind, %outcome, attempt,
+                token = %crate::auth::redact(&d.token), detail,
+                $($extra)*
+            )
+        };
+    }
+    match r.status {
+        DeliveryStatus::Pending if outcome == RELEASED => log!(debug, "delivery handed back unsent"),
+        DeliveryStatus::Pending => {
+            log!(warn, retry_in_ms = (r.next_attempt_at - r.at).max(0), "delivery failed; retrying")
+        }
+        DeliveryStatus::Failed if outcome == "invalid_token" => {
+            log!(info, "delivery failed: the token is dead")
+        }
+        DeliveryStatus::Failed => log!(warn, "delivery failed"),
+        DeliveryStatus::Unknown => log!(warn, "delivery result unknown: it may have been sent"),
+        DeliveryStatus::Delivered => log!(debug, "delivered"),
+        DeliveryStatus::Skipped => log!(debug, "delivery skipped: the call stopped ringing"),
+        DeliveryStatus::Sending => log!(debug, "delivery still sending"),
+    }
 }
 
 /// A claimed delivery handed back unattempted, due at once.

@@ -1,7 +1,8 @@
 //! The HTTP edge: the accept loop serving the API over HTTP/1.1 and h2c, with the limits that
 //! keep slow, idle or too many clients from holding the server — a header-read timeout
 //! (slowloris), a request-body deadline (slow bodies get `408`), an idle timeout, a connection
-//! cap answered with a clean `503` — and the per-user bound on long-polls.
+//! cap answered with a clean `503` — and the per-user bound on long-polls; and [`observe`], the
+//! layer that counts, times and logs every request.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::extract::{MatchedPath, State};
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use axum::middleware::Next;
 use axum::Router;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::service::Service as _;
@@ -26,7 +29,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{HttpLabels, Metrics, StatusLabels};
 use crate::sync::unpoisoned;
 
 /// Connections the cap leaves free when it is derived from the open-file limit: the process's
@@ -42,6 +45,59 @@ const LINGER: Duration = Duration::from_millis(100);
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// The answer past the connection cap.
 const TOO_MANY_CONNECTIONS: &str = r#"{"error":{"code":"too_many_connections","message":"the server has too many open connections; retry"}}"#;
+
+/// The route of the call status, long-polled with `?wait=`.
+const CALL_ROUTE: &str = "/v1/calls/{call_id}";
+/// Routes that probes and scrapers call every few seconds: logged at debug, not info.
+const PROBE_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Counts and times every request by route pattern and status (`callpush_http_requests_total`,
+/// `callpush_http_request_seconds`; long-polls, which last up to their wait by design, in
+/// `callpush_http_long_poll_seconds` instead) and logs it: one line with the method, route,
+/// path, status and duration, never headers, query or body; at info, warn for a 5xx, debug for
+/// health checks and scrapes.
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request<axum::body::Body>,
+    next: Next,
+) -> Response<axum::body::Body> {
+    let started = std::time::Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let long_poll = method == Method::GET && route == CALL_ROUTE && asks_to_wait(request.uri().query());
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let labels = HttpLabels { route, status };
+    metrics.http_requests.get_or_create(&labels).inc();
+    if long_poll {
+        metrics.long_poll_seconds.get_or_create(&StatusLabels { status }).observe(elapsed.as_secs_f64());
+    } else {
+        metrics.http_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+    let route = labels.route.as_str();
+    let ms = elapsed.as_millis() as u64;
+    if status >= 500 {
+        tracing::warn!(%method, route, %path, status, ms, long_poll, "request failed");
+    } else if PROBE_ROUTES.contains(&route) {
+        tracing::debug!(%method, route, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, route, %path, status, ms, long_poll, "request");
+    }
+    response
+}
+
+/// Whether a query string asks a long-poll to wait: `wait` is a number above 0 (the API reads
+/// it the same way; anything else is answered at once).
+fn asks_to_wait(query: Option<&str>) -> bool {
+    query.is_some_and(|query| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.strip_prefix("wait="))
+            .any(|wait| wait.parse::<u64>().is_ok_and(|s| s > 0))
+    })
+}
 
 /// The limits of the HTTP edge (`[http]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,6 +490,21 @@ mod tests {
         assert_eq!(default_max_connections(Some(256), 4, 4), 116);
         assert_eq!(default_max_connections(Some(100), 16, 256), MIN_CONNECTIONS);
         assert_eq!(default_max_connections(None, 16, 256), 65_536 - 416);
+    }
+
+    #[test]
+    fn a_long_poll_is_a_wait_above_zero() {
+        for (query, waits) in [
+            (None, false),
+            (Some(""), false),
+            (Some("wait=0"), false),
+            (Some("wait=abc"), false),
+            (Some("nowait=5"), false),
+            (Some("wait=5"), true),
+            (Some("x=1&wait=60"), true),
+        ] {
+            assert_eq!(asks_to_wait(query), waits, "{query:?}");
+        }
     }
 
     #[test]

@@ -290,6 +290,14 @@ impl Rings {
             return Err(RingError::Exists);
         }
         self.metrics.rings.inc();
+        tracing::info!(
+            call_id = %call.call_id,
+            caller = %call.caller_id,
+            deliveries = deliveries.len(),
+            platforms = %platform_counts(&deliveries),
+            ring_seconds,
+            "call created: ringing"
+        );
         self.hand_over(&deliveries, &call);
         Ok((call, deliveries))
     }
@@ -408,6 +416,14 @@ impl Rings {
             });
         let followups = self.claimer.claim_first(followups, now);
         let everyone_declined = self.store.decline(call_id, user, now, &followups).await?;
+        tracing::info!(
+            %call_id,
+            %user,
+            %installation_id,
+            everyone_declined,
+            stopping = followups.len(),
+            "callee declined"
+        );
         self.gate.declined(call_id, user).await;
         self.watch.notify(call_id);
         self.hand_over(&followups, &call);
@@ -462,6 +478,13 @@ impl Rings {
             )
             .await?;
         for installation_id in no_alert_token {
+            tracing::info!(
+                %call_id,
+                %installation_id,
+                platform = %Platform::Apns.as_str(),
+                outcome = %"missed_call_not_sent",
+                "no missed-call notification: the installation registered no APNs alert token"
+            );
             let detail = format!(
                 "installation {installation_id} registered no APNs alert token, so it gets no missed-call \
                  notification; the app shows the missed call when it next runs"
@@ -589,8 +612,20 @@ impl Rings {
         }
         let now = self.store.call(&call.call_id).await?.ok_or(RingError::NotFound)?;
         if !done {
+            tracing::debug!(call_id = %call.call_id, state = %now.state.as_str(), "the call had ended already");
             return Err(RingError::NotRinging(Box::new(now)));
         }
+        tracing::info!(
+            call_id = %call.call_id,
+            state = %ended.state.as_str(),
+            reason = ended.reason.map(|r| tracing::field::display(r.as_str())),
+            answered_by = ended.answered_by.as_deref().map(tracing::field::display),
+            detail = end.detail.as_deref(),
+            followups = %platform_counts(&followups),
+            rang_ms = end.at - call.created_at,
+            "call {}",
+            ended.state.as_str()
+        );
         self.watch.notify(&call.call_id);
         self.hand_over(&followups, &now);
         Ok(now)
@@ -664,6 +699,18 @@ impl Rings {
             Webhook { webhook_id, call_id: call.call_id.clone(), body: body.to_string(), attempts: 0 }
         })
     }
+}
+
+/// How many of `deliveries` go to each platform, for logs: `apns:1,fcm:2`, or `none`.
+fn platform_counts(deliveries: &[Delivery]) -> String {
+    let mut counts = BTreeMap::<&str, usize>::new();
+    for d in deliveries {
+        *counts.entry(d.platform.as_str()).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts.iter().map(|(platform, n)| format!("{platform}:{n}")).collect::<Vec<_>>().join(",")
 }
 
 /// The timeline detail for ringing `inst` when its notifications are known to be off: the ring

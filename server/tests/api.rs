@@ -36,8 +36,8 @@ on_both_databases! {
         let lease = s.register("bob", "inst-1", "fcm", FCM).await;
         assert_eq!(lease["installation_id"], "inst-1");
         assert_eq!(lease["user_id"], "bob");
-        let server_time = lease["server_time"].as_i64().unwrap();
-        assert_eq!(lease["expires_at"].as_i64().unwrap(), server_time + 86_400);
+        let server_time = lease["server_time_ms"].as_i64().unwrap();
+        assert_eq!(lease["expires_at_ms"].as_i64().unwrap(), server_time + 86_400_000);
         let key = &lease["signing_keys"][0];
         assert_eq!((key["kty"].as_str(), key["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
         assert!(key.get("d").is_none(), "never publish the private key");
@@ -432,7 +432,7 @@ on_both_databases! {
         s.ring(&["bob"], json!({"call_id": "call-11", "ring_seconds": 5})).await;
         tokio::time::sleep(Duration::from_secs(6)).await;
         let detail = s.settled("call-11").await;
-        let deadline = detail["created_at"].as_i64().unwrap() + 5_000;
+        let deadline = detail["created_at_ms"].as_i64().unwrap() + 5_000;
         let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
         assert_eq!(ring["status"], "failed", "{detail}");
         let attempts = detail["timeline"].as_array().unwrap().iter()
@@ -442,9 +442,96 @@ on_both_databases! {
         // whenever its worker gets to it.
         let last = detail["timeline"].as_array().unwrap().iter()
             .filter(|e| e["delivery_id"] == ring["delivery_id"] && e["event"] == "delivery_transient")
-            .map(|e| e["at"].as_i64().unwrap()).max().unwrap();
-        // `at` is when an attempt's result was known; an instant sender answers within ms.
+            .map(|e| e["at_ms"].as_i64().unwrap()).max().unwrap();
+        // `at_ms` is when an attempt's result was known; an instant sender answers within ms.
         assert!(last <= deadline + 200, "an attempt after the deadline: {last} > {deadline}");
+    }
+
+    async fn a_call_reads_as_one_shape_per_identity_told_apart_by_view(db: Db) {
+        let s = TestServer::start(db).await;
+        s.register("bob", "bob-android", "fcm", FCM).await;
+        s.register("bob", "bob-pc", "wns", WNS).await;
+        s.ring(&["bob"], json!({"call_id": "call-views"})).await;
+        s.settled("call-views").await;
+        let bob = TestServer::token("bob");
+        let status_keys = ["view", "call_id", "state", "reason", "answered_by", "expires_at_ms", "server_time_ms"];
+        let detail_keys = [
+            "view", "call_id", "state", "reason", "answered_by", "expires_at_ms", "server_time_ms", "caller_id",
+            "caller_name", "video", "callees", "created_at_ms", "ended_at_ms", "deliveries", "timeline",
+        ];
+        // A device gets the call's status, an API key its details: each says which it is.
+        let (status, device) = s.call(Method::GET, "/v1/calls/call-views", Some(&bob), None).await;
+        assert_eq!((status, keys(&device)), (StatusCode::OK, sorted(&status_keys)), "{device}");
+        assert_eq!((device["view"].as_str(), device["state"].as_str()), (Some("status"), Some("ringing")));
+        let (status, backend) = s.call(Method::GET, "/v1/calls/call-views", Some(API_KEY), None).await;
+        assert_eq!((status, keys(&backend)), (StatusCode::OK, sorted(&detail_keys)), "{backend}");
+        assert_eq!(backend["view"], "detail");
+        assert_eq!(backend["deliveries"].as_array().unwrap().len(), 2, "{backend}");
+        assert!(backend["timeline"].as_array().unwrap().iter().all(|e| e["at_ms"].is_i64()), "{backend}");
+        // The fields both share agree.
+        for key in ["call_id", "state", "reason", "answered_by", "expires_at_ms"] {
+            assert_eq!(device[key], backend[key], "{key}");
+        }
+        // Answer, decline and cancel answer the status; so does a conflict, in `call`.
+        let (_, answered) = s.call(Method::POST, "/v1/calls/call-views/answer", Some(&bob), Some(json!({"installation_id": "bob-pc"}))).await;
+        assert_eq!((keys(&answered), answered["view"].as_str()), (sorted(&status_keys), Some("status")), "{answered}");
+        let (status, late) = s.call(Method::POST, "/v1/calls/call-views/decline", Some(&bob), Some(json!({"installation_id": "bob-android"}))).await;
+        assert_eq!((status, error_code(&late)), (StatusCode::CONFLICT, "call_not_ringing"));
+        assert_eq!((keys(&late["call"]), late["call"]["view"].as_str()), (sorted(&status_keys), Some("status")), "{late}");
+        s.ring(&["bob"], json!({"call_id": "call-views-2"})).await;
+        let (_, cancelled) = s.call(Method::POST, "/v1/calls/call-views-2/cancel", Some(API_KEY), Some(json!({}))).await;
+        assert_eq!((keys(&cancelled), cancelled["view"].as_str()), (sorted(&status_keys), Some("status")), "{cancelled}");
+        // The answered call's details say who answered and when it ended.
+        let detail = s.detail("call-views").await;
+        assert_eq!((detail["state"].as_str(), detail["answered_by"].as_str()), (Some("answered"), Some("bob-pc")));
+        assert!(detail["ended_at_ms"].as_i64().unwrap() >= detail["created_at_ms"].as_i64().unwrap(), "{detail}");
+    }
+
+    async fn every_instant_is_unix_milliseconds_named_ms(db: Db) {
+        let s = TestServer::start(db).await;
+        let before = callpush_server::time::now_ms();
+        let lease = s.register("bob", "bob-mate", "harmony", HARMONY).await;
+        let off = json!({"enabled": false});
+        s.call(Method::PUT, "/v1/installations/bob-mate/notifications", Some(&TestServer::token("bob")), Some(off)).await;
+        let renewed = s.register("bob", "bob-mate", "harmony", HARMONY).await;
+        let created = s.ring(&["bob"], json!({"call_id": "call-ms", "ring_seconds": 30})).await;
+        let (_, status) = s.call(Method::GET, "/v1/calls/call-ms", Some(&TestServer::token("bob")), None).await;
+        s.settled("call-ms").await;
+        let (_, cancelled) = s.call(Method::POST, "/v1/calls/call-ms/cancel", Some(API_KEY), Some(json!({}))).await;
+        let detail = s.settled("call-ms").await;
+        let after = callpush_server::time::now_ms();
+        let mut instants = Vec::new();
+        for answer in [&lease, &renewed, &created, &status, &cancelled, &detail] {
+            instants_in(answer, "", &mut instants);
+        }
+        let names: std::collections::BTreeSet<&str> = instants.iter().map(|(name, _)| name.rsplit('.').next().unwrap()).collect();
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["at_ms", "created_at_ms", "ended_at_ms", "expires_at_ms", "reported_at_ms", "server_time_ms"],
+            "{instants:?}"
+        );
+        // Each is a unix time in milliseconds of this test (a lease ends a day on; a ring 30 s).
+        for (name, ms) in &instants {
+            let latest = if name.ends_with("expires_at_ms") { after + 86_400_000 } else { after };
+            assert!((before..=latest).contains(ms), "{name} = {ms} is no unix ms between {before} and {latest}");
+        }
+        let deadline = created["expires_at_ms"].as_i64().unwrap();
+        assert_eq!(deadline, detail["created_at_ms"].as_i64().unwrap() + 30_000, "to the millisecond");
+        assert_eq!(status["expires_at_ms"], deadline);
+    }
+
+    async fn messages_count_in_words_that_agree(db: Db) {
+        let s = TestServer::start_with(db, |c| c.registrar.max_installations_per_user = 1).await;
+        s.register("bob", "one", "fcm", FCM).await;
+        let body = json!({"platform": "fcm", "token": "fcm-token-two-0123456789"});
+        let (status, answer) = s.call(Method::PUT, "/v1/installations/two", Some(&TestServer::token("bob")), Some(body)).await;
+        assert_eq!((status, error_code(&answer)), (StatusCode::CONFLICT, "too_many_installations"));
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("this user already has 1 installation, "), "{message}");
+        // The timeline says how many devices a ring reaches, "1 device" for one.
+        s.ring(&["bob"], json!({"call_id": "call-one"})).await;
+        let ringing = s.detail("call-one").await["timeline"][0].clone();
+        assert_eq!((ringing["event"].as_str(), ringing["detail"].as_str()), (Some("ringing"), Some("1 device")), "{ringing}");
     }
 
     async fn expired_installations_are_never_rung(db: Db) {
@@ -534,6 +621,124 @@ on_both_databases! {
         assert_eq!(decide(push, &lease["signing_keys"], "bob").outcome, Outcome::Ring);
         assert_eq!(decide(push, &before["signing_keys"], "bob").outcome, Outcome::Rejected, "signed with the new key");
     }
+}
+
+/// The sorted keys of an object.
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> =
+        value.as_object().unwrap_or_else(|| panic!("not an object: {value}")).keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    names.sort();
+    names
+}
+
+/// Whether a field named `name` holds an instant: `at`, `timestamp`, `…_at`, `…_time`, each
+/// perhaps followed by `_ms`.
+fn is_instant(name: &str) -> bool {
+    let base = name.strip_suffix("_ms").unwrap_or(name);
+    base == "at" || base == "timestamp" || base.ends_with("_at") || base.ends_with("_time")
+}
+
+/// Every field of `value` that holds an instant, with its path (its name must end in `_ms`) and
+/// its integer value.
+fn instants_in(value: &Value, path: &str, found: &mut Vec<(String, i64)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let here = format!("{path}.{key}");
+                if is_instant(key) {
+                    assert!(key.ends_with("_ms"), "{here} holds an instant: its name ends in _ms");
+                    if let Some(ms) = child.as_i64() {
+                        found.push((here.clone(), ms));
+                    } else {
+                        assert!(child.is_null(), "{here} = {child}");
+                    }
+                }
+                instants_in(child, &here, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| instants_in(item, path, found)),
+        _ => {}
+    }
+}
+
+/// `GET /v1/calls/{call_id}` answers one of two schemas told apart by `view`: a discriminator
+/// with a mapping, each schema stating its one value, so a generated client cannot take the
+/// details for a status. No response anywhere is an undiscriminated union.
+#[tokio::test]
+async fn the_openapi_document_tells_a_calls_two_shapes_apart_by_view() {
+    let s = TestServer::start(Db::Sqlite).await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None, None).await;
+    let schemas = &doc["components"]["schemas"];
+    let ok = &doc["paths"]["/v1/calls/{call_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    let name = ok["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+    let view = &schemas[name];
+    assert_eq!(
+        view["discriminator"],
+        json!({"propertyName": "view", "mapping": {"status": "#/components/schemas/CallStatus",
+                                                    "detail": "#/components/schemas/CallDetail"}}),
+        "{view}"
+    );
+    assert_eq!(
+        view["oneOf"],
+        json!([{"$ref": "#/components/schemas/CallStatus"}, {"$ref": "#/components/schemas/CallDetail"}])
+    );
+    for (schema, value) in [("CallStatus", "status"), ("CallDetail", "detail")] {
+        let schema = &schemas[schema];
+        assert_eq!(schema["properties"]["view"]["enum"], json!([value]), "{schema}");
+        assert!(schema["required"].as_array().unwrap().contains(&json!("view")), "{schema}");
+    }
+    for field in ["deliveries", "timeline", "callees", "created_at_ms"] {
+        assert!(schemas["CallDetail"]["required"].as_array().unwrap().contains(&json!(field)), "{field}");
+    }
+    // Device routes answer the status alone.
+    for (path, method) in [
+        ("/v1/calls/{call_id}/answer", "post"),
+        ("/v1/calls/{call_id}/decline", "post"),
+        ("/v1/calls/{call_id}/cancel", "post"),
+    ] {
+        let ok = &doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(ok["$ref"], "#/components/schemas/CallStatus", "{path}");
+    }
+    assert!(!doc.to_string().contains("\"anyOf\""), "no undiscriminated unions");
+}
+
+/// Every property of the document that holds an instant is unix milliseconds named `…_ms`, but
+/// for Push Kit's own receipt format, which the server reads as Huawei defines it.
+#[tokio::test]
+async fn the_openapi_document_names_every_instant_ms() {
+    let s = TestServer::start(Db::Sqlite).await;
+    let (_, doc) = s.call(Method::GET, "/openapi.json", None, None).await;
+    let mut instants = Vec::new();
+    for (schema_name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let mut stack = vec![schema];
+        while let Some(schema) = stack.pop() {
+            for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+                if is_instant(name) && !(schema_name == "HarmonyDeliveryStatus" && name == "timestamp") {
+                    instants.push(format!("{schema_name}.{name}"));
+                    assert!(
+                        name.ends_with("_ms"),
+                        "{schema_name}.{name} holds an instant: its name ends in _ms"
+                    );
+                    let description = property["description"].as_str().unwrap_or_default();
+                    assert!(description.contains("unix milliseconds"), "{schema_name}.{name}: {description}");
+                }
+            }
+            stack.extend(schema["allOf"].as_array().into_iter().flatten());
+        }
+    }
+    assert!(instants.len() >= 9, "{instants:?}");
+    let timestamp = &doc["components"]["schemas"]["HarmonyDeliveryStatus"]["properties"]["timestamp"];
+    assert!(
+        timestamp["description"].as_str().unwrap().contains("unix ms"),
+        "Push Kit's field, as Huawei names it"
+    );
 }
 
 #[tokio::test]

@@ -144,7 +144,7 @@ impl Cluster {
         assert_eq!(r.status(), 202);
         let created: Value = r.json().await.unwrap();
         assert_eq!(created["deliveries"].as_array().unwrap().len(), self.setup.devices);
-        created["expires_at"].as_i64().unwrap() * 1000
+        created["expires_at_ms"].as_i64().unwrap()
     }
 
     fn pushes(&self) -> Vec<Push> {

@@ -1015,7 +1015,7 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
     faults.push(reason(503, "ServiceUnavailable").times(1000).for_token(&device.token));
 
     let call = ring_bob(&server, "call-e2e-2", 5).await;
-    let deadline_ms = call["expires_at"].as_i64().map(|s| s * 1000);
+    let deadline_ms = call["expires_at_ms"].as_i64();
     let detail = server
         .wait_for("call-e2e-2", Duration::from_secs(15), |d| {
             d["state"] == "missed"
@@ -1056,7 +1056,7 @@ async fn transient_failures_are_retried_only_until_the_ring_deadline() {
             .unwrap()
             .iter()
             .filter(|e| e["delivery_id"] == ring["delivery_id"])
-            .filter_map(|e| e["at"].as_i64())
+            .filter_map(|e| e["at_ms"].as_i64())
             .collect();
         assert!(!attempted.is_empty());
         assert!(attempted.iter().all(|at| *at <= deadline_ms + 1000), "{attempted:?} vs {deadline_ms}");

@@ -101,7 +101,7 @@ async fn a_hung_first_request_still_rings_every_device_in_time(platform: Platfor
     let to: Vec<&str> = users.iter().map(String::as_str).collect();
     let call = s.ring(&to, json!({"ring_seconds": RING_SECONDS})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
-    let created_at = s.detail(&call_id).await["created_at"].as_i64().unwrap();
+    let created_at = s.detail(&call_id).await["created_at_ms"].as_i64().unwrap();
     let deadline_ms = created_at + RING_SECONDS * 1000;
 
     // Watch every device until each was reached or the ring is over.

@@ -1053,10 +1053,10 @@ async fn a_persistent_outage_is_not_retried_past_the_ring_deadline() {
 
     let call = s.ring(&["bob"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
-    // The exact deadline: created + ring time (`expires_at` is rounded to seconds).
-    let created_ms = s.detail(&call_id).await["created_at"].as_i64().unwrap();
+    // The exact deadline: created + ring time.
+    let created_ms = s.detail(&call_id).await["created_at_ms"].as_i64().unwrap();
     let deadline_ms = created_ms + 5000;
-    assert_eq!(call["expires_at"].as_i64().unwrap(), deadline_ms / 1000);
+    assert_eq!(call["expires_at_ms"].as_i64().unwrap(), deadline_ms);
     // Watch the sends as they arrive, noting when each came.
     let mut seen_at = Vec::new();
     while now_ms() < deadline_ms + 3000 {

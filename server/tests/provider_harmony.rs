@@ -1354,7 +1354,7 @@ async fn end_to_end_retries_stop_at_the_ring_deadline() {
         .push(Fault { status: 500, times: 10_000, ..Fault::default() }.for_token(&token));
     let call = world.ring(&["bob"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
-    let expires_at_ms = call["expires_at"].as_i64().unwrap() * 1000;
+    let expires_at_ms = call["expires_at_ms"].as_i64().unwrap();
 
     let delivery = world
         .delivery(&call_id, "ring", Duration::from_secs(15), |d| {

@@ -865,7 +865,7 @@ async fn a_persistent_failure_is_not_retried_past_the_ring_deadline() {
     stack.emulators.wns.faults().push(fault(500).for_token(&pq).times(100_000));
     let call = stack.ring(&["dave"], json!({"ring_seconds": 5})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
-    let deadline_ms = call["expires_at"].as_i64().unwrap() * 1000;
+    let deadline_ms = call["expires_at_ms"].as_i64().unwrap();
     let ring_id = call["deliveries"][0]["delivery_id"].as_str().unwrap().to_owned();
     let ring = |detail: &Value| {
         detail["deliveries"]
@@ -899,7 +899,7 @@ async fn a_persistent_failure_is_not_retried_past_the_ring_deadline() {
         .unwrap()
         .iter()
         .filter(|e| e["delivery_id"] == ring_id.as_str() && e["event"] == "delivery_transient")
-        .map(|e| e["at"].as_i64().unwrap())
+        .map(|e| e["at_ms"].as_i64().unwrap())
         .collect();
     assert!(!attempts.is_empty());
     assert!(attempts.iter().all(|at| *at < deadline_ms + 1000), "{attempts:?} vs deadline {deadline_ms}");

@@ -36,7 +36,7 @@ on_both_databases! {
         let lease = s.register("bob", "phone", "harmony", HARMONY).await;
         let n = &lease["notifications"];
         assert_eq!((n["enabled"].as_bool(), n["source"].as_str()), (Some(false), Some("device")), "{lease}");
-        assert!(n["reported_at"].as_i64().unwrap() >= before);
+        assert!(n["reported_at_ms"].as_i64().unwrap() >= before);
 
         // A call ringing it says missed calls cannot show there; an installation with its
         // notifications on says nothing.

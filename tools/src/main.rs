@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run two calls through server, provider emulators and four simulated devices, one per
-    /// platform, and print the timeline.
+    /// platform, telling each event as it happens, then what it came to.
     Demo(commands::demo::Args),
     /// Run the Push Kit, FCM, APNs and WNS emulators alone.
     Emulate(commands::emulate::Args),

@@ -1,6 +1,6 @@
 //! `callpush-dev inspect` as a user runs it: every shared vector through the binary, and pushes
-//! signed by an independent JWS implementation (the `jsonwebtoken` crate) with a key the server
-//! makes (`callpush keys`, whose command line server/tests/keys.rs tests).
+//! signed by an independent JWS implementation (the `jsonwebtoken` crate) with a key made as the
+//! server makes its signing keys. (The server's own keys, fetched from it: inspect_keys.rs.)
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -85,7 +85,7 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
     );
 }
 
-/// A key made as `callpush keys` makes it: its PEM file and its public JWK.
+/// A key made as the server makes its signing keys, as a PKCS#8 PEM file and its public JWK.
 fn generated_key(dir: &std::path::Path) -> (Vec<u8>, Value) {
     let path = dir.join("signing.pem");
     let signer = callpush_server::signing_key::generate();

@@ -328,6 +328,33 @@ async fn a_ringing_call_ends_at_its_deadline_on_the_server_clock() {
 }
 
 #[tokio::test]
+async fn a_server_answering_in_seconds_is_understood_as_one_in_milliseconds() {
+    // Servers from before instants were unix milliseconds (`expires_at_ms`) answered
+    // `expires_at` and `server_time` in seconds, without `view`: the lease, the long-poll and the
+    // call actions read the same from both.
+    for seconds in [false, true] {
+        let (registrar, dir) = fixture();
+        registrar.seconds.store(seconds, SeqCst);
+        registrar.skew.store(1000, SeqCst);
+        let d = device(Platform::Fcm, &registrar, dir.path(), |_| {});
+        let reg = d.client.register_push(token(Platform::Fcm), RegisterPushOptions::default()).await.unwrap();
+        let now = registrar.server_now();
+        assert_eq!((reg.server_time, reg.expires_at), (now, now + 86_400), "seconds: {seconds}");
+        // The clock offset learned from `server_time`: a push by the server's clock rings.
+        let out = d.client.handle_push(registrar.ring(Platform::Fcm, "call-s", "bob", 30));
+        assert_eq!(out.outcome, Outcome::Ring, "seconds: {seconds}");
+        registrar.set_call("call-s", CallPhase::Answered, None, Some("another-device"));
+        d.listener
+            .wait_for(|e| matches!(e, CallEvent::Cancelled { reason: CancelReason::AnsweredElsewhere, .. }))
+            .await;
+        d.client.handle_push(registrar.ring(Platform::Fcm, "call-t", "bob", 30));
+        registrar.calls_set_quietly("call-t", CallPhase::Cancelled, Some(CancelReason::CallerCancelled));
+        let err = d.client.answer("call-t".into()).await.unwrap_err();
+        assert_eq!(err, Error::CallEnded { call_id: "call-t".into(), reason: EndReason::CallerCancelled });
+    }
+}
+
+#[tokio::test]
 async fn a_stale_push_never_rings_and_is_shown_as_missed() {
     let (registrar, dir) = fixture();
     let d = registered(Platform::Harmony, &registrar, dir.path()).await;
@@ -572,7 +599,9 @@ async fn transient_registrar_failures_are_retried_and_permanent_ones_are_typed()
     for _ in 0..4 {
         registrar.fail_next(500, "boom");
     }
-    assert_eq!(register().await.unwrap_err().kind(), "network");
+    let err = register().await.unwrap_err();
+    assert_eq!(err.kind(), "network");
+    assert!(err.to_string().contains("(after 4 attempts)"), "{err}");
 
     registrar.fail_next(400, "invalid_token");
     let err = register().await.unwrap_err();

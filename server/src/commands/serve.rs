@@ -1,47 +1,113 @@
 //! `callpush serve`: run the server.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use callpush_server::app;
 use callpush_server::auth::{dev_credentials_path, mint_device_token, DevCredentials};
-use callpush_server::config::{Config, LogFormat};
+use callpush_server::config::{Config, ConfigError, ConfigSource, LogFormat};
+
+use super::absolute;
 
 /// Arguments of `callpush serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A TOML configuration file (see server/callpush.example.toml). `CALLPUSH_*` environment
+    /// A TOML configuration file (see server/callpush.example.toml); without it, the file
+    /// CALLPUSH_CONFIG names, else ./callpush.toml if there is one. `CALLPUSH_*` environment
     /// variables override it. API keys and device-token auth must be configured, unless `--dev`.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Development: generate the API key and device-token secret that are not configured, keep
-    /// them in `data_dir`, and print them. Never in production.
+    /// them in `data_dir`, and print them. Only on a loopback `listen` address (see
+    /// `--dev-public`). Never in production.
     #[arg(long)]
     dev: bool,
+    /// With `--dev`: allow development credentials on a non-loopback `listen` address, where
+    /// anyone who can reach it may try them. For a test machine on a private network only.
+    #[arg(long, requires = "dev")]
+    dev_public: bool,
+}
+
+/// Why the server did not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration could not be found or read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// API keys or device-token auth are not configured, and `--dev` was not given.
+    #[error("{0}")]
+    MissingCredentials(String),
+    /// `--dev` would generate credentials for an address others can reach.
+    #[error(
+        "--dev on {listen}: development credentials are generated only for a loopback address \
+         (127.0.0.1, ::1), where only this machine can use them; {listen} is reachable from \
+         elsewhere.\n  Configure api_keys and [auth] for it, listen on 127.0.0.1 \
+         (CALLPUSH_LISTEN=127.0.0.1:{port}), or add --dev-public to accept development \
+         credentials there anyway (never in production).\n  Configuration: {found}"
+    )]
+    DevOnPublicAddress {
+        /// The `listen` address.
+        listen: SocketAddr,
+        /// Its port.
+        port: u16,
+        /// Where the configuration was found.
+        found: ConfigSource,
+    },
+    /// The development credentials could not be kept.
+    #[error("keeping development credentials in {dir}: {source}")]
+    DevCredentials {
+        /// `data_dir`.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// A provider's credentials are unusable.
+    #[error(transparent)]
+    Senders(#[from] callpush_server::senders::http::SenderError),
+    /// The server could not start.
+    #[error(transparent)]
+    Start(#[from] app::StartError),
 }
 
 /// Starts the server and runs it until Ctrl-C or SIGTERM.
-pub fn run(args: Args) -> Result<(), String> {
-    let mut config = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+pub fn run(args: Args) -> Result<(), ServeError> {
+    let (mut config, found) = Config::discover(args.config.as_deref())?;
     init_logging(config.log_format);
+    tracing::info!("configuration: {found}");
     if config.api_keys.is_empty() || !config.has_device_auth() {
         if !args.dev {
-            return Err(missing_credentials(&config));
+            return Err(ServeError::MissingCredentials(missing_credentials(&config)));
+        }
+        if !args.dev_public && !is_loopback(config.listen.ip()) {
+            return Err(ServeError::DevOnPublicAddress {
+                listen: config.listen,
+                port: config.listen.port(),
+                found,
+            });
         }
         let (creds, made) = DevCredentials::load_or_create(&config.data_dir)
-            .map_err(|e| format!("keeping development credentials in {}: {e}", config.data_dir.display()))?;
+            .map_err(|source| ServeError::DevCredentials { dir: absolute(&config.data_dir), source })?;
         let device_tokens_are_dev = !config.has_device_auth();
         creds.apply(&mut config);
         print_dev_credentials(&config, &creds, made, device_tokens_are_dev);
     }
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(ServeError::Runtime)?;
     runtime.block_on(async {
-        let senders = app::senders_from_config(&config).map_err(|e| e.to_string())?;
-        let running = app::start(&config, senders).await.map_err(|e| e.to_string())?;
+        let senders = app::senders_from_config(&config)?;
+        let running = app::start(&config, senders).await?;
         shutdown_signal().await;
         tracing::info!("shutting down");
         running.stop().await;
         Ok(())
     })
+}
+
+/// Whether only this machine can reach `ip` (127.0.0.0/8, ::1, and ::ffff:127.0.0.0/104).
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// Why the server will not start without `--dev`: what is missing and where to configure it.
@@ -64,13 +130,20 @@ fn missing_credentials(config: &Config) -> String {
     )
 }
 
+/// Logs to stderr, filtered by `CALLPUSH_LOG` (default `info,sqlx=warn`): one JSON object per
+/// line with `log_format = "json"`, else compact text, coloured only for a person at a terminal
+/// (never in a file or a pipe, nor with `NO_COLOR` set).
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("CALLPUSH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        LogFormat::Pretty => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            builder.compact().with_ansi(std::io::stderr().is_terminal() && !no_color).try_init()
+        }
     };
 }
 
@@ -79,16 +152,18 @@ fn init_logging(format: LogFormat) {
 /// belongs to log pipelines: one event names the file, and no secret is printed at all.
 fn print_dev_credentials(config: &Config, creds: &DevCredentials, made: bool, device_tokens_are_dev: bool) {
     let path = dev_credentials_path(&config.data_dir);
+    let base = format!("http://{}", config.listen);
     if matches!(config.log_format, LogFormat::Json) {
         tracing::warn!(
             credentials_file = %path.display(),
             created = made,
+            api = %base,
+            openapi = %format!("{base}/openapi.json"),
             "development credentials in use (configure api_keys and [auth] for production); \
-             they are kept in the credentials file"
+             they are kept in the credentials file; `callpush token --user <id>` mints a device token"
         );
         return;
     }
-    let base = format!("http://{}", config.listen);
     eprintln!();
     eprintln!("  Development credentials (configure api_keys and [auth] for production):");
     if made {

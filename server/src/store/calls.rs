@@ -155,7 +155,7 @@ impl Store {
         let deliveries: Vec<Delivery> = new.iter().flat_map(|c| c.deliveries.iter().cloned()).collect();
         insert_deliveries(&mut tx, self.backend, &deliveries).await?;
         for c in &new {
-            let detail = format!("{} devices", c.deliveries.len());
+            let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
             insert_event(&mut tx, &c.call.call_id, None, c.call.created_at, "ringing", Some(&detail)).await?;
             for (delivery_id, event, detail) in &c.notes {
                 insert_event(

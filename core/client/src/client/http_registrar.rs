@@ -22,7 +22,8 @@ use callpush_proto::api::{
 
 use crate::model::{InstallationRequest, Registration};
 
-/// The lease the registrar answered for `request`.
+/// The lease the registrar answered for `request`. The API gives instants in unix milliseconds;
+/// a [`Registration`] keeps them in unix seconds, as the client's clock and policies count.
 fn registration(answer: InstallationResponse, request: &InstallationRequest) -> Registration {
     Registration {
         installation_id: answer.installation_id,
@@ -32,8 +33,8 @@ fn registration(answer: InstallationResponse, request: &InstallationRequest) -> 
         apns_environment: request.apns_environment,
         app_id: request.app_id.clone(),
         apns_alert_token: request.apns_alert_token.clone(),
-        expires_at: answer.expires_at,
-        server_time: answer.server_time,
+        expires_at: answer.expires_at_ms.div_euclid(1000),
+        server_time: answer.server_time_ms.div_euclid(1000),
         signing_keys: answer.signing_keys,
         user_id: Some(answer.user_id),
         verification_pending: answer.verification == Some(VerificationState::Pending),
@@ -221,7 +222,8 @@ impl HttpRegistrar {
                 Retry::After(delay) => tokio::time::sleep(delay).await,
                 Retry::GiveUp => {
                     return Err(Error::Network(format!(
-                        "{method} {path}: {failure} (after {attempt} attempts)"
+                        "{method} {path}: {failure} (after {})",
+                        attempts(attempt)
                     )))
                 }
             }
@@ -260,6 +262,15 @@ impl Registrar for HttpRegistrar {
     }
 }
 
+/// "1 attempt", "2 attempts".
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
 fn is_transient(status: u16) -> bool {
     matches!(status, 408 | 429) || (500..600).contains(&status)
 }
@@ -294,4 +305,38 @@ fn error_message(response: &HttpResponse) -> String {
     serde_json::from_slice::<ErrorBody>(&response.body)
         .map(|b| b.error.message)
         .unwrap_or_else(|_| format!("HTTP {}", response.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_are_counted_in_words_that_agree() {
+        assert_eq!([attempts(1), attempts(2), attempts(0)], ["1 attempt", "2 attempts", "0 attempts"]);
+    }
+
+    #[test]
+    fn a_lease_in_milliseconds_is_kept_in_seconds() {
+        let request = InstallationRequest {
+            installation_id: "i".into(),
+            platform: callpush_proto::model::Platform::Fcm,
+            token: "t".into(),
+            ttl_seconds: 86_400,
+            apns_environment: None,
+            app_id: None,
+            apns_alert_token: None,
+        };
+        let answer = InstallationResponse {
+            installation_id: "i".into(),
+            user_id: "u".into(),
+            expires_at_ms: 1_767_312_000_999,
+            server_time_ms: 1_767_225_600_500,
+            signing_keys: Vec::new(),
+            alert_token: None,
+            verification: None,
+        };
+        let lease = registration(answer, &request);
+        assert_eq!((lease.expires_at, lease.server_time), (1_767_312_000, 1_767_225_600));
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use callpush_client::api::{
     CallActionBody, CallPhase, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
+    StatusView,
 };
 use callpush_client::client::{
     AccessTokenError, AccessTokenProvider, CallEvent, CallListener, CallUiError, Client, ClientConfig, Clock,
@@ -70,6 +71,9 @@ pub struct FakeRegistrar {
     faults: Mutex<VecDeque<(u16, ErrorBody)>>,
     /// Fail the next requests at the transport level.
     pub drop_next: AtomicUsize,
+    /// Answer as servers did before instants were milliseconds: `expires_at` and `server_time`
+    /// in unix seconds, no `view`.
+    pub seconds: AtomicBool,
 }
 
 impl FakeRegistrar {
@@ -87,6 +91,7 @@ impl FakeRegistrar {
             received: Mutex::default(),
             faults: Mutex::default(),
             drop_next: AtomicUsize::new(0),
+            seconds: AtomicBool::new(false),
         })
     }
 
@@ -142,12 +147,13 @@ impl FakeRegistrar {
         expires_at: i64,
     ) -> CallStatus {
         CallStatus {
+            view: StatusView::Status,
             call_id: call_id.to_owned(),
             state,
             reason,
             answered_by: answered_by.map(str::to_owned),
-            expires_at,
-            server_time: self.server_now(),
+            expires_at_ms: expires_at * 1000,
+            server_time_ms: self.server_now() * 1000,
         }
     }
 
@@ -159,7 +165,7 @@ impl FakeRegistrar {
         reason: Option<CancelReason>,
         answered_by: Option<&str>,
     ) {
-        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at);
+        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at_ms / 1000);
         let status = self.status(call_id, state, reason, answered_by, expires_at);
         self.calls.lock().unwrap().insert(call_id.to_owned(), status);
         self.changed.notify_waiters();
@@ -167,7 +173,7 @@ impl FakeRegistrar {
 
     /// Changes a call's state for call actions only, as if the long-poll had not told yet.
     pub fn calls_set_quietly(&self, call_id: &str, state: CallPhase, reason: Option<CancelReason>) {
-        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at);
+        let expires_at = self.call_state(call_id).map_or(self.server_now(), |c| c.expires_at_ms / 1000);
         let status = self.status(call_id, state, reason, None, expires_at);
         self.unannounced.lock().unwrap().insert(call_id.to_owned(), status);
     }
@@ -224,8 +230,8 @@ impl FakeRegistrar {
                 let lease = InstallationResponse {
                     installation_id: (*id).to_owned(),
                     user_id: user,
-                    expires_at: now + ttl,
-                    server_time: now,
+                    expires_at_ms: (now + ttl) * 1000,
+                    server_time_ms: now * 1000,
                     signing_keys: self.published.lock().unwrap().clone(),
                     alert_token,
                     verification: None,
@@ -297,7 +303,30 @@ impl HttpClient for FakeRegistrar {
             self.drop_next.fetch_sub(1, SeqCst);
             return Err(HttpError::Network { detail: "connection reset".into() });
         }
-        Ok(self.route(request).await)
+        let mut response = self.route(request).await;
+        if self.seconds.load(SeqCst) && !response.body.is_empty() {
+            let mut body: Value = serde_json::from_slice(&response.body).unwrap();
+            in_seconds(&mut body);
+            response.body = body.to_string().into_bytes();
+        }
+        Ok(response)
+    }
+}
+
+/// `body` as a server from before instants were milliseconds answered it.
+fn in_seconds(body: &mut Value) {
+    match body {
+        Value::Object(map) => {
+            map.remove("view");
+            for name in ["expires_at", "server_time"] {
+                if let Some(ms) = map.remove(&format!("{name}_ms")) {
+                    map.insert(name.into(), (ms.as_i64().unwrap().div_euclid(1000)).into());
+                }
+            }
+            map.values_mut().for_each(in_seconds);
+        }
+        Value::Array(items) => items.iter_mut().for_each(in_seconds),
+        _ => {}
     }
 }
 
