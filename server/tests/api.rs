@@ -434,7 +434,10 @@ on_both_databases! {
         let detail = s.settled("call-11").await;
         let deadline = detail["created_at_ms"].as_i64().unwrap() + 5_000;
         let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
-        assert_eq!(ring["status"], "failed", "{detail}");
+        // Given up at the deadline (`failed`), or the call ended while a retry waited, which
+        // skips it (`skipped`): which one depends on where the deadline falls between backoffs.
+        assert!(matches!(ring["status"].as_str(), Some("failed" | "skipped")), "{detail}");
+        assert_eq!(ring["outcome"], "transient", "{detail}");
         let attempts = detail["timeline"].as_array().unwrap().iter()
             .filter(|e| e["delivery_id"] == ring["delivery_id"] && e["event"] == "delivery_transient").count();
         assert!(attempts >= 3, "retried with backoff: {attempts}");
