@@ -26,8 +26,7 @@ case "${1:-start}" in
   start)
     bin=$(bin_dir)
     if [ -z "$bin" ]; then
-      echo "installing PostgreSQL (apt-get)…" >&2
-      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+      "$(dirname "$0")/apt-install.sh" postgresql
       bin=$(bin_dir)
     fi
     if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then

@@ -70,7 +70,7 @@ bindings-swift/check.sh
 done_stage
 
 stage "Kotlin: generated bindings, JVM tests and the Android glue (Maven)"
-command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+command -v mvn >/dev/null || tests/apt-install.sh maven
 mvn -B -ntp -f bindings-kotlin/pom.xml verify
 done_stage
 

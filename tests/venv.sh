@@ -15,9 +15,7 @@ fi
 echo "    installing $requirements into $venv"
 if ! "$python" -m venv "$venv" 2>/dev/null; then
   # Debian's Python keeps venv (and its pip) in a separate package.
-  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-  fi
+  "$(dirname "$0")/apt-install.sh" python3-venv
   rm -rf "$venv"
   "$python" -m venv "$venv"
 fi
