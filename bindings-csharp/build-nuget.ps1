@@ -17,15 +17,20 @@
       1. rustup adds the three Rust targets;
       2. cargo builds the FFI crate (callpush-ffi) for each, and target/<triple>/<profile>/callpush.dll
          is copied to bindings-csharp/native/<rid>/callpush.dll;
-      3. dotnet packs Callpush, which takes the three libraries from bindings-csharp/native;
+      3. dotnet packs Callpush: src/Callpush/Callpush.nuspec, the package's one definition (which
+         bindings-csharp/check-package.sh also packs and checks on Linux), with the assembly and
+         the three libraries from bindings-csharp/native;
       4. Callpush.Windows is built and packed: both targets with Visual Studio's MSBuild, or with
          -SkipUwp the Windows App SDK target alone with dotnet;
-      5. each package is checked for what it must hold, and their paths printed (target/nuget/).
+      5. each package is checked for what it must hold (its files and its version), and their
+         paths printed: target/packages/nuget/, where the release workflow collects them.
 
     Any failure stops the script with a message naming the step.
 
 .PARAMETER Version
-    The package version (default 0.1.0), e.g. 0.2.0 or 0.2.0-beta.1.
+    The package version, e.g. 0.2.0 or 0.2.0-beta.1. Default: callpush's version, the `version`
+    under [workspace.package] in the root Cargo.toml, read by the rule of release/version.sh
+    (which CI passes in: -Version $(bash release/version.sh)).
 
 .PARAMETER CargoProfile
     The cargo profile of the native library: mobile (default: size-optimised, stripped), release
@@ -46,7 +51,7 @@
 #>
 [CmdletBinding()]
 param(
-    [string] $Version = '0.1.0',
+    [string] $Version = '',
     [ValidateSet('mobile', 'release', 'dev')] [string] $CargoProfile = 'mobile',
     [ValidateSet('Release', 'Debug')] [string] $Configuration = 'Release',
     [switch] $SkipUwp
@@ -84,6 +89,44 @@ function Get-PackageEntries {
     }
 }
 
+# The <id> and <version> of the .nuspec at the root of a .nupkg.
+function Get-PackageIdentity {
+    param([Parameter(Mandatory)] [string] $Path)
+    $zip = [System.IO.Compression.ZipFile]::OpenRead($Path)
+    try {
+        $entry = @($zip.Entries | Where-Object { $_.FullName -notmatch '/' -and $_.FullName -like '*.nuspec' })
+        if ($entry.Count -ne 1) {
+            throw "build-nuget.ps1: $(Split-Path -Leaf $Path) holds $($entry.Count) .nuspec files at its root, not one"
+        }
+        $reader = [System.IO.StreamReader]::new($entry[0].Open())
+        try {
+            [xml] $nuspec = $reader.ReadToEnd()
+        }
+        finally {
+            $reader.Dispose()
+        }
+        return [pscustomobject]@{
+            Id      = $nuspec.package.metadata.id
+            Version = $nuspec.package.metadata.version
+        }
+    }
+    finally {
+        $zip.Dispose()
+    }
+}
+
+# Stops the script unless the package is the one wanted: its nuspec's id and version.
+function Assert-PackageIdentity {
+    param(
+        [Parameter(Mandatory)] [string] $Path,
+        [Parameter(Mandatory)] [string] $Id
+    )
+    $identity = Get-PackageIdentity -Path $Path
+    if ($identity.Id -ne $Id -or $identity.Version -ne $Version) {
+        throw "build-nuget.ps1: $(Split-Path -Leaf $Path) says $($identity.Id) $($identity.Version), not $Id $Version"
+    }
+}
+
 # Stops the script unless the package holds an entry matching each pattern.
 function Assert-PackageHolds {
     param(
@@ -101,6 +144,27 @@ function Assert-PackageHolds {
 
 if (-not $IsWindows) {
     throw 'build-nuget.ps1 builds the Windows libraries with MSVC and runs on Windows only'
+}
+
+$here = $PSScriptRoot
+$root = (Resolve-Path -LiteralPath (Join-Path $here '..')).Path
+if (-not $Version) {
+    # release/version.sh's rule: the first `version = "..."` under [workspace.package] in the root
+    # Cargo.toml. Read here rather than through bash, which a Windows checkout may lack (or have
+    # given the script CRLF line endings).
+    $section = ''
+    foreach ($line in Get-Content -LiteralPath (Join-Path $root 'Cargo.toml')) {
+        if ($line -match '^\[') {
+            $section = $line.TrimEnd()
+        }
+        elseif ($section -eq '[workspace.package]' -and $line -match '^version *= *"([^"]*)"') {
+            $Version = $Matches[1]
+            break
+        }
+    }
+    if (-not $Version) {
+        throw 'build-nuget.ps1: no version under [workspace.package] in Cargo.toml; pass -Version'
+    }
 }
 if ($Version -notmatch '^\d+\.\d+\.\d+(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$') {
     throw "build-nuget.ps1: -Version must look like 1.2.3 or 1.2.3-beta.1, not '$Version'"
@@ -135,10 +199,8 @@ if (-not $SkipUwp) {
     }
 }
 
-$here = $PSScriptRoot
-$root = (Resolve-Path -LiteralPath (Join-Path $here '..')).Path
 $nativeDir = Join-Path $here 'native'
-$outDir = Join-Path $root 'target' 'nuget'
+$outDir = Join-Path $root 'target' 'packages' 'nuget'
 $coreProject = Join-Path $here 'src' 'Callpush' 'Callpush.csproj'
 $windowsProject = Join-Path $here 'src' 'Callpush.Windows' 'Callpush.Windows.csproj'
 $profileDir = if ($CargoProfile -eq 'dev') { 'debug' } else { $CargoProfile }
@@ -180,11 +242,8 @@ finally {
 New-Item -ItemType Directory -Force -Path $outDir | Out-Null
 $corePackage = Join-Path $outDir "Callpush.$Version.nupkg"
 $windowsPackage = Join-Path $outDir "Callpush.Windows.$Version.nupkg"
-foreach ($old in $corePackage, $windowsPackage) {
-    if (Test-Path -LiteralPath $old) {
-        Remove-Item -LiteralPath $old -Force
-    }
-}
+# The folder holds this build's packages alone (the release workflow takes every .nupkg in it).
+Get-ChildItem -LiteralPath $outDir -Filter 'Callpush.*.nupkg' | Remove-Item -Force
 
 Invoke-Step -What "dotnet pack Callpush $Version" -Command {
     dotnet pack $coreProject --nologo -c $Configuration -o $outDir "-p:Version=$Version" "-p:NativeDir=$nativeDir"
@@ -216,6 +275,8 @@ if (-not $SkipUwp) {
     $windowsPatterns += '^lib/uap10\.0\.17763(\.0)?/Callpush\.Windows\.dll$'
 }
 Assert-PackageHolds -Path $windowsPackage -Patterns $windowsPatterns
+Assert-PackageIdentity -Path $corePackage -Id 'Callpush'
+Assert-PackageIdentity -Path $windowsPackage -Id 'Callpush.Windows'
 
 Write-Host ''
 Write-Host "Packages (version $Version) in ${outDir}:"
@@ -224,3 +285,4 @@ Write-Host "  $windowsPackage"
 if ($SkipUwp) {
     Write-Host '  (Callpush.Windows without its UWP target: built with -SkipUwp)'
 }
+Write-Host 'Check them on Linux too: bindings-csharp/check-package.sh <the .nupkg files> (see the README).'

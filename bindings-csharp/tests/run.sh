@@ -19,19 +19,10 @@ root="$(cd "$here/../.." && pwd)"
 out="$root/target/csharp-tests"
 cd "$root"
 
-packages=(mono-mcs mono-runtime libmono-system-net-http4.0-cil libmono-system-xml-linq4.0-cil
-  libmono-system-json4.0-cil nunit-console libnunit-framework2.6.3-cil)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "    installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=bindings-csharp/tests/mono.sh
+. bindings-csharp/tests/mono.sh
+csharp_install_packages "${csharp_mono_packages[@]}" libmono-system-json4.0-cil nunit-console \
+  libnunit-framework2.6.3-cil
 nunit_framework=/usr/lib/cli/nunit.framework-2.6.3/nunit.framework.dll
 [ -f "$nunit_framework" ] || { echo "NUnit 2.6 framework not found at $nunit_framework" >&2; exit 1; }
 
@@ -46,15 +37,11 @@ esac
 
 rm -rf "$out"
 mkdir -p "$out"
-portable=$(find bindings-csharp/src/Callpush -name '*.cs' | sort)
 windows=$(find bindings-csharp/src/Callpush.Windows -name '*.cs' | sort)
 tests=$(find bindings-csharp/tests -name '*.cs' | sort)
 
 echo "    compiling the binding: mcs -langversion:7.2, warnings as errors, XML docs"
-# shellcheck disable=SC2086 # one argument per file
-mcs -langversion:7.2 -target:library -warnaserror+ -nologo -doc:"$out/Callpush.xml" \
-  -r:System.Net.Http.dll -r:System.Xml.Linq.dll -out:"$out/Callpush.dll" $portable
-echo "      ok    Callpush.dll ($(echo "$portable" | wc -l) files)"
+csharp_compile_callpush "$out"
 
 echo "    compiling the tests"
 # shellcheck disable=SC2086
