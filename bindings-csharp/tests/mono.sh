@@ -23,7 +23,8 @@ csharp_install_packages() {
 # csharp_compile_callpush OUT [FILE.cs...]: OUT/Callpush.dll and its XML documentation
 # OUT/Callpush.xml from every .cs file of bindings-csharp/src/Callpush (and the files named),
 # with mcs -langversion:7.2, warnings as errors and the XML documentation checked, as the .NET
-# SDK builds Callpush.csproj for netstandard2.0.
+# SDK builds Callpush.csproj for netstandard2.0. (tests/run-windows.ps1 compiles the same files,
+# by the same rule, with csc on Windows.)
 csharp_compile_callpush() {
   local out="$1"
   shift

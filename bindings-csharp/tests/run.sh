@@ -38,6 +38,7 @@ esac
 rm -rf "$out"
 mkdir -p "$out"
 windows=$(find bindings-csharp/src/Callpush.Windows -name '*.cs' | sort)
+# Every .cs file under tests/: tests/run-windows.ps1 compiles the same ones, by the same rule.
 tests=$(find bindings-csharp/tests -name '*.cs' | sort)
 
 echo "    compiling the binding: mcs -langversion:7.2, warnings as errors, XML docs"

@@ -24,8 +24,8 @@ namespace Callpush.Tests
     /// </summary>
     /// <remarks>
     /// The binaries are <c>$CALLPUSH_BIN</c> and <c>$CALLPUSH_DEV_BIN</c>, else
-    /// <c>target/debug/callpush</c> and <c>target/debug/callpush-dev</c> of the workspace
-    /// (bindings-csharp/tests/run.sh builds them).
+    /// <c>target/debug/callpush</c> and <c>target/debug/callpush-dev</c> of the workspace, with
+    /// <c>.exe</c> on Windows (bindings-csharp/tests/run.sh and run-windows.ps1 build them).
     /// </remarks>
     public sealed class CallpushServer : IDisposable
     {
@@ -33,6 +33,8 @@ namespace Callpush.Tests
         private readonly Dictionary<string, string> tokens = new Dictionary<string, string>();
         private Process emulator;
         private Process server;
+        private readonly object logGate = new object();
+        private StreamWriter log;
 
         public readonly string Dir = TempDirs.New();
         public readonly string ApiKey = "cs-test-backend-key-" + Guid.NewGuid().ToString("N");
@@ -52,11 +54,20 @@ namespace Callpush.Tests
             throw new InvalidOperationException("no cargo workspace above " + TestContext.CurrentContext.TestDirectory);
         }
 
+        /// <summary>Windows (.NET Framework, or Mono on Windows): executables end in .exe.</summary>
+        public static bool OnWindows
+        {
+            get { return Environment.OSVersion.Platform == PlatformID.Win32NT; }
+        }
+
         private static string Binary(string variable, string name)
         {
             var given = Environment.GetEnvironmentVariable(variable);
-            var path = string.IsNullOrEmpty(given) ? Path.Combine(Workspace(), "target", "debug", name) : given;
-            if (!File.Exists(path)) throw new FileNotFoundException(path + " is missing: run bindings-csharp/tests/run.sh, which builds it", path);
+            var path = string.IsNullOrEmpty(given) ? Path.Combine(Workspace(), "target", "debug", OnWindows ? name + ".exe" : name) : given;
+            if (!File.Exists(path))
+            {
+                throw new FileNotFoundException(path + " is missing: run bindings-csharp/tests/run.sh (run-windows.ps1 on Windows), which builds it", path);
+            }
             return path;
         }
 
@@ -69,8 +80,9 @@ namespace Callpush.Tests
                 RedirectStandardError = true,
                 WorkingDirectory = dir,
             };
-            // Other CALLPUSH_* variables would override the configuration written here.
-            foreach (var key in info.EnvironmentVariables.Keys.Cast<string>().Where(k => k.StartsWith("CALLPUSH_")).ToList())
+            // Other CALLPUSH_* variables would override the configuration written here. (Windows
+            // spells variable names in any case and means the same variable.)
+            foreach (var key in info.EnvironmentVariables.Keys.Cast<string>().Where(k => k.StartsWith("CALLPUSH_", StringComparison.OrdinalIgnoreCase)).ToList())
             {
                 info.EnvironmentVariables.Remove(key);
             }
@@ -93,7 +105,9 @@ namespace Callpush.Tests
                 File.WriteAllText(ConfigPath, string.Join("\n", new[]
                 {
                     "listen = \"127.0.0.1:" + port + "\"",
-                    "database_url = " + Toml("sqlite://" + Path.Combine(Dir, "callpush.db")),
+                    // sqlite:PATH, not sqlite://PATH: the server parses the URL, and a Windows path
+                    // after "//" would be taken for a host ("C:") and mangled.
+                    "database_url = " + Toml("sqlite:" + Path.Combine(Dir, "callpush.db")),
                     "database_connections = 4",
                     "data_dir = " + Toml(Dir),
                     "api_keys = [" + Toml(ApiKey) + "]",
@@ -110,10 +124,19 @@ namespace Callpush.Tests
                     providers.Item2,
                 }));
                 var info = Start(Binary("CALLPUSH_BIN", "callpush"), "serve --config \"" + ConfigPath + "\"", Dir);
+                lock (logGate)
+                {
+                    // One writer for every attempt, shared so that Log() can read the file meanwhile
+                    // (Windows refuses a second open otherwise).
+                    if (log == null)
+                    {
+                        var stream = new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                        log = new StreamWriter(stream) { AutoFlush = true };
+                    }
+                }
                 server = Process.Start(info);
-                var log = new StreamWriter(LogPath, true) { AutoFlush = true };
-                server.OutputDataReceived += (s, e) => { if (e.Data != null) lock (log) log.WriteLine(e.Data); };
-                server.ErrorDataReceived += (s, e) => { if (e.Data != null) lock (log) log.WriteLine(e.Data); };
+                server.OutputDataReceived += (s, e) => AppendLog(e.Data);
+                server.ErrorDataReceived += (s, e) => AppendLog(e.Data);
                 server.BeginOutputReadLine();
                 server.BeginErrorReadLine();
                 if (Healthy()) return;
@@ -189,9 +212,24 @@ namespace Callpush.Tests
             return false;
         }
 
+        private void AppendLog(string line)
+        {
+            if (line == null) return;
+            lock (logGate)
+            {
+                if (log != null) log.WriteLine(line);
+            }
+        }
+
         public string Log()
         {
-            return File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
+            if (!File.Exists(LogPath)) return "";
+            // Shared with the writer, which still has the file open (Windows refuses otherwise).
+            using (var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            using (var reader = new StreamReader(stream))
+            {
+                return reader.ReadToEnd();
+            }
         }
 
         private static int FreePort()
@@ -208,6 +246,7 @@ namespace Callpush.Tests
             return "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
         }
 
+        /// <summary>Ends the process and waits for it, so that its files are closed (Windows keeps them locked until then).</summary>
         private static void Kill(Process process)
         {
             try
@@ -218,6 +257,11 @@ namespace Callpush.Tests
             {
                 // Already gone.
             }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // Windows: already exiting.
+            }
+            if (process != null) process.WaitForExit(10000);
         }
 
         public void Dispose()
@@ -225,6 +269,11 @@ namespace Callpush.Tests
             var logged = Log();
             Kill(server);
             Kill(emulator);
+            lock (logGate)
+            {
+                if (log != null) log.Dispose();
+                log = null;
+            }
             if (logged.Trim().Length > 0) Console.Error.WriteLine("---- callpush serve logged:\n" + logged + "----");
             try
             {
@@ -233,6 +282,10 @@ namespace Callpush.Tests
             catch (IOException)
             {
                 // A child still closing a file: the OS cleans the temp directory.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Windows' answer to a file still open.
             }
         }
 

@@ -14,6 +14,8 @@ namespace Callpush.Tests
     /// The hook runs after NUnit's Main returned (results written, exit code set) and keeps that
     /// exit code. bindings-csharp/tests/run.sh runs NUnit in the main domain (<c>-domain:None</c>)
     /// so the hook belongs to the process, not to a test domain NUnit would unload first.
+    /// Elsewhere (.NET Framework: bindings-csharp/tests/run-windows.ps1) nothing is installed, and
+    /// <c>libc</c> is never looked for: a P/Invoke binds at its first call.
     /// </remarks>
     [SetUpFixture]
     public class MonoExit
