@@ -56,45 +56,19 @@ fi
 [[ -x $bin/callpush ]] || { echo "api-tour: no callpush in $bin (cargo build -p callpush-server)" >&2; exit 1; }
 
 dir=$(mktemp -d)
-server_pid=
-cleanup() {
-  status=$?
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ $status != 0 && -s $dir/serve.log ]]; then
-    echo "---- the server's log ----" >&2
-    cat "$dir/serve.log" >&2
-  fi
-  rm -rf "$dir"
-  exit "$status"
-}
-trap cleanup EXIT
-
-# Only the defaults configure the server and the tour, as for a newcomer: no CALLPUSH_* setting
-# (nor CALLPUSH_CONFIG) from the caller's environment; CALLPUSH_LOG, the log filter, may stay.
-clean_env=()
-while IFS= read -r name; do
-  [[ $name == CALLPUSH_LOG ]] || clean_env+=(-u "$name")
-done < <(compgen -e | grep '^CALLPUSH_' || true)
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url=http://127.0.0.1:$port
+# The server, on a free port, its log shown whole if the tour fails (tests/dev-server.sh). Only the
+# defaults configure the server and the tour, as for a newcomer: no CALLPUSH_* setting (nor
+# CALLPUSH_CONFIG) from the caller's environment; CALLPUSH_LOG, the log filter, may stay.
+source "$root/tests/dev-server.sh"
+dev_server_name=api-tour
+DEV_SERVER_LOG_LINES=all
+dev_server_at_exit 'rm -rf "$dir"'
 printf '%s\n' "$tour" >"$dir/tour.sh"
-# `exec`: the background job is the server itself, so the cleanup stops it (not a subshell).
-(cd "$dir" && exec env "${clean_env[@]}" CALLPUSH_LISTEN="127.0.0.1:$port" "$bin/callpush" serve --dev \
-  >"$dir/serve.log" 2>&1) &
-server_pid=$!
-for _ in $(seq 300); do
-  kill -0 "$server_pid" 2>/dev/null || { echo "api-tour: the server exited" >&2; exit 1; }
-  curl -sf "$url/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "$url/healthz" >/dev/null || { echo "api-tour: the server did not come up at $url" >&2; exit 1; }
+start_dev_server "$bin/callpush" "$dir" --dev
+url=$DEV_SERVER_URL
 
 run_tour() {
-  (cd "$dir" && env "${clean_env[@]}" PATH="$bin:$PATH" CALLPUSH_URL="$url" bash -euo pipefail tour.sh)
+  (cd "$dir" && env "${dev_server_clean_env[@]}" PATH="$bin:$PATH" CALLPUSH_URL="$url" bash -euo pipefail tour.sh)
 }
 if [[ -n $quiet ]]; then
   run_tour >"$dir/tour.log" 2>&1 || { cat "$dir/tour.log" >&2; false; } || failed=1

@@ -29,44 +29,13 @@ PYTHON=$python tests/venv.sh "$venv" tests/metrics/requirements.txt
 py=$root/$venv/bin/python
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/callpush-metrics.XXXXXX")
-server_pid=
-cleanup() {
-  local status=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ $status != 0 && -s $tmp/serve.log ]]; then
-    echo "---- last lines of the server log ----" >&2
-    tail -n 40 "$tmp/serve.log" >&2
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# A fresh `callpush serve --dev` in $tmp on a free port (tests/dev-server.sh): only the defaults
+# and --dev configure it, no CALLPUSH_* setting from the caller's environment.
+source tests/dev-server.sh
+dev_server_name=metrics
+dev_server_env=(CALLPUSH_LOG=warn)
+dev_server_at_exit 'rm -rf "$tmp"'
+start_dev_server "$bin" "$tmp" --dev
 
-# Only the defaults and --dev configure the server: CALLPUSH_* settings from the caller's
-# environment would change them.
-unset_settings=()
-while IFS= read -r name; do
-  [[ $name == CALLPUSH_BIN ]] || unset_settings+=(-u "$name")
-done < <(compgen -e | grep '^CALLPUSH_' || true)
-
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-(cd "$tmp" && exec env "${unset_settings[@]}" CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" \
-  "$bin" serve --dev >"$tmp/serve.log" 2>&1) &
-server_pid=$!
-for _ in $(seq 200); do
-  curl -sf "$base/healthz" >/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "metrics: the server exited" >&2; exit 1; }
-  sleep 0.1
-done
-curl -sf "$base/healthz" >/dev/null || { echo "metrics: the server did not come up" >&2; exit 1; }
-
-api_key=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' \
-  "$tmp/callpush-dev-credentials.json")
-token=$(cd "$tmp" && env "${unset_settings[@]}" "$bin" token --user bob)
-"$py" tests/metrics/check.py "$base" "$api_key" "$token" server/README.md
+token=$(dev_server_token bob)
+"$py" tests/metrics/check.py "$DEV_SERVER_URL" "$DEV_SERVER_API_KEY" "$token" server/README.md

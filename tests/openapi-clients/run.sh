@@ -43,64 +43,20 @@ fi
 
 # ---- the server ----
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/callpush-openapi-clients.XXXXXX")
-server_pid=
-cleanup() {
-  local status=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ $status != 0 && -s $tmp/server/serve.log ]]; then
-    echo "---- last lines of the server log ----" >&2
-    tail -n 40 "$tmp/server/serve.log" >&2
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Only --dev configures the server: CALLPUSH_* settings from the caller's environment would
-# override it.
-unset_settings=()
-while IFS= read -r name; do
-  [[ $name == CALLPUSH_BIN ]] || unset_settings+=(-u "$name")
-done < <(compgen -e | grep '^CALLPUSH_' || true)
+# A fresh `callpush serve --dev` in $tmp/server on a free port (tests/dev-server.sh): only --dev
+# configures it, no CALLPUSH_* setting from the caller's environment.
+source tests/dev-server.sh
+dev_server_name=openapi-clients
+dev_server_env=(CALLPUSH_LOG=warn)
+dev_server_at_exit 'rm -rf "$tmp"'
+start_dev_server "$bin" "$tmp/server" --dev
+base=$DEV_SERVER_URL
+api_key=$DEV_SERVER_API_KEY
+token() { dev_server_token "$1"; }
 
 py=$venv/bin/python
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-mkdir -p "$tmp/server"
-# `exec`: the background job is the server itself, so the cleanup stops it.
-(cd "$tmp/server" && exec env "${unset_settings[@]}" CALLPUSH_LOG=warn CALLPUSH_LISTEN="127.0.0.1:$port" \
-  "$bin" serve --dev >serve.log 2>&1) &
-server_pid=$!
-if ! "$py" - "$base/healthz" "$server_pid" <<'PY'; then
-import os, sys, time, urllib.request
-url, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("the server exited")
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(f"{url} did not answer 200 within 30 s")
-PY
-  echo "openapi-clients: the server did not come up" >&2
-  exit 1
-fi
 "$py" -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1], timeout=10).read())' \
   "$base/openapi.json" "$tmp/openapi.json"
-api_key=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$tmp/server/callpush-dev-credentials.json")
-token() { (cd "$tmp/server" && env "${unset_settings[@]}" "$bin" token --user "$1"); }
 
 passed=0
 failed=0

@@ -46,32 +46,9 @@ py=$root/$venv/bin/python
 
 # ---- the server ----
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/callpush-openapi.XXXXXX")
-server_pid=
-st_pid=
-cleanup() {
-  local status=$?
-  local pid
-  for pid in $st_pid $server_pid; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [[ $status != 0 && -s $tmp/server.log ]]; then
-    echo "---- last lines of the server log ----" >&2
-    tail -n 40 "$tmp/server.log" >&2
-  fi
-  rm -rf "$tmp"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 api_key=openapi-test-api-key-0123456789
+# `listen`: a free loopback port, which tests/dev-server.sh sets (CALLPUSH_LISTEN).
 cat >"$tmp/callpush.toml" <<EOF
-listen = "127.0.0.1:$port"
 database_url = "sqlite://$tmp/callpush.db"
 data_dir = "$tmp"
 api_keys = ["$api_key"]
@@ -81,40 +58,17 @@ hs256_secret = "openapi-test-secret-0123456789abcdef"
 kind = "noop"
 EOF
 
-# Only this file configures the server: CALLPUSH_* settings from the caller's environment would
-# override it (CALLPUSH_LOG, the log filter, may stay).
-unset_settings=()
-while IFS= read -r name; do
-  [[ $name == CALLPUSH_LOG || $name == CALLPUSH_BIN ]] || unset_settings+=(-u "$name")
-done < <(compgen -e | grep '^CALLPUSH_' || true)
+# Only this file configures the server (tests/dev-server.sh): CALLPUSH_* settings from the
+# caller's environment would override it (CALLPUSH_LOG, the log filter, may stay).
+st_pid=
+source tests/dev-server.sh
+dev_server_name=openapi
+dev_server_at_exit --before 'if [[ -n $st_pid ]] && kill -0 "$st_pid" 2>/dev/null; then kill "$st_pid" 2>/dev/null; wait "$st_pid" 2>/dev/null; fi'
+dev_server_at_exit 'rm -rf "$tmp"'
+start_dev_server "$bin" "$tmp" --config "$tmp/callpush.toml"
+base=$DEV_SERVER_URL
 
-env "${unset_settings[@]}" "$bin" serve --config "$tmp/callpush.toml" >"$tmp/server.log" 2>&1 &
-server_pid=$!
-
-base=http://127.0.0.1:$port
-if ! "$py" - "$base/healthz" "$server_pid" <<'EOF'; then
-import os, sys, time, urllib.request
-url, pid = sys.argv[1], int(sys.argv[2])
-deadline = time.monotonic() + 30
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        sys.exit("the server exited")
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit(f"{url} did not answer 200 within 30 s")
-EOF
-  echo "openapi: the server did not come up" >&2
-  exit 1
-fi
-
-token=$(env "${unset_settings[@]}" "$bin" token --user bob --config "$tmp/callpush.toml")
+token=$(dev_server_token bob --config "$tmp/callpush.toml")
 "$py" tests/openapi/seed.py "$base" "$token" "$api_key"
 
 # ---- schemathesis ----
