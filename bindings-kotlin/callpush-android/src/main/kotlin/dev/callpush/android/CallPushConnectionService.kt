@@ -18,9 +18,9 @@ import kotlinx.coroutines.launch
 
 /**
  * The app's self-managed Telecom `ConnectionService`: creates the [Connection] of each call
- * [TelecomCallUi] reported. Declare it in the manifest, protected by
- * `android.permission.BIND_TELECOM_CONNECTION_SERVICE` (see the README); it finds the client
- * through [CallPushAndroid].
+ * [TelecomCallUi] reported. The library's manifest declares it, protected by
+ * `android.permission.BIND_TELECOM_CONNECTION_SERVICE`, and it merges into the app's (see the
+ * README); it finds the client through [CallPushAndroid].
  */
 class CallPushConnectionService : ConnectionService() {
     /** Telecom accepted an incoming call: its connection, ringing. */
