@@ -65,7 +65,7 @@ stage "Server: /metrics read by Prometheus' own parser (prometheus_client, tests
 tests/metrics/check.sh
 done_stage
 
-stage "Swift: syntax, C header and symbols (no Swift compiler here)"
+stage "Swift: the root Package.swift, syntax, C header and symbols (no Swift compiler here)"
 bindings-swift/check.sh
 done_stage
 
@@ -74,12 +74,16 @@ command -v mvn >/dev/null || tests/apt-install.sh maven
 mvn -B -ntp -f bindings-kotlin/pom.xml verify
 done_stage
 
-stage "ArkTS: lint, tsc and the Node suite (bridge, vectors, flows)"
+stage "ArkTS: lint, tsc and the Node suite (bridge, vectors, flows, the HAR packed and checked)"
 bindings-ets/tests/run.sh
 done_stage
 
 stage "C#: the binding under Mono (warnings as errors), NUnit (vectors, callbacks, toasts, flows) and the Windows-only files' syntax"
 bindings-csharp/tests/run.sh
+done_stage
+
+stage "Packages: one version everywhere, the notes and license, the AAR and its POM, the NuGet layout, the server's image, unit and configuration (release/check.sh)"
+release/check.sh
 done_stage
 
 printf '\n\033[1mAll suites passed in %ss.\033[0m\n' "$((SECONDS - started))"
