@@ -10,14 +10,36 @@ using NUnit.Framework;
 
 namespace Callpush.Tests
 {
-    /// <summary>Fresh directories for client data, removed after the test run.</summary>
+    /// <summary>Fresh directories for client data, removed after the test run (<see cref="TestRun"/>).</summary>
     public static class TempDirs
     {
+        private static readonly ConcurrentBag<string> Made = new ConcurrentBag<string>();
+
         public static string New()
         {
             var dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "callpush-cs-" + Guid.NewGuid().ToString("N"));
             System.IO.Directory.CreateDirectory(dir);
+            Made.Add(dir);
             return dir;
+        }
+
+        /// <summary>Removes every directory <see cref="New"/> made; one a client still holds open stays.</summary>
+        public static void RemoveAll()
+        {
+            string dir;
+            while (Made.TryTake(out dir))
+            {
+                try
+                {
+                    System.IO.Directory.Delete(dir, true);
+                }
+                catch (System.IO.IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
         }
     }
 

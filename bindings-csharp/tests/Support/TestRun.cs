@@ -5,10 +5,12 @@ using NUnit.Framework;
 namespace Callpush.Tests
 {
     /// <summary>
-    /// Ends the test process under Mono once NUnit is done. Mono waits at exit for every native
-    /// thread that ever ran C# code, and the library's own threads (its runtime and timer threads,
-    /// which call back into C#) live as long as the process: so Mono would wait forever. .NET and
-    /// .NET Framework treat such threads as background threads and exit normally.
+    /// What happens once around the whole run: the client data directories the tests made are
+    /// removed at its end, and under Mono the process is ended once NUnit is done. Mono waits at
+    /// exit for every native thread that ever ran C# code, and the library's own threads (its
+    /// runtime and timer threads, which call back into C#) live as long as the process: so Mono
+    /// would wait forever. .NET and .NET Framework treat such threads as background threads and
+    /// exit normally.
     /// </summary>
     /// <remarks>
     /// The hook runs after NUnit's Main returned (results written, exit code set) and keeps that
@@ -18,7 +20,7 @@ namespace Callpush.Tests
     /// <c>libc</c> is never looked for: a P/Invoke binds at its first call.
     /// </remarks>
     [SetUpFixture]
-    public class MonoExit
+    public class TestRun
     {
         [DllImport("libc", EntryPoint = "_exit")]
         private static extern void Exit(int code);
@@ -33,6 +35,12 @@ namespace Callpush.Tests
                 Console.Error.Flush();
                 Exit(Environment.ExitCode);
             };
+        }
+
+        [TearDown]
+        public void RemoveTheClientDataDirectories()
+        {
+            TempDirs.RemoveAll();
         }
     }
 }
