@@ -72,7 +72,7 @@ fn apns(token: &str) -> Result<String, TokenError> {
             expected: "APNs tokens are hex digits",
         });
     }
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(TokenError::OddLength { len: token.len() });
     }
     Ok(token.to_ascii_lowercase())
