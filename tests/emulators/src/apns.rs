@@ -45,7 +45,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::credentials::{TestCredentials, APNS_PUBLIC_KEY};
-use super::faults::{Fault, FaultPlan, Received};
+use super::faults::{arrival_us, arrived, Fault, FaultPlan, Received};
 use super::hub::{ApnsTokenKind, DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
 use super::serve::lock;
@@ -171,10 +171,18 @@ impl ApnsEmulator {
     /// Starts both endpoints on free loopback ports, with a fresh test CA.
     pub async fn start(credentials: &TestCredentials, hub: DeviceHub) -> std::io::Result<Self> {
         let ca = TestCa::new().map_err(std::io::Error::other)?;
-        let mut tls = (*ca.server_config).clone();
+        ApnsEmulator::start_with_ca(credentials, hub, &ca).await
+    }
+
+    /// Starts both endpoints as [`ApnsEmulator::start`] does, with the certificate of `ca` (the
+    /// CA the other emulators use too, so that one `providers.ca_file` trusts them all).
+    pub async fn start_with_ca(
+        credentials: &TestCredentials,
+        hub: DeviceHub,
+        ca: &TestCa,
+    ) -> std::io::Result<Self> {
         // HTTP/2 only, as APNs: a client that cannot speak it fails the handshake.
-        tls.alpn_protocols = vec![b"h2".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let acceptor = ca.acceptor(&[b"h2"]);
         let key = DecodingKey::from_ec_pem(APNS_PUBLIC_KEY.as_bytes()).map_err(std::io::Error::other)?;
         let faults = FaultPlan::default();
         let shared = Arc::new(Shared {
@@ -205,7 +213,7 @@ impl ApnsEmulator {
         Ok(ApnsEmulator {
             production: addrs[0],
             sandbox: addrs[1],
-            ca_pem: ca.ca_pem,
+            ca_pem: ca.ca_pem.clone(),
             faults,
             shared,
             shutdown,
@@ -397,6 +405,9 @@ impl ConnectionTask {
         let connection =
             Arc::new(Connection { environment: self.environment, commands, tokens: Mutex::default() });
         let service = TowerToHyperService::new(self.router.layer(Extension(connection)));
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            arrived(hyper::service::Service::call(&service, request))
+        });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http2_only();
         builder.http2().max_concurrent_streams(MAX_CONCURRENT_STREAMS);
         let serving = builder.serve_connection(TokioIo::new(tls), service);
@@ -459,6 +470,7 @@ async fn handle(
         headers: header_map(&parts.headers),
         body: body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
         status: 0,
+        received_at_us: arrival_us(),
     };
     let token = match device_token(&parts.method, parts.uri.path()) {
         Ok(token) => token.to_owned(),

@@ -12,6 +12,10 @@
 //! Every request is logged in [`FcmEmulator::faults`] with the status it got (0: the connection
 //! was dropped); scripted faults replace the answer to sends (matched by the message's token)
 //! and, separately, to token requests ([`FcmEmulator::token_faults`]).
+//!
+//! Plain HTTP (HTTP/1.1, or HTTP/2 with prior knowledge) by default; [`FcmEmulator::start_with`]
+//! serves TLS from a test CA instead, offering `h2` and `http/1.1` by ALPN as
+//! `fcm.googleapis.com` does (FCM HTTP v1 speaks HTTP/2).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -29,9 +33,10 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 
 use super::credentials::{TestCredentials, FCM_PUBLIC_KEY};
-use super::faults::{Fault, FaultPlan, Received};
+use super::faults::{arrival_us, Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
-use super::serve::{lock, serve, Hangup, Protocols};
+use super::serve::{lock, serve_with, Hangup, Protocols};
+use super::tls::TestCa;
 
 /// The OAuth scope an access token needs to send FCM messages: Google, "Authorize send
 /// requests" (firebase.google.com/docs/cloud-messaging/auth-server); docs/providers/fcm.md.
@@ -134,6 +139,8 @@ pub fn error_body(code: u16, status: &str, message: &str, error_code: Option<&st
 /// A local FCM HTTP v1 with its OAuth token endpoint.
 pub struct FcmEmulator {
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     faults: FaultPlan,
     token_faults: FaultPlan,
     shared: Arc<Shared>,
@@ -147,8 +154,20 @@ impl Drop for FcmEmulator {
 }
 
 impl FcmEmulator {
-    /// Starts on a free loopback port, accepting the FCM service account of `credentials`.
+    /// Starts on a free loopback port, plain HTTP, accepting the FCM service account of
+    /// `credentials`.
     pub async fn start(credentials: &TestCredentials, hub: DeviceHub) -> std::io::Result<Self> {
+        FcmEmulator::start_with(credentials, hub, None).await
+    }
+
+    /// Starts as [`FcmEmulator::start`] does, over TLS with `tls`'s certificate when given
+    /// (ALPN `h2`, then `http/1.1`).
+    pub async fn start_with(
+        credentials: &TestCredentials,
+        hub: DeviceHub,
+        tls: Option<&TestCa>,
+    ) -> std::io::Result<Self> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_key = DecodingKey::from_rsa_pem(FCM_PUBLIC_KEY.as_bytes())
             .map_err(|e| std::io::Error::other(format!("the FCM test public key: {e}")))?;
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -158,7 +177,7 @@ impl FcmEmulator {
             project_id: credentials.fcm_project_id.clone(),
             client_email: credentials.fcm_client_email.clone(),
             private_key_id: credentials.fcm_private_key_id.clone(),
-            token_url: token_url(addr),
+            token_url: token_url(scheme, addr),
             public_key,
             hub,
             faults: faults.clone(),
@@ -170,18 +189,19 @@ impl FcmEmulator {
             sequence: AtomicU64::new(1),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone()).merge(faults.routes());
-        let accepting = tokio::spawn(serve(listener, router, Protocols::Http1Or2, "FCM"));
-        Ok(FcmEmulator { addr, faults, token_faults, shared, accepting })
+        let tls = tls.map(|ca| ca.acceptor(&[b"h2", b"http/1.1"]));
+        let accepting = tokio::spawn(serve_with(listener, router, Protocols::Http1Or2, tls, "FCM"));
+        Ok(FcmEmulator { addr, scheme, faults, token_faults, shared, accepting })
     }
 
     /// Its base URL (`providers.fcm.base_url`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Its OAuth token endpoint (the service-account file's `token_uri`).
     pub fn token_url(&self) -> String {
-        token_url(self.addr)
+        token_url(self.scheme, self.addr)
     }
 
     /// Its scripted faults for sends (matched by the message's token) and the log of every
@@ -218,8 +238,8 @@ impl FcmEmulator {
     }
 }
 
-fn token_url(addr: SocketAddr) -> String {
-    format!("http://{addr}/token")
+fn token_url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}{TOKEN_PATH}")
 }
 
 /// What the emulator knows and remembers.
@@ -364,6 +384,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             headers: headers.clone(),
             body: body.to_owned(),
             status,
+            received_at_us: arrival_us(),
         });
     };
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {

@@ -1,5 +1,7 @@
 //! The Push Kit v3 emulator: `POST /v3/{projectId}/messages:send` as docs/providers/harmony.md describes
-//! it, on plain HTTP on a loopback port.
+//! it, on plain HTTP on a loopback port, or ([`HarmonyEmulator::start_with`]) over TLS from a test
+//! CA offering only `http/1.1` by ALPN, as `push-api.cloud.huawei.com` speaks HTTP/1.1
+//! (docs/providers/harmony.md, "Endpoint").
 //!
 //! It checks what Push Kit checks, answering with its business codes: the service-account JWT
 //! (PS256 signature against [`HARMONY_PUBLIC_KEY`], `kid`, `iss`, `aud`, expiry, a validity
@@ -31,11 +33,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::credentials::{TestCredentials, HARMONY_PUBLIC_KEY};
-use super::faults::{Fault, FaultPlan, Received};
+use super::faults::{arrival_us, Fault, FaultPlan, Received};
 use super::harmony_receipts::{self, ReceiptSender};
 use super::hub::{DeviceHub, DevicePush};
 use super::memo::VerifiedToken;
-use super::serve::{serve, Hangup, Protocols};
+use super::serve::{serve_with, Hangup, Protocols};
+use super::tls::TestCa;
 
 /// The `aud` of every service-account JWT, a fixed claim checked, never called: Huawei Push Kit,
 /// "JWT-based authentication" of a service account (developer.huawei.com, HarmonyOS Push Kit
@@ -147,6 +150,8 @@ const CATEGORIES: [&str; 14] = [
 /// A local Push Kit v3.
 pub struct HarmonyEmulator {
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     faults: FaultPlan,
     receipts: ReceiptSender,
     serving: tokio::task::JoinHandle<()>,
@@ -159,9 +164,19 @@ impl Drop for HarmonyEmulator {
 }
 
 impl HarmonyEmulator {
-    /// Starts on a free loopback port, accepting JWTs of `credentials`' service account and
-    /// handing accepted pushes to `hub`.
+    /// Starts on a free loopback port, plain HTTP, accepting JWTs of `credentials`' service
+    /// account and handing accepted pushes to `hub`.
     pub async fn start(credentials: &TestCredentials, hub: DeviceHub) -> std::io::Result<Self> {
+        HarmonyEmulator::start_with(credentials, hub, None).await
+    }
+
+    /// Starts as [`HarmonyEmulator::start`] does, over TLS with `tls`'s certificate when given:
+    /// HTTP/1.1 only (ALPN `http/1.1`), as Push Kit.
+    pub async fn start_with(
+        credentials: &TestCredentials,
+        hub: DeviceHub,
+        tls: Option<&TestCa>,
+    ) -> std::io::Result<Self> {
         let key = DecodingKey::from_rsa_pem(HARMONY_PUBLIC_KEY.as_bytes())
             .map_err(|e| std::io::Error::other(format!("the Push Kit test public key: {e}")))?;
         let faults = FaultPlan::default();
@@ -186,13 +201,19 @@ impl HarmonyEmulator {
             .merge(receipts.routes());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
-        let serving = tokio::spawn(serve(listener, router, Protocols::Http1Or2, "Push Kit"));
-        Ok(HarmonyEmulator { addr, faults, receipts, serving })
+        // Plain HTTP keeps taking HTTP/2 with prior knowledge, as it always has; TLS offers what
+        // Push Kit speaks.
+        let (scheme, protocols, tls) = match tls {
+            None => ("http", Protocols::Http1Or2, None),
+            Some(ca) => ("https", Protocols::Http1, Some(ca.acceptor(&[b"http/1.1"]))),
+        };
+        let serving = tokio::spawn(serve_with(listener, router, protocols, tls, "Push Kit"));
+        Ok(HarmonyEmulator { addr, scheme, faults, receipts, serving })
     }
 
     /// Its base URL (`providers.harmony.base_url`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Its scripted faults and request log. A request cut by `drop_connection` is logged with
@@ -251,6 +272,7 @@ async fn handle(
             .collect::<BTreeMap<_, _>>(),
         body: String::from_utf8_lossy(&body).into_owned(),
         status: 0,
+        received_at_us: arrival_us(),
     };
     let Some(project_id) = send_path(uri.path()) else {
         received.status = 404;

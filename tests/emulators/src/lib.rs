@@ -53,14 +53,29 @@ pub struct Emulators {
 }
 
 impl Emulators {
-    /// Starts the four on free loopback ports.
+    /// Starts the four on free loopback ports: APNs over TLS (HTTP/2), the others on plain
+    /// HTTP.
     pub async fn start(credentials: TestCredentials) -> std::io::Result<Emulators> {
+        Emulators::start_on(credentials, false).await
+    }
+
+    /// Starts the four on free loopback ports, every one over TLS from one test CA (the
+    /// `ca_file` of [`Emulators::providers_config`]), each offering by ALPN what its provider
+    /// speaks: APNs HTTP/2 only; FCM HTTP/2 or HTTP/1.1 (FCM HTTP v1 speaks HTTP/2); Push Kit
+    /// and WNS HTTP/1.1, the only version docs/providers/harmony.md and wns.md give them.
+    pub async fn start_tls(credentials: TestCredentials) -> std::io::Result<Emulators> {
+        Emulators::start_on(credentials, true).await
+    }
+
+    async fn start_on(credentials: TestCredentials, all_tls: bool) -> std::io::Result<Emulators> {
         let hub = DeviceHub::default();
+        let ca = tls::TestCa::new().map_err(std::io::Error::other)?;
+        let tls = all_tls.then_some(&ca);
         Ok(Emulators {
-            harmony: harmony::HarmonyEmulator::start(&credentials, hub.clone()).await?,
-            fcm: fcm::FcmEmulator::start(&credentials, hub.clone()).await?,
-            apns: apns::ApnsEmulator::start(&credentials, hub.clone()).await?,
-            wns: wns::WnsEmulator::start(&credentials, hub.clone()).await?,
+            harmony: harmony::HarmonyEmulator::start_with(&credentials, hub.clone(), tls).await?,
+            fcm: fcm::FcmEmulator::start_with(&credentials, hub.clone(), tls).await?,
+            apns: apns::ApnsEmulator::start_with_ca(&credentials, hub.clone(), &ca).await?,
+            wns: wns::WnsEmulator::start_with(&credentials, hub.clone(), tls).await?,
             hub,
             credentials,
         })

@@ -1,16 +1,23 @@
-//! What every HTTP emulator but APNs (which speaks HTTP/2 over TLS) serves its router with: one
-//! task per connection, each closable by its request handlers, so a `drop_connection` fault
-//! closes the socket without an answer; and the one poison-tolerant lock the emulators use.
+//! What every HTTP emulator but APNs (which keeps its own HTTP/2 connections) serves its router
+//! with: one task per connection, on plain TCP or on TLS from the test CA, each closable by its
+//! request handlers, so a `drop_connection` fault closes the socket without an answer; every
+//! request stamped with the moment it arrived ([`crate::faults::arrival_us`]); and the one
+//! poison-tolerant lock the emulators use.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::{Extension, Router};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::faults::arrived;
 
 /// Closes the connection the request came on, answering nothing. Handlers take it as an axum
 /// `Extension<Hangup>`.
@@ -29,13 +36,28 @@ impl Hangup {
 pub enum Protocols {
     /// HTTP/1.1 only.
     Http1,
-    /// HTTP/1.1, or HTTP/2 with prior knowledge.
+    /// HTTP/1.1, or HTTP/2 (with prior knowledge on plain TCP; over TLS when ALPN chose `h2`).
     Http1Or2,
 }
 
-/// Serves `router` on `listener` until the task is aborted, which closes every connection.
-/// `name` labels the emulator in logs.
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener`, plain TCP, until the task is aborted, which closes every
+/// connection. `name` labels the emulator in logs.
 pub async fn serve(listener: TcpListener, router: Router, protocols: Protocols, name: &'static str) {
+    serve_with(listener, router, protocols, None, name).await;
+}
+
+/// Serves `router` on `listener` as [`serve`] does, over TLS with `tls` when given (its ALPN
+/// offer should match `protocols`).
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    protocols: Protocols,
+    tls: Option<TlsAcceptor>,
+    name: &'static str,
+) {
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -47,23 +69,43 @@ pub async fn serve(listener: TcpListener, router: Router, protocols: Protocols, 
                 continue;
             }
         };
-        let hangup = Hangup(Arc::new(Notify::new()));
-        let service = TowerToHyperService::new(router.clone().layer(Extension(hangup.clone())));
+        let router = router.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if protocols == Protocols::Http1 {
-                builder = builder.http1_only();
-            }
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                served = connection => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "{name} emulator: connection ended");
-                    }
-                }
-                () = hangup.0.notified() => {}
+            match tls {
+                None => serve_connection(stream, router, protocols, name).await,
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, router, protocols, name).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "{name} emulator: TLS handshake failed"),
+                    Err(_) => tracing::debug!("{name} emulator: TLS handshake timed out"),
+                },
             }
         });
+    }
+}
+
+/// Serves one connection until it ends or a handler hangs up.
+async fn serve_connection<S>(stream: S, router: Router, protocols: Protocols, name: &'static str)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let hangup = Hangup(Arc::new(Notify::new()));
+    let service = TowerToHyperService::new(router.layer(Extension(hangup.clone())));
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        arrived(hyper::service::Service::call(&service, request))
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if protocols == Protocols::Http1 {
+        builder = builder.http1_only();
+    }
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        served = connection => {
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "{name} emulator: connection ended");
+            }
+        }
+        () = hangup.0.notified() => {}
     }
 }
 

@@ -1,12 +1,14 @@
-//! A throwaway certificate authority for the emulators that speak TLS (APNs): a CA and a
-//! certificate for `localhost` / `127.0.0.1` signed by it, made at start. Senders trust the CA
-//! through `providers.ca_file`.
+//! A throwaway certificate authority for the emulators that speak TLS (APNs always; Push Kit, FCM
+//! and WNS when started with TLS, [`crate::Emulators::start_tls`]): a CA and a certificate for
+//! `localhost` / `127.0.0.1` signed by it, made at start. Senders trust the CA through
+//! `providers.ca_file`.
 
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 
-/// A test CA and a server certificate signed by it.
+/// A test CA and a server certificate signed by it. Cloning shares them.
+#[derive(Clone)]
 pub struct TestCa {
     /// The CA certificate, PEM: what clients must trust.
     pub ca_pem: String,
@@ -41,5 +43,14 @@ impl TestCa {
             .map_err(|_| rcgen::Error::CouldNotParseKeyPair)?;
         server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TestCa { ca_pem: ca_cert.pem(), server_config: Arc::new(server_config) })
+    }
+
+    /// A TLS acceptor presenting this CA's server certificate and offering the application
+    /// protocols `alpn` (ALPN ids such as `h2` and `http/1.1`, most preferred first): what a
+    /// provider speaks decides what its emulator offers.
+    pub fn acceptor(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
+        let mut config = (*self.server_config).clone();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 }

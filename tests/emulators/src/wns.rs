@@ -1,6 +1,8 @@
 //! The WNS emulator: the two token endpoints (classic `login.live.com/accesstoken.srf` and
 //! Entra ID `/{tenant}/oauth2/v2.0/token`) and the notification endpoint channel URIs point at,
-//! on one loopback HTTP/1.1 port, checking what docs/providers/wns.md says WNS checks.
+//! on one loopback HTTP/1.1 port (plain, or [`WnsEmulator::start_with`] over TLS from a test CA
+//! offering only `http/1.1` by ALPN: WNS speaks HTTP/1.1, docs/providers/wns.md "Endpoint"),
+//! checking what docs/providers/wns.md says WNS checks.
 //!
 //! - Token endpoints: a form-encoded POST with `grant_type=client_credentials`, the flow's client
 //!   id (the Package SID or the Entra application id), the client secret and the flow's scope
@@ -52,9 +54,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::credentials::TestCredentials;
-use super::faults::{Fault, FaultPlan, Received};
+use super::faults::{arrival_us, Fault, FaultPlan, Received};
 use super::hub::{DeviceHub, DevicePush};
-use super::serve::{lock, serve, Hangup, Protocols};
+use super::serve::{lock, serve_with, Hangup, Protocols};
+use super::tls::TestCa;
 
 /// The scope of classic tokens: Microsoft, "Windows Push Notification Services (WNS) overview",
 /// authentication request (learn.microsoft.com/windows/apps/design/shell/tiles-and-notifications/windows-push-notification-services--wns--overview);
@@ -127,6 +130,8 @@ const MAX_TAG: usize = 16;
 /// A local WNS with its token endpoints.
 pub struct WnsEmulator {
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     faults: FaultPlan,
     shared: Arc<Shared>,
     serving: JoinHandle<()>,
@@ -139,8 +144,19 @@ impl Drop for WnsEmulator {
 }
 
 impl WnsEmulator {
-    /// Starts on a free loopback port, accepting `credentials` and delivering to `hub`.
+    /// Starts on a free loopback port, plain HTTP, accepting `credentials` and delivering to
+    /// `hub`.
     pub async fn start(credentials: &TestCredentials, hub: DeviceHub) -> std::io::Result<Self> {
+        WnsEmulator::start_with(credentials, hub, None).await
+    }
+
+    /// Starts as [`WnsEmulator::start`] does, over TLS with `tls`'s certificate when given
+    /// (ALPN `http/1.1` only, as WNS).
+    pub async fn start_with(
+        credentials: &TestCredentials,
+        hub: DeviceHub,
+        tls: Option<&TestCa>,
+    ) -> std::io::Result<Self> {
         let faults = FaultPlan::default();
         let shared = Arc::new(Shared {
             credentials: credentials.clone(),
@@ -160,23 +176,25 @@ impl WnsEmulator {
             .merge(shared.hub.routes(Platform::Wns));
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let serving = tokio::spawn(serve(listener, app, Protocols::Http1, "WNS"));
-        Ok(WnsEmulator { addr, faults, shared, serving })
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls = tls.map(|ca| ca.acceptor(&[b"http/1.1"]));
+        let serving = tokio::spawn(serve_with(listener, app, Protocols::Http1, tls, "WNS"));
+        Ok(WnsEmulator { addr, scheme, faults, shared, serving })
     }
 
     /// The origin channel URIs are sent to (`endpoint_override`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The classic (login.live.com) token endpoint.
     pub fn live_token_url(&self) -> String {
-        format!("http://{}{LIVE_TOKEN_PATH}", self.addr)
+        format!("{}://{}{LIVE_TOKEN_PATH}", self.scheme, self.addr)
     }
 
     /// The Entra ID token endpoint of `tenant`.
     pub fn entra_token_url(&self, tenant: &str) -> String {
-        format!("http://{}/{tenant}{ENTRA_TOKEN_PATH}", self.addr)
+        format!("{}://{}/{tenant}{ENTRA_TOKEN_PATH}", self.scheme, self.addr)
     }
 
     /// Its scripted faults (notification requests) and the log of every request.
@@ -249,6 +267,7 @@ impl Request {
                 .collect(),
             body: String::from_utf8_lossy(&self.body).into_owned(),
             status,
+            received_at_us: arrival_us(),
         });
     }
 }
