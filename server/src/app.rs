@@ -133,7 +133,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     let instance = new_id();
     let lease_ms = i64::from(config.ring.claim_lease_ms);
     tracing::info!(%instance, lease_ms, "claiming work as this instance");
-    let (claimed, handed_over) = tokio::sync::mpsc::unbounded_channel();
+    let (claimed, handed_over) = crate::dispatch::hand_over();
     let rings = Arc::new(Rings::new(
         store.clone(),
         keyring.clone(),

@@ -16,16 +16,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callpush_proto::model::PushEvent;
-use callpush_proto::wire::{encode_push, missed_call_message_id};
+use callpush_proto::wire::missed_call_message_id;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::call_push::invite;
+use crate::call_push::SignedPushes;
 use crate::delivery_policy::{self, deadline, DeadToken, Finish, Step};
 use crate::domain::{
     CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, RELEASED, RESULT_UNKNOWN,
 };
 use crate::keyring::Keyring;
-use crate::metrics::{DeliveryLabels, Metrics, PlatformLabels};
+use crate::metrics::{Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
 use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
 use crate::store::{Backend, Store};
@@ -68,15 +68,76 @@ fn valid_until(lease_ms: i64, renewed_at: i64) -> i64 {
     renewed_at + lease_ms - lease_ms / 3
 }
 
-/// A delivery claimed by this instance when it was stored, handed straight to the workers with
-/// its call: the fast path that skips a claim round trip. If the process dies first, the claim
-/// lapses and another instance sends it.
+/// A delivery this instance just stored, handed straight to the workers with its call: the fast
+/// path that skips reading it back. One claimed when it was stored (`Sending`) is sent as soon
+/// as a worker is free; if the process dies first, the claim lapses and another instance sends
+/// it. One stored unclaimed (`Pending`: the rest of a fan-out larger than the workers) is claimed
+/// by its id when a worker frees up, several in one statement, unless another instance claimed
+/// it first; if the process dies first it is still pending, for whichever instance claims it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    /// The delivery, in `Sending`.
+    /// The delivery, as stored: `Sending` (claimed by this instance) or `Pending`.
     pub delivery: Delivery,
     /// Its call as it was when the delivery was made.
     pub call: Arc<CallRecord>,
+}
+
+/// Where the orchestrator hands the deliveries it stored to this instance's workers.
+#[derive(Clone)]
+pub struct HandOver {
+    claimed: mpsc::UnboundedSender<Claimed>,
+    stored: mpsc::UnboundedSender<Claimed>,
+    backlog: Arc<Backlog>,
+}
+
+/// What the workers take handed-over deliveries from.
+pub struct HandedOver {
+    claimed: mpsc::UnboundedReceiver<Claimed>,
+    stored: mpsc::UnboundedReceiver<Claimed>,
+    backlog: Arc<Backlog>,
+}
+
+/// Unclaimed deliveries handed over and not yet claimed or given up: while there are any, the
+/// claim loop leaves the database alone (they are due, and the fast path claims them more
+/// cheaply, by id).
+#[derive(Default)]
+struct Backlog {
+    len: std::sync::atomic::AtomicUsize,
+    emptied: Notify,
+}
+
+impl Backlog {
+    fn taken(&self, n: usize) {
+        if n > 0 && self.len.fetch_sub(n, Ordering::AcqRel) == n {
+            self.emptied.notify_waiters();
+        }
+    }
+}
+
+/// A hand-over channel: the orchestrator's end and the workers' end.
+pub fn hand_over() -> (HandOver, HandedOver) {
+    let (claimed, claimed_rx) = mpsc::unbounded_channel();
+    let (stored, stored_rx) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Backlog::default());
+    (
+        HandOver { claimed, stored, backlog: backlog.clone() },
+        HandedOver { claimed: claimed_rx, stored: stored_rx, backlog },
+    )
+}
+
+impl HandOver {
+    /// Hands `delivery` of `call` to the workers; `false` if they are gone.
+    pub fn send(&self, delivery: Delivery, call: Arc<CallRecord>) -> bool {
+        if delivery.status == DeliveryStatus::Sending {
+            return self.claimed.send(Claimed { delivery, call }).is_ok();
+        }
+        self.backlog.len.fetch_add(1, Ordering::AcqRel);
+        let sent = self.stored.send(Claimed { delivery, call }).is_ok();
+        if !sent {
+            self.backlog.taken(1);
+        }
+        sent
+    }
 }
 
 /// Runs the delivery workers of one server instance.
@@ -94,6 +155,8 @@ pub struct Dispatcher {
     instance: String,
     lease: LeaseClock,
     draining: watch::Sender<bool>,
+    /// Ring and cancel pushes signed this second, shared by each callee's devices.
+    signed: SignedPushes,
 }
 
 /// How the workers are set up.
@@ -139,6 +202,7 @@ impl Dispatcher {
                 Backend::Sqlite => LeaseClock::unbounded(settings.lease_ms),
             },
             draining: watch::channel(false).0,
+            signed: SignedPushes::default(),
             store,
         }
     }
@@ -146,14 +210,15 @@ impl Dispatcher {
     /// Sends what `claimed` hands over (new deliveries, the fast path) and claims what is due
     /// (the rest of a fan-out, retries, lapsed claims) while permits are free, until
     /// [`Dispatcher::drain`] is called; then finishes as the drain says.
-    pub async fn run(self: Arc<Self>, claimed: mpsc::UnboundedReceiver<Claimed>, grace: Duration) {
+    pub async fn run(self: Arc<Self>, claimed: HandedOver, grace: Duration) {
         let (results, finished) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_results(self.store.clone(), self.instance.clone(), finished));
         // With SQLite no other instance can take claims over: nothing to renew.
         let _heartbeat = (self.store.backend() == Backend::Postgres)
             .then(|| AbortOnDrop(tokio::spawn(self.clone().heartbeat())));
+        let backlog = claimed.backlog.clone();
         let fast = tokio::spawn(self.clone().send_handed_over(claimed, results.clone()));
-        self.claim_and_send(&results).await;
+        self.claim_and_send(&results, &backlog).await;
 
         // Draining: nothing new is claimed; what was handed over and not started goes back.
         let started = Instant::now();
@@ -181,40 +246,139 @@ impl Dispatcher {
         self.draining.send_replace(true);
     }
 
-    /// The fast path: deliveries this instance claimed when it stored them.
+    /// The fast path: deliveries this instance stored, claimed ones first.
     async fn send_handed_over(
         self: Arc<Self>,
-        mut claimed: mpsc::UnboundedReceiver<Claimed>,
+        mut handed: HandedOver,
         results: mpsc::UnboundedSender<DeliveryResult>,
     ) {
         let mut draining = self.draining.subscribe();
+        // Unclaimed deliveries taken from their channel and not yet claimed, in order.
+        let mut held = std::collections::VecDeque::new();
         loop {
-            let next = tokio::select! {
-                biased;
-                _ = draining.wait_for(|d| *d) => None,
-                next = claimed.recv() => next,
+            let next = match handed.claimed.try_recv() {
+                Ok(next) => Some(next),
+                Err(_) => match held.pop_front() {
+                    Some(next) => Some(next),
+                    None => tokio::select! {
+                        biased;
+                        _ = draining.wait_for(|d| *d) => None,
+                        Some(next) = handed.claimed.recv() => Some(next),
+                        Some(next) = handed.stored.recv() => Some(next),
+                        else => None,
+                    },
+                },
             };
-            let Some(Claimed { delivery, call }) = next else { break };
+            let Some(next) = next else { break };
             let permit = tokio::select! {
                 biased;
-                _ = draining.wait_for(|d| *d) => {
-                    let _ = results.send(released(&delivery));
-                    break;
-                }
-                permit = self.permits.clone().acquire_owned() => permit,
+                _ = draining.wait_for(|d| *d) => None,
+                permit = self.permits.clone().acquire_owned() => permit.ok(),
             };
-            let Ok(permit) = permit else { break };
-            self.spawn_delivery(delivery, Some((*call).clone()), permit, &results);
+            let Some(permit) = permit else {
+                self.give_back(next, &results, &handed.backlog);
+                break;
+            };
+            if next.delivery.status != DeliveryStatus::Pending {
+                self.spawn_delivery(next.delivery, Some(next.call), permit, &results);
+                continue;
+            }
+            // A claimed delivery that came meanwhile goes first.
+            if let Ok(claimed) = handed.claimed.try_recv() {
+                held.push_front(next);
+                self.spawn_delivery(claimed.delivery, Some(claimed.call), permit, &results);
+                continue;
+            }
+            // As many unclaimed ones as there are free workers, claimed in one statement.
+            let mut batch = vec![(next, permit)];
+            while batch.len() < self.claim_batch {
+                let Ok(permit) = self.permits.clone().try_acquire_owned() else { break };
+                match held.pop_front().or_else(|| handed.stored.try_recv().ok()) {
+                    Some(next) => batch.push((next, permit)),
+                    None => break,
+                }
+            }
+            self.claim_stored(batch, &results, &handed.backlog).await;
         }
-        while let Ok(Claimed { delivery, .. }) = claimed.try_recv() {
-            let _ = results.send(released(&delivery));
+        for next in held {
+            self.give_back(next, &results, &handed.backlog);
+        }
+        while let Ok(next) = handed.claimed.try_recv() {
+            self.give_back(next, &results, &handed.backlog);
+        }
+        handed.stored.close();
+        while let Ok(next) = handed.stored.try_recv() {
+            self.give_back(next, &results, &handed.backlog);
+        }
+    }
+
+    /// Leaves a handed-over delivery unsent: a claimed one is handed back (released), an
+    /// unclaimed one stays pending in the database for whichever instance claims it.
+    fn give_back(&self, next: Claimed, results: &mpsc::UnboundedSender<DeliveryResult>, backlog: &Backlog) {
+        if next.delivery.status == DeliveryStatus::Pending {
+            backlog.taken(1);
+        } else {
+            let _ = results.send(released(&next.delivery));
+        }
+    }
+
+    /// Claims `batch` (stored unclaimed, each with a permit) by id and sends what this instance
+    /// got; what another instance claimed first is its own. If the claim fails they stay
+    /// pending, for the claim loop.
+    async fn claim_stored(
+        self: &Arc<Self>,
+        batch: Vec<(Claimed, OwnedSemaphorePermit)>,
+        results: &mpsc::UnboundedSender<DeliveryResult>,
+        backlog: &Backlog,
+    ) {
+        let now = now_ms();
+        let ids: Vec<&str> = batch.iter().map(|(c, _)| c.delivery.delivery_id.as_str()).collect();
+        let claimed = self.store.claim_stored(&self.instance, &ids, now, self.lease.lease_ms).await;
+        let n = batch.len();
+        match claimed {
+            Ok(claimed) => {
+                let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+                for (Claimed { mut delivery, call }, permit) in batch {
+                    if !claimed.contains(&delivery.delivery_id) {
+                        continue;
+                    }
+                    delivery.status = DeliveryStatus::Sending;
+                    delivery.attempts = 1;
+                    delivery.claimed_by = Some(self.instance.clone());
+                    delivery.claimed_until = Some(now + self.lease.lease_ms);
+                    self.spawn_delivery(delivery, Some(call), permit, results);
+                }
+                backlog.taken(n);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, deliveries = n, "claiming stored deliveries failed; the claim loop retries");
+                drop(batch);
+                backlog.taken(n);
+                self.wake.notify_one();
+            }
         }
     }
 
     /// Claims due deliveries, as many as there are free permits, until draining.
-    async fn claim_and_send(self: &Arc<Self>, results: &mpsc::UnboundedSender<DeliveryResult>) {
+    async fn claim_and_send(
+        self: &Arc<Self>,
+        results: &mpsc::UnboundedSender<DeliveryResult>,
+        backlog: &Backlog,
+    ) {
         let mut draining = self.draining.subscribe();
         loop {
+            // Deliveries handed over unclaimed are due: the fast path claims them, by id.
+            if backlog.len.load(Ordering::Acquire) > 0 {
+                let emptied = backlog.emptied.notified();
+                if backlog.len.load(Ordering::Acquire) > 0 {
+                    tokio::select! {
+                        _ = draining.wait_for(|d| *d) => return,
+                        _ = emptied => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                continue;
+            }
             let first = tokio::select! {
                 biased;
                 _ = draining.wait_for(|d| *d) => return,
@@ -265,7 +429,7 @@ impl Dispatcher {
     fn spawn_delivery(
         self: &Arc<Self>,
         delivery: Delivery,
-        call: Option<CallRecord>,
+        call: Option<Arc<CallRecord>>,
         permit: OwnedSemaphorePermit,
         results: &mpsc::UnboundedSender<DeliveryResult>,
     ) {
@@ -303,12 +467,12 @@ impl Dispatcher {
     }
 
     /// The calls of a batch, one read per distinct call.
-    async fn calls(&self, deliveries: &[Delivery]) -> HashMap<String, CallRecord> {
+    async fn calls(&self, deliveries: &[Delivery]) -> HashMap<String, Arc<CallRecord>> {
         let mut calls = HashMap::new();
         for d in deliveries {
             if !calls.contains_key(&d.call_id) {
                 if let Ok(Some(call)) = self.store.call(&d.call_id).await {
-                    calls.insert(d.call_id.clone(), call);
+                    calls.insert(d.call_id.clone(), Arc::new(call));
                 }
             }
         }
@@ -317,7 +481,12 @@ impl Dispatcher {
 
     /// Puts on the timeline each taken-over delivery that will be sent again (one whose time is
     /// up says so in its own result).
-    async fn record_takeovers(&self, claimed: &[Delivery], calls: &HashMap<String, CallRecord>, now: i64) {
+    async fn record_takeovers(
+        &self,
+        claimed: &[Delivery],
+        calls: &HashMap<String, Arc<CallRecord>>,
+        now: i64,
+    ) {
         let events: Vec<_> = claimed
             .iter()
             .filter(|d| d.outcome.as_deref() == Some(RESULT_UNKNOWN))
@@ -346,7 +515,7 @@ impl Dispatcher {
     /// Sends one delivery and does what [`delivery_policy`] says follows. One whose claim this
     /// instance may have lost (no heartbeat reached the database for most of a lease) is handed
     /// back unsent; if another instance took it meanwhile, that instance's result stands.
-    async fn deliver(&self, delivery: &Delivery, call: Option<CallRecord>) -> DeliveryResult {
+    async fn deliver(&self, delivery: &Delivery, call: Option<Arc<CallRecord>>) -> DeliveryResult {
         let now = now_ms();
         let finish = |end| finished(delivery, end, now);
         let Some(call) = call else { return finish(delivery_policy::call_missing()) };
@@ -385,24 +554,14 @@ impl Dispatcher {
             self.metrics.ring_to_send.observe((now - call.created_at).max(0) as f64 / 1000.0);
         }
         let outcome = send_within_quota(&self.store, &self.metrics, sender.as_ref(), &push, now).await;
-        let platform = delivery.platform.as_str().to_owned();
-        self.metrics
-            .provider_latency
-            .get_or_create(&PlatformLabels { platform: platform.clone() })
-            .observe(started.elapsed().as_secs_f64());
-        self.metrics
-            .deliveries
-            .get_or_create(&DeliveryLabels {
-                platform: platform.clone(),
-                kind: delivery.kind.as_str().to_owned(),
-                outcome: outcome.class().to_owned(),
-            })
-            .inc();
+        let platform = delivery.platform;
+        self.metrics.provider_latency(platform).observe(started.elapsed().as_secs_f64());
+        self.metrics.delivery(platform, delivery.kind, &outcome).inc();
         // A refused request is logged with the delivery's result (`log_result`).
         if let SendOutcome::ConfigError { detail } = &outcome {
-            self.metrics.config_errors.get_or_create(&PlatformLabels { platform: platform.clone() }).inc();
+            self.metrics.config_errors(platform).inc();
             tracing::error!(
-                %platform,
+                platform = %platform.as_str(),
                 call_id = %delivery.call_id,
                 delivery_id = %delivery.delivery_id,
                 %detail,
@@ -486,9 +645,20 @@ impl Dispatcher {
         let (payload, missed) = match d.kind {
             PushKind::Ring | PushKind::Cancel => {
                 let evt = if d.kind == PushKind::Ring { PushEvent::Ring } else { PushEvent::Cancel };
-                let invite = invite(&self.server_id, call, &d.user_id, &d.delivery_id, evt, d.reason, now_s);
-                let payload =
-                    encode_push(d.platform, &invite, &self.keyring.signer()).map_err(|e| e.to_string())?;
+                let payload = self
+                    .signed
+                    .payload(
+                        d.platform,
+                        &self.server_id,
+                        call,
+                        &d.user_id,
+                        &d.delivery_id,
+                        evt,
+                        d.reason,
+                        now_s,
+                        &self.keyring.signer(),
+                    )
+                    .map_err(|e| e.to_string())?;
                 (Some(payload), None)
             }
             PushKind::Missed => (
@@ -691,10 +861,12 @@ async fn write_results(
     }
 }
 
-/// Exponential backoff with full jitter, ms: drawn from 1 to the policy's ceiling.
+/// Exponential backoff with full jitter, ms: drawn from 1 to the policy's ceiling. Jitter only
+/// spreads retries apart, so it needs no cryptographic randomness: std's randomly keyed hasher
+/// (keys drawn from the OS once per thread, then stepped per use) gives it without a system call.
 fn jittered_backoff(attempts: i64) -> i64 {
-    let ceiling = delivery_policy::backoff_ceiling(attempts);
-    let mut bytes = [0u8; 8];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    (u64::from_le_bytes(bytes) % ceiling as u64) as i64 + 1
+    use std::hash::{BuildHasher, Hasher};
+    let ceiling = delivery_policy::backoff_ceiling(attempts).max(1);
+    let draw = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (draw % ceiling as u64) as i64 + 1
 }

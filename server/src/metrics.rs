@@ -9,6 +9,12 @@
 //! rewrites that as the text format (see [`prometheus_text`]).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use callpush_proto::model::Platform;
+
+use crate::domain::PushKind;
+use crate::senders::SendOutcome;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -109,6 +115,35 @@ pub struct Metrics {
     /// Pushes not sent because a provider's daily quota was used up (Push Kit test messages),
     /// by platform.
     pub quota_refusals: Family<PlatformLabels, Counter>,
+    /// Handles of the per-push series, made on first use (so the exposition lists only series
+    /// that were counted, as `get_or_create` does) and then reused: no label strings, no map
+    /// lookup per push.
+    handles: Handles,
+}
+
+/// How many outcome classes [`SendOutcome::class`] names.
+const OUTCOME_CLASSES: usize = 7;
+/// How many push kinds there are.
+const KINDS: usize = 3;
+
+/// Per-push metric handles, one per label set, made when first used.
+#[derive(Default)]
+struct Handles {
+    /// `deliveries`, by platform × kind × outcome class.
+    deliveries: [[[OnceLock<Counter>; OUTCOME_CLASSES]; KINDS]; Platform::ALL.len()],
+    /// `provider_latency`, by platform.
+    provider_latency: [OnceLock<Histogram>; Platform::ALL.len()],
+    /// `config_errors`, by platform.
+    config_errors: [OnceLock<Counter>; Platform::ALL.len()],
+}
+
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Harmony => 0,
+        Platform::Fcm => 1,
+        Platform::Apns => 2,
+        Platform::Wns => 3,
+    }
 }
 
 /// Provider connections replaced (a request on them timed out, or the provider was closing
@@ -226,11 +261,57 @@ impl Default for Metrics {
             receipt_requests,
             harmony_receipts,
             quota_refusals,
+            handles: Handles::default(),
         }
     }
 }
 
 impl Metrics {
+    /// The `deliveries` counter of `platform`, push `kind` and `outcome`'s class: the series
+    /// `deliveries.get_or_create` gives, its handle kept.
+    pub fn delivery(&self, platform: Platform, kind: PushKind, outcome: &SendOutcome) -> &Counter {
+        let k = match kind {
+            PushKind::Ring => 0,
+            PushKind::Cancel => 1,
+            PushKind::Missed => 2,
+        };
+        let o = match outcome {
+            SendOutcome::Delivered { .. } => 0,
+            SendOutcome::InvalidToken { .. } => 1,
+            SendOutcome::RateLimited { .. } => 2,
+            SendOutcome::Transient { .. } => 3,
+            SendOutcome::BadRequest { .. } => 4,
+            SendOutcome::ConfigError { .. } => 5,
+            SendOutcome::QuotaExhausted { .. } => 6,
+        };
+        self.handles.deliveries[platform_index(platform)][k][o].get_or_init(|| {
+            let labels = DeliveryLabels {
+                platform: platform.as_str().to_owned(),
+                kind: kind.as_str().to_owned(),
+                outcome: outcome.class().to_owned(),
+            };
+            self.deliveries.get_or_create(&labels).clone()
+        })
+    }
+
+    /// The `provider_latency` histogram of `platform`.
+    pub fn provider_latency(&self, platform: Platform) -> &Histogram {
+        self.handles.provider_latency[platform_index(platform)].get_or_init(|| {
+            self.provider_latency
+                .get_or_create(&PlatformLabels { platform: platform.as_str().to_owned() })
+                .clone()
+        })
+    }
+
+    /// The `config_errors` counter of `platform`.
+    pub fn config_errors(&self, platform: Platform) -> &Counter {
+        self.handles.config_errors[platform_index(platform)].get_or_init(|| {
+            self.config_errors
+                .get_or_create(&PlatformLabels { platform: platform.as_str().to_owned() })
+                .clone()
+        })
+    }
+
     /// Every metric in Prometheus' text exposition format 0.0.4, served as [`CONTENT_TYPE`].
     pub fn encode(&self) -> String {
         let mut openmetrics = String::new();

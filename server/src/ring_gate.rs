@@ -76,6 +76,17 @@ impl RingGate {
         calls.known.entry(call_id.to_owned()).or_default().clone()
     }
 
+    /// This instance stored the call, ringing and declined by no one, in a commit that started
+    /// after `before`: as good as a read of its state at `before`, so its first rings need not
+    /// read it again.
+    pub async fn stored(&self, call_id: &str, before: Instant) {
+        let now = Instant::now();
+        let entry = self.entry(call_id, now);
+        let mut known = entry.lock().await;
+        known.read_at = known.read_at.or(Some(before));
+        known.used_at = Some(now);
+    }
+
     /// This instance ended the call: no ring of it goes out from now on.
     pub async fn call_ended(&self, call_id: &str) {
         let entry = self.entry(call_id, Instant::now());

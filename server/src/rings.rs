@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::auth::check_user_id;
 use crate::call_push::invite;
-use crate::dispatch::Claimed;
+use crate::dispatch::HandOver;
 use crate::domain::{
     new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NotificationsSource,
     PushKind, Webhook,
@@ -128,17 +128,18 @@ impl Claimer {
 /// A call arriving alone is stored at once.
 #[derive(Clone)]
 struct CallCreator {
-    queue: mpsc::UnboundedSender<(NewCallRows, tokio::sync::oneshot::Sender<Result<bool, StoreError>>)>,
+    queue: mpsc::UnboundedSender<(NewCallRows, Reply)>,
 }
+
+/// Whether a call was created, with its rows given back.
+type Reply = tokio::sync::oneshot::Sender<(Result<bool, StoreError>, NewCallRows)>;
 
 /// Most calls stored in one commit.
 const MAX_GROUP: usize = 128;
 
 impl CallCreator {
     fn start(store: Store) -> Self {
-        let (queue, mut waiting) =
-            mpsc::unbounded_channel::<(NewCallRows, tokio::sync::oneshot::Sender<Result<bool, StoreError>>)>(
-            );
+        let (queue, mut waiting) = mpsc::unbounded_channel::<(NewCallRows, Reply)>();
         tokio::spawn(async move {
             while let Some(first) = waiting.recv().await {
                 let mut group = vec![first];
@@ -151,14 +152,14 @@ impl CallCreator {
                 let (rows, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
                 match store.create_calls(&rows).await {
                     Ok(created) => {
-                        for (reply, created) in replies.into_iter().zip(created) {
-                            let _ = reply.send(Ok(created));
+                        for ((reply, created), rows) in replies.into_iter().zip(created).zip(rows) {
+                            let _ = reply.send((Ok(created), rows));
                         }
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        for reply in replies {
-                            let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                        for (reply, rows) in replies.into_iter().zip(rows) {
+                            let _ = reply.send((Err(StoreError::Unavailable(message.clone())), rows));
                         }
                     }
                 }
@@ -167,12 +168,15 @@ impl CallCreator {
         CallCreator { queue }
     }
 
-    async fn create(&self, rows: NewCallRows) -> Result<bool, StoreError> {
+    /// Stores `rows`; whether the call was created, and the rows back.
+    async fn create(&self, rows: NewCallRows) -> Result<(bool, NewCallRows), StoreError> {
         let (reply, created) = tokio::sync::oneshot::channel();
         self.queue
             .send((rows, reply))
             .map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
-        created.await.map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?
+        let (created, rows) =
+            created.await.map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
+        Ok((created?, rows))
     }
 }
 
@@ -204,7 +208,7 @@ pub struct Rings {
     gate: Arc<RingGate>,
     claimer: Claimer,
     dispatch: Arc<Notify>,
-    claimed: mpsc::UnboundedSender<Claimed>,
+    claimed: HandOver,
     creator: CallCreator,
     server_id: String,
     default_ring_seconds: u32,
@@ -223,7 +227,7 @@ impl Rings {
         gate: Arc<RingGate>,
         claimer: Claimer,
         dispatch: Arc<Notify>,
-        claimed: mpsc::UnboundedSender<Claimed>,
+        claimed: HandOver,
         server_id: String,
         default_ring_seconds: u32,
         max_ring_seconds: u32,
@@ -284,11 +288,13 @@ impl Rings {
                 Some((d.delivery_id.clone(), "notifications_off", notifications_off(inst)?))
             })
             .collect();
-        let rows =
-            NewCallRows { call: call.clone(), callees, deliveries: deliveries.clone(), webhook, notes };
-        if !self.creator.create(rows).await? {
+        let rows = NewCallRows { call, callees, deliveries, webhook, notes };
+        let storing = std::time::Instant::now();
+        let (created, NewCallRows { call, deliveries, .. }) = self.creator.create(rows).await?;
+        if !created {
             return Err(RingError::Exists);
         }
+        self.gate.stored(&call_id, storing).await;
         self.metrics.rings.inc();
         tracing::info!(
             call_id = %call.call_id,
@@ -357,8 +363,9 @@ impl Rings {
             call.created_at / 1000,
         );
         let signer = self.keyring.signer();
-        // One signature tells for all four providers in the usual case: the push fits as it is.
-        let jws = callpush_proto::wire::sign(&invite, &signer);
+        // A JWS as long as the signed one tells for all four providers in the usual case, the
+        // push fitting as it is, without signing anything: the workers sign when they send.
+        let jws = callpush_proto::wire::sign_blank(&invite, signer.kid());
         let fits = |p: Platform| callpush_proto::wire::wrap(p, jws.clone()).size() <= p.payload_limit();
         for platform in Platform::ALL.into_iter().filter(|p| !fits(*p)) {
             encode_push(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
@@ -631,19 +638,16 @@ impl Rings {
         Ok(now)
     }
 
-    /// Gives the deliveries this instance claimed when it stored them to its workers, and wakes
-    /// them for the rest.
+    /// Gives the deliveries this instance just stored to its workers: those it claimed are sent
+    /// as workers free up, the rest claimed by id as they do (unless another instance was first).
     fn hand_over(&self, deliveries: &[Delivery], call: &CallRecord) {
         if deliveries.is_empty() {
             return;
         }
-        if deliveries.iter().any(|d| d.status == DeliveryStatus::Pending) {
-            self.dispatch.notify_one();
-        }
         let call = Arc::new(call.clone());
-        for delivery in deliveries.iter().filter(|d| d.status == DeliveryStatus::Sending) {
-            if self.claimed.send(Claimed { delivery: delivery.clone(), call: call.clone() }).is_err() {
-                // The workers are gone (shutting down): the claim lapses and a restart sends it.
+        for delivery in deliveries {
+            if !self.claimed.send(delivery.clone(), call.clone()) {
+                // The workers are gone (shutting down): a claim lapses and a restart sends it.
                 self.dispatch.notify_one();
                 return;
             }

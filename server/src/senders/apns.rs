@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
-use super::http::{attempt_timeout, retry_after, Connection, Connections, HttpSettings, SenderError};
+use super::http::{
+    attempt_timeout, retry_after, AuthHeader, Connection, Connections, HttpSettings, SenderError,
+};
 use super::{MissedCall, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::ApnsConfig;
@@ -54,6 +56,8 @@ pub struct ApnsSender {
     tokens: ProviderTokens,
     production: Endpoint,
     sandbox: Endpoint,
+    /// The `authorization` header of the provider token in use.
+    auth: AuthHeader,
 }
 
 impl ApnsSender {
@@ -86,6 +90,7 @@ impl ApnsSender {
             tokens,
             production: Endpoint::new(ApnsEnvironment::Production, &config.production_url, http)?,
             sandbox: Endpoint::new(ApnsEnvironment::Sandbox, &config.sandbox_url, http)?,
+            auth: AuthHeader::default(),
         })
     }
 
@@ -163,11 +168,13 @@ impl ApnsSender {
         timeout: Duration,
     ) -> Attempt {
         let connection = endpoint.connections.current();
-        let mut builder = connection
-            .client
-            .post(format!("{}{}", endpoint.base_url, request.path))
+        let builder = connection.client.post(format!("{}{}", endpoint.base_url, request.path));
+        let builder = match self.auth.value("bearer", &token.value) {
+            Ok(value) => builder.header("authorization", value),
+            Err(_) => builder.header("authorization", format!("bearer {}", token.value)),
+        };
+        let mut builder = builder
             .timeout(timeout)
-            .header("authorization", format!("bearer {}", token.value))
             .header("apns-push-type", request.push_type)
             .header("apns-topic", &request.topic)
             .header("apns-priority", "10")

@@ -16,16 +16,19 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use axum::body::Bytes;
 use callpush_proto::model::Platform;
 use callpush_proto::wire::ProviderPayload;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued};
 use super::http::{
-    attempt_timeout, read_capped, retry_after, transport_error, Connections, HttpSettings, SenderError,
+    attempt_timeout, read_capped, retry_after, transport_error, AuthHeader, Connections, HttpSettings,
+    SenderError,
 };
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
@@ -93,6 +96,8 @@ pub struct FcmSender {
     private_key_id: String,
     key: EncodingKey,
     tokens: CachedCredential<String, SendOutcome>,
+    /// The `Authorization` header of the access token in use.
+    auth: AuthHeader,
 }
 
 impl FcmSender {
@@ -135,6 +140,7 @@ impl FcmSender {
             private_key_id,
             key,
             tokens: CachedCredential::default(),
+            auth: AuthHeader::default(),
         })
     }
 
@@ -207,7 +213,7 @@ impl FcmSender {
     /// is a configuration error.
     async fn retry_with_fresh_token(
         &self,
-        body: &Value,
+        body: &Bytes,
         refused: &Credential<String>,
         detail: &str,
         expires_at: i64,
@@ -230,18 +236,21 @@ impl FcmSender {
 
     /// Posts one message with `access_token`, in the time the push due by `expires_at` allows,
     /// and classifies the answer.
-    async fn post(&self, body: &Value, access_token: &str, expires_at: i64) -> Answer {
+    async fn post(&self, body: &Bytes, access_token: &str, expires_at: i64) -> Answer {
         let timeout = match attempt_timeout(crate::time::now_ms(), expires_at) {
             Ok(timeout) => timeout,
             Err(outcome) => return Answer::Done(outcome),
         };
         let connection = self.connections.current();
-        let response = match connection
-            .client
-            .post(&self.send_url)
-            .bearer_auth(access_token)
+        let request = connection.client.post(&self.send_url);
+        let request = match self.auth.value("Bearer", access_token) {
+            Ok(value) => request.header(AUTHORIZATION, value),
+            Err(_) => request.bearer_auth(access_token),
+        };
+        let response = match request
             .timeout(timeout)
-            .json(body)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body.clone())
             .send()
             .await
         {
@@ -295,7 +304,7 @@ impl Sender for FcmSender {
 }
 
 /// The `messages:send` body for `push`, or why it cannot go through FCM.
-fn message(push: &OutgoingPush) -> Result<Value, String> {
+fn message(push: &OutgoingPush) -> Result<Bytes, String> {
     if push.kind == PushKind::Missed {
         return Err("FCM devices get a cancel push, never a missed-call notification".into());
     }
@@ -304,17 +313,35 @@ fn message(push: &OutgoingPush) -> Result<Value, String> {
         Some(other) => return Err(format!("a {} payload cannot be sent through FCM", other.platform())),
         None => return Err(format!("a {} push without a payload", push.kind.as_str())),
     };
-    Ok(json!({
-        "message": {
-            "token": push.token,
-            "data": data,
-            "android": {
-                "priority": "HIGH",
-                "ttl": format!("{}s", push.ttl_seconds.min(MAX_TTL_SECONDS)),
-                "collapse_key": push.call_id,
+    // Written straight from the push, members in the order `json!` writes them (sorted).
+    #[derive(Serialize)]
+    struct Body<'a> {
+        message: Message<'a>,
+    }
+    #[derive(Serialize)]
+    struct Message<'a> {
+        android: Android<'a>,
+        data: &'a std::collections::BTreeMap<String, String>,
+        token: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Android<'a> {
+        collapse_key: &'a str,
+        priority: &'static str,
+        ttl: String,
+    }
+    let body = Body {
+        message: Message {
+            android: Android {
+                collapse_key: &push.call_id,
+                priority: "HIGH",
+                ttl: format!("{}s", push.ttl_seconds.min(MAX_TTL_SECONDS)),
             },
-        }
-    }))
+            data,
+            token: &push.token,
+        },
+    };
+    serde_json::to_vec(&body).map(Bytes::from).map_err(|e| format!("the FCM message cannot be written: {e}"))
 }
 
 /// What the token endpoint's answer means: a token to cache, or the outcome for the send.
@@ -438,6 +465,8 @@ fn shorten(detail: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn done(answer: Answer) -> SendOutcome {
@@ -452,6 +481,33 @@ mod tests {
             {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": error_code}
         ]}})
         .to_string()
+    }
+
+    #[test]
+    fn the_message_is_written_as_json_wrote_it() {
+        let push = OutgoingPush {
+            delivery_id: "d-1".into(),
+            call_id: "call-\"1\"".into(),
+            installation_id: "i-1".into(),
+            platform: Platform::Fcm,
+            token: "dQw4w9WgXcQ:APA91b".into(),
+            apns_environment: None,
+            kind: PushKind::Ring,
+            payload: Some(callpush_proto::wire::wrap(Platform::Fcm, "a.b.c".into())),
+            missed: None,
+            ttl_seconds: 30,
+            expires_at: 0,
+        };
+        let written = message(&push).unwrap();
+        let expected = json!({
+            "message": {
+                "token": push.token,
+                "data": {"callpush": "a.b.c"},
+                "android": {"priority": "HIGH", "ttl": "30s", "collapse_key": push.call_id},
+            }
+        })
+        .to_string();
+        assert_eq!(std::str::from_utf8(&written).unwrap(), expected);
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! expires, and made afresh once when Push Kit refuses it (80200001, 80200005, HTTP 401).
 //!
 //! Sending: `POST {base_url}/v3/{projectId}/messages:send` with `push-type: 10` (in-app call) for
-//! rings and cancels and `push-type: 0` (alert, category `MISS_CALL`) for missed calls. Pushes
-//! sent at the same moment with the same push-type and the same body (a user's devices getting
-//! one missed-call notification) share one request of up to 1000 tokens (10 for test messages);
-//! each push gets its own outcome from the per-token results of the answer.
+//! rings and cancels and `push-type: 0` (alert, category `MISS_CALL`) for missed calls. Missed-call
+//! notifications sent at the same moment with the same body (a user's devices getting one) share
+//! one request of up to 1000 tokens (10 for test messages); each push gets its own outcome from
+//! the per-token results of the answer. A ring goes at once in a request of its own, even when
+//! a user's devices get the same signed push: no ring waits for a batch to fill, and no hung
+//! request holds up another device's ring.
 //!
 //! A request may take what [`attempt_timeout`] allows for the earliest deadline among its
 //! pushes; one that times out replaces the client ([`Connections`]).
@@ -28,7 +30,8 @@ use tokio::sync::oneshot;
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued, RefreshError};
 use super::http::{
-    attempt_timeout, read_capped, retry_after, transport_error, Connections, HttpSettings, SenderError,
+    attempt_timeout, read_capped, retry_after, transport_error, AuthHeader, Connections, HttpSettings,
+    SenderError,
 };
 use super::{DailyQuota, OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
@@ -67,8 +70,8 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// Knobs of a [`HarmonySender`]; the default is what production uses.
 #[derive(Clone)]
 pub struct HarmonyOptions {
-    /// How long a push waits for others with the same push-type and body to share its request.
-    /// Zero sends every push on its own.
+    /// How long a missed-call notification waits for others with the same body to share its
+    /// request (rings never wait). Zero sends every push on its own.
     pub batch_window: Duration,
     /// The clock the JWT's `iat` and `exp`, and its renewal, go by.
     pub clock: Clock,
@@ -93,6 +96,8 @@ struct Inner {
     options: HarmonyOptions,
     /// The JWT in use; concurrent sends wait for one signature.
     jwt: CachedCredential<String, String>,
+    /// Its `Authorization` header.
+    auth: AuthHeader,
     /// Requests still collecting tokens, by push-type and body.
     batches: Mutex<HashMap<String, Batch>>,
     next_batch: std::sync::atomic::AtomicU64,
@@ -190,6 +195,7 @@ impl HarmonySender {
                 test_message: config.test_message,
                 options,
                 jwt: CachedCredential::default(),
+                auth: AuthHeader::default(),
                 batches: Mutex::new(HashMap::new()),
                 next_batch: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -354,7 +360,9 @@ impl Inner {
     /// Sends `token` the `message`, in a request shared with concurrent pushes of the same
     /// message, and returns this token's outcome. The push matters until `expires_at`.
     async fn enqueue(self: Arc<Self>, message: Message, token: String, expires_at: i64) -> SendOutcome {
-        if self.options.batch_window.is_zero() {
+        // A ring goes at once, on its own: it must not wait for a window to close, and a request
+        // that hangs or fails must take no other device's ring with it.
+        if self.options.batch_window.is_zero() || message.push_type == PUSH_TYPE_CALL {
             let tokens = [token];
             return self.deliver(&message, &tokens, expires_at).await.into_iter().next().unwrap_or_else(lost);
         }
@@ -477,12 +485,14 @@ impl Inner {
             self.connections.failed(&connection, &e);
             format!("{what}: {}", transport_error(&e))
         };
-        let response = connection
-            .client
-            .post(&self.send_url)
+        let request = connection.client.post(&self.send_url);
+        let request = match self.auth.value("Bearer", jwt) {
+            Ok(value) => request.header(reqwest::header::AUTHORIZATION, value),
+            Err(_) => request.header(reqwest::header::AUTHORIZATION, format!("Bearer {jwt}")),
+        };
+        let response = request
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::AUTHORIZATION, format!("Bearer {jwt}"))
             .header("push-type", push_type.to_string())
             .body(body.to_vec())
             .send()

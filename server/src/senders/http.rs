@@ -174,6 +174,30 @@ impl Connections {
     }
 }
 
+/// The `Authorization` header value of the credential in use (`<scheme> <token>`), made once per
+/// credential rather than per request, and marked sensitive (never logged).
+#[derive(Default)]
+pub struct AuthHeader {
+    cached: Mutex<Option<(String, reqwest::header::HeaderValue)>>,
+}
+
+impl AuthHeader {
+    /// `<scheme> <token>` as a header value: the one made before if `token` is the same.
+    pub fn value(&self, scheme: &str, token: &str) -> Result<reqwest::header::HeaderValue, String> {
+        let mut cached = crate::sync::unpoisoned(self.cached.lock());
+        if let Some((known, value)) = cached.as_ref() {
+            if known == token {
+                return Ok(value.clone());
+            }
+        }
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("{scheme} {token}"))
+            .map_err(|_| "the provider credential cannot be sent in an HTTP header".to_owned())?;
+        value.set_sensitive(true);
+        *cached = Some((token.to_owned(), value.clone()));
+        Ok(value)
+    }
+}
+
 /// A transport error for an outcome's detail: what went wrong (`timed out`, `could not
 /// connect`, `connection failed`) and its causes, without the URL, which may carry a device
 /// token.

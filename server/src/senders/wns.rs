@@ -22,11 +22,13 @@ use base64::Engine;
 use callpush_proto::model::Platform;
 use callpush_proto::token::normalize_token;
 use callpush_proto::wire::ProviderPayload;
-use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::credential::{refresh_at, CachedCredential, Credential, Issued};
-use super::http::{attempt_timeout, retry_after, transport_error, Connections, HttpSettings, SenderError};
+use super::http::{
+    attempt_timeout, retry_after, transport_error, AuthHeader, Connections, HttpSettings, SenderError,
+};
 use super::{OutgoingPush, SendOutcome, Sender};
 use crate::auth::redact;
 use crate::config::{WnsConfig, WnsFlow};
@@ -83,6 +85,8 @@ pub struct WnsSender {
     token_url: String,
     endpoint_override: Option<String>,
     token: CachedCredential<String, SendOutcome>,
+    /// The `Authorization` header of the access token in use.
+    auth: AuthHeader,
 }
 
 /// What one POST to a channel came to.
@@ -145,6 +149,7 @@ impl WnsSender {
             token_url,
             endpoint_override,
             token: CachedCredential::default(),
+            auth: AuthHeader::default(),
         })
     }
 
@@ -239,11 +244,13 @@ impl WnsSender {
             Err(outcome) => return Answer::Outcome(outcome),
         };
         let connection = self.connections.current();
-        let response = connection
-            .client
-            .post(url)
+        let request = connection.client.post(url);
+        let request = match self.auth.value("Bearer", token) {
+            Ok(value) => request.header(AUTHORIZATION, value),
+            Err(_) => request.bearer_auth(token),
+        };
+        let response = request
             .timeout(timeout)
-            .bearer_auth(token)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header("X-WNS-Type", "wns/raw")
             .header("X-WNS-TTL", push.ttl_seconds.to_string())
@@ -470,8 +477,14 @@ fn clip(text: &str) -> String {
 /// A fresh correlation vector (`MS-CV`): 16 base64 characters and `.0`, so WNS support can find
 /// the request.
 fn correlation_vector() -> String {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    format!("{}.0", STANDARD.encode(&bytes[..12]))
+    // A trace id, not a secret: std's randomly keyed hasher gives one without a system call.
+    use std::hash::{BuildHasher, Hasher};
+    let draw = || std::collections::hash_map::RandomState::new().build_hasher().finish().to_le_bytes();
+    let (a, b) = (draw(), draw());
+    let mut bytes = [0u8; 12];
+    bytes[..8].copy_from_slice(&a);
+    bytes[8..].copy_from_slice(&b[..4]);
+    format!("{}.0", STANDARD.encode(bytes))
 }
 
 /// `8-4-4-4-12` hex digits.

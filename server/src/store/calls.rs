@@ -152,7 +152,7 @@ impl Store {
             }
             insert.execute(&mut *tx).await?;
         }
-        let deliveries: Vec<Delivery> = new.iter().flat_map(|c| c.deliveries.iter().cloned()).collect();
+        let deliveries: Vec<&Delivery> = new.iter().flat_map(|c| c.deliveries.iter()).collect();
         insert_deliveries(&mut tx, self.backend, &deliveries).await?;
         for c in &new {
             let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
@@ -240,7 +240,7 @@ impl Store {
         .bind(call_id)
         .execute(&mut *tx)
         .await?;
-        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_deliveries(&mut tx, self.backend, &followups.iter().collect::<Vec<_>>()).await?;
         insert_event(&mut tx, call_id, None, end.at, end.state.as_str(), end.detail.as_deref()).await?;
         if let Some(webhook) = webhook {
             insert_webhook(&mut tx, webhook, end.at).await?;
@@ -275,7 +275,7 @@ impl Store {
         .bind(user)
         .execute(&mut *tx)
         .await?;
-        insert_deliveries(&mut tx, self.backend, followups).await?;
+        insert_deliveries(&mut tx, self.backend, &followups.iter().collect::<Vec<_>>()).await?;
         insert_event(&mut tx, call_id, None, at, "declined_by_callee", Some(user)).await?;
         sqlx::query("UPDATE calls SET version = version + 1 WHERE call_id = $1")
             .bind(call_id)

@@ -8,16 +8,15 @@ use super::*;
 pub(super) async fn insert_deliveries(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
-    deliveries: &[Delivery],
+    deliveries: &[&Delivery],
 ) -> Result<(), StoreError> {
-    // Many rows per statement: one round trip for a whole fan-out (19 values a row keeps a
-    // chunk well under both engines' limits on bound values).
-    for chunk in deliveries.chunks(500) {
-        let sql = format!(
-            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {}",
-            placeholders(backend, chunk.len(), 19)
-        );
-        let mut insert = sqlx::query(&sql).persistent(false);
+    static FULL: [std::sync::OnceLock<String>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    // Many rows per statement, each full chunk's statement prepared once per connection.
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let (sql, persistent) = chunk_sql(&FULL, backend, chunk.len(), 19, |values| {
+            format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {values}")
+        });
+        let mut insert = sqlx::query(&sql).persistent(persistent);
         for d in chunk {
             insert = insert
                 .bind(&d.delivery_id)
@@ -135,6 +134,51 @@ impl Store {
         rows.iter().map(delivery).collect()
     }
 
+    /// Claims for `instance`, until `now + lease`, those of `ids` (new deliveries this instance
+    /// stored) that are still as they were stored: pending, never attempted and due. Others
+    /// (claimed by another instance meanwhile) are left alone. Returns the ids claimed: each is
+    /// now `Sending`, attempt 1, as [`Store::claim_due`] would have left it.
+    pub async fn claim_stored(
+        &self,
+        instance: &str,
+        ids: &[&str],
+        now: i64,
+        lease: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let _writer = self.writer().await;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `$1` to `$3` first, then the ids: `$4`… (SQLite: `?`, numbered on from `$3`).
+        let mut list = String::with_capacity(ids.len() * 6);
+        for i in 0..ids.len() {
+            if i > 0 {
+                list.push_str(", ");
+            }
+            push_placeholder(&mut list, self.backend, i + 4);
+        }
+        // Found by their ids: SQLite would rather scan every pending delivery by `deliveries_due`
+        // (a whole fan-out per claim) unless told that `status` and `next_attempt_at` are only
+        // checked (`+`).
+        let plus = match self.backend {
+            Backend::Sqlite => "+",
+            Backend::Postgres => "",
+        };
+        let sql = format!(
+            "UPDATE deliveries SET status = 'sending', claimed_by = $1, claimed_until = $2, \
+                 attempts = attempts + 1, updated_at = $3 \
+             WHERE delivery_id IN ({list}) AND {plus}status = 'pending' AND attempts = 0 \
+                 AND {plus}next_attempt_at <= $3 \
+             RETURNING delivery_id"
+        );
+        let mut query = sqlx::query(&sql).persistent(false).bind(instance).bind(now + lease).bind(now);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>("delivery_id")?)).collect()
+    }
+
     /// The heartbeat: extends every claim `instance` holds to `until`. Returns how many.
     pub async fn renew_claims(&self, instance: &str, until: i64) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
@@ -205,17 +249,20 @@ impl Store {
         if results.is_empty() {
             return Ok(());
         }
+        static FULL: [std::sync::OnceLock<String>; 2] =
+            [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
         let mut tx = self.begin_write().await?;
-        for chunk in results.chunks(500) {
-            let sql = format!(
-                "UPDATE deliveries SET status = v.column2, outcome = v.column3, detail = v.column4, \
-                 next_attempt_at = v.column5, claimed_until = NULL, claimed_by = NULL, updated_at = v.column6, \
-                 attempts = CASE WHEN v.column3 = '{RELEASED}' THEN deliveries.attempts - 1 ELSE deliveries.attempts END \
-                 FROM (VALUES {}) AS v WHERE deliveries.delivery_id = v.column1 AND deliveries.status = 'sending' \
-                 AND deliveries.claimed_by = v.column7",
-                placeholders(self.backend, chunk.len(), 7)
-            );
-            let mut update = sqlx::query(&sql).persistent(false);
+        for chunk in results.chunks(ROWS_PER_STATEMENT) {
+            let (sql, persistent) = chunk_sql(&FULL, self.backend, chunk.len(), 7, |values| {
+                format!(
+                    "UPDATE deliveries SET status = v.column2, outcome = v.column3, detail = v.column4, \
+                     next_attempt_at = v.column5, claimed_until = NULL, claimed_by = NULL, updated_at = v.column6, \
+                     attempts = CASE WHEN v.column3 = '{RELEASED}' THEN deliveries.attempts - 1 ELSE deliveries.attempts END \
+                     FROM (VALUES {values}) AS v WHERE deliveries.delivery_id = v.column1 AND deliveries.status = 'sending' \
+                     AND deliveries.claimed_by = v.column7"
+                )
+            });
+            let mut update = sqlx::query(&sql).persistent(persistent);
             for r in chunk {
                 update = update
                     .bind(&r.delivery_id)

@@ -204,7 +204,14 @@ const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, 
 /// `n` placeholders: `$1, $2, …` for PostgreSQL, `?, ?, …` for SQLite. Statements with many
 /// values use positional `?` on SQLite because binding `$n` names costs a lookup per value.
 fn placeholders_list(backend: Backend, n: usize) -> String {
-    (1..=n).map(|i| placeholder(backend, i)).collect::<Vec<_>>().join(", ")
+    let mut out = String::with_capacity(n * 5);
+    for i in 1..=n {
+        if i > 1 {
+            out.push_str(", ");
+        }
+        push_placeholder(&mut out, backend, i);
+    }
+    out
 }
 
 /// `rows` groups of `columns` placeholders, numbered in order: `($1, $2), ($3, $4), …`.
@@ -213,19 +220,52 @@ fn placeholders_list(backend: Backend, n: usize) -> String {
 /// of up to hundreds of KiB each, up to 100 per connection: most of the memory a ring burst
 /// left behind).
 fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=columns).map(|c| placeholder(backend, r * columns + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    // Written into one string: a fan-out's statement has thousands of placeholders.
+    let mut out = String::with_capacity(rows * columns * 7 + rows * 4);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            push_placeholder(&mut out, backend, r * columns + c);
+        }
+        out.push(')');
+    }
+    out
 }
 
-fn placeholder(backend: Backend, i: usize) -> String {
+/// Rows per statement of the multi-row writes done for every push (deliveries stored, results
+/// written): a full chunk has one text per backend, prepared once per connection and kept, so a
+/// fan-out's rows are not parsed again for every call; only the rest of a batch, fewer rows,
+/// goes unprepared (see [`placeholders`]).
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// The SQL of a multi-row statement of `rows` rows from `make(placeholders)`: for a full chunk
+/// ([`ROWS_PER_STATEMENT`]) made once per backend and kept in `full`, and to be run persistent.
+fn chunk_sql(
+    full: &'static [std::sync::OnceLock<String>; 2],
+    backend: Backend,
+    rows: usize,
+    columns: usize,
+    make: impl Fn(&str) -> String,
+) -> (std::borrow::Cow<'static, str>, bool) {
+    if rows == ROWS_PER_STATEMENT {
+        let cell = &full[usize::from(backend == Backend::Postgres)];
+        let sql = cell.get_or_init(|| make(&placeholders(backend, rows, columns)));
+        (std::borrow::Cow::Borrowed(sql.as_str()), true)
+    } else {
+        (std::borrow::Cow::Owned(make(&placeholders(backend, rows, columns))), false)
+    }
+}
+
+fn push_placeholder(out: &mut String, backend: Backend, i: usize) {
     match backend {
-        Backend::Postgres => format!("${i}"),
-        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "${i}");
+        }
+        Backend::Sqlite => out.push('?'),
     }
 }
 
@@ -422,5 +462,20 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order_on_postgres_and_positional_on_sqlite() {
+        assert_eq!(placeholders(Backend::Postgres, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(placeholders(Backend::Postgres, 1, 1), "($1)");
+        assert_eq!(placeholders_list(Backend::Postgres, 3), "$1, $2, $3");
+        assert_eq!(placeholders_list(Backend::Sqlite, 2), "?, ?");
+        assert_eq!(placeholders_list(Backend::Sqlite, 0), "");
     }
 }

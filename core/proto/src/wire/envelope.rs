@@ -131,7 +131,17 @@ pub fn wrap(platform: Platform, jws: String) -> ProviderPayload {
     match platform {
         Platform::Fcm => ProviderPayload::Fcm { data: BTreeMap::from([(PUSH_KEY.to_owned(), jws)]) },
         _ => {
-            let body = Value::Object(Map::from_iter([(PUSH_KEY.to_owned(), Value::String(jws))])).to_string();
+            let body = if jws.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+                // A compact JWS has nothing JSON escapes: the object as serde_json writes it,
+                // without the escaping pass.
+                let mut body = String::with_capacity(jws.len() + PUSH_KEY.len() + 7);
+                for part in ["{\"", PUSH_KEY, "\":\"", &jws, "\"}"] {
+                    body.push_str(part);
+                }
+                body
+            } else {
+                Value::Object(Map::from_iter([(PUSH_KEY.to_owned(), Value::String(jws))])).to_string()
+            };
             match platform {
                 Platform::Harmony => ProviderPayload::Harmony { extra_data: body },
                 Platform::Apns => ProviderPayload::Apns { body },
@@ -314,6 +324,22 @@ mod tests {
         ] {
             let raw = RawPush::from(delivery(header.clone()).as_str());
             assert_eq!(open_envelope(Platform::Harmony, &raw), Ok(Some(expected.clone())), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrapped_jws_is_the_json_object_serde_json_writes() {
+        for jws in ["a.b.c", "eyJhbGciOiJFZERTQSJ9.eyJ2IjoxfQ.c2lnLV8", "not \"a\" jws\n", ""] {
+            let expected =
+                Value::Object(Map::from_iter([(PUSH_KEY.to_owned(), Value::String(jws.into()))])).to_string();
+            for platform in [Platform::Harmony, Platform::Apns, Platform::Wns] {
+                let body = match wrap(platform, jws.to_owned()) {
+                    ProviderPayload::Harmony { extra_data } => extra_data,
+                    ProviderPayload::Apns { body } | ProviderPayload::Wns { body } => body,
+                    ProviderPayload::Fcm { .. } => unreachable!(),
+                };
+                assert_eq!(body, expected, "{platform}");
+            }
         }
     }
 

@@ -28,6 +28,13 @@ pub fn sign(invite: &Invite, signer: &CallSigner) -> String {
     sign_claims(invite, signer)
 }
 
+/// The JWS [`sign`] makes of `invite` under the key id `kid`, with a blank signature (64 zero
+/// bytes) instead of a real one: exactly as long as the signed JWS, so it wraps to a push of the
+/// same size. For sizing a push without the cost of signing it; no device accepts it.
+pub fn sign_blank(invite: &Invite, kid: &str) -> String {
+    jws_with(invite, kid, |_| [0; 64])
+}
+
 /// The `evt` of a verify push.
 pub const VERIFY_EVENT: &str = "verify";
 
@@ -107,13 +114,19 @@ pub fn parse_verification(payload: &[u8]) -> Result<Option<Verification>, Reject
 }
 
 fn sign_claims<T: serde::Serialize>(claims: &T, signer: &CallSigner) -> String {
+    jws_with(claims, signer.kid(), |signing_input| signer.sign(signing_input))
+}
+
+/// The compact JWS of `claims` under `kid`, its signature made by `signature` from the signing
+/// input.
+fn jws_with<T: serde::Serialize>(claims: &T, kid: &str, signature: impl FnOnce(&[u8]) -> [u8; 64]) -> String {
     #[derive(serde::Serialize)]
     struct Header<'a> {
         alg: &'a str,
         kid: &'a str,
         typ: &'a str,
     }
-    let header = Header { alg: ALG_EDDSA, kid: signer.kid(), typ: TYP };
+    let header = Header { alg: ALG_EDDSA, kid, typ: TYP };
     // Serialising these plain structs cannot fail.
     let header = serde_json::to_vec(&header).unwrap_or_default();
     let claims = serde_json::to_vec(claims).unwrap_or_default();
@@ -121,7 +134,7 @@ fn sign_claims<T: serde::Serialize>(claims: &T, signer: &CallSigner) -> String {
     URL_SAFE_NO_PAD.encode_string(&header, &mut out);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&claims, &mut out);
-    let signature = signer.sign(out.as_bytes());
+    let signature = signature(out.as_bytes());
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut out);
     out
@@ -357,5 +370,35 @@ fn non_empty(value: Option<String>, claim: &str) -> Result<String, Rejection> {
         Some(v) if !v.is_empty() => Ok(v),
         Some(_) => Err(Rejection::malformed(format!("the claim `{claim}` is empty"))),
         None => Err(missing(claim)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blank_signed_jws_is_the_signed_one_but_for_its_signature() {
+        let signer = CallSigner::from_seed(&[3; 32]);
+        let invite = Invite {
+            iss: "srv".into(),
+            aud: "bob".into(),
+            jti: "d-1".into(),
+            iat: 1_000,
+            exp: 1_030,
+            v: WIRE_VERSION,
+            evt: PushEvent::Ring,
+            cid: "c-1".into(),
+            from: Caller { id: "alice".into(), name: Some("Alice \"A\" ✓".into()) },
+            video: true,
+            reason: None,
+            data: BTreeMap::from([("room".to_owned(), "r-1".to_owned())]),
+        };
+        let (signed, blank) = (sign(&invite, &signer), sign_blank(&invite, signer.kid()));
+        assert_eq!(signed.len(), blank.len());
+        let (signed_input, _) = signed.rsplit_once('.').unwrap();
+        let (blank_input, signature) = blank.rsplit_once('.').unwrap();
+        assert_eq!(signed_input, blank_input);
+        assert_eq!(URL_SAFE_NO_PAD.decode(signature).unwrap(), [0; 64]);
     }
 }

@@ -12,6 +12,7 @@ pub use envelope::{
     OpenedPush, ProviderPayload, PUSH_KEY,
 };
 pub use jws::{
-    parse_claims, parse_verification, sign, sign_verification, Jws, MAX_JWS_LEN, TYP, VERIFY_EVENT,
+    parse_claims, parse_verification, sign, sign_blank, sign_verification, Jws, MAX_JWS_LEN, TYP,
+    VERIFY_EVENT,
 };
 pub use keys::{public_jwk, thumbprint, CallSigner, KeySet, ALG_EDDSA};
