@@ -196,6 +196,11 @@ on_both_databases! {
         let (status, body) = s.call(Method::POST, "/v1/calls", Some(API_KEY),
             Some(json!({"call_id": "call-1", "from": {"id": "alice"}, "to": ["bob"]}))).await;
         assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "call_exists"));
+        // The refused call changed nothing, and the next one is stored.
+        assert_eq!(s.settled("call-1").await["deliveries"].as_array().unwrap().len(), 4);
+        let (status, _) = s.call(Method::POST, "/v1/calls", Some(API_KEY),
+            Some(json!({"call_id": "call-2", "from": {"id": "alice"}, "to": ["bob"]}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
     }
 
     async fn ring_requests_are_validated(db: Db) {
@@ -434,10 +439,14 @@ on_both_databases! {
         let detail = s.settled("call-11").await;
         let deadline = detail["created_at_ms"].as_i64().unwrap() + 5_000;
         let ring = detail["deliveries"].as_array().unwrap().iter().find(|d| d["kind"] == "ring").unwrap().clone();
-        // Given up at the deadline (`failed`), or the call ended while a retry waited, which
-        // skips it (`skipped`): which one depends on where the deadline falls between backoffs.
-        assert!(matches!(ring["status"].as_str(), Some("failed" | "skipped")), "{detail}");
-        assert_eq!(ring["outcome"], "transient", "{detail}");
+        // Given up at the deadline (`failed`, `transient`), refused by the retry that came due
+        // after it (`failed`, `expired`), or skipped because the call ended while a retry waited
+        // (`skipped`): which one depends on where the deadline falls between backoffs.
+        let end = (ring["status"].as_str().unwrap(), ring["outcome"].as_str().unwrap());
+        assert!(
+            matches!(end, ("failed", "transient" | "expired") | ("skipped", "transient")),
+            "{detail}"
+        );
         let attempts = detail["timeline"].as_array().unwrap().iter()
             .filter(|e| e["delivery_id"] == ring["delivery_id"] && e["event"] == "delivery_transient").count();
         assert!(attempts >= 3, "retried with backoff: {attempts}");

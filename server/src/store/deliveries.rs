@@ -18,30 +18,38 @@ pub(super) async fn insert_deliveries(
         });
         let mut insert = sqlx::query(&sql).persistent(persistent);
         for d in chunk {
-            insert = insert
-                .bind(&d.delivery_id)
-                .bind(&d.call_id)
-                .bind(&d.installation_id)
-                .bind(&d.user_id)
-                .bind(d.platform.as_str())
-                .bind(&d.token)
-                .bind(d.apns_environment.map(|e| e.as_str()))
-                .bind(d.registered_at)
-                .bind(d.kind.as_str())
-                .bind(d.reason.map(|r| r.as_str()))
-                .bind(d.status.as_str())
-                .bind(d.attempts)
-                .bind(d.next_attempt_at)
-                .bind(d.claimed_until)
-                .bind(&d.outcome)
-                .bind(&d.detail)
-                .bind(d.created_at)
-                .bind(d.updated_at)
-                .bind(&d.claimed_by);
+            insert = bind_delivery(insert, d);
         }
         insert.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Binds the [`DELIVERY_COLUMNS`] of `d`, in order.
+pub(super) fn bind_delivery<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    d: &'q Delivery,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&d.delivery_id)
+        .bind(&d.call_id)
+        .bind(&d.installation_id)
+        .bind(&d.user_id)
+        .bind(d.platform.as_str())
+        .bind(&d.token)
+        .bind(d.apns_environment.map(|e| e.as_str()))
+        .bind(d.registered_at)
+        .bind(d.kind.as_str())
+        .bind(d.reason.map(|r| r.as_str()))
+        .bind(d.status.as_str())
+        .bind(d.attempts)
+        .bind(d.next_attempt_at)
+        .bind(d.claimed_until)
+        .bind(&d.outcome)
+        .bind(&d.detail)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(&d.claimed_by)
 }
 
 pub(super) fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {

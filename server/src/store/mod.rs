@@ -161,6 +161,23 @@ impl WriteTx {
     async fn rollback(mut self) {
         self.finished = AnyTransactions::rollback(&mut self.conn).await.is_ok();
     }
+
+    /// A script that begins and commits its own transaction ran to its end.
+    fn committed(&mut self) {
+        self.finished = true;
+        self.health.succeeded(crate::time::now_ms());
+    }
+
+    /// The write failed for a reason of the database's, not of the data's.
+    fn failed(&self) {
+        self.health.failed(crate::time::now_ms());
+    }
+
+    /// Ends whatever a failed script left open; the connection is closed if that fails (as it
+    /// does when the script failed before its `BEGIN`).
+    async fn roll_back_script(mut self) {
+        self.finished = sqlx::query("ROLLBACK").execute(&mut *self.conn).await.is_ok();
+    }
 }
 
 impl std::ops::Deref for WriteTx {
@@ -354,13 +371,19 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection is a file handle in this process: nothing can break it while
+            // it idles, and a ping before every use would cost a round trip to SQLite's thread.
+            // A PostgreSQL one may have been dropped by the server or the network.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; NORMAL syncs at checkpoints,
-                        // which WAL keeps crash-safe.
+                        // WAL lets readers run beside the writer. FULL syncs the log at every
+                        // commit: a call is stored before its pushes go, and must still be there
+                        // after a power loss, not only after a crash of this process (NORMAL
+                        // would sync at checkpoints only).
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         // Checkpoints run in the background (Store::checkpoint), not inside
                         // whichever commit crosses the threshold, where they stall a ring.
@@ -404,6 +427,14 @@ impl Store {
         };
         AnyTransactions::begin(&mut tx.conn, statement).await.map_err(failed)?;
         Ok(tx)
+    }
+
+    /// A connection for a script that begins and commits its own transaction (SQLite); as a
+    /// [`WriteTx`], so that one left unfinished is closed rather than pooled.
+    async fn write_script(&self) -> Result<WriteTx, sqlx::Error> {
+        let conn =
+            self.pool.acquire().await.inspect_err(|_| self.write_health.failed(crate::time::now_ms()))?;
+        Ok(WriteTx { conn, finished: false, health: self.write_health.clone() })
     }
 
     /// How the latest write transactions ended.
