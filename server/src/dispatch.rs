@@ -338,6 +338,11 @@ impl Dispatcher {
         match claimed {
             Ok(claimed) => {
                 let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+                if claimed.len() < n {
+                    // Whatever is still pending (another instance may have claimed the rest) is
+                    // for the claim loop now, which may be idling.
+                    self.wake.notify_one();
+                }
                 for (Claimed { mut delivery, call }, permit) in batch {
                     if !claimed.contains(&delivery.delivery_id) {
                         continue;

@@ -470,3 +470,138 @@ impl Store {
         insert_event(&mut conn, call_id, delivery_id, at, event, detail).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CallPhase, DeliveryStatus, PushKind};
+    use callpush_proto::model::Platform;
+
+    fn call(id: &str, devices: usize, webhook: bool) -> NewCallRows {
+        let call = CallRecord {
+            call_id: id.into(),
+            caller_id: "alice".into(),
+            caller_name: Some("Alice".into()),
+            video: true,
+            data: [("room".to_string(), "r-1".to_string())].into(),
+            state: CallPhase::Ringing,
+            reason: None,
+            answered_by: None,
+            created_at: 1_000,
+            expires_at: 31_000,
+            ended_at: None,
+            version: 1,
+        };
+        let deliveries = (0..devices)
+            .map(|i| Delivery {
+                delivery_id: format!("{id}-d{i}"),
+                call_id: id.into(),
+                installation_id: format!("bob-{i}"),
+                user_id: "bob".into(),
+                platform: Platform::Fcm,
+                token: format!("token-{i}"),
+                apns_environment: None,
+                registered_at: 500,
+                kind: PushKind::Ring,
+                reason: None,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                next_attempt_at: 1_000,
+                claimed_until: None,
+                claimed_by: None,
+                outcome: None,
+                detail: None,
+                created_at: 1_000,
+                updated_at: 1_000,
+            })
+            .collect();
+        let webhook = webhook.then(|| Webhook {
+            webhook_id: format!("{id}-w"),
+            call_id: id.into(),
+            body: "{}".into(),
+            attempts: 0,
+        });
+        let notes = vec![(format!("{id}-d0"), "notifications_off", "off since 900".to_string())];
+        NewCallRows { call, callees: vec!["bob".into(), "carol".into()], deliveries, webhook, notes }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("calls.db").display());
+        (dir, Store::connect(&url, 4).await.unwrap())
+    }
+
+    /// What a call left in the database, as comparable values.
+    async fn stored(
+        store: &Store,
+        id: &str,
+    ) -> (Option<CallRecord>, Vec<Delivery>, Vec<(Option<String>, String)>) {
+        // Entries of one instant come in no set order.
+        let mut events: Vec<_> =
+            store.events(id).await.unwrap().into_iter().map(|e| (e.delivery_id, e.event)).collect();
+        events.sort();
+        (store.call(id).await.unwrap(), store.deliveries(id).await.unwrap(), events)
+    }
+
+    #[tokio::test]
+    async fn one_script_stores_what_the_statement_by_statement_path_stores() {
+        let (_dir, store) = store().await;
+        // Two calls of 2 devices fit one script; 40 devices do not.
+        let small = [call("a", 2, true), call("b", 2, false)];
+        assert!(fits_one_script(&small));
+        assert_eq!(store.create_calls(&small).await.unwrap(), [true, true]);
+        let large = [call("c", 40, true)];
+        assert!(!fits_one_script(&large));
+        assert_eq!(store.create_calls(&large).await.unwrap(), [true]);
+
+        for (rows, id) in [(&small[0], "a"), (&large[0], "c")] {
+            let (record, deliveries, events) = stored(&store, id).await;
+            assert_eq!(record.as_ref(), Some(&rows.call));
+            assert_eq!(deliveries.len(), rows.deliveries.len());
+            assert_eq!(deliveries[0], rows.deliveries[0]);
+            assert_eq!(
+                events,
+                [(None, "ringing".into()), (Some(format!("{id}-d0")), "notifications_off".into())]
+            );
+            assert!(store.is_callee(id, "carol").await.unwrap());
+        }
+        let webhooks: Vec<String> =
+            store.claim_webhooks(1_000, 1_000, 10).await.unwrap().into_iter().map(|w| w.webhook_id).collect();
+        assert_eq!(webhooks.len(), 2);
+        assert!(webhooks.contains(&"a-w".to_string()) && webhooks.contains(&"c-w".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_taken_call_id_rolls_the_script_back_and_the_rest_is_stored() {
+        let (_dir, store) = store().await;
+        assert_eq!(store.create_calls(&[call("a", 1, false)]).await.unwrap(), [true]);
+        let before = stored(&store, "a").await;
+        let mut again = call("a", 3, true);
+        again.call.caller_id = "mallory".into();
+        assert_eq!(store.create_calls(&[call("b", 1, false), again]).await.unwrap(), [true, false]);
+        assert_eq!(stored(&store, "a").await, before, "the taken call is as it was");
+        assert_eq!(stored(&store, "b").await.1.len(), 1);
+        // The connection the failed script used works on.
+        for _ in 0..8 {
+            assert!(store.create_calls(&[call(&new_id(), 1, false)]).await.unwrap()[0]);
+        }
+        assert!(store.claim_webhooks(1_000, 1_000, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn claim_stored_claims_every_id_it_is_given() {
+        let (_dir, store) = store().await;
+        store.create_calls(&[call("a", 40, false)]).await.unwrap();
+        let ids: Vec<String> = (0..40).map(|i| format!("a-d{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut claimed = store.claim_stored("me", &ids, 2_000, 10_000).await.unwrap();
+        claimed.sort_by_key(|id| id[3..].parse::<u32>().unwrap());
+        assert_eq!(claimed, ids);
+        let deliveries = store.deliveries("a").await.unwrap();
+        assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Sending
+            && d.claimed_by.as_deref() == Some("me")
+            && d.claimed_until == Some(12_000)
+            && d.attempts == 1));
+        assert!(store.claim_stored("other", &ids, 2_000, 10_000).await.unwrap().is_empty());
+    }
+}

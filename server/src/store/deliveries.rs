@@ -157,13 +157,26 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // `$1` to `$3` first, then the ids: `$4`… (SQLite: `?`, numbered on from `$3`).
-        let mut list = String::with_capacity(ids.len() * 6);
+        // Placeholders numbered in the order they appear: sqlx binds SQLite's `?` by its own
+        // count, whatever number SQLite itself would give it after a `$3`.
+        let mut sql = String::with_capacity(400 + ids.len() * 6);
+        let mut next = 0;
+        let mut placeholder = |sql: &mut String| {
+            next += 1;
+            push_placeholder(sql, self.backend, next);
+        };
+        sql.push_str("UPDATE deliveries SET status = 'sending', claimed_by = ");
+        placeholder(&mut sql);
+        sql.push_str(", claimed_until = ");
+        placeholder(&mut sql);
+        sql.push_str(", attempts = attempts + 1, updated_at = ");
+        placeholder(&mut sql);
+        sql.push_str(" WHERE delivery_id IN (");
         for i in 0..ids.len() {
             if i > 0 {
-                list.push_str(", ");
+                sql.push_str(", ");
             }
-            push_placeholder(&mut list, self.backend, i + 4);
+            placeholder(&mut sql);
         }
         // Found by their ids: SQLite would rather scan every pending delivery by `deliveries_due`
         // (a whole fan-out per claim) unless told that `status` and `next_attempt_at` are only
@@ -172,17 +185,16 @@ impl Store {
             Backend::Sqlite => "+",
             Backend::Postgres => "",
         };
-        let sql = format!(
-            "UPDATE deliveries SET status = 'sending', claimed_by = $1, claimed_until = $2, \
-                 attempts = attempts + 1, updated_at = $3 \
-             WHERE delivery_id IN ({list}) AND {plus}status = 'pending' AND attempts = 0 \
-                 AND {plus}next_attempt_at <= $3 \
-             RETURNING delivery_id"
-        );
+        sql.push_str(&format!(
+            ") AND {plus}status = 'pending' AND attempts = 0 AND {plus}next_attempt_at <= "
+        ));
+        placeholder(&mut sql);
+        sql.push_str(" RETURNING delivery_id");
         let mut query = sqlx::query(&sql).persistent(false).bind(instance).bind(now + lease).bind(now);
         for id in ids {
             query = query.bind(*id);
         }
+        let query = query.bind(now);
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get::<String, _>("delivery_id")?)).collect()
     }
