@@ -105,17 +105,7 @@ impl DeviceAuth {
             } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
                 (key, &[Algorithm::ES256, Algorithm::ES384])
             } else if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-                (
-                    key,
-                    &[
-                        Algorithm::RS256,
-                        Algorithm::RS384,
-                        Algorithm::RS512,
-                        Algorithm::PS256,
-                        Algorithm::PS384,
-                        Algorithm::PS512,
-                    ],
-                )
+                (key, &jwks::RSA_ALGORITHMS)
             } else {
                 return Err(KeyError(format!("{}: not an RSA, EC or Ed25519 public key", file.display())));
             };

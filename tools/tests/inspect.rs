@@ -2,32 +2,18 @@
 //! signed by an independent JWS implementation (the `jsonwebtoken` crate) with a key made as the
 //! server makes its signing keys. (The server's own keys, fetched from it: inspect_keys.rs.)
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod support;
 
 use callpush_tests::vectors;
 use serde_json::{json, Value};
-
-fn callpush_dev(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush-dev"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("callpush-dev runs");
-    // The command may stop reading early (usage errors, oversized input); that is not a failure.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
+use support::{callpush_dev, decision};
 
 fn inspect(platform: &str, jwk: &str, now: i64, raw: &str) -> Value {
-    let out =
-        callpush_dev(&["inspect", "--platform", platform, "--jwk", jwk, "--now", &now.to_string()], raw);
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "one JSON object on one line: {stdout}");
-    serde_json::from_str(&stdout).unwrap()
+    decision(&callpush_dev(
+        None,
+        &["inspect", "--platform", platform, "--jwk", jwk, "--now", &now.to_string()],
+        raw,
+    ))
 }
 
 #[test]
@@ -59,7 +45,7 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
         vec!["inspect", "--platform", "fcm"],
         vec!["inspect", "--platform", "fcm", "--jwk", &jwk, "--now", "yesterday"],
     ] {
-        let out = callpush_dev(&args, "{}");
+        let out = callpush_dev(None, &args, "{}");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty() && !out.stderr.is_empty(), "{args:?}");
     }
@@ -69,18 +55,13 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
     {
         assert_eq!(inspect(platform, &jwk, 0, raw)["outcome"], outcome, "{platform}");
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush-dev"))
-        .args(["inspect", "--platform", "harmony", "--jwk", &jwk])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&[0xff, 0xfe, b'{']).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = decision(&callpush_dev(
+        None,
+        &["inspect", "--platform", "harmony", "--jwk", &jwk],
+        [0xff, 0xfe, b'{'],
+    ));
     assert_eq!(
-        (decision["outcome"].as_str(), decision["report"].as_str()),
+        (answer["outcome"].as_str(), answer["report"].as_str()),
         (Some("rejected"), Some("report_error"))
     );
 }

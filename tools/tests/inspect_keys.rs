@@ -3,46 +3,30 @@
 //! a real server signed and "sent" (the file sender). Plus its usage errors, and `--help`
 //! writing nothing.
 
-use std::io::Write;
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use callpush_server::app;
 use callpush_server::auth::mint_device_token;
 use callpush_server::config::{Config, SenderConfig};
 use serde_json::{json, Value};
+use support::{callpush_dev, decision};
 
 const API_KEY: &str = "inspect-test-api-key-0123456789";
 const SECRET: &str = "inspect-test-device-secret-0123456789abcdef";
-
-fn callpush_dev(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callpush-dev"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("callpush-dev runs");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
 
 /// Runs `callpush-dev` off the async runtime, which keeps serving meanwhile.
 async fn inspect(dir: &Path, args: Vec<String>, stdin: String) -> Output {
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        callpush_dev(&dir, &args, &stdin)
+        callpush_dev(Some(&dir), &args, &stdin)
     })
     .await
     .unwrap()
-}
-
-fn decision(out: &Output) -> Value {
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,12 +136,12 @@ fn the_keys_come_from_exactly_one_place_and_bad_ones_are_named() {
     ] {
         let mut all = vec!["inspect", "--platform", "fcm"];
         all.extend(args.iter().copied());
-        let out = callpush_dev(dir.path(), &all, "{}");
+        let out = callpush_dev(Some(dir.path()), &all, "{}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty() && stderr.contains(says), "{args:?}: {stderr}");
     }
-    let out = callpush_dev(dir.path(), &["inspect", "--platform", "fcm", "--jwk", &jwk], "{}");
+    let out = callpush_dev(Some(dir.path()), &["inspect", "--platform", "fcm", "--jwk", &jwk], "{}");
     assert!(out.status.success());
 }
 
@@ -165,11 +149,11 @@ fn the_keys_come_from_exactly_one_place_and_bad_ones_are_named() {
 fn help_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for args in [&["--help"][..], &["-h"], &["inspect", "--help"], &["demo", "-h"], &["emulate", "--help"]] {
-        let out = callpush_dev(dir.path(), args, "");
+        let out = callpush_dev(Some(dir.path()), args, "");
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: callpush-dev"), "{args:?}");
     }
-    let out = callpush_dev(dir.path(), &["inspect", "--help"], "");
+    let out = callpush_dev(Some(dir.path()), &["inspect", "--help"], "");
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--jwks-url <URL>") && help.contains("/.well-known/callpush-keys"), "{help}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");

@@ -25,7 +25,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 /// The signature algorithms of RSA keys.
-const RSA_ALGORITHMS: [Algorithm; 6] = [
+pub(crate) const RSA_ALGORITHMS: [Algorithm; 6] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
