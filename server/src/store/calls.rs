@@ -69,7 +69,7 @@ pub(super) fn call_record(r: &AnyRow) -> Result<CallRecord, StoreError> {
     })
 }
 
-/// Whether [`Store::create_calls`] may store `calls` in one script: a few deliveries in all (a
+/// Whether [`Store::create_calls`] may store `calls` in one round trip: a few deliveries in all (a
 /// larger fan-out's rows go in prepared chunks, and one round trip more or less is nothing
 /// beside them) and no call id twice.
 fn fits_one_script(calls: &[NewCallRows]) -> bool {
@@ -78,18 +78,36 @@ fn fits_one_script(calls: &[NewCallRows]) -> bool {
     deliveries <= super::ROWS_PER_STATEMENT && ids.len() == calls.len()
 }
 
+/// The timeline entries new calls start with: `ringing`, then the notes on their deliveries.
+fn timeline_rows(calls: &[NewCallRows]) -> Vec<(&CallRecord, Option<&str>, &'static str, String)> {
+    calls
+        .iter()
+        .flat_map(|c| {
+            let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
+            std::iter::once((&c.call, None, "ringing", detail)).chain(
+                c.notes
+                    .iter()
+                    .map(|(id, event, detail)| (&c.call, Some(id.as_str()), *event, detail.clone())),
+            )
+        })
+        .collect()
+}
+
 impl Store {
     /// Stores new calls, each with its callees, first deliveries and webhook, in one
     /// transaction, before any push is sent: many calls per commit when many arrive at once.
     /// Returns, per call, whether it was created (`false`: the call id is taken).
     pub async fn create_calls(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
         let _writer = self.writer().await;
-        if self.backend == Backend::Sqlite && fits_one_script(calls) {
-            match self.create_calls_in_one_script(calls).await {
-                Ok(()) => return Ok(vec![true; calls.len()]),
-                // A call id is taken: find out which, below.
-                Err(e) if is_unique_violation(&e) => {}
-                Err(e) => return Err(e.into()),
+        if fits_one_script(calls) {
+            match self.backend {
+                Backend::Postgres => return self.create_calls_in_one_statement(calls).await,
+                Backend::Sqlite => match self.create_calls_in_one_script(calls).await {
+                    Ok(()) => return Ok(vec![true; calls.len()]),
+                    // A call id is taken: find out which, below.
+                    Err(e) if is_unique_violation(&e) => {}
+                    Err(e) => return Err(e.into()),
+                },
             }
         }
         let mut tx = self.begin_write().await?;
@@ -201,17 +219,7 @@ impl Store {
     async fn create_calls_in_one_script(&self, calls: &[NewCallRows]) -> Result<(), sqlx::Error> {
         let deliveries: Vec<&Delivery> = calls.iter().flat_map(|c| c.deliveries.iter()).collect();
         let callees = calls.iter().map(|c| c.callees.len()).sum();
-        let events: Vec<(&CallRecord, Option<&str>, &str, String)> = calls
-            .iter()
-            .flat_map(|c| {
-                let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
-                std::iter::once((&c.call, None, "ringing", detail)).chain(
-                    c.notes
-                        .iter()
-                        .map(|(id, event, detail)| (&c.call, Some(id.as_str()), *event, detail.clone())),
-                )
-            })
-            .collect();
+        let events = timeline_rows(calls);
         let webhooks: Vec<(&Webhook, i64)> =
             calls.iter().filter_map(|c| Some((c.webhook.as_ref()?, c.call.created_at))).collect();
         let rows = |n: usize, columns: usize| placeholders(Backend::Sqlite, n, columns);
@@ -292,6 +300,114 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// PostgreSQL: stores `calls` (see [`fits_one_script`]) with one statement, whose parts
+    /// insert a call's other rows only if its own insert did (a call id may be taken): one round
+    /// trip and one commit instead of eight round trips. Returns, per call, whether it was
+    /// created.
+    async fn create_calls_in_one_statement(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
+        let deliveries: Vec<&Delivery> = calls.iter().flat_map(|c| c.deliveries.iter()).collect();
+        let callees: Vec<(&str, &str)> = calls
+            .iter()
+            .flat_map(|c| c.callees.iter().map(|u| (c.call.call_id.as_str(), u.as_str())))
+            .collect();
+        let events = timeline_rows(calls);
+        let webhooks: Vec<(&Webhook, i64)> =
+            calls.iter().filter_map(|c| Some((c.webhook.as_ref()?, c.call.created_at))).collect();
+        // `$n` numbered in the order of the text, which is the order of the binds below.
+        let mut next = 0;
+        let mut values = |rows: usize, columns: usize| {
+            let mut out = String::new();
+            for r in 0..rows {
+                out.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..columns {
+                    next += 1;
+                    out.push_str(&format!("{}${next}", if c == 0 { "" } else { ", " }));
+                }
+                out.push(')');
+            }
+            out
+        };
+        let mut sql = format!(
+            "WITH c AS (INSERT INTO calls ({CALL_COLUMNS}) VALUES {} ON CONFLICT (call_id) DO NOTHING \
+             RETURNING call_id), \
+             callees AS (INSERT INTO call_callees (call_id, user_id) SELECT v.* FROM (VALUES {}) AS v \
+             JOIN c ON c.call_id = v.column1)",
+            values(calls.len(), 12),
+            values(callees.len(), 2)
+        );
+        if !deliveries.is_empty() {
+            sql += &format!(
+                ", d AS (INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT v.* FROM (VALUES {}) AS v \
+                 JOIN c ON c.call_id = v.column2)",
+                values(deliveries.len(), 19)
+            );
+        }
+        sql += &format!(
+            ", e AS (INSERT INTO call_events (event_id, call_id, delivery_id, at, event, detail) \
+             SELECT v.* FROM (VALUES {}) AS v JOIN c ON c.call_id = v.column2)",
+            values(events.len(), 6)
+        );
+        if !webhooks.is_empty() {
+            sql += &format!(
+                ", w AS (INSERT INTO webhook_outbox (webhook_id, call_id, body, status, attempts, \
+                 next_attempt_at, created_at) SELECT v.column1, v.column2, v.column3, 'pending', 0, v.column4, \
+                 v.column4 FROM (VALUES {}) AS v JOIN c ON c.call_id = v.column2)",
+                values(webhooks.len(), 4)
+            );
+        }
+        sql += " SELECT call_id FROM c";
+        let lone = calls.len() == 1 && deliveries.len() <= 4 && callees.len() <= 4 && events.len() <= 5;
+        let mut statement = sqlx::query(&sql).persistent(lone);
+        for call in calls.iter().map(|c| &c.call) {
+            statement = statement
+                .bind(&call.call_id)
+                .bind(&call.caller_id)
+                .bind(&call.caller_name)
+                .bind(i64::from(call.video))
+                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
+                .bind(call.state.as_str())
+                .bind(call.reason.map(|r| r.as_str()))
+                .bind(&call.answered_by)
+                .bind(call.created_at)
+                .bind(call.expires_at)
+                .bind(call.ended_at)
+                .bind(call.version);
+        }
+        for (call_id, user) in &callees {
+            statement = statement.bind(*call_id).bind(*user);
+        }
+        for d in &deliveries {
+            statement = bind_delivery(statement, d);
+        }
+        for (call, delivery_id, event, detail) in events {
+            statement = statement
+                .bind(new_id())
+                .bind(&call.call_id)
+                .bind(delivery_id)
+                .bind(call.created_at)
+                .bind(event)
+                .bind(detail);
+        }
+        for (webhook, at) in webhooks {
+            statement =
+                statement.bind(&webhook.webhook_id).bind(&webhook.call_id).bind(&webhook.body).bind(at);
+        }
+        let now = crate::time::now_ms();
+        let rows = match statement.fetch_all(&self.pool).await {
+            Ok(rows) => {
+                self.write_health.succeeded(now);
+                rows
+            }
+            Err(e) => {
+                self.write_health.failed(now);
+                return Err(e.into());
+            }
+        };
+        let created: std::collections::HashSet<String> =
+            rows.iter().filter_map(|r| r.try_get("call_id").ok()).collect();
+        Ok(calls.iter().map(|c| created.contains(&c.call.call_id)).collect())
     }
 
     /// The call `id`.
@@ -525,10 +641,23 @@ mod tests {
         NewCallRows { call, callees: vec!["bob".into(), "carol".into()], deliveries, webhook, notes }
     }
 
-    async fn store() -> (tempfile::TempDir, Store) {
+    /// A fresh SQLite store, and a fresh PostgreSQL one when the tests have a server
+    /// (`CALLPUSH_TEST_POSTGRES_URL`, as the integration tests).
+    async fn stores() -> Vec<(tempfile::TempDir, Store)> {
+        use sqlx::Connection as _;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("calls.db").display());
-        (dir, Store::connect(&url, 4).await.unwrap())
+        let mut stores = vec![(dir, Store::connect(&url, 4).await.unwrap())];
+        if let Some(admin) = std::env::var("CALLPUSH_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+            sqlx::any::install_default_drivers();
+            let name = format!("callpush_test_{}", new_id());
+            let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+            let (base, _) = admin.rsplit_once('/').unwrap();
+            let url = format!("{base}/{name}");
+            stores.push((tempfile::tempdir().unwrap(), Store::connect(&url, 4).await.unwrap()));
+        }
+        stores
     }
 
     /// What a call left in the database, as comparable values.
@@ -544,64 +673,72 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_script_stores_what_the_statement_by_statement_path_stores() {
-        let (_dir, store) = store().await;
-        // Two calls of 2 devices fit one script; 40 devices do not.
-        let small = [call("a", 2, true), call("b", 2, false)];
-        assert!(fits_one_script(&small));
-        assert_eq!(store.create_calls(&small).await.unwrap(), [true, true]);
-        let large = [call("c", 40, true)];
-        assert!(!fits_one_script(&large));
-        assert_eq!(store.create_calls(&large).await.unwrap(), [true]);
+    async fn one_round_trip_stores_what_the_statement_by_statement_path_stores() {
+        for (_dir, store) in stores().await {
+            // Two calls of 2 devices fit one script; 40 devices do not.
+            let small = [call("a", 2, true), call("b", 2, false)];
+            assert!(fits_one_script(&small));
+            assert_eq!(store.create_calls(&small).await.unwrap(), [true, true]);
+            let large = [call("c", 40, true)];
+            assert!(!fits_one_script(&large));
+            assert_eq!(store.create_calls(&large).await.unwrap(), [true]);
 
-        for (rows, id) in [(&small[0], "a"), (&large[0], "c")] {
-            let (record, deliveries, events) = stored(&store, id).await;
-            assert_eq!(record.as_ref(), Some(&rows.call));
-            assert_eq!(deliveries.len(), rows.deliveries.len());
-            assert_eq!(deliveries[0], rows.deliveries[0]);
-            assert_eq!(
-                events,
-                [(None, "ringing".into()), (Some(format!("{id}-d0")), "notifications_off".into())]
-            );
-            assert!(store.is_callee(id, "carol").await.unwrap());
+            for (rows, id) in [(&small[0], "a"), (&large[0], "c")] {
+                let (record, deliveries, events) = stored(&store, id).await;
+                assert_eq!(record.as_ref(), Some(&rows.call));
+                assert_eq!(deliveries.len(), rows.deliveries.len());
+                assert_eq!(deliveries[0], rows.deliveries[0]);
+                assert_eq!(
+                    events,
+                    [(None, "ringing".into()), (Some(format!("{id}-d0")), "notifications_off".into())]
+                );
+                assert!(store.is_callee(id, "carol").await.unwrap());
+            }
+            let webhooks: Vec<String> = store
+                .claim_webhooks(1_000, 1_000, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.webhook_id)
+                .collect();
+            assert_eq!(webhooks.len(), 2);
+            assert!(webhooks.contains(&"a-w".to_string()) && webhooks.contains(&"c-w".to_string()));
         }
-        let webhooks: Vec<String> =
-            store.claim_webhooks(1_000, 1_000, 10).await.unwrap().into_iter().map(|w| w.webhook_id).collect();
-        assert_eq!(webhooks.len(), 2);
-        assert!(webhooks.contains(&"a-w".to_string()) && webhooks.contains(&"c-w".to_string()));
     }
 
     #[tokio::test]
-    async fn a_taken_call_id_rolls_the_script_back_and_the_rest_is_stored() {
-        let (_dir, store) = store().await;
-        assert_eq!(store.create_calls(&[call("a", 1, false)]).await.unwrap(), [true]);
-        let before = stored(&store, "a").await;
-        let mut again = call("a", 3, true);
-        again.call.caller_id = "mallory".into();
-        assert_eq!(store.create_calls(&[call("b", 1, false), again]).await.unwrap(), [true, false]);
-        assert_eq!(stored(&store, "a").await, before, "the taken call is as it was");
-        assert_eq!(stored(&store, "b").await.1.len(), 1);
-        // The connection the failed script used works on.
-        for _ in 0..8 {
-            assert!(store.create_calls(&[call(&new_id(), 1, false)]).await.unwrap()[0]);
+    async fn a_taken_call_id_stores_nothing_of_its_call_and_the_rest_is_stored() {
+        for (_dir, store) in stores().await {
+            assert_eq!(store.create_calls(&[call("a", 1, false)]).await.unwrap(), [true]);
+            let before = stored(&store, "a").await;
+            let mut again = call("a", 3, true);
+            again.call.caller_id = "mallory".into();
+            assert_eq!(store.create_calls(&[call("b", 1, false), again]).await.unwrap(), [true, false]);
+            assert_eq!(stored(&store, "a").await, before, "the taken call is as it was");
+            assert_eq!(stored(&store, "b").await.1.len(), 1);
+            // The connection the failed script used works on.
+            for _ in 0..8 {
+                assert!(store.create_calls(&[call(&new_id(), 1, false)]).await.unwrap()[0]);
+            }
+            assert!(store.claim_webhooks(1_000, 1_000, 10).await.unwrap().is_empty());
         }
-        assert!(store.claim_webhooks(1_000, 1_000, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn claim_stored_claims_every_id_it_is_given() {
-        let (_dir, store) = store().await;
-        store.create_calls(&[call("a", 40, false)]).await.unwrap();
-        let ids: Vec<String> = (0..40).map(|i| format!("a-d{i}")).collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let mut claimed = store.claim_stored("me", &ids, 2_000, 10_000).await.unwrap();
-        claimed.sort_by_key(|id| id[3..].parse::<u32>().unwrap());
-        assert_eq!(claimed, ids);
-        let deliveries = store.deliveries("a").await.unwrap();
-        assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Sending
-            && d.claimed_by.as_deref() == Some("me")
-            && d.claimed_until == Some(12_000)
-            && d.attempts == 1));
-        assert!(store.claim_stored("other", &ids, 2_000, 10_000).await.unwrap().is_empty());
+        for (_dir, store) in stores().await {
+            store.create_calls(&[call("a", 40, false)]).await.unwrap();
+            let ids: Vec<String> = (0..40).map(|i| format!("a-d{i}")).collect();
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut claimed = store.claim_stored("me", &ids, 2_000, 10_000).await.unwrap();
+            claimed.sort_by_key(|id| id[3..].parse::<u32>().unwrap());
+            assert_eq!(claimed, ids);
+            let deliveries = store.deliveries("a").await.unwrap();
+            assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Sending
+                && d.claimed_by.as_deref() == Some("me")
+                && d.claimed_until == Some(12_000)
+                && d.attempts == 1));
+            assert!(store.claim_stored("other", &ids, 2_000, 10_000).await.unwrap().is_empty());
+        }
     }
 }
