@@ -50,17 +50,11 @@ cargo build --locked --release -p callpush-dev
 export CALLPUSH_BENCH_EMULATE=$root/target/release/callpush-dev
 
 if [ "$postgres" = 1 ]; then
-  export CALLPUSH_PG_DIR=/tmp/callpush-push-cost-pg CALLPUSH_PG_PORT=54331
+  export CALLPUSH_PG_DIR=/tmp/callpush-push-cost-pg CALLPUSH_PG_PORT=54331 CALLPUSH_PG_FSYNC=on
+  # A cluster left running from an earlier run may have another fsync setting: start afresh.
+  tests/postgres.sh stop
   url=$(tests/postgres.sh start)
   trap 'tests/postgres.sh stop' EXIT
-  # tests/postgres.sh starts PostgreSQL with `-c fsync=off` for test speed, and a setting on the
-  # command line outranks ALTER SYSTEM: restart it with fsync on, since a benchmark measures the
-  # real thing. The bench prints the setting it ran with.
-  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$bin" ] || bin=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
-  as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-  as_pg "$bin/pg_ctl" -D "$CALLPUSH_PG_DIR/data" -l "$CALLPUSH_PG_DIR/log" -w restart -o \
-    "-p $CALLPUSH_PG_PORT -k $CALLPUSH_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=400" >/dev/null
   export CALLPUSH_BENCH_POSTGRES_URL=$url
 fi
 

@@ -3,12 +3,9 @@
 # durability settings of a real server: fsync on). Figures go to docs/performance.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CALLPUSH_PG_DIR=/tmp/callpush-bench-pg CALLPUSH_PG_PORT=54330
+export CALLPUSH_PG_DIR=/tmp/callpush-bench-pg CALLPUSH_PG_PORT=54330 CALLPUSH_PG_FSYNC=on
+tests/postgres.sh stop
 url=$(tests/postgres.sh start)
 trap 'tests/postgres.sh stop' EXIT
-# tests/postgres.sh turns fsync off for test speed; a benchmark measures the real thing.
-runuser -u postgres -- psql -q -h 127.0.0.1 -p 54330 -U postgres -c "ALTER SYSTEM SET fsync = on" 2>/dev/null \
-  || psql -q -h 127.0.0.1 -p 54330 -U postgres -c "ALTER SYSTEM SET fsync = on"
-psql -q -h 127.0.0.1 -p 54330 -U postgres -c "SELECT pg_reload_conf()" >/dev/null
 psql -q -h 127.0.0.1 -p 54330 -U postgres -c "CREATE DATABASE callpush_bench" >/dev/null
 CALLPUSH_BENCH_POSTGRES_URL="${url%/*}/callpush_bench" cargo bench -p callpush-server --bench load

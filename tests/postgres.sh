@@ -5,7 +5,9 @@
 #   tests/postgres.sh stop
 #
 # The cluster lives in $CALLPUSH_PG_DIR (default /tmp/callpush-test-pg), listens on loopback
-# port $CALLPUSH_PG_PORT (default 54329) and trusts local connections: for tests only.
+# port $CALLPUSH_PG_PORT (default 54329) and trusts local connections: for tests only. It runs
+# with fsync off, for the tests' speed; CALLPUSH_PG_FSYNC=on keeps it on (the benchmarks measure
+# the real thing).
 set -euo pipefail
 dir=${CALLPUSH_PG_DIR:-/tmp/callpush-test-pg}
 port=${CALLPUSH_PG_PORT:-54329}
@@ -41,7 +43,7 @@ case "${1:-start}" in
     [ "$(id -u)" = 0 ] && chown postgres "$dir"
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${CALLPUSH_PG_FSYNC:-off} -c max_connections=400" start >/dev/null
     echo "postgres://postgres@127.0.0.1:$port/postgres"
     ;;
   stop)
