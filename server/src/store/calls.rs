@@ -78,19 +78,111 @@ fn fits_one_script(calls: &[NewCallRows]) -> bool {
     deliveries <= super::ROWS_PER_STATEMENT && ids.len() == calls.len()
 }
 
-/// The timeline entries new calls start with: `ringing`, then the notes on their deliveries.
-fn timeline_rows(calls: &[NewCallRows]) -> Vec<(&CallRecord, Option<&str>, &'static str, String)> {
-    calls
-        .iter()
-        .flat_map(|c| {
-            let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
-            std::iter::once((&c.call, None, "ringing", detail)).chain(
-                c.notes
-                    .iter()
-                    .map(|(id, event, detail)| (&c.call, Some(id.as_str()), *event, detail.clone())),
-            )
-        })
-        .collect()
+/// Binds the [`CALL_COLUMNS`] of `call`, in order.
+fn bind_call<'q>(query: AnyQuery<'q>, call: &'q CallRecord) -> AnyQuery<'q> {
+    query
+        .bind(&call.call_id)
+        .bind(&call.caller_id)
+        .bind(&call.caller_name)
+        .bind(i64::from(call.video))
+        .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
+        .bind(call.state.as_str())
+        .bind(call.reason.map(|r| r.as_str()))
+        .bind(&call.answered_by)
+        .bind(call.created_at)
+        .bind(call.expires_at)
+        .bind(call.ended_at)
+        .bind(call.version)
+}
+
+/// Binds a new timeline entry of `call` (`event_id, call_id, delivery_id, at, event, detail`),
+/// at the call's creation.
+fn bind_event<'q>(
+    query: AnyQuery<'q>,
+    call: &'q CallRecord,
+    delivery_id: Option<&'q str>,
+    event: &'q str,
+    detail: String,
+) -> AnyQuery<'q> {
+    query.bind(new_id()).bind(&call.call_id).bind(delivery_id).bind(call.created_at).bind(event).bind(detail)
+}
+
+/// The rows new calls add beside their own, in the order [`NewRows::bind`] binds them.
+struct NewRows<'a> {
+    calls: &'a [NewCallRows],
+    /// `(call_id, user_id)`.
+    callees: Vec<(&'a str, &'a str)>,
+    deliveries: Vec<&'a Delivery>,
+    /// `ringing`, then the notes on the call's deliveries: `(call, delivery_id, event, detail)`.
+    events: Vec<(&'a CallRecord, Option<&'a str>, &'static str, String)>,
+    /// Each with its call's creation time.
+    webhooks: Vec<(&'a Webhook, i64)>,
+}
+
+impl<'a> NewRows<'a> {
+    fn of(calls: &'a [NewCallRows]) -> Self {
+        let events = calls
+            .iter()
+            .flat_map(|c| {
+                let detail = crate::api::count(c.deliveries.len() as u64, "device", "devices");
+                std::iter::once((&c.call, None, "ringing", detail)).chain(
+                    c.notes
+                        .iter()
+                        .map(|(id, event, detail)| (&c.call, Some(id.as_str()), *event, detail.clone())),
+                )
+            })
+            .collect();
+        NewRows {
+            calls,
+            callees: calls
+                .iter()
+                .flat_map(|c| c.callees.iter().map(|u| (c.call.call_id.as_str(), u.as_str())))
+                .collect(),
+            deliveries: calls.iter().flat_map(|c| c.deliveries.iter()).collect(),
+            events,
+            webhooks: calls.iter().filter_map(|c| Some((c.webhook.as_ref()?, c.call.created_at))).collect(),
+        }
+    }
+
+    /// A lone ring's statement has a handful of shapes: prepared once per connection and kept.
+    fn lone(&self) -> bool {
+        self.calls.len() == 1
+            && self.deliveries.len() <= 4
+            && self.callees.len() <= 4
+            && self.events.len() <= 5
+    }
+
+    /// Binds calls, callees, deliveries, timeline entries and webhooks (4 values each), in order.
+    fn bind<'q>(self, mut query: AnyQuery<'q>) -> AnyQuery<'q>
+    where
+        'a: 'q,
+    {
+        for c in self.calls {
+            query = bind_call(query, &c.call);
+        }
+        for (call_id, user) in self.callees {
+            query = query.bind(call_id).bind(user);
+        }
+        for d in self.deliveries {
+            query = bind_delivery(query, d);
+        }
+        for (call, delivery_id, event, detail) in self.events {
+            query = bind_event(query, call, delivery_id, event, detail);
+        }
+        for (webhook, at) in self.webhooks {
+            query = query.bind(&webhook.webhook_id).bind(&webhook.call_id).bind(&webhook.body).bind(at);
+        }
+        query
+    }
+}
+
+/// Inserts pending webhooks from `values`, rows of (webhook id, call id, body, time), `join`ed
+/// to what decides which are inserted.
+fn webhooks_insert(values: &str, join: &str) -> String {
+    format!(
+        "INSERT INTO webhook_outbox (webhook_id, call_id, body, status, attempts, next_attempt_at, created_at) \
+         SELECT v.column1, v.column2, v.column3, 'pending', 0, v.column4, v.column4 FROM (VALUES {values}) AS v {join}"
+    )
 }
 
 impl Store {
@@ -140,20 +232,7 @@ impl Store {
         );
         let mut insert = sqlx::query(&sql).persistent(false);
         for c in &new {
-            let call = &c.call;
-            insert = insert
-                .bind(&call.call_id)
-                .bind(&call.caller_id)
-                .bind(&call.caller_name)
-                .bind(i64::from(call.video))
-                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
-                .bind(call.state.as_str())
-                .bind(call.reason.map(|r| r.as_str()))
-                .bind(&call.answered_by)
-                .bind(call.created_at)
-                .bind(call.expires_at)
-                .bind(call.ended_at)
-                .bind(call.version);
+            insert = bind_call(insert, &c.call);
         }
         if let Err(e) = insert.execute(&mut *tx).await {
             // Another instance created one of these call ids since the check: retry one by one.
@@ -217,75 +296,30 @@ impl Store {
     /// them: most of the time from `POST /v1/calls` to the push. Fails with a unique violation,
     /// changing nothing, when a call id is taken.
     async fn create_calls_in_one_script(&self, calls: &[NewCallRows]) -> Result<(), sqlx::Error> {
-        let deliveries: Vec<&Delivery> = calls.iter().flat_map(|c| c.deliveries.iter()).collect();
-        let callees = calls.iter().map(|c| c.callees.len()).sum();
-        let events = timeline_rows(calls);
-        let webhooks: Vec<(&Webhook, i64)> =
-            calls.iter().filter_map(|c| Some((c.webhook.as_ref()?, c.call.created_at))).collect();
-        let rows = |n: usize, columns: usize| placeholders(Backend::Sqlite, n, columns);
+        let rows = NewRows::of(calls);
+        let values = |n: usize, columns: usize| placeholders(Backend::Sqlite, n, columns);
         let mut sql = format!(
             "BEGIN IMMEDIATE; INSERT INTO calls ({CALL_COLUMNS}) VALUES {}; \
              INSERT INTO call_callees (call_id, user_id) VALUES {};",
-            rows(calls.len(), 12),
-            rows(callees, 2)
+            values(calls.len(), 12),
+            values(rows.callees.len(), 2)
         );
-        if !deliveries.is_empty() {
+        if !rows.deliveries.is_empty() {
             sql += &format!(
                 " INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {};",
-                rows(deliveries.len(), 19)
+                values(rows.deliveries.len(), 19)
             );
         }
         sql += &format!(
             " INSERT INTO call_events (event_id, call_id, delivery_id, at, event, detail) VALUES {};",
-            rows(events.len(), 6)
+            values(rows.events.len(), 6)
         );
-        if !webhooks.is_empty() {
-            let values = vec!["(?, ?, ?, 'pending', 0, ?, ?)"; webhooks.len()].join(", ");
-            sql += &format!(
-                " INSERT INTO webhook_outbox (webhook_id, call_id, body, status, attempts, next_attempt_at, \
-                 created_at) VALUES {values};"
-            );
+        if !rows.webhooks.is_empty() {
+            sql += &format!(" {};", webhooks_insert(&values(rows.webhooks.len(), 4), ""));
         }
         sql += " COMMIT;";
-        // A lone ring's script has a handful of shapes: prepared once per connection and kept.
-        let lone = calls.len() == 1 && deliveries.len() <= 4 && callees <= 4 && events.len() <= 5;
-        let mut script = sqlx::query(&sql).persistent(lone);
-        for call in calls.iter().map(|c| &c.call) {
-            script = script
-                .bind(&call.call_id)
-                .bind(&call.caller_id)
-                .bind(&call.caller_name)
-                .bind(i64::from(call.video))
-                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
-                .bind(call.state.as_str())
-                .bind(call.reason.map(|r| r.as_str()))
-                .bind(&call.answered_by)
-                .bind(call.created_at)
-                .bind(call.expires_at)
-                .bind(call.ended_at)
-                .bind(call.version);
-        }
-        for c in calls {
-            for user in &c.callees {
-                script = script.bind(&c.call.call_id).bind(user);
-            }
-        }
-        for d in &deliveries {
-            script = bind_delivery(script, d);
-        }
-        for (call, delivery_id, event, detail) in events {
-            script = script
-                .bind(new_id())
-                .bind(&call.call_id)
-                .bind(delivery_id)
-                .bind(call.created_at)
-                .bind(event)
-                .bind(detail);
-        }
-        for (webhook, at) in webhooks {
-            script =
-                script.bind(&webhook.webhook_id).bind(&webhook.call_id).bind(&webhook.body).bind(at).bind(at);
-        }
+        let lone = rows.lone();
+        let script = rows.bind(sqlx::query(&sql).persistent(lone));
         let mut tx = self.write_script().await?;
         match script.execute(&mut *tx).await {
             Ok(_) => {
@@ -307,15 +341,8 @@ impl Store {
     /// trip and one commit instead of eight round trips. Returns, per call, whether it was
     /// created.
     async fn create_calls_in_one_statement(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
-        let deliveries: Vec<&Delivery> = calls.iter().flat_map(|c| c.deliveries.iter()).collect();
-        let callees: Vec<(&str, &str)> = calls
-            .iter()
-            .flat_map(|c| c.callees.iter().map(|u| (c.call.call_id.as_str(), u.as_str())))
-            .collect();
-        let events = timeline_rows(calls);
-        let webhooks: Vec<(&Webhook, i64)> =
-            calls.iter().filter_map(|c| Some((c.webhook.as_ref()?, c.call.created_at))).collect();
-        // `$n` numbered in the order of the text, which is the order of the binds below.
+        let rows = NewRows::of(calls);
+        // `$n` numbered in the order of the text, which is the order of the binds.
         let mut next = 0;
         let mut values = |rows: usize, columns: usize| {
             let mut out = String::new();
@@ -335,70 +362,32 @@ impl Store {
              callees AS (INSERT INTO call_callees (call_id, user_id) SELECT v.* FROM (VALUES {}) AS v \
              JOIN c ON c.call_id = v.column1)",
             values(calls.len(), 12),
-            values(callees.len(), 2)
+            values(rows.callees.len(), 2)
         );
-        if !deliveries.is_empty() {
+        if !rows.deliveries.is_empty() {
             sql += &format!(
                 ", d AS (INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT v.* FROM (VALUES {}) AS v \
                  JOIN c ON c.call_id = v.column2)",
-                values(deliveries.len(), 19)
+                values(rows.deliveries.len(), 19)
             );
         }
         sql += &format!(
             ", e AS (INSERT INTO call_events (event_id, call_id, delivery_id, at, event, detail) \
              SELECT v.* FROM (VALUES {}) AS v JOIN c ON c.call_id = v.column2)",
-            values(events.len(), 6)
+            values(rows.events.len(), 6)
         );
-        if !webhooks.is_empty() {
-            sql += &format!(
-                ", w AS (INSERT INTO webhook_outbox (webhook_id, call_id, body, status, attempts, \
-                 next_attempt_at, created_at) SELECT v.column1, v.column2, v.column3, 'pending', 0, v.column4, \
-                 v.column4 FROM (VALUES {}) AS v JOIN c ON c.call_id = v.column2)",
-                values(webhooks.len(), 4)
-            );
+        if !rows.webhooks.is_empty() {
+            let insert = webhooks_insert(&values(rows.webhooks.len(), 4), "JOIN c ON c.call_id = v.column2");
+            sql += &format!(", w AS ({insert})");
         }
         sql += " SELECT call_id FROM c";
-        let lone = calls.len() == 1 && deliveries.len() <= 4 && callees.len() <= 4 && events.len() <= 5;
-        let mut statement = sqlx::query(&sql).persistent(lone);
-        for call in calls.iter().map(|c| &c.call) {
-            statement = statement
-                .bind(&call.call_id)
-                .bind(&call.caller_id)
-                .bind(&call.caller_name)
-                .bind(i64::from(call.video))
-                .bind(serde_json::to_string(&call.data).unwrap_or_else(|_| "{}".into()))
-                .bind(call.state.as_str())
-                .bind(call.reason.map(|r| r.as_str()))
-                .bind(&call.answered_by)
-                .bind(call.created_at)
-                .bind(call.expires_at)
-                .bind(call.ended_at)
-                .bind(call.version);
-        }
-        for (call_id, user) in &callees {
-            statement = statement.bind(*call_id).bind(*user);
-        }
-        for d in &deliveries {
-            statement = bind_delivery(statement, d);
-        }
-        for (call, delivery_id, event, detail) in events {
-            statement = statement
-                .bind(new_id())
-                .bind(&call.call_id)
-                .bind(delivery_id)
-                .bind(call.created_at)
-                .bind(event)
-                .bind(detail);
-        }
-        for (webhook, at) in webhooks {
-            statement =
-                statement.bind(&webhook.webhook_id).bind(&webhook.call_id).bind(&webhook.body).bind(at);
-        }
+        let lone = rows.lone();
+        let statement = rows.bind(sqlx::query(&sql).persistent(lone));
         let now = crate::time::now_ms();
-        let rows = match statement.fetch_all(&self.pool).await {
-            Ok(rows) => {
+        let created = match statement.fetch_all(&self.pool).await {
+            Ok(created) => {
                 self.write_health.succeeded(now);
-                rows
+                created
             }
             Err(e) => {
                 self.write_health.failed(now);
@@ -406,7 +395,7 @@ impl Store {
             }
         };
         let created: std::collections::HashSet<String> =
-            rows.iter().filter_map(|r| r.try_get("call_id").ok()).collect();
+            created.iter().filter_map(|r| r.try_get("call_id").ok()).collect();
         Ok(calls.iter().map(|c| created.contains(&c.call.call_id)).collect())
     }
 

@@ -26,10 +26,7 @@ pub(super) async fn insert_deliveries(
 }
 
 /// Binds the [`DELIVERY_COLUMNS`] of `d`, in order.
-pub(super) fn bind_delivery<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    d: &'q Delivery,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+pub(super) fn bind_delivery<'q>(query: AnyQuery<'q>, d: &'q Delivery) -> AnyQuery<'q> {
     query
         .bind(&d.delivery_id)
         .bind(&d.call_id)

@@ -218,6 +218,9 @@ const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, 
                                 registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
                                 outcome, detail, created_at, updated_at, claimed_by";
 
+/// A statement with its arguments, being bound.
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
 /// `n` placeholders: `$1, $2, …` for PostgreSQL, `?, ?, …` for SQLite. Statements with many
 /// values use positional `?` on SQLite because binding `$n` names costs a lookup per value.
 fn placeholders_list(backend: Backend, n: usize) -> String {
