@@ -81,15 +81,6 @@ impl SignedPush {
 /// perhaps a cancel in the same second.
 const MAX_PER_CALL: usize = 128;
 
-fn platform_index(platform: Platform) -> usize {
-    match platform {
-        Platform::Harmony => 0,
-        Platform::Fcm => 1,
-        Platform::Apns => 2,
-        Platform::Wns => 3,
-    }
-}
-
 impl SignedPushes {
     /// The push of `evt` (with `reason`) of `call` to `user`, issued by `server_id` at `now_s`
     /// and signed by `signer`, wrapped for `platform` within its size limit: the JWS signed for
@@ -108,7 +99,7 @@ impl SignedPushes {
         now_s: i64,
         signer: &Arc<CallSigner>,
     ) -> Result<ProviderPayload, WireError> {
-        let p = platform_index(platform);
+        let p = platform.index();
         let known = {
             let mut signed = unpoisoned(self.signed.lock());
             if now_s > signed.second {

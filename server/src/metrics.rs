@@ -137,15 +137,6 @@ struct Handles {
     config_errors: [OnceLock<Counter>; Platform::ALL.len()],
 }
 
-fn platform_index(platform: Platform) -> usize {
-    match platform {
-        Platform::Harmony => 0,
-        Platform::Fcm => 1,
-        Platform::Apns => 2,
-        Platform::Wns => 3,
-    }
-}
-
 /// Provider connections replaced (a request on them timed out, or the provider was closing
 /// them), by platform. Process-wide: senders are made before, and apart from, a server's
 /// [`Metrics`], and every server in the process reports the same counts.
@@ -284,7 +275,7 @@ impl Metrics {
             SendOutcome::ConfigError { .. } => 5,
             SendOutcome::QuotaExhausted { .. } => 6,
         };
-        self.handles.deliveries[platform_index(platform)][k][o].get_or_init(|| {
+        self.handles.deliveries[platform.index()][k][o].get_or_init(|| {
             let labels = DeliveryLabels {
                 platform: platform.as_str().to_owned(),
                 kind: kind.as_str().to_owned(),
@@ -296,7 +287,7 @@ impl Metrics {
 
     /// The `provider_latency` histogram of `platform`.
     pub fn provider_latency(&self, platform: Platform) -> &Histogram {
-        self.handles.provider_latency[platform_index(platform)].get_or_init(|| {
+        self.handles.provider_latency[platform.index()].get_or_init(|| {
             self.provider_latency
                 .get_or_create(&PlatformLabels { platform: platform.as_str().to_owned() })
                 .clone()
@@ -305,7 +296,7 @@ impl Metrics {
 
     /// The `config_errors` counter of `platform`.
     pub fn config_errors(&self, platform: Platform) -> &Counter {
-        self.handles.config_errors[platform_index(platform)].get_or_init(|| {
+        self.handles.config_errors[platform.index()].get_or_init(|| {
             self.config_errors
                 .get_or_create(&PlatformLabels { platform: platform.as_str().to_owned() })
                 .clone()

@@ -27,6 +27,16 @@ impl Platform {
     /// Every platform, in a fixed order (used by tests, vectors and the demo).
     pub const ALL: [Platform; 4] = [Platform::Harmony, Platform::Fcm, Platform::Apns, Platform::Wns];
 
+    /// Its place in [`Platform::ALL`]: the index of its slot in a per-platform array.
+    pub fn index(self) -> usize {
+        match self {
+            Platform::Harmony => 0,
+            Platform::Fcm => 1,
+            Platform::Apns => 2,
+            Platform::Wns => 3,
+        }
+    }
+
     /// The lowercase name used on the wire, in the HTTP API and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -399,4 +409,16 @@ pub struct Registration {
     /// until the device answers the server's verify push (the client does that by itself).
     #[serde(default)]
     pub verification_pending: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Platform;
+
+    #[test]
+    fn a_platforms_index_is_its_place_in_all() {
+        for (i, platform) in Platform::ALL.into_iter().enumerate() {
+            assert_eq!(platform.index(), i, "{}", platform.as_str());
+        }
+    }
 }
