@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use uniffi_bindgen::interface::ffi::FfiFunction;
 use uniffi_bindgen::interface::{
-    AsType, DefaultValue, Enum, Field, Function, Method, Object, ObjectImpl, Record, Type,
+    AsType, DefaultValue, Enum, Function, Method, Object, ObjectImpl, Record, Type,
 };
 use uniffi_bindgen::{BindingGenerator, ComponentInterface, EmptyCrateConfigSupplier};
 
@@ -168,17 +168,18 @@ pub fn is_number(t: &Type) -> bool {
     )
 }
 
-/// The default of each field that may have one as a parameter: `literal` renders a uniffi
-/// default in the target language, and a default is kept only when every later field has one
-/// too, since both languages allow defaults only at the end of a parameter list.
-pub fn trailing_defaults(
-    fields: &[Field],
+/// The default of each parameter (a record field or a function argument, given as its uniffi
+/// default and type) that may have one: `literal` renders a uniffi default in the target
+/// language, and a default is kept only when every later parameter has one too, since both
+/// languages allow defaults only at the end of a parameter list.
+pub fn trailing_defaults<'a>(
+    params: impl DoubleEndedIterator<Item = (Option<&'a DefaultValue>, Type)>,
     literal: impl Fn(&DefaultValue, &Type) -> Option<String>,
 ) -> Vec<Option<String>> {
-    let mut defaults = Vec::with_capacity(fields.len());
+    let mut defaults = Vec::new();
     let mut allowed = true;
-    for f in fields.iter().rev() {
-        let default = if allowed { f.default_value().and_then(|d| literal(d, &f.as_type())) } else { None };
+    for (default, t) in params.rev() {
+        let default = if allowed { default.and_then(|d| literal(d, &t)) } else { None };
         allowed = default.is_some();
         defaults.push(default);
     }

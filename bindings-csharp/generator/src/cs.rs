@@ -161,7 +161,8 @@ fn property_names(
 
 /// `Type name` parameters of `fields`, with `= default` where every later field has one too.
 fn field_params(g: &Gen, fields: &[Field]) -> Result<Vec<String>> {
-    let defaults = trailing_defaults(fields, default_literal);
+    let defaults =
+        trailing_defaults(fields.iter().map(|f| (f.default_value(), f.as_type())), default_literal);
     fields
         .iter()
         .zip(defaults)
@@ -372,6 +373,26 @@ fn params(g: &Gen, args: &[&Argument]) -> Result<String> {
         .join(", "))
 }
 
+/// The parameters of a function, method or constructor that C# calls: like [`params`], with
+/// `= default` on each trailing argument that has a uniffi default (`#[uniffi(default)]`) C# can
+/// state as a constant, so a parameter added with a default keeps existing calls compiling. Not
+/// for the interfaces of foreign traits, which C# code implements.
+fn call_params(g: &Gen, args: &[&Argument]) -> Result<String> {
+    let defaults = trailing_defaults(args.iter().map(|a| (a.default_value(), a.as_type())), default_literal);
+    Ok(args
+        .iter()
+        .zip(defaults)
+        .map(|(a, default)| {
+            let param = format!("{} {}", g.ty(&a.as_type())?, param_name(a.name()));
+            Ok(match default {
+                Some(d) => format!("{param} = {d}"),
+                None => param,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?
+        .join(", "))
+}
+
 fn lift_error_fn(t: Option<&Type>) -> String {
     match t {
         Some(t) => format!("UniffiConverters.LiftError{}", type_id(&unbox(t))),
@@ -495,7 +516,7 @@ fn write_function(out: &mut String, g: &Gen, f: &Function) -> Result<()> {
         "    public static {asyncness}{} {}({})\n    {{",
         ret_cs(g, f.return_type(), f.is_async())?,
         method_name(f.name(), f.is_async()),
-        params(g, &f.arguments())?
+        call_params(g, &f.arguments())?
     )?;
     writeln!(out, "        UniffiInit.Ensure();")?;
     call_body(
@@ -522,7 +543,7 @@ fn write_method(out: &mut String, g: &Gen, m: &Method) -> Result<()> {
         "    public {asyncness}{} {}({})\n    {{",
         ret_cs(g, m.return_type(), m.is_async())?,
         method_name(m.name(), m.is_async()),
-        params(g, &m.arguments())?
+        call_params(g, &m.arguments())?
     )?;
     call_body(
         out,
@@ -543,13 +564,13 @@ fn write_constructor(out: &mut String, g: &Gen, c: &Constructor, name: &str, pri
     out.push_str(&xml_doc(c.docstring(), "    "));
     out.push_str(&xml_throws(throws_name(g, c.throws_type())?.as_deref(), "    "));
     if primary {
-        writeln!(out, "    public {name}({})\n    {{", params(g, &c.arguments())?)?;
+        writeln!(out, "    public {name}({})\n    {{", call_params(g, &c.arguments())?)?;
     } else {
         writeln!(
             out,
             "    public static {name} {}({})\n    {{",
             class_name(c.name()),
-            params(g, &c.arguments())?
+            call_params(g, &c.arguments())?
         )?;
     }
     writeln!(out, "        UniffiInit.Ensure();")?;

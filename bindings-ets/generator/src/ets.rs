@@ -93,7 +93,8 @@ fn field_name(f: &Field, i: usize) -> String {
 
 /// `name: type` parameters of `fields`, with `= default` where every later field has one too.
 fn field_params(fields: &[Field]) -> Result<Vec<String>> {
-    let defaults = trailing_defaults(fields, default_literal);
+    let defaults =
+        trailing_defaults(fields.iter().map(|f| (f.default_value(), f.as_type())), default_literal);
     Ok(fields
         .iter()
         .zip(defaults)
@@ -258,6 +259,25 @@ fn params(args: &[&uniffi_bindgen::interface::Argument]) -> String {
         .join(", ")
 }
 
+/// The parameters of a function, method or constructor that ArkTS calls: like [`params`], with
+/// `= default` on each trailing argument that has a uniffi default (`#[uniffi(default)]`), so a
+/// parameter added with a default keeps existing calls compiling. Not for interface (trait)
+/// declarations, where ArkTS allows no initializers.
+fn call_params(args: &[&uniffi_bindgen::interface::Argument]) -> String {
+    let defaults = trailing_defaults(args.iter().map(|a| (a.default_value(), a.as_type())), default_literal);
+    args.iter()
+        .zip(defaults)
+        .map(|(a, default)| {
+            let param = format!("{}: {}", var_name(a.name()), ts_type(&a.as_type()));
+            match default {
+                Some(d) => format!("{param} = {d}"),
+                None => param,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn throws_doc(t: Option<&Type>) -> String {
     match t {
         Some(t) => format!("@throws {{{}}}", ts_type(t)),
@@ -376,7 +396,7 @@ fn write_function(out: &mut String, api: &Api, f: &Function) -> Result<()> {
         out,
         "export {asyncness}function {}({}): {} {{",
         member_name(f.name()),
-        params(&f.arguments()),
+        call_params(&f.arguments()),
         ret_ts(f.return_type(), f.is_async())
     )?;
     call_body(
@@ -400,7 +420,7 @@ fn write_method(out: &mut String, api: &Api, m: &Method) -> Result<()> {
         out,
         "  {asyncness}{}({}): {} {{",
         member_name(m.name()),
-        params(&m.arguments()),
+        call_params(&m.arguments()),
         ret_ts(m.return_type(), m.is_async())
     )?;
     let mut body = String::new();
@@ -448,7 +468,7 @@ fn write_object(out: &mut String, api: &Api, o: &Object, name: &str, implements:
     match o.primary_constructor() {
         Some(c) => {
             out.push_str(&doc_with_throws(c.docstring(), c.throws_type(), "  "));
-            writeln!(out, "  constructor({}) {{", params(&c.arguments()))?;
+            writeln!(out, "  constructor({}) {{", call_params(&c.arguments()))?;
             let args = lower_args(out, &c.arguments(), "    ")?;
             writeln!(out, "    const uniffiStatus = new UniffiRustCallStatus();")?;
             let mut all = args;
@@ -473,7 +493,12 @@ fn write_object(out: &mut String, api: &Api, o: &Object, name: &str, implements:
             )?;
             for c in o.alternate_constructors() {
                 out.push_str(&doc_with_throws(c.docstring(), c.throws_type(), "  "));
-                writeln!(out, "  static {}({}): {name} {{", member_name(c.name()), params(&c.arguments()))?;
+                writeln!(
+                    out,
+                    "  static {}({}): {name} {{",
+                    member_name(c.name()),
+                    call_params(&c.arguments())
+                )?;
                 let args = lower_args(out, &c.arguments(), "    ")?;
                 let mut all = args;
                 all.push("uniffiStatus".into());
