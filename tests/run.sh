@@ -43,6 +43,10 @@ CALLPUSH_TEST_PYTHON=$(tests/clients/install.sh)
 export CALLPUSH_TEST_PYTHON CALLPUSH_REQUIRE_INDEPENDENT_CLIENT=1
 done_stage
 
+stage "Independent JOSE implementation (jose, npm) for the wire v2 test (tools/tests/independent_jose.rs)"
+tools/tests/jose/install.sh
+done_stage
+
 stage "Rust: unit, property, vector, client, server (SQLite and PostgreSQL), provider emulator and command (callpush, callpush-dev) tests"
 cargo test --locked --workspace
 done_stage

@@ -17,12 +17,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use callpush_proto::api::{
-    CallActionBody, CallStatus, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
+    CallActionBody, CallStatus, DeviceKeyJwk, ErrorBody, ErrorDetail, InstallationBody, InstallationResponse,
     NotificationsBody, SigningKey, StatusView, VerificationState, VerifyBody,
 };
 use callpush_proto::ids::{CALL_ID, INSTALLATION_ID};
 use callpush_proto::model::{ApnsEnvironment, Caller, CancelReason, Platform, RegisterOptions};
 use callpush_proto::registration::{installation_request, RegistrationError};
+use callpush_proto::wire::DeviceKey;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Discriminator, OneOfBuilder, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -384,6 +385,7 @@ fn lease(
             signing_keys: state.rings.published_keys(),
             alert_token: inst.alert_token.clone(),
             verification,
+            device_key_id: inst.device_key_id.clone(),
         },
         notifications: inst.notifications.map(NotificationsState::from),
     }
@@ -666,7 +668,7 @@ macro_rules! error_responses {
 }
 
 error_responses! {
-    BadRequest = "The request is invalid: a path, query or body value (`invalid_request`, `invalid_token`).";
+    BadRequest = "The request is invalid: a path, query or body value (`invalid_request`, `invalid_token`, `invalid_device_key`).";
     Unauthorized = "The bearer token or API key is missing or not valid; for provider callbacks, the signature is missing, wrong, too old or replayed (`unauthorized`).";
     Forbidden = "The installation does not belong to this user (`forbidden`), or a verification nonce is wrong, expired or used (`verification_failed`).";
     NotFound = "No such installation or call for this identity (`not_found`).";
@@ -684,6 +686,10 @@ error_responses! {
 /// installation holds moves only once the device proves it holds it: the registration is kept
 /// unverified (202, `verification: pending`), a verify push carrying a nonce goes to the token,
 /// and the SDK sends the nonce back to `/verify`; until then the other installation rings.
+/// With a `device_key` (wire v2) every push to the installation — rings, cancels, the verify
+/// push — is encrypted to it, missed-call notifications name nobody, and the lease carries its
+/// `device_key_id`; registering without one clears it (wire v1). A key that is not a usable
+/// X25519 public key is `400 invalid_device_key`.
 #[utoipa::path(put, path = "/v1/installations/{installation_id}", tag = "device",
     params(("installation_id" = String, Path, description = "The device's installation id, scoped to the user",
             pattern = "^[A-Za-z0-9._-]{1,64}$", example = "example-installation")),
@@ -706,8 +712,9 @@ async fn put_installation(
     State(state): State<Shared>,
     Device(user): Device,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<InstallationBody>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<InstallationLease>), ApiError> {
+    let (body, device_key) = installation_body(body)?;
     installation_id(&id)?;
     if body.installation_id.as_deref().is_some_and(|b| b != id) {
         return Err(ApiError::invalid("installation_id in the body differs from the path"));
@@ -744,6 +751,9 @@ async fn put_installation(
         registered_at: now,
         expires_at: now + i64::from(request.ttl_seconds) * 1000,
         notifications: None,
+        // The key id is its thumbprint; `x` is kept as the key encodes it.
+        device_key_id: device_key.as_ref().map(|k| k.kid().to_owned()),
+        device_key: device_key.map(|k| k.jwk().x),
     };
     let nonce = new_nonce();
     let nonce_expires_at = now + NONCE_LIFETIME;
@@ -826,6 +836,49 @@ async fn verify_installation(
             Err(ApiError::new(StatusCode::FORBIDDEN, "verification_failed", why.to_string()))
         }
     }
+}
+
+/// The body of `PUT /v1/installations/{id}` with its `device_key` read apart and checked, so
+/// that any bad key — not a JWK at all included, whose serde error would quote it — is
+/// `400 invalid_device_key`.
+fn installation_body(mut body: serde_json::Value) -> Result<(InstallationBody, Option<DeviceKey>), ApiError> {
+    let key = body.as_object_mut().and_then(|fields| fields.remove("device_key"));
+    let rest = serde_json::to_vec(&body).unwrap_or_default();
+    let Json(body) =
+        Json::<InstallationBody>::from_bytes(&rest).map_err(|e| ApiError::invalid(e.body_text()))?;
+    let key = match key {
+        None | Some(serde_json::Value::Null) => None,
+        Some(key) => {
+            let jwk = serde_json::from_value(key).map_err(|_| {
+                invalid_device_key(
+                    "must be a public JWK: {\"kty\": \"OKP\", \"crv\": \"X25519\", \"x\": \"…\"}",
+                )
+            })?;
+            Some(checked_device_key(&jwk)?)
+        }
+    };
+    Ok((body, key))
+}
+
+/// `400 invalid_device_key`, saying `why`.
+fn invalid_device_key(why: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_device_key", format!("device_key: {why}"))
+}
+
+/// The device key a registration names, checked (`DeviceKey::from_jwk`): a public X25519 JWK
+/// whose `x` is 32 bytes and not a small-order point. A bad one is `400 invalid_device_key`,
+/// whose message says what is wrong without repeating anything of the key.
+fn checked_device_key(jwk: &callpush_proto::model::Jwk) -> Result<DeviceKey, ApiError> {
+    let invalid = invalid_device_key;
+    if jwk.kty != "OKP" || jwk.crv != callpush_proto::wire::CRV_X25519 {
+        return Err(invalid("must be an X25519 public key (a JWK with kty OKP and crv X25519)"));
+    }
+    DeviceKey::from_jwk(jwk).map_err(|e| match e {
+        // Its messages name the fault (`x` not base64url, its length, a small-order point, a
+        // wrong alg or use), never the key's bytes.
+        callpush_proto::error::WireError::InvalidKey(why) => invalid(&why),
+        _ => invalid("is not a usable X25519 public key"),
+    })
 }
 
 /// `n` and the noun for it: "1 installation", "2 installations".
@@ -1386,7 +1439,7 @@ async fn signing_keys(State(state): State<Shared>) -> impl IntoResponse {
     paths(put_installation, verify_installation, put_notifications, delete_installation, delete_user_installations,
           create_call, get_call, answer_call, decline_call, cancel_call, harmony_receipts,
           healthz, readyz, metrics, openapi, signing_keys),
-    components(schemas(InstallationBody, InstallationResponse, InstallationLease, NotificationsState, NotificationsBody,
+    components(schemas(InstallationBody, DeviceKeyJwk, InstallationResponse, InstallationLease, NotificationsState, NotificationsBody,
                         RemovedInstallations, HarmonyReceiptBody, HarmonyReceiptStatus, HarmonyDeliveryStatus,
                         ReceiptAnswer, VerifyBody, CreateCallBody, CallerBody, CallCreated,
                         DeliverySummary, CallStatus, CallDetail, CalleeStatus, TimelineEntry, CallActionBody, SigningKey,

@@ -5,13 +5,20 @@
 //! workers sign them once per callee and second ([`SignedPushes`]) and send that one JWS to each
 //! of the callee's devices, so a fan-out costs one Ed25519 signature per callee, not per device.
 //! Its `jti` is the id of the delivery that signed it: unique per signed message.
+//!
+//! A device on wire v2 (it registered a device key) gets the same claims signed padded for its
+//! provider ([`SignedPushes::sealed_payload`], also once per callee, provider and second) and
+//! encrypted to its own key with fresh randomness: the only per-device cost is the encryption.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use callpush_proto::error::WireError;
-use callpush_proto::model::{Caller, CancelReason, Invite, Platform, PushEvent};
-use callpush_proto::wire::{encode_push, sign, wrap, CallSigner, ProviderPayload};
+use callpush_proto::model::{Caller, CancelReason, Invite, Jwk, Platform, PushEvent};
+use callpush_proto::wire::{
+    encode_push, seal_for, sign, sign_for_sealing, wrap, CallSigner, DeviceKey, ProviderPayload,
+    SealRandomness, CRV_X25519,
+};
 
 use crate::domain::CallRecord;
 use crate::sync::unpoisoned;
@@ -60,15 +67,17 @@ struct Signed {
     by_call: HashMap<String, Vec<SignedPush>>,
 }
 
-/// One signed push: what makes its claims (besides the call), and the JWS wrapped for each
-/// provider it fits.
+/// One signed push: what makes its claims (besides the call), the JWS wrapped for each
+/// provider it fits (wire v1), and the padded JWS signed for sealing to each provider's devices
+/// (wire v2).
 struct SignedPush {
     user: String,
     evt: PushEvent,
     reason: Option<CancelReason>,
     signer: Arc<CallSigner>,
-    jws: String,
+    jws: Option<String>,
     wrapped: [Option<ProviderPayload>; 4],
+    for_sealing: [Option<String>; 4],
 }
 
 impl SignedPush {
@@ -81,7 +90,64 @@ impl SignedPush {
 /// perhaps a cancel in the same second.
 const MAX_PER_CALL: usize = 128;
 
+/// Which push of a call an entry of [`SignedPushes`] is: its callee, event, reason and key.
+struct PushId<'a> {
+    call: &'a CallRecord,
+    user: &'a str,
+    evt: PushEvent,
+    reason: Option<CancelReason>,
+    now_s: i64,
+    signer: &'a Arc<CallSigner>,
+}
+
 impl SignedPushes {
+    /// What `read` finds in the entry of `id` signed this second, if any. Moves on to `id`'s
+    /// second when it is later than the one held.
+    fn cached<T>(&self, id: &PushId<'_>, read: impl FnOnce(&SignedPush) -> Option<T>) -> Option<T> {
+        let mut signed = unpoisoned(self.signed.lock());
+        if id.now_s > signed.second {
+            signed.second = id.now_s;
+            if signed.by_call.capacity() > 1024 {
+                signed.by_call = HashMap::new();
+            } else {
+                signed.by_call.clear();
+            }
+        }
+        if id.now_s != signed.second {
+            return None;
+        }
+        signed
+            .by_call
+            .get(&id.call.call_id)
+            .and_then(|list| list.iter().find(|s| s.is(id.user, id.evt, id.reason, id.signer)))
+            .and_then(read)
+    }
+
+    /// Lets `write` fill in the entry of `id`, made if there is none yet and the call's list
+    /// has room; nothing when the second has moved on since.
+    fn remember(&self, id: &PushId<'_>, write: impl FnOnce(&mut SignedPush)) {
+        let mut signed = unpoisoned(self.signed.lock());
+        if signed.second != id.now_s {
+            return;
+        }
+        let list = signed.by_call.entry(id.call.call_id.clone()).or_default();
+        if let Some(entry) = list.iter_mut().find(|s| s.is(id.user, id.evt, id.reason, id.signer)) {
+            write(entry);
+        } else if list.len() < MAX_PER_CALL {
+            let mut entry = SignedPush {
+                user: id.user.to_owned(),
+                evt: id.evt,
+                reason: id.reason,
+                signer: id.signer.clone(),
+                jws: None,
+                wrapped: [None, None, None, None],
+                for_sealing: [None, None, None, None],
+            };
+            write(&mut entry);
+            list.push(entry);
+        }
+    }
+
     /// The push of `evt` (with `reason`) of `call` to `user`, issued by `server_id` at `now_s`
     /// and signed by `signer`, wrapped for `platform` within its size limit: the JWS signed for
     /// another of `user`'s devices in the same second if there is one, else one signed now with
@@ -100,70 +166,112 @@ impl SignedPushes {
         signer: &Arc<CallSigner>,
     ) -> Result<ProviderPayload, WireError> {
         let p = platform.index();
-        let known = {
-            let mut signed = unpoisoned(self.signed.lock());
-            if now_s > signed.second {
-                signed.second = now_s;
-                if signed.by_call.capacity() > 1024 {
-                    signed.by_call = HashMap::new();
-                } else {
-                    signed.by_call.clear();
-                }
-            }
-            if now_s == signed.second {
-                let entry = signed
-                    .by_call
-                    .get_mut(&call.call_id)
-                    .and_then(|list| list.iter_mut().find(|s| s.is(user, evt, reason, signer)));
-                match entry {
-                    Some(entry) => match &entry.wrapped[p] {
-                        Some(payload) => return Ok(payload.clone()),
-                        None => Some(entry.jws.clone()),
-                    },
-                    None => None,
-                }
-            } else {
-                None
-            }
-        };
-        let claims = || invite(server_id, call, user, jti, evt, reason, now_s);
+        let id = PushId { call, user, evt, reason, now_s, signer };
+        let known = self.cached(&id, |entry| match &entry.wrapped[p] {
+            Some(payload) => Some(Ok(payload.clone())),
+            None => entry.jws.clone().map(Err),
+        });
         let jws = match known {
-            Some(jws) => jws,
-            None => sign(&claims(), signer),
+            Some(Ok(payload)) => return Ok(payload),
+            Some(Err(jws)) => jws,
+            None => sign(&invite(server_id, call, user, jti, evt, reason, now_s), signer),
         };
         let payload = wrap(platform, jws.clone());
         let fits = payload.size() <= platform.payload_limit();
-        let mut signed = unpoisoned(self.signed.lock());
-        if signed.second == now_s {
-            let list = signed.by_call.entry(call.call_id.clone()).or_default();
-            let full = list.len() >= MAX_PER_CALL;
-            match list.iter_mut().find(|s| s.is(user, evt, reason, signer)) {
-                Some(entry) if fits => entry.wrapped[p] = Some(payload.clone()),
-                Some(_) => {}
-                None if !full => {
-                    let mut wrapped = [None, None, None, None];
-                    if fits {
-                        wrapped[p] = Some(payload.clone());
-                    }
-                    list.push(SignedPush {
-                        user: user.to_owned(),
-                        evt,
-                        reason,
-                        signer: signer.clone(),
-                        jws,
-                        wrapped,
-                    });
-                }
-                None => {}
+        self.remember(&id, |entry| {
+            if fits {
+                entry.wrapped[p] = Some(payload.clone());
             }
-        }
-        drop(signed);
+            entry.jws.get_or_insert(jws);
+        });
         if fits {
             Ok(payload)
         } else {
             // Too large as it is: shortened for this provider, signed for this device alone.
-            encode_push(platform, &claims(), signer)
+            encode_push(platform, &invite(server_id, call, user, jti, evt, reason, now_s), signer)
         }
+    }
+
+    /// The same push for a device on wire v2: the padded JWS signed for sealing to `platform`
+    /// (shared, as [`SignedPushes::payload`] shares its JWS, by every device of `user` on
+    /// `platform` this second), encrypted to `to` with fresh randomness from the OS and
+    /// wrapped for `platform`. Only the encryption is per device: one X25519 agreement and one
+    /// AES-GCM pass.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sealed_payload(
+        &self,
+        platform: Platform,
+        server_id: &str,
+        call: &CallRecord,
+        user: &str,
+        jti: &str,
+        evt: PushEvent,
+        reason: Option<CancelReason>,
+        now_s: i64,
+        signer: &Arc<CallSigner>,
+        to: &DeviceKey,
+    ) -> Result<ProviderPayload, WireError> {
+        let p = platform.index();
+        let id = PushId { call, user, evt, reason, now_s, signer };
+        let jws = match self.cached(&id, |entry| entry.for_sealing[p].clone()) {
+            Some(jws) => jws,
+            None => {
+                let claims = invite(server_id, call, user, jti, evt, reason, now_s);
+                let jws = sign_for_sealing(platform, &claims, signer)?;
+                self.remember(&id, |entry| entry.for_sealing[p] = Some(jws.clone()));
+                jws
+            }
+        };
+        Ok(seal_for(platform, &jws, to, &fresh_randomness()))
+    }
+}
+
+/// The randomness of one sealed push, fresh from the OS: a new ephemeral key and nonce for
+/// every push, never reused.
+pub fn fresh_randomness() -> SealRandomness {
+    let mut bytes = [0u8; 44];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let mut randomness = SealRandomness { ephemeral: [0; 32], iv: [0; 12] };
+    randomness.ephemeral.copy_from_slice(&bytes[..32]);
+    randomness.iv.copy_from_slice(&bytes[32..]);
+    randomness
+}
+
+/// The device key stored as `x` (its JWK `x`, checked when it was registered).
+pub fn device_key(x: &str) -> Result<DeviceKey, WireError> {
+    DeviceKey::from_jwk(&Jwk {
+        kty: "OKP".into(),
+        crv: CRV_X25519.into(),
+        x: x.to_owned(),
+        kid: None,
+        alg: None,
+        use_: None,
+    })
+}
+
+/// Device keys read back from deliveries, each decoded (and checked, an X25519 operation) once
+/// rather than for every push to its installation.
+#[derive(Default)]
+pub struct DeviceKeys {
+    decoded: Mutex<HashMap<String, DeviceKey>>,
+}
+
+/// Keys [`DeviceKeys`] holds at most; past it, it starts afresh.
+const MAX_DEVICE_KEYS: usize = 16_384;
+
+impl DeviceKeys {
+    /// The device key stored as `x`.
+    pub fn get(&self, x: &str) -> Result<DeviceKey, WireError> {
+        if let Some(key) = unpoisoned(self.decoded.lock()).get(x) {
+            return Ok(key.clone());
+        }
+        let key = device_key(x)?;
+        let mut decoded = unpoisoned(self.decoded.lock());
+        if decoded.len() >= MAX_DEVICE_KEYS {
+            decoded.clear();
+        }
+        decoded.insert(x.to_owned(), key.clone());
+        Ok(key)
     }
 }
 
@@ -199,6 +307,51 @@ mod tests {
             ProviderPayload::Harmony { .. } => unreachable!(),
         };
         open_envelope(payload.platform(), &raw).unwrap().unwrap().jws
+    }
+
+    #[test]
+    fn sealed_pushes_share_the_signature_and_encrypt_to_each_device_afresh() {
+        use callpush_proto::wire::{open_sealed, DeviceSecret};
+        let signer = Arc::new(CallSigner::from_seed(&[7; 32]));
+        let keys = KeySet::from_jwks(&[signer.public_jwk()]).unwrap();
+        let signed = SignedPushes::default();
+        let (phone, tablet) = (DeviceSecret::from_bytes([1; 32]), DeviceSecret::from_bytes([2; 32]));
+        let mut named = call();
+        let push = |call: &CallRecord, platform, jti, to: &DeviceSecret| {
+            let key = device_key(&to.public().jwk().x).unwrap();
+            let payload = signed
+                .sealed_payload(
+                    platform,
+                    "srv",
+                    call,
+                    "bob",
+                    jti,
+                    PushEvent::Ring,
+                    None,
+                    1_000,
+                    &signer,
+                    &key,
+                )
+                .unwrap();
+            (payload.size(), jws_of(&payload))
+        };
+        let (size, to_phone) = push(&named, Platform::Fcm, "d-1", &phone);
+        let (_, to_tablet) = push(&named, Platform::Fcm, "d-2", &tablet);
+        assert_ne!(to_phone, to_tablet, "each device gets its own encryption");
+        let opened = open_sealed(&to_phone, std::slice::from_ref(&phone)).unwrap();
+        assert_eq!(opened, open_sealed(&to_tablet, std::slice::from_ref(&tablet)).unwrap(), "one signature");
+        assert!(open_sealed(&to_phone, std::slice::from_ref(&tablet)).is_err());
+        let decoded = Jws::decode(&opened).unwrap();
+        decoded.verify(&keys).unwrap();
+        assert_eq!(decoded.claims().unwrap().jti, "d-1");
+        // The same device again: the same JWS, encrypted afresh.
+        let (_, again) = push(&named, Platform::Fcm, "d-3", &phone);
+        assert_ne!(again, to_phone);
+        // Every sealed push of a provider has one size, whoever calls.
+        named.call_id = "c-2".into();
+        named.caller_name = Some("A much longer caller name than Alice's".into());
+        assert_eq!(push(&named, Platform::Fcm, "d-4", &phone).0, size);
+        assert!(size <= Platform::Fcm.payload_limit());
     }
 
     #[test]

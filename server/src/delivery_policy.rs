@@ -222,6 +222,7 @@ mod tests {
             token: "t".into(),
             apns_environment: None,
             registered_at: 0,
+            device_key: None,
             kind,
             reason: None,
             status: DeliveryStatus::Sending,

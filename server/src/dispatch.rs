@@ -19,7 +19,7 @@ use callpush_proto::model::PushEvent;
 use callpush_proto::wire::missed_call_message_id;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::call_push::SignedPushes;
+use crate::call_push::{DeviceKeys, SignedPushes};
 use crate::delivery_policy::{self, deadline, DeadToken, Finish, Step};
 use crate::domain::{
     CallRecord, Delivery, DeliveryResult, DeliveryStatus, PushKind, RELEASED, RESULT_UNKNOWN,
@@ -27,7 +27,7 @@ use crate::domain::{
 use crate::keyring::Keyring;
 use crate::metrics::{Metrics, PlatformLabels};
 use crate::ring_gate::RingGate;
-use crate::senders::{MissedCall, OutgoingPush, SendOutcome, Senders};
+use crate::senders::{MissedCall, MissedCaller, OutgoingPush, SendOutcome, Senders};
 use crate::store::{Backend, Store};
 use crate::time::now_ms;
 
@@ -157,6 +157,8 @@ pub struct Dispatcher {
     draining: watch::Sender<bool>,
     /// Ring and cancel pushes signed this second, shared by each callee's devices.
     signed: SignedPushes,
+    /// The wire v2 device keys of recent deliveries, decoded.
+    device_keys: DeviceKeys,
 }
 
 /// How the workers are set up.
@@ -203,6 +205,7 @@ impl Dispatcher {
             },
             draining: watch::channel(false).0,
             signed: SignedPushes::default(),
+            device_keys: DeviceKeys::default(),
             store,
         }
     }
@@ -644,34 +647,45 @@ impl Dispatcher {
         .await;
     }
 
-    /// The push a delivery sends, signed now with the current key.
+    /// The push a delivery sends, signed now with the current key; for an installation on
+    /// wire v2 sealed to its device key (a missed-call notification: naming nobody). A key that
+    /// cannot be used fails the delivery: it is never sent readable instead.
     fn push(&self, d: &Delivery, call: &CallRecord, now: i64, deadline: i64) -> Result<OutgoingPush, String> {
         let now_s = now / 1000;
         let (payload, missed) = match d.kind {
             PushKind::Ring | PushKind::Cancel => {
                 let evt = if d.kind == PushKind::Ring { PushEvent::Ring } else { PushEvent::Cancel };
-                let payload = self
-                    .signed
-                    .payload(
-                        d.platform,
-                        &self.server_id,
-                        call,
-                        &d.user_id,
-                        &d.delivery_id,
-                        evt,
-                        d.reason,
-                        now_s,
-                        &self.keyring.signer(),
-                    )
-                    .map_err(|e| e.to_string())?;
+                let (platform, server_id, user, jti) =
+                    (d.platform, &self.server_id, &d.user_id, &d.delivery_id);
+                let signer = self.keyring.signer();
+                let payload = match &d.device_key {
+                    None => self
+                        .signed
+                        .payload(platform, server_id, call, user, jti, evt, d.reason, now_s, &signer),
+                    // Wire v2: sealed to the installation's key, never sent readable.
+                    Some(x) => {
+                        let key = self
+                            .device_keys
+                            .get(x)
+                            .map_err(|e| format!("the installation's device key is not usable: {e}"))?;
+                        let (reason, signed) = (d.reason, &self.signed);
+                        signed.sealed_payload(
+                            platform, server_id, call, user, jti, evt, reason, now_s, &signer, &key,
+                        )
+                    }
+                }
+                .map_err(|e| e.to_string())?;
                 (Some(payload), None)
             }
             PushKind::Missed => (
                 None,
                 Some(MissedCall {
-                    caller_id: call.caller_id.clone(),
-                    caller_name: call.caller_name.clone(),
-                    video: call.video,
+                    // A wire v2 installation's notification names nobody (see `MissedCall`).
+                    caller: d.device_key.is_none().then(|| MissedCaller {
+                        id: call.caller_id.clone(),
+                        name: call.caller_name.clone(),
+                        video: call.video,
+                    }),
                     app_message_id: missed_call_message_id(&call.call_id),
                 }),
             ),

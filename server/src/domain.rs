@@ -50,6 +50,11 @@ pub struct Installation {
     /// Whether the app's notifications are enabled on the device, as last reported; `None`
     /// until anyone said.
     pub notifications: Option<Notifications>,
+    /// Wire v2: the public X25519 key every push to this installation is encrypted to, as its
+    /// JWK `x` (32 bytes, base64url), checked when it was registered. `None`: wire v1.
+    pub device_key: Option<String>,
+    /// The id of [`Installation::device_key`] (its RFC 7638 thumbprint), as the lease answers it.
+    pub device_key_id: Option<String>,
 }
 
 /// Whether an app's notifications are enabled on a device, who said so and when.
@@ -246,6 +251,10 @@ pub struct Delivery {
     pub apns_environment: Option<ApnsEnvironment>,
     /// When the token was registered, ms.
     pub registered_at: i64,
+    /// Wire v2: the installation's device key when the delivery was made (its JWK `x`), to
+    /// which a ring or cancel is sealed; a missed-call notification to such an installation
+    /// names nobody. `None`: wire v1.
+    pub device_key: Option<String>,
     /// Ring, cancel or missed-call notification.
     pub kind: PushKind,
     /// For a cancel, why.

@@ -318,7 +318,8 @@ struct RawDeliveryStatus {
 /// One status of a receipt request, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
-    /// The `biTag` of the message (callpush: the call id); `None` when absent or empty.
+    /// The `biTag` of the message (callpush: the call id, or for a wire v2 installation the
+    /// delivery id); `None` when absent or empty.
     pub bi_tag: Option<String>,
     /// The push-type of the message.
     pub push_type: Option<i64>,
@@ -462,6 +463,20 @@ impl Receipts {
         }
     }
 
+    /// The call `call_id`, read once per batch (`calls` keeps what was read).
+    async fn call(
+        &self,
+        calls: &mut std::collections::HashMap<String, Option<crate::domain::CallRecord>>,
+        call_id: &str,
+    ) -> Result<Option<crate::domain::CallRecord>, StoreError> {
+        if let Some(call) = calls.get(call_id) {
+            return Ok(call.clone());
+        }
+        let call = self.store.call(call_id).await?;
+        calls.insert(call_id.to_owned(), call.clone());
+        Ok(call)
+    }
+
     async fn apply(&self, receipts: &[Receipt], now: i64) -> Result<Processed, StoreError> {
         let mut processed = Processed { statuses: receipts.len(), ..Processed::default() };
         let mut calls: std::collections::HashMap<String, Option<crate::domain::CallRecord>> =
@@ -478,25 +493,28 @@ impl Receipts {
             let at = effective_time(reported, now);
             let token = crate::auth::redact(&receipt.token);
             // A batch speaks of a few calls many times: each is read once.
-            let call = match &receipt.bi_tag {
-                Some(tag) if callpush_proto::ids::CALL_ID.accepts(tag) => match calls.get(tag) {
-                    Some(call) => call.clone(),
-                    None => {
-                        let call = self.store.call(tag).await?;
-                        calls.insert(tag.clone(), call.clone());
-                        call
-                    }
-                },
+            let mut call = match &receipt.bi_tag {
+                Some(tag) if callpush_proto::ids::CALL_ID.accepts(tag) => self.call(&mut calls, tag).await?,
                 _ => None,
             };
-            let delivery_id = match &call {
-                Some(call) => {
+            let delivery_id = match (&call, &receipt.bi_tag) {
+                (Some(call), _) => {
                     let kind = if receipt.push_type == Some(0) { PushKind::Missed } else { PushKind::Ring };
                     self.store
                         .delivery_to_token(&call.call_id, Platform::Harmony, &receipt.token, kind)
                         .await?
                 }
-                None => None,
+                // Not a call id: a push to a wire v2 installation is tagged with its delivery id.
+                (None, Some(tag)) if callpush_proto::ids::CALL_ID.accepts(tag) => {
+                    match self.store.delivery_by_tag(tag, Platform::Harmony, &receipt.token).await? {
+                        Some((call_id, delivery_id)) => {
+                            call = self.call(&mut calls, &call_id).await?;
+                            Some(delivery_id)
+                        }
+                        None => None,
+                    }
+                }
+                _ => None,
             };
             let what = meaning(code).unwrap_or("an undocumented result");
             let (event, detail) = match action(code) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use callpush_proto::ids::CALL_ID;
 use callpush_proto::model::{Caller, CancelReason, Platform, PushEvent};
-use callpush_proto::wire::encode_push;
+use callpush_proto::wire::{encode_push, sign_for_sealing};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
@@ -214,7 +214,12 @@ pub struct Rings {
     default_ring_seconds: u32,
     max_ring_seconds: u32,
     webhooks: bool,
+    /// [`Rings::sealed_room`] by provider and signing key.
+    sealed_rooms: std::sync::Mutex<std::collections::HashMap<(usize, String), usize>>,
 }
+
+/// More than the bytes the pad claim adds to the claims of a push signed for sealing.
+const SEALED_PAD_MARGIN: usize = 16;
 
 impl Rings {
     /// An orchestrator over `store`. Deliveries it claims go to the workers through `claimed`;
@@ -248,6 +253,7 @@ impl Rings {
             default_ring_seconds,
             max_ring_seconds,
             webhooks,
+            sealed_rooms: Default::default(),
         }
     }
 
@@ -276,6 +282,7 @@ impl Rings {
         };
         self.check_size(&call, &callees)?;
         let installations = self.store.live_installations(&callees, now).await?;
+        self.check_sealed_size(&call, &callees, &installations)?;
         let deliveries = self.claimer.claim_first(
             installations.iter().map(|i| delivery(&call_id, i, PushKind::Ring, None, now)).collect(),
             now,
@@ -371,6 +378,69 @@ impl Rings {
             encode_push(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Pushes to wire v2 installations are signed padded to one size per provider, which
+    /// leaves the claims less room than a readable push has: app data that fits every provider
+    /// readable may not fit sealed. Checked for the providers of the callees' v2 installations
+    /// only; usually without signing anything (the room is known per provider and key).
+    fn check_sealed_size(
+        &self,
+        call: &CallRecord,
+        callees: &[String],
+        installations: &[Installation],
+    ) -> Result<(), RingError> {
+        let platforms: Vec<Platform> = Platform::ALL
+            .into_iter()
+            .filter(|p| installations.iter().any(|i| i.platform == *p && i.device_key.is_some()))
+            .collect();
+        if platforms.is_empty() {
+            return Ok(());
+        }
+        let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
+        let jti = "x".repeat(32);
+        let invite =
+            invite(&self.server_id, call, &longest, &jti, PushEvent::Ring, None, call.created_at / 1000);
+        let signer = self.keyring.signer();
+        let claims = serde_json::to_vec(&invite).map_or(usize::MAX, |c| c.len());
+        for platform in platforms {
+            // The pad claim takes a dozen bytes: with room to spare it fits as it is.
+            if claims.saturating_add(SEALED_PAD_MARGIN) <= self.sealed_room(platform, &signer) {
+                continue;
+            }
+            sign_for_sealing(platform, &invite, &signer).map_err(|e| RingError::TooLarge(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Bytes of claims a push sealed for `platform` and signed by `signer` holds, pad included:
+    /// the same for every such push, learnt once from one signed for sealing.
+    fn sealed_room(&self, platform: Platform, signer: &callpush_proto::wire::CallSigner) -> usize {
+        let key = (platform.index(), signer.kid().to_owned());
+        if let Some(room) = crate::sync::unpoisoned(self.sealed_rooms.lock()).get(&key) {
+            return *room;
+        }
+        let empty = CallRecord {
+            call_id: "c".into(),
+            caller_id: "a".into(),
+            caller_name: None,
+            video: false,
+            data: BTreeMap::new(),
+            state: CallPhase::Ringing,
+            reason: None,
+            answered_by: None,
+            created_at: 0,
+            expires_at: 0,
+            ended_at: None,
+            version: 0,
+        };
+        let claims = invite(&self.server_id, &empty, "b", "j", PushEvent::Ring, None, 0);
+        let room = sign_for_sealing(platform, &claims, signer)
+            .ok()
+            .and_then(|jws| jws.split('.').nth(1).map(|claims| claims.len() * 3 / 4))
+            .unwrap_or(0);
+        crate::sync::unpoisoned(self.sealed_rooms.lock()).insert(key, room);
+        room
     }
 
     /// The call `call_id` as `user` may see it: only its callees do.
@@ -749,6 +819,7 @@ fn delivery(
         token: inst.token.clone(),
         apns_environment: inst.apns_environment,
         registered_at: inst.registered_at,
+        device_key: inst.device_key.clone(),
         kind,
         reason,
         status: DeliveryStatus::Pending,
@@ -788,6 +859,9 @@ fn followups(
                 registered_at: d.registered_at,
                 expires_at: 0,
                 notifications: None,
+                // What the ring was sealed to, its follow-up is too.
+                device_key: d.device_key.clone(),
+                device_key_id: None,
             };
             Some(delivery(call_id, &inst, kind, reason, now))
         })

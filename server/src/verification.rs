@@ -13,9 +13,10 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use callpush_proto::model::Verification;
-use callpush_proto::wire::encode_verification;
+use callpush_proto::wire::{encode_verification, seal_for, sign_verification_for_sealing};
 
 use crate::auth::redact;
+use crate::call_push::{device_key, fresh_randomness};
 use crate::domain::{new_id, Installation, PushKind};
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -58,8 +59,10 @@ impl Verifier {
     }
 
     /// The push asking the device holding `inst`'s token to send back `nonce` before
-    /// `expires_at` (ms).
-    pub fn push(&self, inst: &Installation, nonce: &str, expires_at: i64, now: i64) -> OutgoingPush {
+    /// `expires_at` (ms). A registration with a device key (wire v2) gets it sealed to that key,
+    /// padded as its call pushes are; `None` when that key cannot be used (it was checked when
+    /// registered, so never in practice): a verify push is never sent readable to it.
+    pub fn push(&self, inst: &Installation, nonce: &str, expires_at: i64, now: i64) -> Option<OutgoingPush> {
         let jti = new_id();
         let verification = Verification {
             iss: self.server_id.clone(),
@@ -70,8 +73,18 @@ impl Verifier {
             installation_id: inst.installation_id.clone(),
             nonce: nonce.to_owned(),
         };
-        OutgoingPush {
+        let signer = self.keyring.signer();
+        let payload = match &inst.device_key {
+            None => encode_verification(inst.platform, &verification, &signer),
+            Some(x) => {
+                let key = device_key(x).ok()?;
+                let jws = sign_verification_for_sealing(inst.platform, &verification, &signer);
+                seal_for(inst.platform, &jws, &key, &fresh_randomness())
+            }
+        };
+        Some(OutgoingPush {
             // Providers key collapsing on it (FCM collapse_key, Push Kit biTag): one per push.
+            // A sealed push's senders use a hash of it, or the delivery id, instead.
             call_id: format!("verify-{jti}"),
             delivery_id: jti,
             installation_id: inst.installation_id.clone(),
@@ -80,17 +93,21 @@ impl Verifier {
             apns_environment: inst.apns_environment,
             // It travels exactly as a ring does, to reach the same handler on the device.
             kind: PushKind::Ring,
-            payload: Some(encode_verification(inst.platform, &verification, &self.keyring.signer())),
+            payload: Some(payload),
             missed: None,
             ttl_seconds: u32::try_from((expires_at - now).max(1000) / 1000).unwrap_or(u32::MAX),
             expires_at: expires_at / 1000,
-        }
+        })
     }
 
     /// Sends the verify push for `inst` in the background, retrying passing failures a few
     /// times while the nonce lives.
     pub fn send(self: &Arc<Self>, inst: &Installation, nonce: &str, expires_at: i64, now: i64) {
-        let push = self.push(inst, nonce, expires_at, now);
+        let Some(push) = self.push(inst, nonce, expires_at, now) else {
+            tracing::warn!(installation = %inst.installation_id, platform = %inst.platform,
+                           "no verify push: the registration's device key cannot be used");
+            return;
+        };
         let sender = self.senders.for_platform(inst.platform).clone();
         let (store, metrics) = (self.store.clone(), self.metrics.clone());
         tokio::spawn(async move {

@@ -302,7 +302,7 @@ on_both_databases! {
         assert_eq!(alerts.iter().map(|p| p.token.clone()).collect::<Vec<_>>(), [apns_alert()]);
         let note = missed[0].missed.as_ref().unwrap();
         assert_eq!(note.app_message_id, callpush_client::wire::missed_call_message_id("call-4"));
-        assert_eq!(note.caller_name.as_deref(), Some("Alice"));
+        assert_eq!(note.caller.as_ref().and_then(|c| c.name.as_deref()), Some("Alice"));
         let (status, body) = s.call(Method::POST, "/v1/calls/call-4/cancel", Some(API_KEY), Some(json!({}))).await;
         assert_eq!((status, error_code(&body)), (StatusCode::CONFLICT, "call_not_ringing"));
         assert_eq!(s.call(Method::POST, "/v1/calls/nope/cancel", Some(API_KEY), Some(json!({}))).await.0, StatusCode::NOT_FOUND);
@@ -553,6 +553,7 @@ on_both_databases! {
         store.put_installation(&callpush_server::domain::Installation {
             installation_id: "stale".into(), user_id: "bob".into(), platform: Platform::Fcm, token: FCM.into(),
             apns_environment: None, app_id: None, alert_token: None, ttl_seconds: 300, registered_at: now - 400_000, expires_at: now - 100_000, notifications: None,
+            device_key: None, device_key_id: None,
         }, 20, &callpush_server::store::PendingNonce::new("unused", now)).await.unwrap();
         assert!(s.ring(&["bob"], json!({})).await["deliveries"].as_array().unwrap().is_empty());
         // The server's own purge task may get there first.

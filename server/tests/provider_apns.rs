@@ -20,7 +20,7 @@ use callpush_server::config::ApnsConfig;
 use callpush_server::domain::PushKind;
 use callpush_server::senders::apns::ApnsSender;
 use callpush_server::senders::http::HttpSettings;
-use callpush_server::senders::{MissedCall, OutgoingPush, SendOutcome, Sender};
+use callpush_server::senders::{MissedCall, MissedCaller, OutgoingPush, SendOutcome, Sender};
 use callpush_server::time::{now_ms, now_secs};
 use serde_json::{json, Value};
 use support::rig::{EmulatorRig, ProviderServer, ServerOptions};
@@ -82,9 +82,7 @@ fn missed(token: &str) -> OutgoingPush {
         kind: PushKind::Missed,
         payload: None,
         missed: Some(MissedCall {
-            caller_id: "alice".into(),
-            caller_name: Some("Alice".into()),
-            video: true,
+            caller: Some(MissedCaller { id: "alice".into(), name: Some("Alice".into()), video: true }),
             app_message_id: missed_call_message_id("call-1"),
         }),
         ..ring(token)
@@ -900,7 +898,9 @@ async fn a_ring_reaches_the_iphone_and_a_cancel_becomes_a_missed_call_alert() {
     let Some(Entry { seen: Seen::Notification { title, body, .. }, .. }) = note else {
         panic!("no missed-call alert: {:?}", device.journal())
     };
-    assert_eq!((title.as_str(), body.as_str()), ("Missed call", "Alice called"));
+    // The real client registers a device key (wire v2): the alert, which the provider reads,
+    // names nobody.
+    assert_eq!((title.as_str(), body.as_str()), ("Missed call", "You missed a call"));
     // Never a VoIP push for the cancel: one VoIP ring to the VoIP token, one alert to the
     // alert token (APNs would refuse it on the VoIP token).
     let alert_token = device.alert_token.clone().expect("an iPhone has an alert token");

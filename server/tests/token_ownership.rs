@@ -59,8 +59,8 @@ async fn verify_pushes(s: &TestServer, token: &str, n: usize) -> Vec<OutgoingPus
 fn verification(push: &OutgoingPush, keys: &Value) -> Verification {
     let keys = KeySet::from_json(&keys.to_string()).unwrap();
     let now = now_secs();
-    let decided = adapter_for(push.platform)
-        .decide(&RawPush::from(raw(push)), &HandleContext { keys: &keys, now, audience: None });
+    let decided =
+        adapter_for(push.platform).decide(&RawPush::from(raw(push)), &HandleContext::v1(&keys, now, None));
     assert_eq!(decided.outcome.outcome, Outcome::Verify, "{decided:?}");
     assert!(decided.outcome.call.is_none(), "a verify push is not a call");
     decided.verify.expect("a verify request").verification

@@ -4,6 +4,10 @@
 //! [`generate`] builds them from the real encoder with fixed keys and a fixed clock, so they are
 //! byte-for-byte reproducible; the expected decisions are written here by hand, from the
 //! contract, never computed by the decoder under test.
+//!
+//! Wire v2 vectors (`<platform>-v2-<case>`) carry the installation's device key
+//! ([`Vector::device_key`]); a decoder given one has switched to v2 and refuses unencrypted
+//! pushes as `downgraded`. Their sealing randomness is fixed too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +15,10 @@ use std::path::Path;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use callpush_client::model::{Caller, CancelReason, Invite, Outcome, Platform, PushEvent, SystemReport};
-use callpush_client::wire::{encode_push, harmony_delivery, wrap, CallSigner, ProviderPayload};
+use callpush_client::wire::{
+    encode_push, encode_sealed_push, harmony_delivery, seal, sign_for_sealing, wrap, CallSigner,
+    DeviceSecret, ProviderPayload, SealRandomness,
+};
 use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -22,6 +29,10 @@ pub const TRUSTED_SEED: [u8; 32] = [0x11; 32];
 pub const FORGER_SEED: [u8; 32] = [0x22; 32];
 /// The clock of every vector: 2026-01-01T00:00:00Z.
 pub const NOW: i64 = 1_767_225_600;
+/// The installation's X25519 device key of every wire v2 vector (secret of 32 × 0x33).
+pub const DEVICE_SECRET: [u8; 32] = [0x33; 32];
+/// Another installation's device key: pushes sealed to it never open (secret of 32 × 0x44).
+pub const OTHER_DEVICE_SECRET: [u8; 32] = [0x44; 32];
 
 /// One vector, as stored in `tests/vectors/<name>.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,10 +47,26 @@ pub struct Vector {
     pub raw: String,
     /// The trusted keys, a JWK Set.
     pub keys: Value,
+    /// Wire v2 only: the installation's device key, a private X25519 JWK (`kty`, `crv`, `kid`,
+    /// `x`, `d`) that pushes are sealed to. A decoder given it has switched to v2: it opens
+    /// pushes sealed to this key and refuses unencrypted ones (`downgraded`). Absent on v1
+    /// vectors, which are decided without any device key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<Value>,
     /// The server clock for the decision, unix seconds.
     pub now: i64,
     /// The decision: what `callpush-dev inspect` prints, with only the `kind` of any error.
     pub expected: Value,
+}
+
+impl Vector {
+    /// The device key of a wire v2 vector, as the decoder takes it.
+    pub fn device_secret(&self) -> Option<DeviceSecret> {
+        self.device_key.as_ref().map(|jwk| {
+            DeviceSecret::from_private_jwk(&jwk.to_string())
+                .unwrap_or_else(|e| panic!("{}: device_key: {e}", self.name))
+        })
+    }
 }
 
 /// Reads every `*.json` vector in `dir`, sorted by name.
@@ -101,8 +128,11 @@ fn base_invite() -> Invite {
 enum Build {
     /// Through the real encoder.
     Encode(Invite),
-    /// An already-made JWS, wrapped in the platform's envelope without size checks.
+    /// An already-made JWS (or, wire v2, JWE), wrapped in the platform's envelope without size
+    /// checks.
     Jws(String),
+    /// An already-encoded payload as the server hands it to the provider.
+    Payload(ProviderPayload),
     /// Raw text handed to the app as it is.
     Raw(String),
 }
@@ -374,6 +404,272 @@ fn cases(platform: Platform, trusted: &CallSigner) -> Vec<Case> {
     cases
 }
 
+/// The randomness of the `n`th sealed push among `platform`'s vectors: fixed, so the files are
+/// reproducible, and different for every push, as a real sender's is.
+fn randomness(platform: Platform, n: u8) -> SealRandomness {
+    let seed = 0x50 + 0x20 * platform.index() as u8 + n;
+    SealRandomness { ephemeral: [seed; 32], iv: [seed ^ 0xa5; 12] }
+}
+
+/// `jwe` with the JSON text of its protected header changed by `edit` and everything else
+/// untouched: the tag, which covers the header, no longer matches.
+fn with_header(jwe: &str, edit: impl FnOnce(&str) -> String) -> String {
+    let (protected, rest) = jwe.split_once('.').expect("a JWE");
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(protected).expect("base64url")).expect("UTF-8");
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit changes the header");
+    format!("{}.{rest}", b64(edited.as_bytes()))
+}
+
+/// An edit of a header's JSON text: the first `from` becomes `to`.
+fn replacing<'a>(from: &'a str, to: &'a str) -> impl FnOnce(&str) -> String + 'a {
+    move |text| {
+        assert!(text.contains(from), "{text} has no {from}");
+        text.replacen(from, to, 1)
+    }
+}
+
+/// `jwe` with its part `index` (0 header … 4 tag) changed by `edit`.
+fn with_part(jwe: &str, index: usize, edit: impl FnOnce(&str) -> String) -> String {
+    let mut parts: Vec<String> = jwe.split('.').map(str::to_owned).collect();
+    assert_eq!(parts.len(), 5, "a JWE");
+    parts[index] = edit(&parts[index]);
+    parts.join(".")
+}
+
+/// The wire v2 cases of `platform`, each with whether the installation holds the device key
+/// (`device`) the pushes are sealed to.
+fn sealed_cases(platform: Platform, trusted: &CallSigner, device: &DeviceSecret) -> Vec<(Case, bool)> {
+    let kid = trusted.kid().to_owned();
+    let sealed = |invite: &Invite, n: u8| {
+        encode_sealed_push(platform, invite, trusted, device.public(), &randomness(platform, n))
+            .expect("vector pushes fit")
+    };
+    let decided =
+        |slug: &'static str, description: &str, build: Build, call: Option<Invite>, outcome, error| Case {
+            slug,
+            description: description.into(),
+            build,
+            now: NOW,
+            outcome,
+            call,
+            error,
+        };
+    let mut cases = Vec::new();
+
+    cases.push(decided(
+        "v2-ring-audio",
+        "A live audio call sealed to the installation's device key (wire v2) rings.",
+        Build::Payload(sealed(&base_invite(), 1)),
+        Some(base_invite()),
+        Outcome::Ring,
+        None,
+    ));
+
+    let mut video = base_invite();
+    video.video = true;
+    video.data = BTreeMap::from([("room".into(), "r-42".into()), ("sdp-hint".into(), "opus/vp8".into())]);
+    cases.push(decided(
+        "v2-ring-video",
+        "A sealed video call with app data rings; the data comes through untouched.",
+        Build::Payload(sealed(&video, 2)),
+        Some(video),
+        Outcome::Ring,
+        None,
+    ));
+
+    let mut unicode = base_invite();
+    unicode.from.name = Some("王小明 Zoë Ødegård 🚀📞".into());
+    cases.push(decided(
+        "v2-ring-unicode-name",
+        "A caller name in several scripts and emoji survives signing, padding and sealing.",
+        Build::Payload(sealed(&unicode, 3)),
+        Some(unicode),
+        Outcome::Ring,
+        None,
+    ));
+
+    let mut cancel = base_invite();
+    cancel.evt = PushEvent::Cancel;
+    cancel.reason = Some(CancelReason::CallerCancelled);
+    cancel.jti = "msg-0002".into();
+    cases.push(decided(
+        "v2-cancel",
+        "A sealed cancel (caller_cancelled) stops the call.",
+        Build::Payload(sealed(&cancel, 4)),
+        Some(cancel),
+        Outcome::Cancel,
+        None,
+    ));
+
+    let mut stale = base_invite();
+    stale.iat = NOW - 600;
+    stale.exp = NOW - 570;
+    cases.push(decided(
+        "v2-stale",
+        "A sealed ring whose deadline passed ten minutes ago is stale: never rung, shown as missed.",
+        Build::Payload(sealed(&stale, 5)),
+        Some(stale),
+        Outcome::Stale,
+        None,
+    ));
+
+    // A genuine sealed ring (signed, padded, sealed), as a JWE string to take apart.
+    let genuine = |n: u8| {
+        let jws = sign_for_sealing(platform, &base_invite(), trusted).expect("vector pushes fit");
+        seal(&jws, device.public(), &randomness(platform, n))
+    };
+
+    let tampered = with_part(&genuine(6), 3, |ciphertext| {
+        let mut bytes = ciphertext.as_bytes().to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).expect("base64url")
+    });
+    cases.push(decided(
+        "v2-tampered-ciphertext",
+        "A sealed ring with one character of its ciphertext changed: the tag no longer matches.",
+        Build::Jws(tampered),
+        None,
+        Outcome::Rejected,
+        Some("undecryptable"),
+    ));
+
+    // The same members in another order: the same meaning, but the header is authenticated
+    // byte for byte (it is the additional data of AES-GCM).
+    let reordered = with_header(&genuine(7), |text| {
+        let rest = text.strip_prefix(r#"{"alg":"ECDH-ES","#).expect("alg first");
+        format!(r#"{{{},"alg":"ECDH-ES"}}"#, rest.strip_suffix('}').expect("an object"))
+    });
+    cases.push(decided(
+        "v2-tampered-header",
+        "A sealed ring whose protected header was re-encoded after sealing (alg moved last): it \
+         means the same, but the header is authenticated byte for byte, so it does not decrypt.",
+        Build::Jws(reordered),
+        None,
+        Outcome::Rejected,
+        Some("undecryptable"),
+    ));
+
+    let truncated = with_part(&genuine(8), 3, |ciphertext| ciphertext[..ciphertext.len() / 8 * 4].to_owned());
+    cases.push(decided(
+        "v2-truncated-ciphertext",
+        "A sealed ring whose ciphertext was cut to half its length (tag intact) does not decrypt.",
+        Build::Jws(truncated),
+        None,
+        Outcome::Rejected,
+        Some("undecryptable"),
+    ));
+
+    let no_tag = with_part(&genuine(9), 4, |_| String::new());
+    cases.push(decided(
+        "v2-tag-missing",
+        "A sealed ring cut off after its ciphertext: a JWE without its 16-byte tag is malformed.",
+        Build::Jws(no_tag),
+        None,
+        Outcome::Rejected,
+        Some("malformed"),
+    ));
+
+    let other = DeviceSecret::from_bytes(OTHER_DEVICE_SECRET);
+    let elsewhere =
+        encode_sealed_push(platform, &base_invite(), trusted, other.public(), &randomness(platform, 10))
+            .expect("vector pushes fit");
+    cases.push(decided(
+        "v2-wrong-device-key",
+        "A genuine ring sealed to another installation's device key cannot be opened here.",
+        Build::Payload(elsewhere),
+        None,
+        Outcome::Rejected,
+        Some("undecryptable"),
+    ));
+
+    for (slug, description, from, to, n) in [
+        (
+            "v2-alg-dir",
+            "A sealed ring whose header claims alg dir (a pre-shared key) instead of ECDH-ES.",
+            r#""alg":"ECDH-ES""#,
+            r#""alg":"dir""#,
+            11,
+        ),
+        (
+            "v2-alg-ecdh-es-a256kw",
+            "A sealed ring whose header claims alg ECDH-ES+A256KW (a wrapped key) instead of ECDH-ES.",
+            r#""alg":"ECDH-ES""#,
+            r#""alg":"ECDH-ES+A256KW""#,
+            12,
+        ),
+        (
+            "v2-enc-a128gcm",
+            "A sealed ring whose header claims enc A128GCM instead of A256GCM.",
+            r#""enc":"A256GCM""#,
+            r#""enc":"A128GCM""#,
+            13,
+        ),
+    ] {
+        cases.push(decided(
+            slug,
+            &format!("{description} Only ECDH-ES with A256GCM is ever opened."),
+            Build::Jws(with_header(&genuine(n), replacing(from, to))),
+            None,
+            Outcome::Rejected,
+            Some("undecryptable"),
+        ));
+    }
+
+    cases.push(decided(
+        "v2-wrong-cty",
+        "A sealed push whose header says cty JWT, not callpush+jwt, is not a call push.",
+        Build::Jws(with_header(&genuine(14), replacing(r#""cty":"callpush+jwt""#, r#""cty":"JWT""#))),
+        None,
+        Outcome::Rejected,
+        Some("malformed"),
+    ));
+
+    let claims = serde_json::to_value(base_invite()).expect("invite serialises");
+    let forged = raw_jws(&header(&kid, "EdDSA"), &claims, Some(FORGER_SEED));
+    cases.push(decided(
+        "v2-forged-signature",
+        "Sealed correctly to this installation, but the JWS inside is signed by an untrusted key \
+         that claims the trusted key id: sign, then encrypt, so the signature is still checked.",
+        Build::Payload(callpush_client::wire::seal_for(
+            platform,
+            &forged,
+            device.public(),
+            &randomness(platform, 15),
+        )),
+        Some(base_invite()),
+        Outcome::Rejected,
+        Some("bad_signature"),
+    ));
+
+    let plain = encode_push(platform, &base_invite(), trusted).expect("vector pushes fit");
+    cases.push(decided(
+        "v2-downgraded",
+        "A genuine, correctly signed wire v1 push (not encrypted) reaching an installation that \
+         holds a device key: once switched to v2 it refuses unencrypted pushes.",
+        Build::Payload(plain),
+        Some(base_invite()),
+        Outcome::Rejected,
+        Some("downgraded"),
+    ));
+
+    let mut cases: Vec<(Case, bool)> = cases.into_iter().map(|case| (case, true)).collect();
+    cases.push((
+        decided(
+            "v2-without-device-key",
+            "A genuine sealed ring reaching an installation that holds no device key (no device_key \
+             in this vector) cannot be opened.",
+            Build::Payload(sealed(&base_invite(), 16)),
+            None,
+            Outcome::Rejected,
+            Some("undecryptable"),
+        ),
+        false,
+    ));
+    cases
+}
+
 /// The raw push the platform hands the app for a server-side `payload`; odd variants add
 /// what some senders put around it (`aps`, whitespace).
 fn delivered(payload: ProviderPayload, variant: usize) -> String {
@@ -406,15 +702,20 @@ fn delivered(payload: ProviderPayload, variant: usize) -> String {
 pub fn generate() -> Vec<Vector> {
     let trusted = CallSigner::from_seed(&TRUSTED_SEED);
     let keys = json!({ "keys": [trusted.public_jwk()] });
+    let device = DeviceSecret::from_bytes(DEVICE_SECRET);
+    let device_key: Value = serde_json::from_str(&device.private_jwk()).expect("a JWK is JSON");
     let mut vectors = Vec::new();
     for platform in Platform::ALL {
-        for (variant, case) in cases(platform, &trusted).into_iter().enumerate() {
+        let v1 = cases(platform, &trusted).into_iter().map(|case| (case, false));
+        let v2 = sealed_cases(platform, &trusted, &device);
+        for (variant, (case, sealed_to_device)) in v1.chain(v2).enumerate() {
             let raw = match case.build {
                 Build::Encode(invite) => {
                     let payload = encode_push(platform, &invite, &trusted).expect("vector pushes fit");
                     delivered(payload, variant)
                 }
                 Build::Jws(jws) => delivered(wrap(platform, jws), variant),
+                Build::Payload(payload) => delivered(payload, variant),
                 Build::Raw(raw) => raw,
             };
             let mut expected = json!({
@@ -433,6 +734,7 @@ pub fn generate() -> Vec<Vector> {
                 platform,
                 raw,
                 keys: keys.clone(),
+                device_key: sealed_to_device.then(|| device_key.clone()),
                 now: case.now,
                 expected,
             });

@@ -2,7 +2,7 @@
 
 use callpush_client::adapter::{adapter_for, HandleContext};
 use callpush_client::model::{Platform, RawPush};
-use callpush_client::wire::KeySet;
+use callpush_client::wire::{DeviceSecret, KeySet};
 use callpush_tests::vectors::{self, Vector};
 
 fn checked_in() -> Vec<Vector> {
@@ -36,7 +36,15 @@ fn the_core_reaches_every_expected_decision() {
     let all = checked_in();
     for vector in &all {
         let keys = KeySet::from_json(&vector.keys.to_string()).unwrap();
-        let ctx = HandleContext { keys: &keys, now: vector.now, audience: None };
+        // A vector with a device key is decided by an installation switched to wire v2.
+        let device_keys: Vec<DeviceSecret> = vector.device_secret().into_iter().collect();
+        let ctx = HandleContext {
+            keys: &keys,
+            now: vector.now,
+            audience: None,
+            device_keys: &device_keys,
+            accepts_v1: device_keys.is_empty(),
+        };
         let outcome = adapter_for(vector.platform).handle(&RawPush::from(vector.raw.as_str()), &ctx);
         if let Err(e) = vectors::check(vector, &serde_json::to_value(&outcome).unwrap()) {
             failures.push(e);

@@ -63,7 +63,8 @@ learns of it. Every line has these fields:
   provider_accepted    provider, push (ring | cancel | missed), delivery_id: once per delivery
   provider_refused     provider, push, delivery_id, outcome, detail
   server_note          name, detail (any other timeline entry)
-  registered           installation_id, lease_seconds
+  registered           installation_id, lease_seconds, wire (v2: the server encrypts every
+                       push to the device's own key; v1: signed, readable by the provider)
   push_received        outcome (ring | cancel | stale | duplicate | ...), reason; always
                        before what the device did about that push
   call_ui_ringing      caller, video (the system call UI rings)
@@ -197,6 +198,7 @@ pub enum Event {
     Registered {
         installation_id: String,
         lease_seconds: i64,
+        wire: &'static str,
     },
     PushReceived {
         outcome: String,
@@ -606,9 +608,15 @@ fn describe(line: &Line) -> String {
         Event::ServerNote { name, detail } => {
             format!("{}{}", words(name), detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())
         }
-        Event::Registered { lease_seconds, .. } => {
-            format!("registered its push token with the server (lease: {})", span(*lease_seconds))
-        }
+        Event::Registered { lease_seconds, wire, .. } => format!(
+            "registered its push token with the server (lease: {}; {})",
+            span(*lease_seconds),
+            if *wire == "v2" {
+                "pushes encrypted to the device's own key"
+            } else {
+                "pushes signed, not encrypted"
+            }
+        ),
         Event::PushReceived { outcome, reason } => format!(
             "push received → {outcome}{}",
             reason.as_deref().map(|r| format!(" ({})", words(r))).unwrap_or_default()
@@ -1011,7 +1019,11 @@ impl CallListener for Listener {
             }
             CallEvent::RegistrationChanged { registration } => {
                 let lease_seconds = registration.expires_at - registration.server_time;
-                (None, Event::Registered { installation_id: registration.installation_id, lease_seconds })
+                let wire = if registration.device_key_id.is_some() { "v2" } else { "v1" };
+                (
+                    None,
+                    Event::Registered { installation_id: registration.installation_id, lease_seconds, wire },
+                )
             }
             CallEvent::Error { error } => {
                 (error.call_id, Event::AppError { kind: format!("{:?}", error.kind), message: error.message })

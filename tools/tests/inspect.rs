@@ -1,6 +1,7 @@
 //! `callpush-dev inspect` as a user runs it: every shared vector through the binary, and pushes
 //! signed by an independent JWS implementation (the `jsonwebtoken` crate) with a key made as the
-//! server makes its signing keys. (The server's own keys, fetched from it: inspect_keys.rs.)
+//! server makes its signing keys. (The server's own keys, fetched from it: inspect_keys.rs;
+//! wire v2 pushes made by an independent JOSE implementation: independent_jose.rs.)
 
 mod support;
 
@@ -16,13 +17,37 @@ fn inspect(platform: &str, jwk: &str, now: i64, raw: &str) -> Value {
     ))
 }
 
+/// `inspect` with a device key (`--device-key`), as an installation switched to wire v2.
+fn inspect_v2(platform: &str, jwk: &str, now: i64, device_key: &str, raw: &str) -> Value {
+    decision(&callpush_dev(
+        None,
+        &[
+            "inspect",
+            "--platform",
+            platform,
+            "--jwk",
+            jwk,
+            "--now",
+            &now.to_string(),
+            "--device-key",
+            device_key,
+        ],
+        raw,
+    ))
+}
+
 #[test]
 fn inspect_reaches_every_vector_decision() {
     let all = vectors::load(&vectors::dir());
+    assert!(all.iter().any(|v| v.device_key.is_some()), "wire v2 vectors are among them");
     let failures: Vec<String> = all
         .iter()
         .filter_map(|v| {
-            let actual = inspect(v.platform.as_str(), &v.keys.to_string(), v.now, &v.raw);
+            let (platform, keys) = (v.platform.as_str(), v.keys.to_string());
+            let actual = match &v.device_key {
+                Some(device_key) => inspect_v2(platform, &keys, v.now, &device_key.to_string(), &v.raw),
+                None => inspect(platform, &keys, v.now, &v.raw),
+            };
             vectors::check(v, &actual).err()
         })
         .collect();
@@ -64,6 +89,71 @@ fn usage_errors_exit_non_zero_and_decisions_exit_zero() {
         (answer["outcome"].as_str(), answer["report"].as_str()),
         (Some("rejected"), Some("report_error"))
     );
+}
+
+#[test]
+fn the_device_key_comes_inline_or_from_a_file_and_a_bad_one_is_a_usage_error_that_hides_it() {
+    let all = vectors::load(&vectors::dir());
+    let ring = all.iter().find(|v| v.name == "fcm-v2-ring-audio").expect("the v2 ring vector");
+    let device_key = ring.device_key.as_ref().unwrap().to_string();
+    let secret = ring.device_key.as_ref().unwrap()["d"].as_str().unwrap().to_owned();
+    let jwk = ring.keys.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("device-key.json");
+    std::fs::write(&file, format!("{device_key}\n")).unwrap();
+    let at_file = format!("@{}", file.display());
+    for key in [&device_key, &at_file] {
+        let answer = inspect_v2("fcm", &jwk, ring.now, key, &ring.raw);
+        assert_eq!(answer["outcome"], "ring", "{key}: {answer}");
+    }
+    // With a device key, a wire v1 push is refused; without one, a sealed push is.
+    let v1 = all.iter().find(|v| v.name == "fcm-ring-audio").unwrap();
+    let answer = inspect_v2("fcm", &jwk, v1.now, &at_file, &v1.raw);
+    assert_eq!(
+        (answer["outcome"].as_str(), answer["error"]["kind"].as_str()),
+        (Some("rejected"), Some("downgraded"))
+    );
+    let answer = inspect("fcm", &jwk, ring.now, &ring.raw);
+    assert_eq!(
+        (answer["outcome"].as_str(), answer["error"]["kind"].as_str()),
+        (Some("rejected"), Some("undecryptable"))
+    );
+
+    let mut wrong_x: Value = serde_json::from_str(&device_key).unwrap();
+    wrong_x["x"] = ring.keys["keys"][0]["x"].clone();
+    let mut short_d: Value = serde_json::from_str(&device_key).unwrap();
+    short_d["d"] = json!(&secret[..20]);
+    let mut ed25519: Value = serde_json::from_str(&device_key).unwrap();
+    ed25519["crv"] = json!("Ed25519");
+    let mut public_only: Value = serde_json::from_str(&device_key).unwrap();
+    public_only.as_object_mut().unwrap().remove("d");
+    let not_json = format!("{{\"d\": \"{secret}\"");
+    let missing = format!("@{}", dir.path().join("nothing-here.json").display());
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let at_empty = format!("@{}", empty.display());
+    for bad in [
+        wrong_x.to_string(),
+        short_d.to_string(),
+        ed25519.to_string(),
+        public_only.to_string(),
+        not_json,
+        ring.keys["keys"][0].to_string(),
+        "".into(),
+        missing,
+        at_empty,
+    ] {
+        let out = callpush_dev(
+            None,
+            &["inspect", "--platform", "fcm", "--jwk", &jwk, "--device-key", &bad],
+            &ring.raw,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(out.stdout.is_empty(), "{bad}");
+        assert!(stderr.contains("--device-key"), "the message names the option: {stderr}");
+        assert!(!stderr.contains(&secret[..20]), "the message never shows the key: {stderr}");
+    }
 }
 
 /// A key made as the server makes its signing keys, as a PKCS#8 PEM file and its public JWK.

@@ -236,6 +236,7 @@ mod ffi {
             raw: crate::RustBuffer,
             keys_json: crate::RustBuffer,
             now: i64,
+            device_key_json: crate::RustBuffer,
             out_status: *mut crate::RustCallStatus,
         ) -> crate::RustBuffer;
         pub(crate) fn uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider(
@@ -1961,15 +1962,16 @@ unsafe extern "C" fn js_uniffi_callpush_client_fn_func_inspect_push(
     info: napi_callback_info,
 ) -> napi_value {
     crate::guard(env, || {
-        let a = crate::args(env, info, 5)?;
+        let a = crate::args(env, info, 6)?;
         let x0 = crate::arg_buffer(env, a[0])?;
         let x1 = crate::arg_buffer(env, a[1])?;
         let x2 = crate::arg_buffer(env, a[2])?;
         let x3 = crate::arg_i64(env, a[3])?;
+        let x4 = crate::arg_buffer(env, a[4])?;
         let mut status = crate::RustCallStatus::new();
         // SAFETY: the arguments are converted to the C types uniffi declares.
-        let r = unsafe { ffi::uniffi_callpush_client_fn_func_inspect_push(x0, x1, x2, x3, &mut status) };
-        crate::set_status(env, a[4], status)?;
+        let r = unsafe { ffi::uniffi_callpush_client_fn_func_inspect_push(x0, x1, x2, x3, x4, &mut status) };
+        crate::set_status(env, a[5], status)?;
         crate::js_buffer(env, r)
     })
 }

@@ -425,16 +425,36 @@ describe('HarmonyOS call flow', { concurrency: false }, () => {
     await server.ring('call-12');
     await delivered(0);
     await device.event(CallEventIncoming);
+    // The server seals this installation's pushes to its device key (wire v2): a JWE of five parts.
     const genuine = JSON.parse(extraDataOf(0)) as { callpush: string };
-    const [header, claims, signature] = genuine.callpush.split('.');
-    const forgedClaims = Buffer.from(JSON.stringify({
-      ...(JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as Record<string, unknown>), cid: 'call-12-forged',
-    })).toString('base64url');
-    const forged = await pushKitDevice.deliverVoip(JSON.stringify({ callpush: `${header}.${forgedClaims}.${signature}` }));
+    const parts = genuine.callpush.split('.');
+    assert.equal(parts.length, 5, 'the server sent a wire v2 push (JWE)');
+    const [protectedHeader, encryptedKey, iv, ciphertext, tag] = parts;
+
+    // The genuine push with one bit of its ciphertext flipped: it no longer authenticates.
+    const tampered = Buffer.from(ciphertext, 'base64url');
+    tampered[0] ^= 0x01;
+    const forged = await pushKitDevice.deliverVoip(JSON.stringify({
+      callpush: [protectedHeader, encryptedKey, iv, tampered.toString('base64url'), tag].join('.'),
+    }));
     await device.callPush().settled();
     assert.deepEqual(voipCallSystem.reportsOf(forged.callId), [`reportIncomingCallError ${forged.callId} OTHER`]);
-    const error = await device.event(CallEventError);
-    assert.equal(error.error.kind, ErrorKind.BAD_SIGNATURE);
+    const undecryptable = await device.event(CallEventError, (e) => e.error.kind === ErrorKind.UNDECRYPTABLE);
+    assert.equal(undecryptable.error.kind, ErrorKind.UNDECRYPTABLE);
+
+    // An unencrypted (wire v1) push to the switched installation, whatever it claims.
+    const b64 = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const v1 = [
+      b64({ alg: 'EdDSA', kid: 'forged', typ: 'callpush+jwt' }),
+      b64({ v: 1, evt: 'ring', cid: 'call-12-forged', iat: now, exp: now + 60 }),
+      Buffer.alloc(64, 7).toString('base64url'),
+    ].join('.');
+    const downgraded = await pushKitDevice.deliverVoip(JSON.stringify({ callpush: v1 }));
+    await device.callPush().settled();
+    assert.deepEqual(voipCallSystem.reportsOf(downgraded.callId), [`reportIncomingCallError ${downgraded.callId} OTHER`]);
+    const refused = await device.event(CallEventError, (e) => e.error.kind === ErrorKind.DOWNGRADED);
+    assert.equal(refused.error.kind, ErrorKind.DOWNGRADED);
     assert.equal(device.callPush().client.call('call-12-forged'), undefined);
   });
 });

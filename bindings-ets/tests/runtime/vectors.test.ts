@@ -26,6 +26,8 @@ interface Vector {
   raw: string;
   keys: object;
   now: number;
+  /** The private X25519 JWK a wire v2 push is sealed to; absent on v1 vectors. */
+  device_key?: object;
   expected: object;
 }
 
@@ -72,13 +74,14 @@ function canonical(v: unknown): unknown {
 
 test('every vector reaches its expected decision', () => {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-  assert.ok(files.length >= 48, `vectors found in ${dir}: ${files.length}`);
+  assert.ok(files.length >= 145, `vectors found in ${dir}: ${files.length}`);
   const failures: string[] = [];
   for (const file of files) {
     const v = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Vector;
     const platform = Platform[v.platform.toUpperCase() as keyof typeof Platform];
     assert.notEqual(platform, undefined, `${file}: platform ${v.platform}`);
-    const decision = inspectPush(platform, v.raw, JSON.stringify(v.keys), BigInt(v.now));
+    const deviceKey = v.device_key === undefined ? undefined : JSON.stringify(v.device_key);
+    const decision = inspectPush(platform, v.raw, JSON.stringify(v.keys), BigInt(v.now), deviceKey);
     const actual = canonical(toJson(decision));
     const expected = canonical(v.expected);
     if (JSON.stringify(actual) !== JSON.stringify(expected)) {

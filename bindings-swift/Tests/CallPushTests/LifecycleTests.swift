@@ -167,9 +167,11 @@ final class LifecycleTests: ServerTestCase {
 
         let outcome = bob.client.handlePushData(data: forCarol.data())
         XCTAssertEqual(outcome.outcome, .rejected)
-        XCTAssertEqual(outcome.error?.kind, .wrongAudience)
+        // Wire v2: the server sealed it to carol's device key, which bob's installation does not
+        // hold, so it is refused before its audience is read (`.wrongAudience` is for v1 pushes).
+        XCTAssertEqual(outcome.error?.kind, .undecryptable)
         let error = try await bob.events.next("error") { $0.asError }
-        XCTAssertEqual(error.kind, .wrongAudience)
+        XCTAssertEqual(error.kind, .undecryptable)
         // It was a good push, for carol.
         XCTAssertEqual(carol.client.handlePushData(data: forCarol.data()).outcome, .ring)
     }

@@ -13,13 +13,15 @@ final class VectorsTests: XCTestCase {
         return repositoryRoot.appendingPathComponent("tests/vectors", isDirectory: true)
     }()
 
-    /// One vector: a push as the platform hands it over, the keys, the time, and the decision.
+    /// One vector: a push as the platform hands it over, the keys, the time, the installation's
+    /// device key (wire v2 vectors only), and the decision.
     struct Vector {
         let name: String
         let platform: Platform
         let raw: String
         let keysJson: String
         let now: Int64
+        let deviceKeyJson: String?
         let expected: [String: Any]
     }
 
@@ -34,12 +36,22 @@ final class VectorsTests: XCTestCase {
                 file.lastPathComponent
             )
             let keys = try JSONSerialization.data(withJSONObject: try XCTUnwrap(json["keys"]), options: [.sortedKeys])
+            // `device_key`, the private X25519 JWK a wire v2 push is sealed to: absent on v1 vectors.
+            let deviceKeyJson: String?
+            if let deviceKey = json["device_key"], !(deviceKey is NSNull) {
+                let object = try XCTUnwrap(deviceKey as? [String: Any], "\(file.lastPathComponent): device_key")
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                deviceKeyJson = String(decoding: data, as: UTF8.self)
+            } else {
+                deviceKeyJson = nil
+            }
             return Vector(
                 name: file.lastPathComponent,
                 platform: try platform(try XCTUnwrap(json["platform"] as? String)),
                 raw: try XCTUnwrap(json["raw"] as? String),
                 keysJson: String(decoding: keys, as: UTF8.self),
                 now: try XCTUnwrap((json["now"] as? NSNumber)?.int64Value),
+                deviceKeyJson: deviceKeyJson,
                 expected: try XCTUnwrap(json["expected"] as? [String: Any])
             )
         }
@@ -47,14 +59,15 @@ final class VectorsTests: XCTestCase {
 
     func testEveryVectorReachesItsExpectedDecision() throws {
         let vectors = try VectorsTests.vectors()
-        XCTAssertGreaterThanOrEqual(vectors.count, 48, "vectors found in \(VectorsTests.directory.path)")
+        XCTAssertGreaterThanOrEqual(vectors.count, 145, "vectors found in \(VectorsTests.directory.path)")
         var failures: [String] = []
         for vector in vectors {
             let decision = try inspectPush(
                 platform: vector.platform,
                 raw: vector.raw,
                 keysJson: vector.keysJson,
-                now: vector.now
+                now: vector.now,
+                deviceKeyJson: vector.deviceKeyJson
             )
             if let error = decision.error {
                 XCTAssertFalse(error.message.isEmpty, "\(vector.name): errors carry a message")
@@ -162,6 +175,8 @@ final class VectorsTests: XCTestCase {
         case .malformed: return "malformed"
         case .unsupportedVersion: return "unsupported_version"
         case .wrongAudience: return "wrong_audience"
+        case .undecryptable: return "undecryptable"
+        case .downgraded: return "downgraded"
         }
     }
 }

@@ -3,6 +3,9 @@
 //! whole `Client::handle_push` of a new call: decode, verify, dedupe (with the append to the
 //! seen-calls log), state machine, system call UI and listener callbacks.
 //!
+//! `handle_v2/*` is the same push sealed to the device key (wire v2), beside its floor
+//! `bare_v2/*`: the above plus one X25519 agreement and one AES-256-GCM open of the same bytes.
+//!
 //! Run: `cargo bench -p callpush-client --bench handle`. Ratios are recorded in docs/performance.md.
 
 use std::collections::BTreeMap;
@@ -17,7 +20,10 @@ use callpush_client::client::{
 };
 use callpush_client::model::Call;
 use callpush_client::model::{Caller, Invite, Platform, PushEvent, RawPush};
-use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, KeySet, ProviderPayload};
+use callpush_client::wire::{
+    encode_push, encode_sealed_push, harmony_delivery, sign_for_sealing, CallSigner, DeviceSecret, KeySet,
+    ProviderPayload, SealRandomness,
+};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ed25519_dalek::{Signature, VerifyingKey};
 use std::sync::Arc;
@@ -66,14 +72,14 @@ fn bench(c: &mut Criterion) {
         let raw = raw_push(encode_push(platform, &invite(), &signer).unwrap());
         let push = RawPush::from(raw.as_str());
         let adapter = adapter_for(platform);
-        let ctx = HandleContext { keys: &keys, now: NOW, audience: Some("user-bob") };
-        c.bench_function(&format!("handle/{platform}"), |b| {
-            b.iter(|| black_box(adapter.handle(black_box(&push), &ctx)))
+        let ctx = HandleContext::v1(&keys, NOW, Some("user-bob"));
+        case(c, &format!("handle/{platform}"), || {
+            black_box(adapter.handle(black_box(&push), &ctx));
         });
         // What bindings call for the shared vectors: the key set parsed on every call.
         let jwk = serde_json::to_string(&signer.public_jwk()).unwrap();
-        c.bench_function(&format!("inspect_push/{platform}"), |b| {
-            b.iter(|| black_box(callpush_client::inspect_push(platform, raw.clone(), jwk.clone(), NOW)))
+        case(c, &format!("inspect_push/{platform}"), || {
+            black_box(callpush_client::inspect_push(platform, raw.clone(), jwk.clone(), NOW, None)).unwrap();
         });
 
         // The floor: verify the same signature over the same bytes and parse the same JSON.
@@ -82,14 +88,77 @@ fn bench(c: &mut Criterion) {
         let signature =
             Signature::from_bytes(&URL_SAFE_NO_PAD.decode(signature).unwrap().try_into().unwrap());
         let claims = URL_SAFE_NO_PAD.decode(input.split_once('.').unwrap().1).unwrap();
-        c.bench_function(&format!("bare/{platform}"), |b| {
-            b.iter(|| {
-                let envelope: serde_json::Value = serde_json::from_str(black_box(&raw)).unwrap();
-                let claims: serde_json::Value = serde_json::from_slice(black_box(&claims)).unwrap();
-                verifying.verify_strict(black_box(input.as_bytes()), &signature).unwrap();
-                black_box((envelope, claims))
-            })
+        case(c, &format!("bare/{platform}"), || {
+            let envelope: serde_json::Value = serde_json::from_str(black_box(&raw)).unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(black_box(&claims)).unwrap();
+            verifying.verify_strict(black_box(input.as_bytes()), &signature).unwrap();
+            black_box((envelope, claims));
         });
+
+        // Wire v2: the same push sealed to the device's key, and its floor.
+        let device = DeviceSecret::from_bytes([0x22; 32]);
+        let randomness = SealRandomness { ephemeral: [0x33; 32], iv: [0x44; 12] };
+        let sealed =
+            raw_push(encode_sealed_push(platform, &invite(), &signer, device.public(), &randomness).unwrap());
+        let push = RawPush::from(sealed.as_str());
+        let devices = [device.clone()];
+        let ctx = HandleContext {
+            device_keys: &devices,
+            accepts_v1: false,
+            ..HandleContext::v1(&keys, NOW, Some("user-bob"))
+        };
+        assert_eq!(adapter.handle(&push, &ctx).outcome, callpush_client::model::Outcome::Ring);
+        case(c, &format!("handle_v2/{platform}"), || {
+            black_box(adapter.handle(black_box(&push), &ctx));
+        });
+        let jws = sign_for_sealing(platform, &invite(), &signer).unwrap();
+        let (input, signature) = jws.rsplit_once('.').unwrap();
+        let signature =
+            Signature::from_bytes(&URL_SAFE_NO_PAD.decode(signature).unwrap().try_into().unwrap());
+        let claims = URL_SAFE_NO_PAD.decode(input.split_once('.').unwrap().1).unwrap();
+        let floor_secret = x25519_dalek::StaticSecret::from([0x22; 32]);
+        let ephemeral = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([0x33; 32]));
+        let cipher = {
+            use aes_gcm::aead::{Aead, KeyInit};
+            let cek = [0x55; 32];
+            let sealed = aes_gcm::Aes256Gcm::new(&cek.into())
+                .encrypt(aes_gcm::Nonce::from_slice(&[0x44; 12]), jws.as_bytes())
+                .unwrap();
+            (cek, sealed)
+        };
+        case(c, &format!("bare_v2/{platform}"), || {
+            use aes_gcm::aead::{Aead, KeyInit};
+            let envelope: serde_json::Value = serde_json::from_str(black_box(&sealed)).unwrap();
+            let shared = floor_secret.diffie_hellman(black_box(&ephemeral));
+            let opened = aes_gcm::Aes256Gcm::new(&cipher.0.into())
+                .decrypt(aes_gcm::Nonce::from_slice(&[0x44; 12]), black_box(cipher.1.as_slice()))
+                .unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(black_box(&claims)).unwrap();
+            verifying.verify_strict(black_box(input.as_bytes()), &signature).unwrap();
+            black_box((envelope, shared, opened, claims));
+        });
+    }
+}
+
+/// The variable that runs one case outside criterion: `<case>:<n>` runs case `<case>` (say
+/// `handle_v2/fcm`) `n` times and nothing else, so `valgrind --tool=callgrind` can count its
+/// instructions (`core/client/bench-instructions.sh` does, for a stable ratio on a noisy machine).
+const COUNT_VAR: &str = "CALLPUSH_BENCH_COUNT";
+
+/// Benchmarks `run` under criterion, or runs it as [`COUNT_VAR`] asks.
+fn case(c: &mut Criterion, name: &str, mut run: impl FnMut()) {
+    match std::env::var(COUNT_VAR) {
+        Ok(spec) => {
+            let (wanted, n) = spec.rsplit_once(':').expect("CALLPUSH_BENCH_COUNT is <case>:<n>");
+            if wanted == name {
+                for _ in 0..n.parse::<u32>().expect("a count") {
+                    run();
+                }
+            }
+        }
+        Err(_) => {
+            c.bench_function(name, |b| b.iter(&mut run));
+        }
     }
 }
 
@@ -139,6 +208,9 @@ impl CallListener for Quiet {
 }
 
 fn bench_client(c: &mut Criterion) {
+    if std::env::var_os(COUNT_VAR).is_some() {
+        return;
+    }
     let signer = CallSigner::from_seed(&[0x11; 32]);
     let dir = tempfile::tempdir().unwrap();
     for platform in Platform::ALL {
@@ -174,6 +246,9 @@ fn bench_client(c: &mut Criterion) {
 /// `Client::new` over a data directory holding a lease and 500 remembered call ids (the budget in docs/performance.md:
 /// ≤ 5 ms).
 fn bench_create(c: &mut Criterion) {
+    if std::env::var_os(COUNT_VAR).is_some() {
+        return;
+    }
     let signer = CallSigner::from_seed(&[0x11; 32]);
     let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();

@@ -30,14 +30,25 @@ uniffi::setup_scaffolding!("callpush");
 /// Decides what `raw` means on `platform` with the given trusted keys at server time `now`,
 /// without a client: the `callpush-dev inspect` command as a function, for debugging payloads
 /// and for running the shared test vectors in every binding.
-#[cfg_attr(feature = "uniffi", uniffi::export)]
+///
+/// `device_key_json`, a private X25519 JWK, decodes wire v2 pushes sealed to it; with it the
+/// installation counts as switched to v2, so an unencrypted push is refused as `downgraded`.
+#[cfg_attr(feature = "uniffi", uniffi::export(default(device_key_json = None)))]
 pub fn inspect_push(
     platform: model::Platform,
     raw: String,
     keys_json: String,
     now: i64,
+    device_key_json: Option<String>,
 ) -> Result<model::HandleOutcome, Error> {
     let keys = wire::KeySet::from_json(&keys_json)?;
-    let ctx = adapter::HandleContext { keys: &keys, now, audience: None };
+    let device_keys = device_key_json.as_deref().map(wire::DeviceSecret::from_private_jwk).transpose()?;
+    let ctx = adapter::HandleContext {
+        keys: &keys,
+        now,
+        audience: None,
+        device_keys: device_keys.as_slice(),
+        accepts_v1: device_keys.is_none(),
+    };
     Ok(adapter::adapter_for(platform).handle(&model::RawPush::Text(raw), &ctx))
 }

@@ -54,6 +54,11 @@ pub enum RejectionKind {
     UnsupportedVersion,
     /// The push is signed correctly but addressed to another user than this device's.
     WrongAudience,
+    /// The push is encrypted (wire v2) and this device cannot open it: another algorithm, a
+    /// key it does not hold, or a ciphertext tampered with or cut short.
+    Undecryptable,
+    /// The push is not encrypted, but the server has switched this installation to wire v2.
+    Downgraded,
 }
 
 /// A refused push: the kind, and a message for the developer reading the log.
@@ -65,22 +70,23 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
+/// A public key in JWK form (RFC 7517 / RFC 8037): the server's Ed25519 signing keys, and the
+/// X25519 device keys installations register for wire v2.
 ///
 /// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
 #[uniffi::remote(Record)]
 pub struct Jwk {
-    /// Key type; `OKP` for Ed25519.
+    /// Key type; `OKP`.
     pub kty: String,
-    /// Curve; `Ed25519`.
+    /// Curve; `Ed25519` (signing keys) or `X25519` (device keys).
     pub crv: String,
     /// The public key, base64url without padding.
     pub x: String,
     /// Key id that pushes name in their `kid` header.
     pub kid: Option<String>,
-    /// Algorithm the key is for, if stated; `EdDSA`.
+    /// Algorithm the key is for, if stated; `EdDSA` or `ECDH-ES`.
     pub alg: Option<String>,
-    /// Intended use, if stated; `sig`.
+    /// Intended use, if stated; `sig` or `enc`.
     pub use_: Option<String>,
 }
 
@@ -112,4 +118,7 @@ pub struct Registration {
     /// Another user's installation holds this push token, so this registration does not ring
     /// until the device answers the server's verify push (the client does that by itself).
     pub verification_pending: bool,
+    /// Wire v2: the id of the device key the server encrypts this installation's pushes to.
+    /// From then on a push that is not encrypted is refused (`downgraded`). `None`: wire v1.
+    pub device_key_id: Option<String>,
 }

@@ -67,7 +67,7 @@ impl Fixture {
         now: i64,
     ) -> callpush_client::model::HandleOutcome {
         let push = delivered(encode_push(adapter.platform(), invite, &self.signer).unwrap());
-        adapter.handle(&push, &HandleContext { keys: &self.keys, now, audience: Some("bob") })
+        adapter.handle(&push, &HandleContext::v1(&self.keys, now, Some("bob")))
     }
 }
 
@@ -120,10 +120,8 @@ fn non_ringing_outcomes_report_what_each_platform_requires() {
             Outcome::Ring
         );
 
-        let ignored = adapter.handle(
-            &RawPush::from(r#"{"chat":"hello"}"#),
-            &HandleContext { keys: &f.keys, now: NOW, audience: None },
-        );
+        let ignored =
+            adapter.handle(&RawPush::from(r#"{"chat":"hello"}"#), &HandleContext::v1(&f.keys, NOW, None));
         let ignore_report = if p == Platform::Apns { SystemReport::ReportAndEnd } else { SystemReport::None };
         assert_eq!(
             (ignored.outcome, ignored.report, ignored.call),
@@ -154,7 +152,7 @@ fn pushes_for_another_user_or_from_an_untrusted_server_never_ring() {
 
         let push =
             delivered(encode_push(adapter.platform(), &invite(PushEvent::Ring), &stranger.signer).unwrap());
-        let out = adapter.handle(&push, &HandleContext { keys: &f.keys, now: NOW, audience: None });
+        let out = adapter.handle(&push, &HandleContext::v1(&f.keys, NOW, None));
         assert_eq!(out.outcome, Outcome::Rejected);
         assert_eq!(out.error.unwrap().kind, RejectionKind::UnknownKey);
         // The unverified claims are shown for debugging.
@@ -260,8 +258,7 @@ fn a_verify_push_is_answered_never_rung_and_must_be_signed() {
         assert_eq!(adapter.platform(), platform);
         let push = delivered(encode_verification(platform, &verification, &f.signer));
         // Addressed to another user than the device's last one: the server checks the audience.
-        let decided =
-            adapter.decide(&push, &HandleContext { keys: &f.keys, now: NOW, audience: Some("bob") });
+        let decided = adapter.decide(&push, &HandleContext::v1(&f.keys, NOW, Some("bob")));
         assert_eq!(
             (decided.outcome.outcome, decided.outcome.report),
             (Outcome::Verify, report),
@@ -275,7 +272,7 @@ fn a_verify_push_is_answered_never_rung_and_must_be_signed() {
         // Signed by a stranger: refused, nothing to answer.
         let stranger = Fixture::new_with_seed([3; 32]);
         let forged = delivered(encode_verification(platform, &verification, &stranger.signer));
-        let decided = adapter.decide(&forged, &HandleContext { keys: &f.keys, now: NOW, audience: None });
+        let decided = adapter.decide(&forged, &HandleContext::v1(&f.keys, NOW, None));
         assert_eq!(decided.outcome.outcome, Outcome::Rejected);
         assert!(decided.verify.is_none());
     }

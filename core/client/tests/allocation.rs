@@ -42,7 +42,7 @@ fn peak_during(f: impl FnOnce()) -> usize {
 fn handling_allocates_a_bounded_multiple_of_the_input() {
     let signer = CallSigner::from_seed(&[1; 32]);
     let keys = KeySet::from_jwks(&[signer.public_jwk()]).unwrap();
-    let ctx = HandleContext { keys: &keys, now: 0, audience: None };
+    let ctx = HandleContext::v1(&keys, 0, None);
     let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
     let inputs = [
         format!(r#"{{"callpush":"{}"}}"#, "a".repeat(4000)),

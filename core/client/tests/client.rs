@@ -64,10 +64,12 @@ async fn registration_is_sent_as_designed_persisted_and_keeps_its_installation_i
     let put = &registrar.requests("PUT", "/v1/installations/")[0];
     assert_eq!(put.path, format!("/v1/installations/{id}"));
     assert_eq!(put.user.as_deref(), Some("bob"));
+    let device_key = registrar.device_key_of("bob").expect("a device key for wire v2");
     assert_eq!(
         put.body,
         serde_json::json!({"installation_id": id, "platform": "apns", "token": "ab".repeat(32), "ttl_seconds": 3600,
-                           "apns_environment": "sandbox", "app_id": "com.example.app"})
+                           "apns_environment": "sandbox", "app_id": "com.example.app",
+                           "device_key": device_key.jwk()})
     );
     assert!(
         matches!(&d.listener.events()[0], CallEvent::RegistrationChanged { registration } if *registration == reg)

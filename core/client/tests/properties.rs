@@ -65,7 +65,7 @@ proptest! {
             let _ = jws.verify(&keys);
             let _ = jws.claims();
         }
-        let ctx = HandleContext { keys: &keys, now: 0, audience: None };
+        let ctx = HandleContext::v1(&keys, 0, None);
         let _ = adapter_for(platform).handle(&RawPush::from(text), &ctx);
     }
 
@@ -82,7 +82,7 @@ proptest! {
     ) {
         let (_, keys) = signer();
         let raw = serde_json::json!({ key: value }).to_string();
-        let ctx = HandleContext { keys: &keys, now: 0, audience: None };
+        let ctx = HandleContext::v1(&keys, 0, None);
         let out = adapter_for(platform).handle(&RawPush::from(raw), &ctx);
         prop_assert!(out.outcome == Outcome::Ignore || out.outcome == Outcome::Rejected);
     }
@@ -93,7 +93,7 @@ proptest! {
         let payload = encode_push(platform, &invite, &signer).unwrap();
         prop_assert!(payload.size() <= platform.payload_limit());
         let now = invite.iat;
-        let out = adapter_for(platform).handle(&delivered(payload), &HandleContext { keys: &keys, now, audience: Some("user") });
+        let out = adapter_for(platform).handle(&delivered(payload), &HandleContext::v1(&keys, now, Some("user")));
         let expected = match invite.evt {
             _ if now >= invite.exp => Outcome::Stale,
             PushEvent::Ring => Outcome::Ring,
@@ -116,7 +116,73 @@ proptest! {
         prop_assume!(jws[i..i + 1] != with);
         let mutated = format!("{}{}{}", &jws[..i], with, &jws[i + 1..]);
         let raw = delivered(callpush_client::wire::wrap(platform, mutated));
-        let out = adapter_for(platform).handle(&raw, &HandleContext { keys: &keys, now: invite.iat, audience: None });
+        let out = adapter_for(platform).handle(&raw, &HandleContext::v1(&keys, invite.iat, None));
+        prop_assert_eq!(out.outcome, Outcome::Rejected);
+    }
+}
+
+/// The test device's key pair (wire v2).
+fn device() -> callpush_client::wire::DeviceSecret {
+    callpush_client::wire::DeviceSecret::from_bytes([6; 32])
+}
+
+fn randomness(seed: u8) -> callpush_client::wire::SealRandomness {
+    callpush_client::wire::SealRandomness { ephemeral: [seed | 1; 32], iv: [seed; 12] }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sealed_pushes_round_trip_at_one_size_per_platform(platform in platform(), invite in invite(), seed in any::<u8>()) {
+        let (signer, keys) = signer();
+        let device = device();
+        let payload = callpush_client::wire::encode_sealed_push(platform, &invite, &signer, device.public(), &randomness(seed)).unwrap();
+        // The same size as a sealed push with no name and no data: the size says nothing.
+        let mut bare = invite.clone();
+        bare.from.name = None;
+        bare.data.clear();
+        let reference = callpush_client::wire::encode_sealed_push(platform, &bare, &signer, device.public(), &randomness(0)).unwrap();
+        prop_assert_eq!(payload.size(), reference.size());
+        prop_assert!(payload.size() <= platform.payload_limit());
+        let devices = [device];
+        let ctx = HandleContext { device_keys: &devices, accepts_v1: false, ..HandleContext::v1(&keys, invite.iat, Some("user")) };
+        let out = adapter_for(platform).handle(&delivered(payload), &ctx);
+        let expected = match invite.evt {
+            _ if invite.iat >= invite.exp => Outcome::Stale,
+            PushEvent::Ring => Outcome::Ring,
+            PushEvent::Cancel => Outcome::Cancel,
+        };
+        prop_assert_eq!(out.outcome, expected);
+        prop_assert_eq!(&out.call.unwrap().caller_id, &invite.from.id);
+    }
+
+    #[test]
+    fn any_change_to_a_sealed_push_is_rejected(platform in platform(), invite in invite(), at in any::<prop::sample::Index>(), with in "[a-zA-Z0-9_.-]") {
+        let (signer, keys) = signer();
+        let device = device();
+        let jws = callpush_client::wire::sign_for_sealing(platform, &invite, &signer).unwrap();
+        let jwe = callpush_client::wire::seal(&jws, device.public(), &randomness(3));
+        let i = at.index(jwe.len());
+        prop_assume!(jwe[i..i + 1] != with);
+        let mutated = format!("{}{}{}", &jwe[..i], with, &jwe[i + 1..]);
+        let devices = [device];
+        let ctx = HandleContext { device_keys: &devices, accepts_v1: false, ..HandleContext::v1(&keys, invite.iat, None) };
+        let out = adapter_for(platform).handle(&delivered(callpush_client::wire::wrap(platform, mutated)), &ctx);
+        prop_assert_eq!(out.outcome, Outcome::Rejected);
+        prop_assert!(out.call.is_none());
+    }
+
+    #[test]
+    fn decoders_never_panic_on_jwe_shaped_input(
+        platform in platform(),
+        parts in prop::collection::vec("[a-zA-Z0-9_-]{0,60}", 5),
+    ) {
+        let (_, keys) = signer();
+        let devices = [device()];
+        let ctx = HandleContext { device_keys: &devices, accepts_v1: false, ..HandleContext::v1(&keys, 0, None) };
+        let raw = delivered(callpush_client::wire::wrap(platform, parts.join(".")));
+        let out = adapter_for(platform).handle(&raw, &ctx);
         prop_assert_eq!(out.outcome, Outcome::Rejected);
     }
 }

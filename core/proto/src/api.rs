@@ -48,6 +48,33 @@ pub struct InstallationBody {
         schema(min_length = 32, max_length = 512, pattern = "^([0-9A-Fa-f]{2})+$")
     )]
     pub alert_token: Option<String>,
+    /// Wire v2: the installation's public X25519 key (a JWK: `kty` `OKP`, `crv` `X25519`, `x`),
+    /// made on the device. With it the server encrypts every push to this installation and
+    /// answers with its `device_key_id`; without it pushes go signed but readable (wire v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DeviceKeyJwk>))]
+    pub device_key: Option<Jwk>,
+}
+
+/// A device's public X25519 key (RFC 8037), for the OpenAPI document.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct DeviceKeyJwk {
+    /// `OKP`.
+    kty: String,
+    /// `X25519`.
+    crv: String,
+    /// The public key: 32 bytes, base64url without padding.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
+    x: String,
+    /// Ignored: the key id is always the key's RFC 7638 thumbprint.
+    kid: Option<String>,
+    /// `ECDH-ES`, if given.
+    alg: Option<String>,
+    /// `enc`, if given.
+    #[schema(rename = "use")]
+    use_: Option<String>,
 }
 
 /// Whether an installation rings yet.
@@ -83,6 +110,10 @@ pub struct InstallationResponse {
     /// the verify push. Absent: the installation rings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationState>,
+    /// Wire v2: the id (RFC 7638 thumbprint) of the device key every push to this installation
+    /// is encrypted to. Absent: pushes are wire v1, signed but readable by the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key_id: Option<String>,
 }
 
 /// `PUT /v1/installations/{installation_id}/notifications`: whether the app may show
@@ -306,6 +337,8 @@ mod legacy {
         alert_token: Option<String>,
         #[serde(default)]
         verification: Option<VerificationState>,
+        #[serde(default)]
+        device_key_id: Option<String>,
     }
 
     impl TryFrom<InstallationResponseWire> for InstallationResponse {
@@ -320,6 +353,7 @@ mod legacy {
                 signing_keys: w.signing_keys,
                 alert_token: w.alert_token,
                 verification: w.verification,
+                device_key_id: w.device_key_id,
             })
         }
     }

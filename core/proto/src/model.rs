@@ -253,6 +253,11 @@ pub enum RejectionKind {
     UnsupportedVersion,
     /// The push is signed correctly but addressed to another user than this device's.
     WrongAudience,
+    /// The push is encrypted (wire v2) and this device cannot open it: another algorithm, a
+    /// key it does not hold, or a ciphertext tampered with or cut short.
+    Undecryptable,
+    /// The push is not encrypted, but the server has switched this installation to wire v2.
+    Downgraded,
 }
 
 impl RejectionKind {
@@ -264,6 +269,8 @@ impl RejectionKind {
             RejectionKind::Malformed => "malformed",
             RejectionKind::UnsupportedVersion => "unsupported_version",
             RejectionKind::WrongAudience => "wrong_audience",
+            RejectionKind::Undecryptable => "undecryptable",
+            RejectionKind::Downgraded => "downgraded",
         }
     }
 }
@@ -302,14 +309,15 @@ pub const MAX_TTL_SECONDS: u32 = 15_552_000;
 /// Registration lease used when the app does not choose one, seconds (24 hours).
 pub const DEFAULT_TTL_SECONDS: u32 = 86_400;
 
-/// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
+/// A public key in JWK form (RFC 7517 / RFC 8037): the server's Ed25519 signing keys, and the
+/// X25519 device keys installations register for wire v2.
 ///
 /// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Jwk {
-    /// Key type; `OKP` for Ed25519.
+    /// Key type; `OKP`.
     pub kty: String,
-    /// Curve; `Ed25519`.
+    /// Curve; `Ed25519` (signing keys) or `X25519` (device keys).
     #[serde(default)]
     pub crv: String,
     /// The public key, base64url without padding.
@@ -318,10 +326,10 @@ pub struct Jwk {
     /// Key id that pushes name in their `kid` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
-    /// Algorithm the key is for, if stated; `EdDSA`.
+    /// Algorithm the key is for, if stated; `EdDSA` or `ECDH-ES`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alg: Option<String>,
-    /// Intended use, if stated; `sig`.
+    /// Intended use, if stated; `sig` or `enc`.
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
 }
@@ -376,6 +384,10 @@ pub struct InstallationRequest {
     /// APNs only: the normalised alert token for the missed-call notification.
     #[serde(default, rename = "alert_token", skip_serializing_if = "Option::is_none")]
     pub apns_alert_token: Option<String>,
+    /// Wire v2: the installation's public X25519 key, which the client adds; pushes are then
+    /// encrypted to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<Jwk>,
 }
 
 /// A live registration lease: what was registered and what the registrar answered.
@@ -409,6 +421,10 @@ pub struct Registration {
     /// until the device answers the server's verify push (the client does that by itself).
     #[serde(default)]
     pub verification_pending: bool,
+    /// Wire v2: the id of the device key the server encrypts this installation's pushes to.
+    /// From then on a push that is not encrypted is refused (`downgraded`). `None`: wire v1.
+    #[serde(default)]
+    pub device_key_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -63,6 +63,7 @@ pub fn installation_request(
         apns_environment,
         app_id: opts.app_id.clone(),
         apns_alert_token,
+        device_key: None,
     })
 }
 

@@ -295,3 +295,88 @@ fn oversized_pushes_are_refused_when_opened() {
     }
     assert!(open_envelope(Platform::Wns, &RawPush::from("x".repeat(1 << 20))).is_err());
 }
+
+// Wire v2: sealed pushes.
+
+mod sealed {
+    use super::*;
+    use callpush_proto::wire::{
+        encode_sealed_push, is_jwe, open_sealed, seal_for, sign_verification_for_sealing, DeviceSecret,
+        SealRandomness,
+    };
+
+    fn device() -> DeviceSecret {
+        DeviceSecret::from_bytes([3; 32])
+    }
+
+    fn randomness(n: u8) -> SealRandomness {
+        SealRandomness { ephemeral: [n; 32], iv: [n; 12] }
+    }
+
+    fn sealed(platform: Platform, invite: &Invite, n: u8) -> Result<ProviderPayload, WireError> {
+        encode_sealed_push(platform, invite, &signer(), device().public(), &randomness(n))
+    }
+
+    #[test]
+    fn every_sealed_push_of_a_platform_has_the_same_size_and_fits() {
+        for platform in Platform::ALL {
+            let mut sizes = Vec::new();
+            for (n, name) in
+                [None, Some("A"), Some("Alice"), Some(&*"Bartholomew 🦀 ".repeat(20))].into_iter().enumerate()
+            {
+                let mut invite = invite();
+                invite.from.name = name.map(str::to_owned);
+                let payload = sealed(platform, &invite, n as u8 + 1).unwrap();
+                assert!(payload.size() <= platform.payload_limit(), "{platform}: {}", payload.size());
+                sizes.push(payload.size());
+                let token = jws_of(&payload);
+                assert!(is_jwe(&token));
+                let jws = open_sealed(&token, &[device()]).unwrap();
+                assert_eq!(verify(&jws, &keys(&signer())).unwrap(), invite, "{platform}");
+            }
+            assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{platform}: {sizes:?}");
+            // Filled to within a few bytes of the provider's limit.
+            assert!(sizes[0] + 8 > platform.payload_limit(), "{platform}: {sizes:?}");
+            let verification = callpush_proto::model::Verification {
+                iss: "callpush-test".into(),
+                aud: "bob".into(),
+                jti: "m-2".into(),
+                iat: 1_700_000_000,
+                exp: 1_700_000_300,
+                installation_id: "inst-1".into(),
+                nonce: "bm9uY2U".into(),
+            };
+            let jws = sign_verification_for_sealing(platform, &verification, &signer());
+            let payload = seal_for(platform, &jws, device().public(), &randomness(9));
+            assert_eq!(payload.size(), sizes[0], "{platform}: a verify push looks like a ring");
+        }
+    }
+
+    #[test]
+    fn a_long_name_is_shortened_and_too_much_app_data_is_refused() {
+        let mut invite = invite();
+        invite.from.name = Some("N".repeat(3000));
+        let jws = open_sealed(&jws_of(&sealed(Platform::Fcm, &invite, 1).unwrap()), &[device()]).unwrap();
+        let name = verify(&jws, &keys(&signer())).unwrap().from.name.unwrap();
+        assert!(name.ends_with('…') && name.len() < 3000, "{}", name.len());
+        invite.data.insert("blob".into(), "d".repeat(4000));
+        assert!(matches!(sealed(Platform::Fcm, &invite, 1), Err(WireError::PayloadTooLarge { .. })));
+    }
+
+    #[test]
+    fn the_provider_sees_neither_caller_nor_callee() {
+        let mut invite = invite();
+        invite.from = Caller { id: "caller-7f3a".into(), name: Some("Zebulon".into()) };
+        for platform in Platform::ALL {
+            let payload = sealed(platform, &invite, 4).unwrap();
+            let text = format!("{payload:?}");
+            // The one readable part: the protected header.
+            let token = jws_of(&payload);
+            let header =
+                String::from_utf8(URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+            for secret in ["caller-7f3a", "Zebulon", "call-1", "bob"] {
+                assert!(!text.contains(secret) && !header.contains(secret), "{platform}: {secret} in {text}");
+            }
+        }
+    }
+}

@@ -512,18 +512,25 @@ fn apns_id(delivery_id: &str) -> String {
 }
 
 /// The missed-call alert: shown by iOS as is; `callpush_missed` lets the app's notification
-/// extension or its next launch know the call.
+/// extension or its next launch know the call. To a wire v2 installation (`caller` `None`) it
+/// names nobody: the generic text alone, and no `callpush_missed` (see [`MissedCall`]).
 fn missed_call_alert(missed: &MissedCall) -> String {
-    let caller = missed.caller_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&missed.caller_id);
-    let caller: String = caller.chars().take(MAX_CALLER_CHARS).collect();
-    serde_json::json!({
-        "aps": {
-            "alert": {"title": "Missed call", "body": format!("{caller} called")},
+    let aps = |body: String| {
+        serde_json::json!({
+            "alert": {"title": "Missed call", "body": body},
             "sound": "default",
             "thread-id": "missed-calls",
             "category": "MISSED_CALL",
-        },
-        "callpush_missed": {"caller_id": missed.caller_id, "video": missed.video},
+        })
+    };
+    let Some(caller) = &missed.caller else {
+        return serde_json::json!({ "aps": aps(super::GENERIC_MISSED_CALL_BODY.into()) }).to_string();
+    };
+    let name = caller.name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&caller.id);
+    let name: String = name.chars().take(MAX_CALLER_CHARS).collect();
+    serde_json::json!({
+        "aps": aps(format!("{name} called")),
+        "callpush_missed": {"caller_id": caller.id, "video": caller.video},
     })
     .to_string()
 }
@@ -598,17 +605,29 @@ mod tests {
 
     #[test]
     fn missed_call_alerts_name_the_caller_briefly() {
-        let missed = MissedCall {
-            caller_id: "alice".into(),
-            caller_name: Some("A".repeat(5000)),
-            video: true,
-            app_message_id: "missed-1".into(),
-        };
+        let caller =
+            super::super::MissedCaller { id: "alice".into(), name: Some("A".repeat(5000)), video: true };
+        let missed = MissedCall { caller: Some(caller.clone()), app_message_id: "missed-1".into() };
         let alert: serde_json::Value = serde_json::from_str(&missed_call_alert(&missed)).unwrap();
         assert_eq!(alert["aps"]["alert"]["body"].as_str().map(str::len), Some(MAX_CALLER_CHARS + 7));
         assert_eq!(alert["callpush_missed"], serde_json::json!({"caller_id": "alice", "video": true}));
-        let unnamed = MissedCall { caller_name: Some(" ".into()), ..missed };
+        let unnamed = MissedCall {
+            caller: Some(super::super::MissedCaller { name: Some(" ".into()), ..caller }),
+            ..missed.clone()
+        };
         let alert: serde_json::Value = serde_json::from_str(&missed_call_alert(&unnamed)).unwrap();
         assert_eq!(alert["aps"]["alert"]["body"], "alice called");
+    }
+
+    #[test]
+    fn missed_call_alerts_to_wire_v2_installations_name_nobody() {
+        let missed = MissedCall { caller: None, app_message_id: "missed-1".into() };
+        let text = missed_call_alert(&missed);
+        let alert: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            alert["aps"]["alert"],
+            serde_json::json!({"title": "Missed call", "body": "You missed a call"})
+        );
+        assert!(alert.get("callpush_missed").is_none(), "{text}");
     }
 }

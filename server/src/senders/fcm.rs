@@ -330,10 +330,19 @@ fn message(push: &OutgoingPush) -> Result<Bytes, String> {
         priority: &'static str,
         ttl: String,
     }
+    // A wire v2 installation's collapse key must not carry the call id readably: a hash of it
+    // collapses the call's pushes all the same.
+    let opaque;
+    let collapse_key = if push.is_sealed() {
+        opaque = super::opaque_call_tag(&push.call_id);
+        &opaque
+    } else {
+        &push.call_id
+    };
     let body = Body {
         message: Message {
             android: Android {
-                collapse_key: &push.call_id,
+                collapse_key,
                 priority: "HIGH",
                 ttl: format!("{}s", push.ttl_seconds.min(MAX_TTL_SECONDS)),
             },
@@ -508,6 +517,16 @@ mod tests {
         })
         .to_string();
         assert_eq!(std::str::from_utf8(&written).unwrap(), expected);
+
+        // Sealed (wire v2): the collapse key is a hash of the call id, the same for each push.
+        let sealed = OutgoingPush {
+            payload: Some(callpush_proto::wire::wrap(Platform::Fcm, "h.k.i.c.t".into())),
+            ..push
+        };
+        let written: Value = serde_json::from_slice(&message(&sealed).unwrap()).unwrap();
+        let key = written["message"]["android"]["collapse_key"].as_str().unwrap();
+        assert_eq!(key, crate::senders::opaque_call_tag(&sealed.call_id));
+        assert!(!key.contains("call-"), "{key}");
     }
 
     #[test]

@@ -59,7 +59,9 @@ impl Sender for FileSender {
             "ttl_seconds": push.ttl_seconds,
             "payload": payload,
             "missed": push.missed.as_ref().map(|m| json!({
-                "caller_id": m.caller_id, "caller_name": m.caller_name, "app_message_id": m.app_message_id,
+                "caller_id": m.caller.as_ref().map(|c| &c.id),
+                "caller_name": m.caller.as_ref().and_then(|c| c.name.as_ref()),
+                "app_message_id": m.app_message_id,
             })),
         });
         let appended = self.append(&format!("{line}\n"));

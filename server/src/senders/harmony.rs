@@ -33,7 +33,9 @@ use super::http::{
     attempt_timeout, read_capped, retry_after, transport_error, AuthHeader, Connections, HttpSettings,
     SenderError,
 };
-use super::{DailyQuota, OutgoingPush, SendOutcome, Sender};
+use super::{
+    DailyQuota, OutgoingPush, SendOutcome, Sender, GENERIC_MISSED_CALL_BODY, GENERIC_MISSED_CALL_TITLE,
+};
 use crate::auth::redact;
 use crate::config::HarmonyConfig;
 use crate::domain::PushKind;
@@ -262,12 +264,19 @@ impl Message {
             },
             PushKind::Missed => {
                 let missed = push.missed.as_ref().ok_or("a missed-call notification without its content")?;
-                let caller = missed.caller_name.as_deref().filter(|n| !n.trim().is_empty());
-                let title = if missed.video { "Missed video call" } else { "Missed call" };
+                // To a wire v2 installation it names nobody (see `MissedCall`).
+                let (title, body) = match &missed.caller {
+                    Some(caller) => {
+                        let name = caller.name.as_deref().filter(|n| !n.trim().is_empty());
+                        let title = if caller.video { "Missed video call" } else { "Missed call" };
+                        (title, format!("{} called", name.unwrap_or(&caller.id)))
+                    }
+                    None => (GENERIC_MISSED_CALL_TITLE, GENERIC_MISSED_CALL_BODY.to_owned()),
+                };
                 let notification = json!({
                     "category": "MISS_CALL",
                     "title": title,
-                    "body": format!("{} called", caller.unwrap_or(&missed.caller_id)),
+                    "body": body,
                     "clickAction": { "actionType": 0 },
                     "appMessageId": missed.app_message_id,
                 });
@@ -278,9 +287,12 @@ impl Message {
             PUSH_TYPE_CALL => voip_ttl(push.ttl_seconds),
             _ => push.ttl_seconds.clamp(1, MAX_TTL),
         };
+        // Receipts find the call by its `biTag`. For a wire v2 installation the provider must
+        // not read the call id: the delivery id (random) stands in, and receipts look it up.
+        let tag = if push.is_sealed() { &push.delivery_id } else { &push.call_id };
         let push_options = json!({
             "ttl": ttl,
-            "biTag": bi_tag(&push.call_id),
+            "biTag": bi_tag(tag),
             "testMessage": test_message,
         });
         Ok(Message { push_type, payload, push_options })
@@ -302,7 +314,7 @@ impl Message {
     }
 }
 
-/// The call id as a `biTag`: at most 64 bytes, cut on a character boundary.
+/// The call id (or delivery id) as a `biTag`: at most 64 bytes, cut on a character boundary.
 fn bi_tag(call_id: &str) -> String {
     let mut end = call_id.len().min(MAX_BI_TAG);
     while !call_id.is_char_boundary(end) {
@@ -810,6 +822,31 @@ mod tests {
             assert!(refused.contains("never sent"), "{refused}");
         }
         assert_eq!(Message::for_push(&push(PushKind::Ring, 30), false).unwrap().push_type, PUSH_TYPE_CALL);
+    }
+
+    #[test]
+    fn messages_to_wire_v2_installations_carry_neither_the_call_id_nor_the_caller() {
+        let sealed = ProviderPayload::Harmony { extra_data: "{\"callpush\":\"h.k.i.c.t\"}".into() };
+        let ring = OutgoingPush { payload: Some(sealed), ..push(PushKind::Ring, 30) };
+        assert!(ring.is_sealed());
+        let message = Message::for_push(&ring, false).unwrap();
+        assert_eq!(message.push_options["biTag"], "d", "the delivery id, not the call id");
+        let missed = OutgoingPush {
+            kind: PushKind::Missed,
+            payload: None,
+            missed: Some(super::super::MissedCall { caller: None, app_message_id: "missed-1".into() }),
+            ..push(PushKind::Missed, 60)
+        };
+        let message = Message::for_push(&missed, false).unwrap();
+        let text = message.batch_key();
+        assert!(!text.contains("call-1"), "{text}");
+        assert_eq!(message.payload["notification"]["title"], "Missed call");
+        assert_eq!(message.payload["notification"]["body"], "You missed a call");
+        // A wire v1 ring keeps the call id, which receipts find the call by.
+        assert_eq!(
+            Message::for_push(&push(PushKind::Ring, 30), false).unwrap().push_options["biTag"],
+            "call-1"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use callpush_proto::model::{ApnsEnvironment, Platform};
-use callpush_proto::wire::ProviderPayload;
+use callpush_proto::wire::{is_jwe, ProviderPayload};
 
 pub use file::FileSender;
 
@@ -49,17 +49,79 @@ pub struct OutgoingPush {
 }
 
 /// What a missed-call notification says.
+///
+/// A missed-call notification is shown by the system as the provider delivers it, so its text
+/// travels readable. To an installation on wire v2 (it registered a device key, and its call
+/// pushes are encrypted) it names nobody: `caller` is `None`, and it says only
+/// [`GENERIC_MISSED_CALL_TITLE`] and [`GENERIC_MISSED_CALL_BODY`], whatever the call was
+/// (video or not), with no caller id, name or call id anywhere in the request. The app learns
+/// who called from the encrypted ring it already got, or over its own connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissedCall {
+    /// Who called, for the notification's text; `None` for an installation on wire v2.
+    pub caller: Option<MissedCaller>,
+    /// Notification id shared with the device (`missed_call_message_id`, a hash of the call
+    /// id), so the system collapses the server's and the device's notifications into one.
+    pub app_message_id: String,
+}
+
+/// Who a missed call was from, as a wire v1 installation's notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedCaller {
     /// Who called.
-    pub caller_id: String,
+    pub id: String,
     /// Their display name.
-    pub caller_name: Option<String>,
+    pub name: Option<String>,
     /// Whether it was a video call.
     pub video: bool,
-    /// Notification id shared with the device (`missed_call_message_id`), so the system
-    /// collapses the server's and the device's notifications into one.
-    pub app_message_id: String,
+}
+
+/// The title of a missed-call notification to a wire v2 installation.
+pub const GENERIC_MISSED_CALL_TITLE: &str = "Missed call";
+/// The body of a missed-call notification to a wire v2 installation.
+pub const GENERIC_MISSED_CALL_BODY: &str = "You missed a call";
+
+impl OutgoingPush {
+    /// Whether this push goes to an installation on wire v2: its call push is encrypted (a JWE),
+    /// or its missed-call notification names nobody. Nothing a sender puts in the request may
+    /// then carry the call id or anything of the caller readably: tags and collapse keys come
+    /// from [`opaque_call_tag`] or the delivery id instead.
+    pub fn is_sealed(&self) -> bool {
+        match (&self.payload, &self.missed) {
+            (Some(payload), _) => payload_is_sealed(payload),
+            (None, Some(missed)) => missed.caller.is_none(),
+            (None, None) => false,
+        }
+    }
+}
+
+/// Whether `payload` carries an encrypted call push (wire v2) rather than a signed one.
+fn payload_is_sealed(payload: &ProviderPayload) -> bool {
+    let body = match payload {
+        ProviderPayload::Fcm { data } => {
+            return data.get(callpush_proto::wire::PUSH_KEY).is_some_and(|v| is_jwe(v));
+        }
+        ProviderPayload::Harmony { extra_data: body }
+        | ProviderPayload::Apns { body }
+        | ProviderPayload::Wns { body } => body,
+    };
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        callpush: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Envelope<'_>>(body).ok().and_then(|e| e.callpush).is_some_and(|v| is_jwe(&v))
+}
+
+/// A collapse key for the pushes of call `call_id` to a wire v2 installation (FCM
+/// `collapse_key`): the same for every push of the call, as the call id would be, but a hash
+/// (SHA-256, 128 bits, hex) the provider cannot read the call id from.
+pub fn opaque_call_tag(call_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest =
+        Sha256::new().chain_update(b"callpush collapse key\0").chain_update(call_id.as_bytes()).finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("c-{hex}")
 }
 
 /// What a provider's answer means for the delivery (docs/providers/README.md#outcome-classes).

@@ -307,7 +307,7 @@ impl Store {
         if !rows.deliveries.is_empty() {
             sql += &format!(
                 " INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {};",
-                values(rows.deliveries.len(), 19)
+                values(rows.deliveries.len(), DELIVERY_COLUMN_COUNT)
             );
         }
         sql += &format!(
@@ -368,7 +368,7 @@ impl Store {
             sql += &format!(
                 ", d AS (INSERT INTO deliveries ({DELIVERY_COLUMNS}) SELECT v.* FROM (VALUES {}) AS v \
                  JOIN c ON c.call_id = v.column2)",
-                values(rows.deliveries.len(), 19)
+                values(rows.deliveries.len(), DELIVERY_COLUMN_COUNT)
             );
         }
         sql += &format!(
@@ -607,6 +607,7 @@ mod tests {
                 token: format!("token-{i}"),
                 apns_environment: None,
                 registered_at: 500,
+                device_key: (i == 1).then(|| "x".repeat(43)),
                 kind: PushKind::Ring,
                 reason: None,
                 status: DeliveryStatus::Pending,
@@ -677,6 +678,9 @@ mod tests {
                 assert_eq!(record.as_ref(), Some(&rows.call));
                 assert_eq!(deliveries.len(), rows.deliveries.len());
                 assert_eq!(deliveries[0], rows.deliveries[0]);
+                // One with a device key (wire v2) keeps it.
+                assert_eq!(deliveries[1], rows.deliveries[1]);
+                assert!(deliveries[1].device_key.is_some());
                 assert_eq!(
                     events,
                     [(None, "ringing".into()), (Some(format!("{id}-d0")), "notifications_off".into())]

@@ -13,7 +13,7 @@ pub(super) async fn insert_deliveries(
     static FULL: [std::sync::OnceLock<String>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
     // Many rows per statement, each full chunk's statement prepared once per connection.
     for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-        let (sql, persistent) = chunk_sql(&FULL, backend, chunk.len(), 19, |values| {
+        let (sql, persistent) = chunk_sql(&FULL, backend, chunk.len(), DELIVERY_COLUMN_COUNT, |values| {
             format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES {values}")
         });
         let mut insert = sqlx::query(&sql).persistent(persistent);
@@ -47,6 +47,7 @@ pub(super) fn bind_delivery<'q>(query: AnyQuery<'q>, d: &'q Delivery) -> AnyQuer
         .bind(d.created_at)
         .bind(d.updated_at)
         .bind(&d.claimed_by)
+        .bind(&d.device_key)
 }
 
 pub(super) fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {
@@ -70,6 +71,7 @@ pub(super) fn delivery(r: &AnyRow) -> Result<Delivery, StoreError> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         claimed_by: r.try_get("claimed_by")?,
+        device_key: r.try_get("device_key")?,
     })
 }
 

@@ -51,7 +51,7 @@ pub enum Verified {
     /// The installation is live; the token moved from the installations listed.
     Moved {
         /// The installation, now live.
-        installation: Installation,
+        installation: Box<Installation>,
         /// The moves from other users' installations, as recorded.
         moves: Vec<TokenMove>,
     },
@@ -129,6 +129,8 @@ pub(super) fn installation(r: &AnyRow) -> Result<Installation, StoreError> {
         registered_at: r.try_get("registered_at")?,
         expires_at: r.try_get("expires_at")?,
         notifications: notifications(r)?,
+        device_key: r.try_get("device_key")?,
+        device_key_id: r.try_get("device_key_id")?,
     })
 }
 
@@ -166,6 +168,8 @@ impl Store {
     /// it was given before, so one verify push goes out per nonce lifetime) and waits for
     /// [`Store::verify_installation`]. Otherwise it is live at once and every other
     /// installation holding its token is removed (a token rings one installation only).
+    /// Either way the registration's device key replaces the stored one: a registration
+    /// without one clears it, and the installation is back on wire v1.
     pub async fn put_installation(
         &self,
         inst: &Installation,
@@ -234,11 +238,12 @@ impl Store {
         };
         let sql = format!(
             "INSERT INTO installations ({INSTALLATION_COLUMNS}, verify_nonce, verify_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (user_id, installation_id) DO UPDATE SET platform = excluded.platform, \
              token = excluded.token, apns_environment = excluded.apns_environment, app_id = excluded.app_id, \
              ttl_seconds = excluded.ttl_seconds, registered_at = excluded.registered_at, \
              expires_at = excluded.expires_at, alert_token = excluded.alert_token, \
+             device_key = excluded.device_key, device_key_id = excluded.device_key_id, \
              verify_nonce = excluded.verify_nonce, verify_expires_at = excluded.verify_expires_at"
         );
         sqlx::query(&sql)
@@ -252,6 +257,8 @@ impl Store {
             .bind(inst.registered_at)
             .bind(inst.expires_at)
             .bind(&inst.alert_token)
+            .bind(&inst.device_key)
+            .bind(&inst.device_key_id)
             .bind(verify_nonce)
             .bind(verify_expires_at)
             .execute(&mut *tx)
@@ -352,7 +359,7 @@ impl Store {
         }
         take_tokens(&mut tx, &inst).await?;
         tx.commit().await?;
-        Ok(Verified::Moved { installation: inst, moves })
+        Ok(Verified::Moved { installation: Box::new(inst), moves })
     }
 
     /// Every recorded token move, oldest first.

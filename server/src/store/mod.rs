@@ -205,7 +205,7 @@ impl Drop for WriteTx {
 
 const INSTALLATION_COLUMNS: &str =
     "installation_id, user_id, platform, token, apns_environment, app_id, ttl_seconds, \
-                                    registered_at, expires_at, alert_token";
+                                    registered_at, expires_at, alert_token, device_key, device_key_id";
 
 /// What an installation row adds to [`INSTALLATION_COLUMNS`] when read: its notification state.
 const NOTIFICATION_COLUMNS: &str = "notifications_enabled, notifications_source, notifications_at";
@@ -216,7 +216,10 @@ const CALL_COLUMNS: &str =
 
 const DELIVERY_COLUMNS: &str = "delivery_id, call_id, installation_id, user_id, platform, token, apns_environment, \
                                 registered_at, kind, reason, status, attempts, next_attempt_at, claimed_until, \
-                                outcome, detail, created_at, updated_at, claimed_by";
+                                outcome, detail, created_at, updated_at, claimed_by, device_key";
+
+/// How many [`DELIVERY_COLUMNS`] there are: the values of one delivery row.
+const DELIVERY_COLUMN_COUNT: usize = 20;
 
 /// A statement with its arguments, being bound.
 type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;

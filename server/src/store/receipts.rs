@@ -48,6 +48,26 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// The delivery `delivery_id` to `token` of `platform`, as `(call id, delivery id)`, if
+    /// any: a push to a wire v2 installation carries its delivery id as its provider tag
+    /// (Push Kit `biTag`) instead of the call id, which the provider must not read.
+    pub async fn delivery_by_tag(
+        &self,
+        delivery_id: &str,
+        platform: Platform,
+        token: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT call_id, delivery_id FROM deliveries WHERE delivery_id = $1 AND platform = $2 AND token = $3",
+        )
+        .bind(delivery_id)
+        .bind(platform.as_str())
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("call_id")?, r.try_get("delivery_id")?))).transpose()
+    }
+
     /// The delivery of `call_id` of `kind` to `token` of `platform`, if any (the latest).
     pub async fn delivery_to_token(
         &self,

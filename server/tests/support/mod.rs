@@ -238,8 +238,7 @@ pub fn decide(push: &OutgoingPush, keys: &Value, user: &str) -> HandleOutcome {
     };
     let keys = KeySet::from_json(&keys.to_string()).unwrap();
     let now = now_secs();
-    adapter_for(push.platform)
-        .handle(&RawPush::from(raw), &HandleContext { keys: &keys, now, audience: Some(user) })
+    adapter_for(push.platform).handle(&RawPush::from(raw), &HandleContext::v1(&keys, now, Some(user)))
 }
 
 /// A webhook receiver on loopback that records what it is sent.

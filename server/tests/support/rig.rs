@@ -34,7 +34,7 @@ use callpush_server::senders::wns::WnsSender;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{API_KEY, SECRET};
+use crate::support::{fresh_database, Db, API_KEY, SECRET};
 
 // ---------------------------------------------------------------------------------------------
 // One emulator and the sender against it.
@@ -250,8 +250,17 @@ pub struct ProviderServer {
 
 impl ProviderServer {
     pub async fn start(options: ServerOptions) -> ProviderServer {
+        ProviderServer::start_on(options, None).await
+    }
+
+    /// The server on a fresh database of `db`; `None`: a SQLite file in its directory.
+    pub async fn start_on(options: ServerOptions, db: Option<Db>) -> ProviderServer {
         let emulators = Emulators::start(TestCredentials::default()).await.expect("the emulators start");
         let dir = tempfile::tempdir().unwrap();
+        let database_url = match db {
+            Some(db) => fresh_database(db, dir.path()).await,
+            None => format!("sqlite://{}", dir.path().join("callpush.db").display()),
+        };
         let (all, _files) = emulators.providers_config(dir.path(), options.wns_flow).unwrap();
         let providers = match options.platform {
             None => all,
@@ -268,7 +277,7 @@ impl ProviderServer {
         };
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: format!("sqlite://{}", dir.path().join("callpush.db").display()),
+            database_url,
             database_connections: 8,
             data_dir: dir.path().to_owned(),
             api_keys: vec![API_KEY.into()],

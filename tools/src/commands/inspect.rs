@@ -4,6 +4,10 @@
 //! decision as one JSON object. Exits 0 whenever a decision was printed, whatever it is. The
 //! server's keys come as a JWK (`--jwk`), a JWK Set file (`--jwks`) or the server's own
 //! `GET /.well-known/callpush-keys` (`--jwks-url`).
+//!
+//! Wire v2 pushes are sealed to the installation's X25519 device key: `--device-key` gives its
+//! private JWK (inline, or `@FILE`), and then inspect decides as an installation switched to v2
+//! does, refusing unencrypted pushes as `downgraded`. The key is secret: no message prints it.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use callpush_client::adapter::{adapter_for, HandleContext};
 use callpush_client::model::{HandleOutcome, Outcome, Platform, RawPush, Rejection, RejectionKind};
-use callpush_client::wire::KeySet;
+use callpush_client::wire::{DeviceSecret, KeySet};
 use callpush_client::WireError;
 
 /// Largest push read from stdin; anything longer is refused without reading the rest.
@@ -19,6 +23,9 @@ const MAX_INPUT: u64 = 1 << 20;
 
 /// Largest key set read from a file or fetched from a server.
 const MAX_KEYS: u64 = 256 * 1024;
+
+/// Largest device key file read (`--device-key @FILE`); a private JWK is about 200 bytes.
+const MAX_DEVICE_KEY: u64 = 64 * 1024;
 
 /// How long fetching `--jwks-url` may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +50,31 @@ pub struct Args {
     /// Decide as if the server clock read this unix time (seconds); default: now.
     #[arg(long)]
     now: Option<i64>,
+    /// The installation's private X25519 device key (a JWK, or @FILE holding it): decode wire v2
+    /// pushes sealed to it, and refuse unencrypted ones as `downgraded`.
+    ///
+    /// The JWK is {"kty":"OKP","crv":"X25519","x":"…","d":"…"}. With it inspect decides as an
+    /// installation switched to wire v2 does; without it, as one that has no device key (wire
+    /// v1 only). Prefer @FILE: a key on the command line shows in process lists and shell
+    /// history. No message prints the key.
+    #[arg(long, value_name = "JWK|@FILE", value_parser = secret_arg)]
+    device_key: Option<SecretArg>,
+}
+
+/// A secret command-line value: `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretArg(String);
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg(..)")
+    }
+}
+
+/// Takes any text: the key is read in [`device_key`], whose messages never show it (clap's
+/// would quote a refused value).
+fn secret_arg(s: &str) -> Result<SecretArg, String> {
+    Ok(SecretArg(s.to_owned()))
 }
 
 /// Why the server's keys could not be had.
@@ -104,13 +136,15 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 /// Reads stdin, decides, prints.
 pub fn run(args: Args) -> Result<(), String> {
     let keys = keys(&args).map_err(|e| e.to_string())?;
+    let device_keys: Vec<DeviceSecret> =
+        args.device_key.as_ref().map(device_key).transpose()?.into_iter().collect();
     let now = args.now.unwrap_or_else(callpush_server::time::now_secs);
     let mut input = Vec::new();
     std::io::stdin()
         .take(MAX_INPUT + 1)
         .read_to_end(&mut input)
         .map_err(|e| format!("reading stdin: {e}"))?;
-    let outcome = decide(args.platform, input, &keys, now);
+    let outcome = decide(args.platform, input, &keys, &device_keys, now);
     println!("{}", serde_json::to_string(&outcome).map_err(|e| e.to_string())?);
     Ok(())
 }
@@ -138,6 +172,25 @@ fn keys(args: &Args) -> Result<KeySet, KeysError> {
         unreachable!("clap requires --jwk, --jwks or --jwks-url")
     };
     KeySet::from_json(&text).map_err(|source| KeysError::Invalid { origin, source })
+}
+
+/// The device key of `--device-key`: a private X25519 JWK, inline or `@FILE`. No message shows
+/// the key or any part of it.
+fn device_key(arg: &SecretArg) -> Result<DeviceSecret, String> {
+    let (origin, text) = match arg.0.strip_prefix('@') {
+        Some(path) => {
+            let origin = format!("--device-key @{path}");
+            let file = std::fs::File::open(path).map_err(|e| format!("{origin}: {e}"))?;
+            let mut text = String::new();
+            file.take(MAX_DEVICE_KEY + 1).read_to_string(&mut text).map_err(|e| format!("{origin}: {e}"))?;
+            if text.len() as u64 > MAX_DEVICE_KEY {
+                return Err(format!("{origin}: over {MAX_DEVICE_KEY} bytes; a private JWK is a few hundred"));
+            }
+            (origin, text)
+        }
+        None => ("--device-key".to_owned(), arg.0.clone()),
+    };
+    DeviceSecret::from_private_jwk(text.trim()).map_err(|e| format!("{origin}: {e}"))
 }
 
 /// GETs a JWK Set, at most [`MAX_KEYS`] bytes, within [`FETCH_TIMEOUT`].
@@ -179,7 +232,15 @@ fn fetch(url: &str) -> Result<String, KeysError> {
     })
 }
 
-fn decide(platform: Platform, input: Vec<u8>, keys: &KeySet, now: i64) -> HandleOutcome {
+/// Decides as an installation holding `device_keys` does: with a device key it has switched to
+/// wire v2 and refuses unencrypted pushes; without one it takes wire v1 pushes only.
+fn decide(
+    platform: Platform,
+    input: Vec<u8>,
+    keys: &KeySet,
+    device_keys: &[DeviceSecret],
+    now: i64,
+) -> HandleOutcome {
     let adapter = adapter_for(platform);
     let refuse = |message: String| HandleOutcome {
         outcome: Outcome::Rejected,
@@ -191,7 +252,11 @@ fn decide(platform: Platform, input: Vec<u8>, keys: &KeySet, now: i64) -> Handle
         return refuse(format!("the push is over {MAX_INPUT} bytes; no platform delivers that"));
     }
     match String::from_utf8(input) {
-        Ok(text) => adapter.handle(&RawPush::Text(text), &HandleContext { keys, now, audience: None }),
+        Ok(text) => {
+            let ctx =
+                HandleContext { keys, now, audience: None, device_keys, accepts_v1: device_keys.is_empty() };
+            adapter.handle(&RawPush::Text(text), &ctx)
+        }
         Err(_) => refuse("the push is not UTF-8 text; platforms deliver pushes as strings".into()),
     }
 }

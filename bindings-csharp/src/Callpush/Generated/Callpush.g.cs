@@ -1252,22 +1252,30 @@ namespace Callpush
         /// </summary>
         WrongAudience = 4,
         /// <summary>
+        /// An encrypted push this installation could not decrypt.
+        /// </summary>
+        Undecryptable = 5,
+        /// <summary>
+        /// An unencrypted push after the server switched this installation to encrypted pushes.
+        /// </summary>
+        Downgraded = 6,
+        /// <summary>
         /// The system call UI was told about a call later than the platform allows
         /// (HarmonyOS: 10 s).
         /// </summary>
-        ReportTooSlow = 5,
+        ReportTooSlow = 7,
         /// <summary>
         /// The system call UI refused a report.
         /// </summary>
-        ReportFailed = 6,
+        ReportFailed = 8,
         /// <summary>
         /// A background call to the registrar failed.
         /// </summary>
-        Registrar = 7,
+        Registrar = 9,
         /// <summary>
         /// The data directory could not be read or written.
         /// </summary>
-        Storage = 8,
+        Storage = 10,
     }
 
     /// <summary>
@@ -1542,6 +1550,15 @@ namespace Callpush
         /// The push is signed correctly but addressed to another user than this device's.
         /// </summary>
         WrongAudience = 4,
+        /// <summary>
+        /// The push is encrypted (wire v2) and this device cannot open it: another algorithm, a
+        /// key it does not hold, or a ciphertext tampered with or cut short.
+        /// </summary>
+        Undecryptable = 5,
+        /// <summary>
+        /// The push is not encrypted, but the server has switched this installation to wire v2.
+        /// </summary>
+        Downgraded = 6,
     }
 
     /// <summary>
@@ -2150,19 +2167,20 @@ namespace Callpush
     }
 
     /// <summary>
-    /// A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
+    /// A public key in JWK form (RFC 7517 / RFC 8037): the server's Ed25519 signing keys, and the
+    /// X25519 device keys installations register for wire v2.
     ///
     /// Plain data; `wire::KeySet` turns JWKs into keys that can verify.
     /// </summary>
     public sealed class Jwk : IEquatable<Jwk>
     {
         /// <summary>
-        /// Key type; `OKP` for Ed25519.
+        /// Key type; `OKP`.
         /// </summary>
         public string Kty { get; }
 
         /// <summary>
-        /// Curve; `Ed25519`.
+        /// Curve; `Ed25519` (signing keys) or `X25519` (device keys).
         /// </summary>
         public string Crv { get; }
 
@@ -2177,12 +2195,12 @@ namespace Callpush
         public string Kid { get; }
 
         /// <summary>
-        /// Algorithm the key is for, if stated; `EdDSA`.
+        /// Algorithm the key is for, if stated; `EdDSA` or `ECDH-ES`.
         /// </summary>
         public string Alg { get; }
 
         /// <summary>
-        /// Intended use, if stated; `sig`.
+        /// Intended use, if stated; `sig` or `enc`.
         /// </summary>
         public string Use { get; }
 
@@ -2369,8 +2387,14 @@ namespace Callpush
         /// </summary>
         public bool VerificationPending { get; }
 
+        /// <summary>
+        /// Wire v2: the id of the device key the server encrypts this installation's pushes to.
+        /// From then on a push that is not encrypted is refused (`downgraded`). `None`: wire v1.
+        /// </summary>
+        public string DeviceKeyId { get; }
+
         /// <summary>Creates one from its fields, in declaration order.</summary>
-        public Registration(string installationId, Platform platform, string token, uint ttlSeconds, ApnsEnvironment? apnsEnvironment, string appId, string apnsAlertToken, long expiresAt, long serverTime, IReadOnlyList<Jwk> signingKeys, string userId, bool verificationPending)
+        public Registration(string installationId, Platform platform, string token, uint ttlSeconds, ApnsEnvironment? apnsEnvironment, string appId, string apnsAlertToken, long expiresAt, long serverTime, IReadOnlyList<Jwk> signingKeys, string userId, bool verificationPending, string deviceKeyId)
         {
             InstallationId = installationId;
             Platform = platform;
@@ -2384,6 +2408,7 @@ namespace Callpush
             SigningKeys = signingKeys;
             UserId = userId;
             VerificationPending = verificationPending;
+            DeviceKeyId = deviceKeyId;
         }
 
         /// <summary>Whether <paramref name="other"/> holds the same values.</summary>
@@ -2402,7 +2427,8 @@ namespace Callpush
                 && EqualityComparer<long>.Default.Equals(ServerTime, other.ServerTime)
                 && UniffiEquality.Lists(SigningKeys, other.SigningKeys)
                 && EqualityComparer<string>.Default.Equals(UserId, other.UserId)
-                && EqualityComparer<bool>.Default.Equals(VerificationPending, other.VerificationPending);
+                && EqualityComparer<bool>.Default.Equals(VerificationPending, other.VerificationPending)
+                && EqualityComparer<string>.Default.Equals(DeviceKeyId, other.DeviceKeyId);
         }
 
         /// <inheritdoc/>
@@ -2429,6 +2455,7 @@ namespace Callpush
                 hash = hash * 31 + UniffiEquality.HashCount(SigningKeys);
                 hash = hash * 31 + UniffiEquality.Hash(UserId);
                 hash = hash * 31 + UniffiEquality.Hash(VerificationPending);
+                hash = hash * 31 + UniffiEquality.Hash(DeviceKeyId);
                 return hash;
             }
         }
@@ -3262,17 +3289,21 @@ namespace Callpush
         /// Decides what `raw` means on `platform` with the given trusted keys at server time `now`,
         /// without a client: the `callpush-dev inspect` command as a function, for debugging payloads
         /// and for running the shared test vectors in every binding.
+        ///
+        /// `device_key_json`, a private X25519 JWK, decodes wire v2 pushes sealed to it; with it the
+        /// installation counts as switched to v2, so an unencrypted push is refused as `downgraded`.
         /// </summary>
         /// <exception cref="CallpushException">When the call fails; see its subclasses.</exception>
-        public static HandleOutcome InspectPush(Platform platform, string raw, string keysJson, long now)
+        public static HandleOutcome InspectPush(Platform platform, string raw, string keysJson, long now, string deviceKeyJson = null)
         {
             UniffiInit.Ensure();
             var uniffiArg0 = UniffiConverters.LowerTypePlatform(platform, "platform");
             var uniffiArg1 = UniffiConverters.LowerString(raw, "raw");
             var uniffiArg2 = UniffiConverters.LowerString(keysJson, "keysJson");
             var uniffiArg3 = UniffiConverters.LowerI64(now, "now");
+            var uniffiArg4 = UniffiConverters.LowerOptionalString(deviceKeyJson, "deviceKeyJson");
             var uniffiStatus = new UniffiRustCallStatus();
-            var uniffiResult = UniffiNative.uniffi_callpush_client_fn_func_inspect_push(uniffiArg0, uniffiArg1, uniffiArg2, uniffiArg3, ref uniffiStatus);
+            var uniffiResult = UniffiNative.uniffi_callpush_client_fn_func_inspect_push(uniffiArg0, uniffiArg1, uniffiArg2, uniffiArg3, uniffiArg4, ref uniffiStatus);
             UniffiCalls.Check(ref uniffiStatus, UniffiConverters.LiftErrorTypeCallpushError);
             return UniffiConverters.LiftTypeHandleOutcome(uniffiResult);
         }
@@ -4276,12 +4307,16 @@ namespace Callpush
                 case 5:
                     return ErrorKind.WrongAudience;
                 case 6:
-                    return ErrorKind.ReportTooSlow;
+                    return ErrorKind.Undecryptable;
                 case 7:
-                    return ErrorKind.ReportFailed;
+                    return ErrorKind.Downgraded;
                 case 8:
-                    return ErrorKind.Registrar;
+                    return ErrorKind.ReportTooSlow;
                 case 9:
+                    return ErrorKind.ReportFailed;
+                case 10:
+                    return ErrorKind.Registrar;
+                case 11:
                     return ErrorKind.Storage;
                 default:
                     throw new UniffiInternalException("invalid ErrorKind variant " + variant);
@@ -4676,7 +4711,7 @@ namespace Callpush
 
         internal static Registration ReadTypeRegistration(UniffiReader r)
         {
-            return new Registration(r.ReadString(), ReadTypePlatform(r), r.ReadString(), r.ReadU32(), ReadOptionalTypeApnsEnvironment(r), ReadOptionalString(r), ReadOptionalString(r), r.ReadI64(), r.ReadI64(), ReadSequenceTypeJwk(r), ReadOptionalString(r), r.ReadBool());
+            return new Registration(r.ReadString(), ReadTypePlatform(r), r.ReadString(), r.ReadU32(), ReadOptionalTypeApnsEnvironment(r), ReadOptionalString(r), ReadOptionalString(r), r.ReadI64(), r.ReadI64(), ReadSequenceTypeJwk(r), ReadOptionalString(r), r.ReadBool(), ReadOptionalString(r));
         }
 
         internal static Registration LiftTypeRegistration(RustBuffer v)
@@ -4704,6 +4739,7 @@ namespace Callpush
             WriteSequenceTypeJwk(w, v.SigningKeys);
             WriteOptionalString(w, v.UserId);
             w.WriteBool(v.VerificationPending);
+            WriteOptionalString(w, v.DeviceKeyId);
         }
 
         internal static RustBuffer LowerTypeRegistration(Registration v, string what)
@@ -4742,6 +4778,10 @@ namespace Callpush
                     return RejectionKind.UnsupportedVersion;
                 case 5:
                     return RejectionKind.WrongAudience;
+                case 6:
+                    return RejectionKind.Undecryptable;
+                case 7:
+                    return RejectionKind.Downgraded;
                 default:
                     throw new UniffiInternalException("invalid RejectionKind variant " + variant);
             }
@@ -4857,7 +4897,7 @@ namespace Callpush
                     return new UniffiInternalException("the native library callpush speaks uniffi contract " + version + ", these bindings 30");
                 }
                 if (UniffiNative.uniffi_callpush_client_checksum_constructor_client_new() != 15985) return Mismatch("uniffi_callpush_client_checksum_constructor_client_new");
-                if (UniffiNative.uniffi_callpush_client_checksum_func_inspect_push() != 31346) return Mismatch("uniffi_callpush_client_checksum_func_inspect_push");
+                if (UniffiNative.uniffi_callpush_client_checksum_func_inspect_push() != 24481) return Mismatch("uniffi_callpush_client_checksum_func_inspect_push");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_accesstokenprovider_access_token() != 33928) return Mismatch("uniffi_callpush_client_checksum_method_accesstokenprovider_access_token");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_calllistener_on_event() != 43547) return Mismatch("uniffi_callpush_client_checksum_method_calllistener_on_event");
                 if (UniffiNative.uniffi_callpush_client_checksum_method_client_answer() != 9158) return Mismatch("uniffi_callpush_client_checksum_method_client_answer");
@@ -5221,7 +5261,7 @@ namespace Callpush
         internal static extern void uniffi_callpush_client_fn_method_systemcallui_report_call_state(ulong Ptr, RustBuffer Call, ref UniffiRustCallStatus uniffiStatus);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern RustBuffer uniffi_callpush_client_fn_func_inspect_push(RustBuffer Platform, RustBuffer Raw, RustBuffer KeysJson, long Now, ref UniffiRustCallStatus uniffiStatus);
+        internal static extern RustBuffer uniffi_callpush_client_fn_func_inspect_push(RustBuffer Platform, RustBuffer Raw, RustBuffer KeysJson, long Now, RustBuffer DeviceKeyJson, ref UniffiRustCallStatus uniffiStatus);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern RustBuffer ffi_callpush_client_rustbuffer_alloc(ulong Size, ref UniffiRustCallStatus uniffiStatus);

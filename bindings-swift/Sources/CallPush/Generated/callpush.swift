@@ -2898,17 +2898,18 @@ public func FfiConverterTypeIncomingCall_lower(_ value: IncomingCall) -> RustBuf
 }
 
 /**
- * A public key in JWK form (RFC 7517 / RFC 8037), as the server publishes its signing keys.
+ * A public key in JWK form (RFC 7517 / RFC 8037): the server's Ed25519 signing keys, and the
+ * X25519 device keys installations register for wire v2.
  *
  * Plain data; `wire::KeySet` turns JWKs into keys that can verify.
  */
 public struct Jwk: Equatable, Hashable {
     /**
-     * Key type; `OKP` for Ed25519.
+     * Key type; `OKP`.
      */
     public var kty: String
     /**
-     * Curve; `Ed25519`.
+     * Curve; `Ed25519` (signing keys) or `X25519` (device keys).
      */
     public var crv: String
     /**
@@ -2920,11 +2921,11 @@ public struct Jwk: Equatable, Hashable {
      */
     public var kid: String?
     /**
-     * Algorithm the key is for, if stated; `EdDSA`.
+     * Algorithm the key is for, if stated; `EdDSA` or `ECDH-ES`.
      */
     public var alg: String?
     /**
-     * Intended use, if stated; `sig`.
+     * Intended use, if stated; `sig` or `enc`.
      */
     public var use: String?
 
@@ -2932,10 +2933,10 @@ public struct Jwk: Equatable, Hashable {
     // declare one manually.
     public init(
         /**
-         * Key type; `OKP` for Ed25519.
+         * Key type; `OKP`.
          */kty: String,
         /**
-         * Curve; `Ed25519`.
+         * Curve; `Ed25519` (signing keys) or `X25519` (device keys).
          */crv: String,
         /**
          * The public key, base64url without padding.
@@ -2944,10 +2945,10 @@ public struct Jwk: Equatable, Hashable {
          * Key id that pushes name in their `kid` header.
          */kid: String?,
         /**
-         * Algorithm the key is for, if stated; `EdDSA`.
+         * Algorithm the key is for, if stated; `EdDSA` or `ECDH-ES`.
          */alg: String?,
         /**
-         * Intended use, if stated; `sig`.
+         * Intended use, if stated; `sig` or `enc`.
          */use: String?) {
         self.kty = kty
         self.crv = crv
@@ -3148,6 +3149,11 @@ public struct Registration: Equatable, Hashable {
      * until the device answers the server's verify push (the client does that by itself).
      */
     public var verificationPending: Bool
+    /**
+     * Wire v2: the id of the device key the server encrypts this installation's pushes to.
+     * From then on a push that is not encrypted is refused (`downgraded`). `None`: wire v1.
+     */
+    public var deviceKeyId: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3188,7 +3194,11 @@ public struct Registration: Equatable, Hashable {
         /**
          * Another user's installation holds this push token, so this registration does not ring
          * until the device answers the server's verify push (the client does that by itself).
-         */verificationPending: Bool) {
+         */verificationPending: Bool,
+        /**
+         * Wire v2: the id of the device key the server encrypts this installation's pushes to.
+         * From then on a push that is not encrypted is refused (`downgraded`). `None`: wire v1.
+         */deviceKeyId: String?) {
         self.installationId = installationId
         self.platform = platform
         self.token = token
@@ -3201,6 +3211,7 @@ public struct Registration: Equatable, Hashable {
         self.signingKeys = signingKeys
         self.userId = userId
         self.verificationPending = verificationPending
+        self.deviceKeyId = deviceKeyId
     }
 
 }
@@ -3227,7 +3238,8 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
                 serverTime: FfiConverterInt64.read(from: &buf),
                 signingKeys: FfiConverterSequenceTypeJwk.read(from: &buf),
                 userId: FfiConverterOptionString.read(from: &buf),
-                verificationPending: FfiConverterBool.read(from: &buf)
+                verificationPending: FfiConverterBool.read(from: &buf),
+                deviceKeyId: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3244,6 +3256,7 @@ public struct FfiConverterTypeRegistration: FfiConverterRustBuffer {
         FfiConverterSequenceTypeJwk.write(value.signingKeys, into: &buf)
         FfiConverterOptionString.write(value.userId, into: &buf)
         FfiConverterBool.write(value.verificationPending, into: &buf)
+        FfiConverterOptionString.write(value.deviceKeyId, into: &buf)
     }
 }
 
@@ -4386,6 +4399,14 @@ public enum ErrorKind: Equatable, Hashable {
      */
     case wrongAudience
     /**
+     * An encrypted push this installation could not decrypt.
+     */
+    case undecryptable
+    /**
+     * An unencrypted push after the server switched this installation to encrypted pushes.
+     */
+    case downgraded
+    /**
      * The system call UI was told about a call later than the platform allows
      * (HarmonyOS: 10 s).
      */
@@ -4429,13 +4450,17 @@ public struct FfiConverterTypeErrorKind: FfiConverterRustBuffer {
 
         case 5: return .wrongAudience
 
-        case 6: return .reportTooSlow
+        case 6: return .undecryptable
 
-        case 7: return .reportFailed
+        case 7: return .downgraded
 
-        case 8: return .registrar
+        case 8: return .reportTooSlow
 
-        case 9: return .storage
+        case 9: return .reportFailed
+
+        case 10: return .registrar
+
+        case 11: return .storage
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4459,17 +4484,23 @@ public struct FfiConverterTypeErrorKind: FfiConverterRustBuffer {
         case .wrongAudience:
             writeInt(&buf, Int32(5))
 
-        case .reportTooSlow:
+        case .undecryptable:
             writeInt(&buf, Int32(6))
 
-        case .reportFailed:
+        case .downgraded:
             writeInt(&buf, Int32(7))
 
-        case .registrar:
+        case .reportTooSlow:
             writeInt(&buf, Int32(8))
 
-        case .storage:
+        case .reportFailed:
             writeInt(&buf, Int32(9))
+
+        case .registrar:
+            writeInt(&buf, Int32(10))
+
+        case .storage:
+            writeInt(&buf, Int32(11))
 
         }
     }
@@ -4956,6 +4987,15 @@ public enum RejectionKind: Equatable, Hashable {
      * The push is signed correctly but addressed to another user than this device's.
      */
     case wrongAudience
+    /**
+     * The push is encrypted (wire v2) and this device cannot open it: another algorithm, a
+     * key it does not hold, or a ciphertext tampered with or cut short.
+     */
+    case undecryptable
+    /**
+     * The push is not encrypted, but the server has switched this installation to wire v2.
+     */
+    case downgraded
 
 }
 
@@ -4983,6 +5023,10 @@ public struct FfiConverterTypeRejectionKind: FfiConverterRustBuffer {
 
         case 5: return .wrongAudience
 
+        case 6: return .undecryptable
+
+        case 7: return .downgraded
+
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5004,6 +5048,12 @@ public struct FfiConverterTypeRejectionKind: FfiConverterRustBuffer {
 
         case .wrongAudience:
             writeInt(&buf, Int32(5))
+
+        case .undecryptable:
+            writeInt(&buf, Int32(6))
+
+        case .downgraded:
+            writeInt(&buf, Int32(7))
 
         }
     }
@@ -5589,15 +5639,19 @@ public func uniffiForeignFutureHandleCountCallpush() -> Int {
  * Decides what `raw` means on `platform` with the given trusted keys at server time `now`,
  * without a client: the `callpush-dev inspect` command as a function, for debugging payloads
  * and for running the shared test vectors in every binding.
+ *
+ * `device_key_json`, a private X25519 JWK, decodes wire v2 pushes sealed to it; with it the
+ * installation counts as switched to v2, so an unencrypted push is refused as `downgraded`.
  */
-public func inspectPush(platform: Platform, raw: String, keysJson: String, now: Int64)throws  -> HandleOutcome  {
+public func inspectPush(platform: Platform, raw: String, keysJson: String, now: Int64, deviceKeyJson: String? = nil)throws  -> HandleOutcome  {
     return try  FfiConverterTypeHandleOutcome_lift(try rustCallWithError(FfiConverterTypeCallpushError_lift) {
         uniffiCallStatus in
     uniffi_callpush_client_fn_func_inspect_push(
         FfiConverterTypePlatform_lower(platform),
         FfiConverterString.lower(raw),
         FfiConverterString.lower(keysJson),
-        FfiConverterInt64.lower(now),uniffiCallStatus
+        FfiConverterInt64.lower(now),
+        FfiConverterOptionString.lower(deviceKeyJson),uniffiCallStatus
     )
 })
 }
@@ -5617,7 +5671,7 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_callpush_client_checksum_func_inspect_push() != 31346) {
+    if (uniffi_callpush_client_checksum_func_inspect_push() != 24481) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_callpush_client_checksum_method_client_answer() != 9158) {

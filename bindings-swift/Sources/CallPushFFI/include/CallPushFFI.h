@@ -550,7 +550,7 @@ void uniffi_callpush_client_fn_method_systemcallui_report_call_state(uint64_t pt
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CALLPUSH_CLIENT_FN_FUNC_INSPECT_PUSH
 #define UNIFFI_FFIDEF_UNIFFI_CALLPUSH_CLIENT_FN_FUNC_INSPECT_PUSH
-RustBuffer uniffi_callpush_client_fn_func_inspect_push(RustBuffer platform, RustBuffer raw, RustBuffer keys_json, int64_t now, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_callpush_client_fn_func_inspect_push(RustBuffer platform, RustBuffer raw, RustBuffer keys_json, int64_t now, RustBuffer device_key_json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_CALLPUSH_CLIENT_RUSTBUFFER_ALLOC

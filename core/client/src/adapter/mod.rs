@@ -16,10 +16,11 @@ use crate::model::{
     ApnsEnvironment, HandleOutcome, IncomingCall, InstallationRequest, Outcome, Platform, PushEvent, RawPush,
     RegisterOptions, Registration, Rejection, RejectionKind, SystemReport, Verification,
 };
-use crate::wire::{open_envelope, Jws, KeySet};
+use crate::wire::{is_jwe, open_envelope, open_sealed, DeviceSecret, Jws, KeySet};
 use callpush_proto::registration;
 
-/// What `handle` needs besides the push: the trusted keys, the time, and who this device is.
+/// What `handle` needs besides the push: the trusted keys, the time, who this device is, and
+/// the keys encrypted pushes are sealed to.
 #[derive(Debug, Clone, Copy)]
 pub struct HandleContext<'a> {
     /// The server keys pushes must be signed with.
@@ -29,6 +30,18 @@ pub struct HandleContext<'a> {
     /// The identity this device registered under; a push for anyone else is refused.
     /// `None` skips the check (the `inspect` command knows no identity).
     pub audience: Option<&'a str>,
+    /// The installation's device keys (wire v2), newest first; empty when it has none.
+    pub device_keys: &'a [DeviceSecret],
+    /// Whether an unencrypted (wire v1) push is accepted: until the server has switched the
+    /// installation to v2. After that a v1 push is refused as `downgraded`.
+    pub accepts_v1: bool,
+}
+
+impl<'a> HandleContext<'a> {
+    /// A context for wire v1 pushes only: no device key.
+    pub fn v1(keys: &'a KeySet, now: i64, audience: Option<&'a str>) -> Self {
+        HandleContext { keys, now, audience, device_keys: &[], accepts_v1: true }
+    }
 }
 
 /// Register, handle and unregister call pushes for one provider.
@@ -105,11 +118,28 @@ fn decide(platform: Platform, push: &RawPush, ctx: &HandleContext<'_>) -> Decide
         Ok(None) => return (Outcome::Ignore, None, None, None),
         Err(rejection) => return rejected(None, rejection),
     };
-    let jws = match Jws::decode(&opened.jws) {
+    // Wire v2: the JWS travels encrypted to this installation's key.
+    let sealed = is_jwe(&opened.jws);
+    let token = if sealed {
+        match open_sealed(&opened.jws, ctx.device_keys) {
+            Ok(jws) => jws,
+            Err(rejection) => return rejected(None, rejection),
+        }
+    } else {
+        opened.jws
+    };
+    let jws = match Jws::decode(&token) {
         Ok(jws) => jws,
         Err(rejection) => return rejected(None, rejection),
     };
     let call_of = |invite| IncomingCall::from_invite(invite, opened.system_call_id.clone());
+    if !sealed && !ctx.accepts_v1 {
+        let rejection = Rejection::new(
+            RejectionKind::Downgraded,
+            "the push is not encrypted, and the server encrypts every push to this installation",
+        );
+        return rejected(jws.claims().ok().map(call_of), rejection);
+    }
     if let Err(rejection) = jws.verify(ctx.keys) {
         // Shown to help debugging, never acted on: these claims are not authentic.
         return rejected(jws.claims().ok().map(call_of), rejection);

@@ -86,6 +86,9 @@ impl Registrar for InMemoryRegistrar {
             signing_keys: self.signing_keys.clone(),
             user_id: None,
             verification_pending: false,
+            device_key_id: request.device_key.as_ref().and_then(|jwk| {
+                callpush_proto::wire::DeviceKey::from_jwk(jwk).ok().map(|key| key.kid().to_owned())
+            }),
         };
         self.lock().insert(request.installation_id.clone(), registration.clone());
         Ok(registration)

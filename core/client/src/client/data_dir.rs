@@ -4,6 +4,8 @@
 //! - `lease.json`: the registration lease, the server's keys and the clock offset. Written whole
 //!   to a temporary file, synced, then renamed over the old one, so a crash leaves either the
 //!   old lease or the new one, never a torn file.
+//! - `device-keys.json`: the installation's X25519 secrets for wire v2 (see `device_keys`),
+//!   written like the lease and readable by the app only.
 //! - `seen-calls.log`: one line per call id seen (`<forget after> <call id>`), appended when a
 //!   call first rings. An append costs microseconds, so `handle_push` stays fast, and a process
 //!   crash keeps everything already written. Compacted on load.
@@ -19,6 +21,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::device_keys::{DeviceKeys, StoredDeviceKeys};
 use crate::error::Error;
 use crate::ids::{CALL_ID, INSTALLATION_ID};
 use crate::model::{ApnsEnvironment, Registration};
@@ -26,6 +29,7 @@ use crate::model::{ApnsEnvironment, Registration};
 const INSTALLATION_ID_FILE: &str = "installation-id";
 const LEASE_FILE: &str = "lease.json";
 const SEEN_FILE: &str = "seen-calls.log";
+const DEVICE_KEYS_FILE: &str = "device-keys.json";
 /// The lease format; a file of another version is treated as absent.
 const LEASE_VERSION: u32 = 1;
 /// Compact the seen-calls log on load once it holds this many more lines than live entries.
@@ -119,6 +123,31 @@ impl DataDir {
         write_atomically(&self.dir.join(LEASE_FILE), &json)
     }
 
+    /// The device keys; `Err` carries a message when the file existed but was unusable.
+    pub(crate) fn load_device_keys(&self) -> Result<DeviceKeys, String> {
+        let path = self.dir.join(DEVICE_KEYS_FILE);
+        match fs::read(&path) {
+            Ok(text) => match serde_json::from_slice::<StoredDeviceKeys>(&text) {
+                Ok(stored) => Ok(DeviceKeys::from_stored(&stored)),
+                Err(e) => {
+                    let _ = fs::remove_file(&path);
+                    Err(format!(
+                        "{} was corrupt ({e}); encrypted pushes sealed to its keys cannot ring",
+                        path.display()
+                    ))
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DeviceKeys::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Persists the device keys atomically, in a file only the app can read.
+    pub(crate) fn save_device_keys(&self, keys: &DeviceKeys) -> Result<(), Error> {
+        let json = serde_json::to_vec(&keys.stored()).map_err(|e| Error::Storage(e.to_string()))?;
+        write_atomically(&self.dir.join(DEVICE_KEYS_FILE), &json)
+    }
+
     /// Forgets the lease (after unregistering).
     pub(crate) fn clear_lease(&self) -> Result<(), Error> {
         let path = self.dir.join(LEASE_FILE);
@@ -187,7 +216,12 @@ fn parse_seen(line: &str) -> Option<(&str, i64)> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
+        // Owner-only: the lease names the user and the token, the key file holds secrets.
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -218,6 +252,14 @@ fn new_installation_id() -> Result<String, Error> {
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+}
+
+/// 32 random bytes for a device key's secret.
+pub(crate) fn random_key() -> Result<[u8; 32], Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Storage(format!("no randomness for a device key: {e}")))?;
+    Ok(bytes)
 }
 
 /// A random number for jitter.

@@ -225,6 +225,10 @@ pub enum ErrorKind {
     UnsupportedVersion,
     /// A push was addressed to another user.
     WrongAudience,
+    /// An encrypted push this installation could not decrypt.
+    Undecryptable,
+    /// An unencrypted push after the server switched this installation to encrypted pushes.
+    Downgraded,
     /// The system call UI was told about a call later than the platform allows
     /// (HarmonyOS: 10 s).
     ReportTooSlow,
@@ -245,6 +249,8 @@ impl From<crate::model::RejectionKind> for ErrorKind {
             R::Malformed => ErrorKind::Malformed,
             R::UnsupportedVersion => ErrorKind::UnsupportedVersion,
             R::WrongAudience => ErrorKind::WrongAudience,
+            R::Undecryptable => ErrorKind::Undecryptable,
+            R::Downgraded => ErrorKind::Downgraded,
         }
     }
 }

@@ -38,6 +38,7 @@ fn registration(answer: InstallationResponse, request: &InstallationRequest) -> 
         signing_keys: answer.signing_keys,
         user_id: Some(answer.user_id),
         verification_pending: answer.verification == Some(VerificationState::Pending),
+        device_key_id: answer.device_key_id,
     }
 }
 
@@ -51,6 +52,7 @@ fn installation_body(request: &InstallationRequest) -> InstallationBody {
         apns_environment: request.apns_environment,
         app_id: request.app_id.clone(),
         alert_token: request.apns_alert_token.clone(),
+        device_key: request.device_key.clone(),
     }
 }
 
@@ -326,6 +328,7 @@ mod tests {
             apns_environment: None,
             app_id: None,
             apns_alert_token: None,
+            device_key: None,
         };
         let answer = InstallationResponse {
             installation_id: "i".into(),
@@ -335,6 +338,7 @@ mod tests {
             signing_keys: Vec::new(),
             alert_token: None,
             verification: None,
+            device_key_id: None,
         };
         let lease = registration(answer, &request);
         assert_eq!((lease.expires_at, lease.server_time), (1_767_312_000, 1_767_225_600));

@@ -10,6 +10,7 @@ mod background;
 mod calls;
 mod config;
 mod data_dir;
+mod device_keys;
 mod host;
 mod http_registrar;
 mod policy;
@@ -33,17 +34,21 @@ pub use host::{
 pub use reqwest_http::{reqwest_http_client, ReqwestHttpClient};
 
 use self::calls::{CallBook, Duplicate, REMEMBER_AFTER_DEADLINE};
-use self::data_dir::{random_u64, DataDir, Lease};
+use self::data_dir::{random_key, random_u64, DataDir, Lease};
+use self::device_keys::DeviceKeys;
 use self::http_registrar::{ActionError, CallAction, HttpRegistrar};
 use self::policy::{Refresh, RetryPolicy};
-use crate::adapter::{ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, WnsAdapter};
+use crate::adapter::{
+    ApnsAdapter, FcmAdapter, HandleContext, HarmonyAdapter, PushAdapter, Registrar, WnsAdapter,
+};
 use crate::error::Error;
 use crate::ids::CALL_ID;
 use crate::model::{
     ApnsEnvironment, Call, CallDirection, CallState, CancelReason, EndReason, HandleOutcome, IncomingCall,
-    Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport, DEFAULT_TTL_SECONDS,
+    InstallationRequest, Jwk, Outcome, Platform, RawPush, RegisterOptions, Registration, SystemReport,
+    DEFAULT_TTL_SECONDS,
 };
-use crate::wire::{missed_call_message_id, KeySet};
+use crate::wire::{missed_call_message_id, DeviceSecret, KeySet};
 
 /// The options that renew `lease` as it was registered: same lease length, APNs environment,
 /// app id and alert token.
@@ -85,6 +90,9 @@ struct Inner {
 struct State {
     lease: Option<Lease>,
     keys: KeySet,
+    /// Wire v2 keys, and their secrets decoded once for `handle`.
+    device_keys: DeviceKeys,
+    device_secrets: Vec<DeviceSecret>,
     book: CallBook,
     lapse_reported: bool,
     watching: HashSet<String>,
@@ -153,7 +161,11 @@ impl Client {
         let mut state = self.inner.lock();
         state.lease = None;
         state.keys = self.inner.pinned_keys.clone().unwrap_or_default();
+        state.device_keys.clear();
+        state.device_secrets.clear();
+        let device_keys = state.device_keys.clone();
         drop(state);
+        self.inner.data_dir.save_device_keys(&device_keys)?;
         self.inner.data_dir.clear_lease()
     }
 
@@ -330,6 +342,10 @@ impl Client {
         let offset = lease.as_ref().map_or(0, |l| l.clock_offset);
         let (seen, seen_problem) = data_dir.load_seen(clock.now_millis() / 1000 + offset);
         problems.extend(seen_problem);
+        let device_keys = data_dir.load_device_keys().unwrap_or_else(|problem| {
+            problems.push(problem);
+            DeviceKeys::default()
+        });
         let leased_keys = lease.as_ref().and_then(|l| KeySet::from_jwks(&l.registration.signing_keys).ok());
         let keys = pinned_keys.clone().or(leased_keys).unwrap_or_default();
         let adapter: Box<dyn PushAdapter> = match config.platform {
@@ -354,6 +370,8 @@ impl Client {
             state: Mutex::new(State {
                 lease,
                 keys,
+                device_secrets: device_keys.secrets(),
+                device_keys,
                 book: CallBook::with_seen(seen),
                 lapse_reported: false,
                 watching: HashSet::new(),
@@ -423,8 +441,29 @@ impl Inner {
     }
 
     async fn register(&self, token: &str, opts: &RegisterOptions) -> Result<Registration, Error> {
+        let device_key = self.device_key_for_registration()?;
+        let put = |opts: &RegisterOptions| {
+            let request = self
+                .adapter
+                .installation(token, opts)
+                .map(|request| InstallationRequest { device_key: Some(device_key.clone()), ..request });
+            async move {
+                let request = request?;
+                match self.registrar.put_installation(&request).await {
+                    // A server from before wire v2 refuses the field it does not know; it
+                    // sends v1 pushes, which this installation then keeps accepting.
+                    Err(Error::Registrar { status: 400, message, .. })
+                        if message.contains("unknown field `device_key`") =>
+                    {
+                        let request = InstallationRequest { device_key: None, ..request };
+                        self.registrar.put_installation(&request).await
+                    }
+                    other => other,
+                }
+            }
+        };
         let before = self.clock.now_millis();
-        let registration = match self.adapter.register(&self.registrar, token, opts).await {
+        let registration = match put(opts).await {
             // Servers before per-user installation ids answer this when the id is another user's
             // (this data directory served someone else who never unregistered): start afresh
             // under a new id. Current servers scope ids per user and never do.
@@ -432,10 +471,11 @@ impl Inner {
                 let fresh = self.data_dir.replace_installation_id()?;
                 *self.installation_id.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
                 let opts = RegisterOptions { installation_id: fresh, ..opts.clone() };
-                self.adapter.register(&self.registrar, token, &opts).await?
+                put(&opts).await?
             }
             other => other?,
         };
+        self.confirm_device_key(registration.device_key_id.as_deref())?;
         let after = self.clock.now_millis();
         let keys = KeySet::from_jwks(&registration.signing_keys)?;
         let lease = Lease {
@@ -461,6 +501,30 @@ impl Inner {
         Ok(registration)
     }
 
+    /// The public device key a registration sends: the pending one, made and persisted first
+    /// when there is none, so a push sealed to it opens even before the answer arrives.
+    fn device_key_for_registration(&self) -> Result<Jwk, Error> {
+        let mut state = self.lock();
+        let fresh = random_key()?;
+        let (key, made) = state.device_keys.for_registration(|| fresh);
+        let jwk = key.public().jwk();
+        if made {
+            state.device_secrets = state.device_keys.secrets();
+            self.data_dir.save_device_keys(&state.device_keys)?;
+        }
+        Ok(jwk)
+    }
+
+    /// Records that the server encrypts to the key `kid` (`None`: it speaks wire v1 only).
+    fn confirm_device_key(&self, kid: Option<&str>) -> Result<(), Error> {
+        let mut state = self.lock();
+        if state.device_keys.confirm(kid) {
+            state.device_secrets = state.device_keys.secrets();
+            self.data_dir.save_device_keys(&state.device_keys)?;
+        }
+        Ok(())
+    }
+
     fn audience<'a>(&'a self, state: &'a State) -> Option<&'a str> {
         self.configured_user
             .as_deref()
@@ -473,7 +537,14 @@ impl Inner {
         let (mut decision, verify) = {
             let state = self.lock();
             let now = self.server_now_with(state.lease.as_ref());
-            let ctx = HandleContext { keys: &state.keys, now, audience: self.audience(&state) };
+            let ctx = HandleContext {
+                keys: &state.keys,
+                now,
+                audience: self.audience(&state),
+                device_keys: &state.device_secrets,
+                // Once the server confirmed a device key it encrypts every push: no downgrade.
+                accepts_v1: state.lease.as_ref().is_none_or(|l| l.registration.device_key_id.is_none()),
+            };
             let decided = self.adapter.decide(&raw, &ctx);
             (decided.outcome, decided.verify)
         };

@@ -16,7 +16,9 @@ use callpush_client::client::{
     Environment, HttpClient, HttpError, HttpRequest, HttpResponse, IncomingCallError, SystemCallUi,
 };
 use callpush_client::model::{Call, Caller, CancelReason, Invite, Platform, PushEvent};
-use callpush_client::wire::{encode_push, harmony_delivery, CallSigner, ProviderPayload};
+use callpush_client::wire::{
+    encode_push, encode_sealed_push, harmony_delivery, CallSigner, DeviceKey, ProviderPayload, SealRandomness,
+};
 use serde_json::Value;
 
 /// Device time at the start of every test: 2026-01-01T00:00:00Z.
@@ -74,6 +76,9 @@ pub struct FakeRegistrar {
     /// Answer as servers did before instants were milliseconds: `expires_at` and `server_time`
     /// in unix seconds, no `view`.
     pub seconds: AtomicBool,
+    /// Speak wire v2: answer a registered device key's id and seal every push to the key of
+    /// the callee's installation. Off: a server that ignores device keys (wire v1 only).
+    pub encrypts: AtomicBool,
 }
 
 impl FakeRegistrar {
@@ -92,6 +97,7 @@ impl FakeRegistrar {
             faults: Mutex::default(),
             drop_next: AtomicUsize::new(0),
             seconds: AtomicBool::new(false),
+            encrypts: AtomicBool::new(false),
         })
     }
 
@@ -101,7 +107,12 @@ impl FakeRegistrar {
 
     /// Answers the next request with `status` and an error body.
     pub fn fail_next(&self, status: u16, code: &str) {
-        self.faults.lock().unwrap().push_back((status, error(code, &format!("injected {status}"))));
+        self.fail_next_saying(status, code, &format!("injected {status}"));
+    }
+
+    /// Answers the next request with `status` and an error body saying `message`.
+    pub fn fail_next_saying(&self, status: u16, code: &str, message: &str) {
+        self.faults.lock().unwrap().push_back((status, error(code, message)));
     }
 
     /// Signs with a new key from now on, publishing both.
@@ -188,10 +199,32 @@ impl FakeRegistrar {
         self.push(platform, invite(call_id, to, now, now + 30, PushEvent::Cancel, Some(reason)))
     }
 
-    /// Any invite, signed with the current key and wrapped as the platform delivers it.
+    /// Any invite, signed with the current key and wrapped as the platform delivers it; when
+    /// the fake [`encrypts`](Self::encrypts), sealed to the device key the callee registered last.
     pub fn push(&self, platform: Platform, invite: Invite) -> String {
-        let payload = encode_push(platform, &invite, &self.signer.lock().unwrap()).unwrap();
-        delivered(payload)
+        match self.device_key_of(&invite.aud).filter(|_| self.encrypts.load(SeqCst)) {
+            Some(key) => self.sealed_push(platform, invite, &key),
+            None => delivered(encode_push(platform, &invite, &self.signer.lock().unwrap()).unwrap()),
+        }
+    }
+
+    /// Any invite sealed to `key` (wire v2), whatever the fake speaks.
+    pub fn sealed_push(&self, platform: Platform, invite: Invite, key: &DeviceKey) -> String {
+        let randomness = SealRandomness { ephemeral: [0x42; 32], iv: [0x24; 12] };
+        delivered(
+            encode_sealed_push(platform, &invite, &self.signer.lock().unwrap(), key, &randomness).unwrap(),
+        )
+    }
+
+    /// The device key `user` registered last, if any.
+    pub fn device_key_of(&self, user: &str) -> Option<DeviceKey> {
+        let last = self
+            .requests("PUT", "/v1/installations/")
+            .into_iter()
+            .rev()
+            .find(|r| r.user.as_deref() == Some(user))?;
+        let jwk = serde_json::from_value(last.body.get("device_key")?.clone()).ok()?;
+        DeviceKey::from_jwk(&jwk).ok()
     }
 
     async fn route(&self, request: HttpRequest) -> HttpResponse {
@@ -225,6 +258,11 @@ impl FakeRegistrar {
                 let body: InstallationBody = serde_json::from_value(body).unwrap();
                 let ttl = i64::from(body.ttl_seconds.unwrap());
                 let alert_token = body.alert_token.clone();
+                let device_key_id = body
+                    .device_key
+                    .as_ref()
+                    .filter(|_| self.encrypts.load(SeqCst))
+                    .map(|jwk| DeviceKey::from_jwk(jwk).unwrap().kid().to_owned());
                 self.installations.lock().unwrap().insert((*id).to_owned(), (user.clone(), body));
                 let now = self.server_now();
                 let lease = InstallationResponse {
@@ -235,6 +273,7 @@ impl FakeRegistrar {
                     signing_keys: self.published.lock().unwrap().clone(),
                     alert_token,
                     verification: None,
+                    device_key_id,
                 };
                 respond(200, &lease)
             }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::jwe::{self, DeviceKey, SealRandomness};
 use super::jws::{self, MAX_JWS_LEN};
 use super::keys::CallSigner;
 use crate::error::WireError;
@@ -97,22 +98,101 @@ pub fn encode_push(
         if size <= limit {
             return Ok(payload);
         }
-        let Some(name) = invite.from.name.as_mut() else {
+        // Base64 grows the claims by 4/3; cut at least that much.
+        if !shorten_name(&mut invite, (size - limit) * 3 / 4 + 1) {
             return Err(WireError::PayloadTooLarge { platform, size, limit });
-        };
-        // Base64 grows the claims by 4/3; cut at least that much, plus room for the ellipsis.
-        let excess = (size - limit) * 3 / 4 + 1 + '…'.len_utf8();
-        let trimmed = name.trim_end_matches('…');
-        if excess >= trimmed.len() {
-            invite.from.name = None;
-        } else {
-            let mut cut = trimmed.len() - excess;
-            while !trimmed.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            *name = format!("{}…", &trimmed[..cut]);
         }
     }
+}
+
+/// Shortens the caller name of `invite` by at least `excess` bytes of its claims, ending it
+/// with `…`, or drops it when that leaves nothing. `false` when there is no name to shorten.
+fn shorten_name(invite: &mut Invite, excess: usize) -> bool {
+    let Some(name) = invite.from.name.as_mut() else {
+        return false;
+    };
+    // Room for the ellipsis too.
+    let excess = excess + '…'.len_utf8();
+    let trimmed = name.trim_end_matches('…');
+    if excess >= trimmed.len() {
+        invite.from.name = None;
+    } else {
+        let mut cut = trimmed.len() - excess;
+        while !trimmed.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        *name = format!("{}…", &trimmed[..cut]);
+    }
+    true
+}
+
+/// Signs `invite` for sealing to a device of `platform` (wire v2): padded with a `pad` claim
+/// so that, sealed by [`seal_for`], it fills the provider's limit exactly as every other sealed
+/// push of that platform does; the provider learns nothing from its size. The caller name is
+/// shortened as [`encode_push`] does when app data leaves too little room. One signature
+/// serves every device of the callee on `platform`: only the sealing is per device.
+pub fn sign_for_sealing(
+    platform: Platform,
+    invite: &Invite,
+    signer: &CallSigner,
+) -> Result<String, WireError> {
+    let claims_len = sealed_claims_len(platform, signer);
+    let mut invite = invite.clone();
+    loop {
+        if let Some(jws) = jws::sign_invite_padded(&invite, signer, claims_len) {
+            return Ok(jws);
+        }
+        let unpadded = serde_json::to_vec(&invite).map_or(usize::MAX, |c| c.len()) + jws::PAD_CLAIM.len() + 6;
+        // JSON escaping may double a character's bytes; cutting the name's bytes by the
+        // excess cuts the claims by at least as much.
+        if !shorten_name(&mut invite, unpadded - claims_len) {
+            let size = platform.payload_limit() + unpadded - claims_len;
+            return Err(WireError::PayloadTooLarge { platform, size, limit: platform.payload_limit() });
+        }
+    }
+}
+
+/// Signs a verify push for sealing, padded as [`sign_for_sealing`] pads call pushes, so the
+/// provider cannot tell it from a ring either. A few hundred bytes of claims always fit.
+pub fn sign_verification_for_sealing(
+    platform: Platform,
+    verification: &Verification,
+    signer: &CallSigner,
+) -> String {
+    let claims_len = sealed_claims_len(platform, signer);
+    jws::sign_verification_padded(verification, signer, claims_len)
+        .unwrap_or_else(|| jws::sign_verification(verification, signer))
+}
+
+/// Encrypts a JWS from [`sign_for_sealing`] to one device and wraps it for `platform`.
+pub fn seal_for(
+    platform: Platform,
+    jws: &str,
+    to: &DeviceKey,
+    randomness: &SealRandomness,
+) -> ProviderPayload {
+    wrap(platform, jwe::seal(jws, to, randomness))
+}
+
+/// [`sign_for_sealing`] and [`seal_for`] in one: a wire v2 push for one device.
+pub fn encode_sealed_push(
+    platform: Platform,
+    invite: &Invite,
+    signer: &CallSigner,
+    to: &DeviceKey,
+    randomness: &SealRandomness,
+) -> Result<ProviderPayload, WireError> {
+    Ok(seal_for(platform, &sign_for_sealing(platform, invite, signer)?, to, randomness))
+}
+
+/// The claims length of every sealed push of `platform` under `signer`: the largest whose
+/// sealed and wrapped push fits the provider's limit.
+fn sealed_claims_len(platform: Platform, signer: &CallSigner) -> usize {
+    // Everything but the ciphertext is base64url, which no envelope escapes, so the wrapped
+    // size grows by exactly the ciphertext's encoded length.
+    let frame = wrap(platform, "x".repeat(jwe::sealed_len(0))).size();
+    let room = platform.payload_limit().saturating_sub(frame);
+    jws::padded_claims_len(signer.kid(), room * 3 / 4)
 }
 
 /// Signs a verify push and wraps it for `platform`. It travels as a call push does (Push Kit

@@ -55,8 +55,12 @@ struct VerifyClaims {
 
 /// Signs a verify push the way call pushes are signed (same header, same key).
 pub fn sign_verification(verification: &Verification, signer: &CallSigner) -> String {
+    sign_claims(&verify_claims(verification), signer)
+}
+
+fn verify_claims(verification: &Verification) -> VerifyClaims {
     let v = verification.clone();
-    let claims = VerifyClaims {
+    VerifyClaims {
         iss: v.iss,
         aud: v.aud,
         jti: v.jti,
@@ -66,8 +70,7 @@ pub fn sign_verification(verification: &Verification, signer: &CallSigner) -> St
         evt: VERIFY_EVENT.to_owned(),
         iid: v.installation_id,
         nonce: v.nonce,
-    };
-    sign_claims(&claims, signer)
+    }
 }
 
 /// Longest nonce a verify push may carry, bytes.
@@ -117,9 +120,68 @@ fn sign_claims<T: serde::Serialize>(claims: &T, signer: &CallSigner) -> String {
     jws_with(claims, signer.kid(), |signing_input| signer.sign(signing_input))
 }
 
+/// The name of the claim that pads a push to be sealed: zeros, never read.
+pub const PAD_CLAIM: &str = "pad";
+
+/// Length of the JWS [`sign`] makes when its claims are `claims_len` bytes, under `kid`.
+fn jws_len(kid: &str, claims_len: usize) -> usize {
+    let header_len = serde_json::to_vec(&serde_json::json!({"alg": ALG_EDDSA, "kid": kid, "typ": TYP}))
+        .map_or(0, |h| h.len());
+    super::jwe::b64_len(header_len) + 1 + super::jwe::b64_len(claims_len) + 1 + super::jwe::b64_len(64)
+}
+
+/// The claims length that makes the longest JWS of at most `max_len` bytes under `kid`.
+pub(crate) fn padded_claims_len(kid: &str, max_len: usize) -> usize {
+    let fixed = jws_len(kid, 0);
+    let mut encoded = max_len.saturating_sub(fixed);
+    // No byte count encodes to 4k + 1 characters.
+    if encoded % 4 == 1 {
+        encoded -= 1;
+    }
+    encoded * 3 / 4
+}
+
+/// Signs `claims` padded to exactly `claims_len` bytes of JSON with a [`PAD_CLAIM`] of zeros,
+/// so the JWS has the same length whatever the claims say (who calls, their name's length).
+/// `None` when the claims are longer than that.
+pub(crate) fn sign_padded<T: serde::Serialize>(
+    claims: &T,
+    signer: &CallSigner,
+    claims_len: usize,
+) -> Option<String> {
+    let mut json = serde_json::to_vec(claims).ok()?;
+    let pad = claims_len.checked_sub(json.len() + PAD_CLAIM.len() + 6)?;
+    json.pop();
+    json.extend_from_slice(format!(",\"{PAD_CLAIM}\":\"").as_bytes());
+    json.resize(json.len() + pad, b'0');
+    json.extend_from_slice(b"\"}");
+    Some(jws_of(&json, signer.kid(), |signing_input| signer.sign(signing_input)))
+}
+
+/// Signs an invite padded as [`sign_padded`] does.
+pub(crate) fn sign_invite_padded(invite: &Invite, signer: &CallSigner, claims_len: usize) -> Option<String> {
+    sign_padded(invite, signer, claims_len)
+}
+
+/// Signs a verify push padded as [`sign_padded`] does.
+pub(crate) fn sign_verification_padded(
+    verification: &Verification,
+    signer: &CallSigner,
+    claims_len: usize,
+) -> Option<String> {
+    sign_padded(&verify_claims(verification), signer, claims_len)
+}
+
 /// The compact JWS of `claims` under `kid`, its signature made by `signature` from the signing
 /// input.
 fn jws_with<T: serde::Serialize>(claims: &T, kid: &str, signature: impl FnOnce(&[u8]) -> [u8; 64]) -> String {
+    // Serialising these plain structs cannot fail.
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    jws_of(&claims, kid, signature)
+}
+
+/// The compact JWS of the claims JSON `claims` under `kid`.
+fn jws_of(claims: &[u8], kid: &str, signature: impl FnOnce(&[u8]) -> [u8; 64]) -> String {
     #[derive(serde::Serialize)]
     struct Header<'a> {
         alg: &'a str,
@@ -127,13 +189,11 @@ fn jws_with<T: serde::Serialize>(claims: &T, kid: &str, signature: impl FnOnce(&
         typ: &'a str,
     }
     let header = Header { alg: ALG_EDDSA, kid, typ: TYP };
-    // Serialising these plain structs cannot fail.
     let header = serde_json::to_vec(&header).unwrap_or_default();
-    let claims = serde_json::to_vec(claims).unwrap_or_default();
     let mut out = String::with_capacity((header.len() + claims.len()) * 4 / 3 + 90);
     URL_SAFE_NO_PAD.encode_string(&header, &mut out);
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&claims, &mut out);
+    URL_SAFE_NO_PAD.encode_string(claims, &mut out);
     let signature = signature(out.as_bytes());
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut out);
@@ -250,13 +310,13 @@ fn b64(part: &str, what: &str) -> Result<Vec<u8>, Rejection> {
 }
 
 /// `typ` compares case-insensitively and may carry the `application/` prefix (RFC 7515 §4.1.9).
-fn is_callpush_typ(typ: &str) -> bool {
+pub(crate) fn is_callpush_typ(typ: &str) -> bool {
     let typ = typ.get(..12).filter(|p| p.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
     typ.eq_ignore_ascii_case(TYP)
 }
 
 /// Keeps attacker-chosen strings short in messages.
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     let mut out: String = s.chars().take(40).collect();
     if out.len() < s.len() {
         out.push('…');

@@ -189,7 +189,7 @@ export const uniffi_callpush_client_fn_free_httpclient: (handle: bigint, status:
 /** Calls the uniffi C function `uniffi_callpush_client_fn_free_systemcallui`. */
 export const uniffi_callpush_client_fn_free_systemcallui: (handle: bigint, status: UniffiRustCallStatus) => void;
 /** Calls the uniffi C function `uniffi_callpush_client_fn_func_inspect_push`. */
-export const uniffi_callpush_client_fn_func_inspect_push: (platform: Uint8Array, raw: Uint8Array, keysJson: Uint8Array, now: bigint, status: UniffiRustCallStatus) => Uint8Array;
+export const uniffi_callpush_client_fn_func_inspect_push: (platform: Uint8Array, raw: Uint8Array, keysJson: Uint8Array, now: bigint, deviceKeyJson: Uint8Array, status: UniffiRustCallStatus) => Uint8Array;
 /** Registers the ArkTS side of the `AccessTokenProvider` vtable. */
 export const uniffi_callpush_client_fn_init_callback_vtable_accesstokenprovider: (free: (uniffiHandle: bigint) => void, clone: (uniffiHandle: bigint) => bigint, accessToken: (uniffiHandle: bigint, forceRefresh: number, uniffiFutureId: bigint) => void) => void;
 /** Registers the ArkTS side of the `CallListener` vtable. */

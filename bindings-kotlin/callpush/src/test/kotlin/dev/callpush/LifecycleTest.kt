@@ -206,8 +206,10 @@ class LifecycleTest {
 
         val outcome = bob.client.handlePushData(forCarol.data())
         assertEquals(Outcome.REJECTED, outcome.outcome)
-        assertEquals(RejectionKind.WRONG_AUDIENCE, outcome.error?.kind)
-        assertEquals(ErrorKind.WRONG_AUDIENCE, bob.events.next<CallEvent.Error>().error.kind)
+        // Wire v2: the server sealed it to carol's device key, which bob's installation does not
+        // hold, so it is refused before its audience is read (`WRONG_AUDIENCE` is for v1 pushes).
+        assertEquals(RejectionKind.UNDECRYPTABLE, outcome.error?.kind)
+        assertEquals(ErrorKind.UNDECRYPTABLE, bob.events.next<CallEvent.Error>().error.kind)
         // It was a good push, for carol.
         assertEquals(Outcome.RING, carol.client.handlePushData(forCarol.data()).outcome)
     }
