@@ -82,6 +82,9 @@ learns of it. Every line has these fields:
   call_summary         call, video, ring_seconds, rang_on, answered_on, stopped [{device,
                        how (cancel_push | no_push), reason, late_cancel_push}], missed_shown [{device,
                        local_notification, system_notification, notifications_shown}]
+  providers_saw        requests (every push request the four providers received), naming_caller,
+                       naming_call (how many of them contain the caller's id or name, or a
+                       call id, anywhere in their path, headers or body: 0 on wire v2)
   demo_finished        elapsed_ms, next (commands to try next)
 
 Lines from one device come in the order things happened on it, cause first.";
@@ -240,6 +243,11 @@ pub enum Event {
     UserAnswered,
     UserHungUp,
     CallSummary(Box<CallSummary>),
+    ProvidersSaw {
+        requests: usize,
+        naming_caller: usize,
+        naming_call: usize,
+    },
     DemoFinished {
         elapsed_ms: u64,
         next: Vec<String>,
@@ -652,6 +660,7 @@ fn describe(line: &Line) -> String {
         Event::DemoStarted { .. }
         | Event::CallStarted { .. }
         | Event::CallSummary(_)
+        | Event::ProvidersSaw { .. }
         | Event::DemoFinished { .. } => String::new(),
     }
 }
@@ -750,6 +759,13 @@ pub fn render_text(line: &Line, style: &Style) -> String {
             style.paint(&format!("  {plan}"), "2"),
         ),
         Event::CallSummary(summary) => describe_summary(summary, style),
+        Event::ProvidersSaw { requests, naming_caller, naming_call } => {
+            let what = match (naming_caller, naming_call) {
+                (0, 0) => "none names Alice or a call: every push went encrypted to its device's own key".to_owned(),
+                _ => format!("{naming_caller} name Alice and {naming_call} a call"),
+            };
+            format!("  What the providers saw: {requests} push requests to Push Kit, FCM, APNs and WNS; {what}.\n")
+        }
         Event::DemoFinished { elapsed_ms, next } => {
             let mut out = format!("\nDone in {:.1} s.\n\nNext, try:\n", *elapsed_ms as f64 / 1000.0);
             for command in next {
@@ -1255,6 +1271,38 @@ fn saw(lines: &[Line], device: &str, call_id: &str, matches: impl Fn(&Event) -> 
 // ---------------------------------------------------------------------------------------------
 // The story
 
+/// Whether `word` is in `text`, as it is or inside any base64url run of it decoded (a readable
+/// JWS carries its claims that way).
+fn mentions(text: &str, word: &str) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    text.contains(word)
+        || text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .filter(|run| run.len() >= 8)
+            .filter_map(|run| URL_SAFE_NO_PAD.decode(run.trim_end_matches('=')).ok())
+            .any(|bytes| String::from_utf8_lossy(&bytes).contains(word))
+}
+
+/// What the four providers were sent: every push request their emulators logged, and how many
+/// name the caller (Alice's id or name) or one of `calls`, anywhere in path, headers or body,
+/// readable or base64url-encoded.
+fn providers_saw(emulators: &Emulators, calls: &[&String]) -> Event {
+    let requests: Vec<String> =
+        [emulators.harmony.faults(), emulators.fcm.faults(), emulators.apns.faults(), emulators.wns.faults()]
+            .into_iter()
+            .flat_map(|plan| plan.received())
+            .map(|r| format!("{} {:?} {}", r.path, r.headers, r.body))
+            .collect();
+    let naming = |words: &[&str]| requests.iter().filter(|r| words.iter().any(|w| mentions(r, w))).count();
+    let calls: Vec<&str> = calls.iter().map(|c| c.as_str()).collect();
+    Event::ProvidersSaw {
+        requests: requests.len(),
+        naming_caller: naming(&["alice", "Alice"]),
+        naming_call: naming(&calls),
+    }
+}
+
 /// Runs the demo, printing to `out` as it goes.
 pub async fn run(out: Arc<Out>) -> Result<(), DemoError> {
     let dir = tempfile::tempdir().map_err(fail)?;
@@ -1340,6 +1388,7 @@ pub async fn run(out: Arc<Out>) -> Result<(), DemoError> {
             out.emit(line.call(Some(call_id.clone())));
         }
     }
+    out.emit(Line::new(out.now_ms(), Source::Demo, providers_saw(&emulators, &[&call_1, &call_2])));
     let next = vec![
         "cargo run --release -p callpush-server -- serve --dev   # the server alone; server/README.md tours its API with curl".to_owned(),
         "cargo run --release -p callpush-dev -- demo --json      # this run as JSON Lines; fields in `demo --help`".to_owned(),
@@ -1373,6 +1422,40 @@ pub fn main(json: bool) -> Result<(), DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caller_is_found_readable_or_base64url_encoded_never_in_a_sealed_push() {
+        use callpush_client::wire::{
+            encode_push, encode_sealed_push, CallSigner, DeviceSecret, SealRandomness,
+        };
+        let invite = callpush_client::model::Invite {
+            iss: "demo".into(),
+            aud: "bob".into(),
+            jti: "j".into(),
+            iat: 1,
+            exp: 31,
+            v: 1,
+            evt: callpush_client::model::PushEvent::Ring,
+            cid: "call-1".into(),
+            from: callpush_client::model::Caller { id: "alice".into(), name: Some("Alice".into()) },
+            video: false,
+            reason: None,
+            data: Default::default(),
+        };
+        let signer = CallSigner::from_seed(&[1; 32]);
+        let readable = format!("{:?}", encode_push(Platform::Fcm, &invite, &signer).unwrap());
+        assert!(!readable.contains("Alice") && mentions(&readable, "Alice") && mentions(&readable, "call-1"));
+        assert!(mentions(r#"{"title":"Missed call from Alice"}"#, "Alice"));
+        let device = DeviceSecret::from_bytes([2; 32]);
+        let randomness = SealRandomness { ephemeral: [3; 32], iv: [4; 12] };
+        let sealed = format!(
+            "{:?}",
+            encode_sealed_push(Platform::Fcm, &invite, &signer, device.public(), &randomness).unwrap()
+        );
+        for word in ["alice", "Alice", "call-1"] {
+            assert!(!mentions(&sealed, word), "{word}");
+        }
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

@@ -173,6 +173,14 @@ fn json_lines_tell_each_call_cause_first_and_every_acceptance_once() {
         assert_eq!(m["notifications_shown"], 1, "one notification each: {m}");
         assert!(m["local_notification"].is_string(), "{m}");
     }
+
+    // Wire v2: every device registered its own key, and the providers read nothing of the calls.
+    for l in lines.iter().filter(|l| str_of(l, "event") == "registered") {
+        assert_eq!(str_of(l, "wire"), "v2", "{l}");
+    }
+    let saw = lines.iter().find(|l| str_of(l, "event") == "providers_saw").expect("what the providers saw");
+    assert!(saw["requests"].as_u64().unwrap() >= 8, "{saw}");
+    assert_eq!((saw["naming_caller"].as_u64(), saw["naming_call"].as_u64()), (Some(0), Some(0)), "{saw}");
     for device in [MATE, IPHONE] {
         let m = shown.iter().find(|m| m["device"] == device).unwrap();
         assert_eq!(m["system_notification"], m["local_notification"], "local and system collapse: {m}");
