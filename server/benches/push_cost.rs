@@ -34,7 +34,9 @@
 //! - `CALLPUSH_BENCH_DEVICES` (default `1000,10000`), `CALLPUSH_BENCH_REPEATS` (3),
 //!   `CALLPUSH_BENCH_CALLGRIND` (`0` skips valgrind), `CALLPUSH_BENCH_RINGS` (1000; `0` skips
 //!   the single rings), `CALLPUSH_BENCH_SQLITE` (`0` skips SQLite), `CALLPUSH_BENCH_OUT` (where
-//!   server logs and callgrind files are kept; default a directory under the system's temp).
+//!   server logs and callgrind files are kept; default a directory under the system's temp);
+//! - `CALLPUSH_BENCH_WIRE` (`v1`): `v2` registers every device with a device key, so every push
+//!   is sealed to it (wire v2) as it is for devices running the current SDK.
 //!
 //! `CALLPUSH_BENCH_READ=<callgrind.out.1>:<pushes>` only reads a kept dump and prints its table.
 //!
@@ -918,6 +920,12 @@ async fn register(server: &Server, layout: &Layout) {
                 let mut body = json!({"platform": platform.as_str(), "token": token_for(platform, i as u32)});
                 if platform == Platform::Apns {
                     body["apns_environment"] = json!("production");
+                }
+                if std::env::var("CALLPUSH_BENCH_WIRE").as_deref() == Ok("v2") {
+                    let mut seed = [7; 32];
+                    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                    let secret = callpush_proto::wire::DeviceSecret::from_bytes(seed);
+                    body["device_key"] = json!(secret.public().jwk());
                 }
                 let r = http
                     .put(format!("{base}/v1/installations/inst-{i}"))

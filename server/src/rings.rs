@@ -359,16 +359,7 @@ impl Rings {
     /// Every push of this call must fit every provider, if need be with the caller name
     /// shortened; only app data that is too large is refused.
     fn check_size(&self, call: &CallRecord, callees: &[String]) -> Result<(), RingError> {
-        let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
-        let invite = invite(
-            &self.server_id,
-            call,
-            &longest,
-            &"x".repeat(32),
-            PushEvent::Ring,
-            None,
-            call.created_at / 1000,
-        );
+        let invite = largest_push(&self.server_id, call, callees);
         let signer = self.keyring.signer();
         // A JWS as long as the signed one tells for all four providers in the usual case, the
         // push fitting as it is, without signing anything: the workers sign when they send.
@@ -397,10 +388,7 @@ impl Rings {
         if platforms.is_empty() {
             return Ok(());
         }
-        let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
-        let jti = "x".repeat(32);
-        let invite =
-            invite(&self.server_id, call, &longest, &jti, PushEvent::Ring, None, call.created_at / 1000);
+        let invite = largest_push(&self.server_id, call, callees);
         let signer = self.keyring.signer();
         let claims = serde_json::to_vec(&invite).map_or(usize::MAX, |c| c.len());
         for platform in platforms {
@@ -866,6 +854,15 @@ fn followups(
             Some(delivery(call_id, &inst, kind, reason, now))
         })
         .collect()
+}
+
+/// The largest push `call` can make, to check sizes against before it rings: the cancel with the
+/// longest reason to the callee with the longest id (a ring has no `reason`, so it is smaller),
+/// under a `jti` as long as a delivery id.
+fn largest_push(server_id: &str, call: &CallRecord, callees: &[String]) -> callpush_proto::model::Invite {
+    let longest = callees.iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
+    let reason = CancelReason::ALL.into_iter().max_by_key(|r| r.as_str().len());
+    invite(server_id, call, &longest, &"x".repeat(32), PushEvent::Cancel, reason, call.created_at / 1000)
 }
 
 #[cfg(test)]

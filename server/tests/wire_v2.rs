@@ -27,6 +27,7 @@ use callpush_client::wire::{
 use callpush_emulators::device::{alert_token_for, token_for};
 use callpush_emulators::faults::Received;
 use callpush_emulators::hub::DevicePush;
+use callpush_server::domain::PushKind;
 use callpush_server::senders::OutgoingPush;
 use callpush_server::time::now_secs;
 use reqwest::{Method, StatusCode};
@@ -255,6 +256,45 @@ on_both_databases! {
             assert_eq!(size(&ring), size(&verify), "{platform}");
             let outcome = decide_v2(platform, &raw(&ring), &keys, "bob", std::slice::from_ref(&phone));
             assert_eq!(outcome.outcome, Outcome::Ring, "{platform}: {outcome:?}");
+        }
+    }
+
+    async fn a_call_accepted_for_a_sealed_installation_can_always_be_cancelled(db: Db) {
+        // App data just under what a sealed push has room for: the call's cancel carries a
+        // `reason` its ring does not, and it must fit as well, or the device rings on.
+        let s = TestServer::start(db).await;
+        // The providers whose devices stop ringing by a cancel push (APNs and Push Kit get a
+        // missed-call notification instead, which carries no claims).
+        for (n, platform) in [Platform::Fcm, Platform::Wns].into_iter().enumerate() {
+            let phone = secret(60 + n as u8);
+            let token = token_for(platform, 60 + n as u32);
+            let (status, lease) =
+                put(&s, "bob", &format!("edge-{n}"), registration(platform, &token, Some(device_key(&phone)))).await;
+            assert!(status.is_success(), "{lease}");
+            let keys = keys_of(&lease);
+            // The largest app data value POST /v1/calls accepts for this installation.
+            let (mut fits, mut refused) = (0usize, 4096usize);
+            while refused - fits > 1 {
+                let len = (fits + refused) / 2;
+                let body = json!({"from": {"id": "alice"}, "to": ["bob"], "call_id": format!("probe-{n}-{len}"),
+                                  "data": {"k": "d".repeat(len)}, "ring_seconds": 30});
+                let (status, _) = s.call(Method::POST, "/v1/calls", Some(API_KEY), Some(body)).await;
+                if status == StatusCode::ACCEPTED {
+                    fits = len;
+                    let path = format!("/v1/calls/probe-{n}-{len}/cancel");
+                    s.call(Method::POST, &path, Some(API_KEY), Some(json!({}))).await;
+                } else {
+                    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{platform}, {len} bytes");
+                    refused = len;
+                }
+            }
+            assert!(fits > 1000, "{platform}: only {fits} bytes of app data fit");
+            let call_id = format!("probe-{n}-{fits}");
+            let cancel = wait_for_push(&s, |p| p.call_id == call_id && p.kind == PushKind::Cancel).await;
+            assert!(cancel.payload.as_ref().unwrap().size() <= platform.payload_limit());
+            let outcome = decide_v2(platform, &raw(&cancel), &keys, "bob", std::slice::from_ref(&phone));
+            assert_eq!(outcome.outcome, Outcome::Cancel, "{platform}: {outcome:?}");
+            s.call(Method::DELETE, &format!("/v1/installations/edge-{n}"), Some(&TestServer::token("bob")), None).await;
         }
     }
 

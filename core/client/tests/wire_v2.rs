@@ -161,6 +161,28 @@ async fn a_failed_registration_sends_the_same_key_again_and_a_restart_keeps_the_
 }
 
 #[tokio::test]
+async fn a_lost_key_file_renews_the_registration_at_the_next_refresh() {
+    let (registrar, dir) = fixture(true);
+    let d = registered(Platform::Fcm, &registrar, dir.path()).await;
+    let lost = registrar.device_key_of("bob").unwrap();
+    drop(d);
+    std::fs::write(dir.path().join("device-keys.json"), "{not json").unwrap();
+    let restarted = device(Platform::Fcm, &registrar, dir.path(), |_| {});
+    assert!(restarted.listener.events().iter().any(
+        |e| matches!(e, CallEvent::Error { error } if error.kind == ErrorKind::Storage && error.message.contains("renewing"))
+    ));
+    // Not due by the lease, due because nothing sealed to the lost key can open.
+    let RefreshOutcome::Renewed { registration } = restarted.client.refresh(None).await.unwrap() else {
+        panic!()
+    };
+    let fresh = registrar.device_key_of("bob").unwrap();
+    assert_ne!(fresh.kid(), lost.kid());
+    assert_eq!(registration.device_key_id.as_deref(), Some(fresh.kid()));
+    let out = restarted.client.handle_push(registrar.ring(Platform::Fcm, "call-1", "bob", 30));
+    assert_eq!(out.outcome, Outcome::Ring, "{:?}", out.error);
+}
+
+#[tokio::test]
 async fn unregistering_forgets_the_keys() {
     let (registrar, dir) = fixture(true);
     let d = registered(Platform::Fcm, &registrar, dir.path()).await;

@@ -216,9 +216,11 @@ fn parse_seen(line: &str) -> Option<(&str, i64)> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
-        // Owner-only: the lease names the user and the token, the key file holds secrets.
+        // Owner-only: the lease names the user and the token, the key file holds secrets. The
+        // mode applies only to a new file, so a temporary file left by a crash goes first.
+        let _ = fs::remove_file(&tmp);
         let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;

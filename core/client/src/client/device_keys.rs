@@ -56,6 +56,11 @@ impl DeviceKeys {
         }
     }
 
+    /// Whether the key `kid` is held (`None`: no key is needed, so yes).
+    pub(crate) fn holds(&self, kid: Option<&str>) -> bool {
+        kid.is_none_or(|kid| self.pending.iter().chain(&self.confirmed).any(|k| k.public().kid() == kid))
+    }
+
     /// Every key a push may be sealed to, pending first.
     pub(crate) fn secrets(&self) -> Vec<DeviceSecret> {
         self.pending.iter().chain(&self.confirmed).cloned().collect()

@@ -346,6 +346,16 @@ impl Client {
             problems.push(problem);
             DeviceKeys::default()
         });
+        let mut lease = lease;
+        if let Some(lease) =
+            lease.as_mut().filter(|l| !device_keys.holds(l.registration.device_key_id.as_deref()))
+        {
+            // The key the server encrypts to is gone (a lost or corrupt key file): nothing
+            // sealed to it can open, so the next refresh renews at once, sending a new key.
+            lease.renew_at = 0;
+            problems
+                .push("the device key the server encrypts to is missing; renewing the registration".into());
+        }
         let leased_keys = lease.as_ref().and_then(|l| KeySet::from_jwks(&l.registration.signing_keys).ok());
         let keys = pinned_keys.clone().or(leased_keys).unwrap_or_default();
         let adapter: Box<dyn PushAdapter> = match config.platform {
