@@ -15,7 +15,8 @@ gen-vectors: write the shared test vectors (deterministic) as <name>.json files
 Usage: gen-vectors [DIR]
 
 Arguments:
-  [DIR]  where to write them (created if missing; its stale .json files are removed)
+  [DIR]  where to write them (created if missing; its stale .json files are removed, except those
+         made by another JOSE implementation, `*-v2-jose-*`)
          [default: tests/vectors of this checkout]
 
 Options:
@@ -58,7 +59,8 @@ fn write(dir: &std::path::Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
     for stale in std::fs::read_dir(dir)? {
         let path = stale?.path();
-        if path.extension().is_some_and(|ext| ext == "json") {
+        let elsewhere = path.file_stem().and_then(|s| s.to_str()).is_some_and(vectors::made_elsewhere);
+        if path.extension().is_some_and(|ext| ext == "json") && !elsewhere {
             std::fs::remove_file(path)?;
         }
     }
