@@ -22,9 +22,12 @@
 //! Then, on the smallest size's native server: `CALLPUSH_BENCH_RINGS` sequential rings of one
 //! device on each platform, each timed from sending `POST /v1/calls` to the arrival stamp of its
 //! provider request in the emulator's request log (`received_at_us`: same machine, same clock),
-//! p50 and p99; and the floor, in the same run: one commit of a one-row write as the server
-//! commits (SQLite with the server's pragmas; PostgreSQL an autocommit insert) plus one request
-//! to the same emulator on a warm connection (to its arrival stamp).
+//! p50 and p99, [`RING_GAP`] apart, the log read only once the push has arrived. Beside them, in
+//! the same run and with the same gaps: the floor (one commit of a one-row write as the server
+//! commits — SQLite with the server's pragmas, PostgreSQL an autocommit insert — plus one request
+//! to the same emulator on a warm connection, to its arrival stamp), and the least server
+//! ([`LeastServer`]: this bench run as a server that reads the `POST`, makes that commit,
+//! answers and sends that request), rung as the server is.
 //!
 //! Run: `server/bench-push-cost.sh [--postgres]`, which builds what is needed and sets:
 //! - `CALLPUSH_BENCH_BIN` (required): the `callpush` binary to measure, built with line tables
@@ -557,7 +560,9 @@ struct Emulators {
     providers: String,
     /// Where each platform's requests are logged (`GET …/_emulator/requests`), by platform name.
     log_urls: BTreeMap<&'static str, String>,
-    /// A client trusting their CA.
+    /// Their CA, PEM.
+    ca_file: PathBuf,
+    /// A client trusting it.
     http: reqwest::Client,
 }
 
@@ -597,14 +602,33 @@ impl Emulators {
             (Platform::Apns.as_str(), url("apns", "production_url")),
             (Platform::Wns.as_str(), url("wns", "endpoint_override")),
         ]);
-        let ca = std::fs::read(p["ca_file"].as_str().unwrap()).unwrap();
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .pool_idle_timeout(Duration::from_secs(3600))
-            .build()
-            .unwrap();
-        Emulators { _process: process, providers, log_urls, http }
+        let ca_file = PathBuf::from(p["ca_file"].as_str().unwrap());
+        let http = emulator_client(&ca_file);
+        Emulators { _process: process, providers, log_urls, ca_file, http }
+    }
+
+    /// Where the floor's requests to `platform` go: refused for want of credentials, as the
+    /// server's would be without them, but read and stamped as theirs are.
+    fn floor_url(&self, platform: Platform) -> String {
+        let base = &self.log_urls[platform.as_str()];
+        match platform {
+            Platform::Harmony => format!("{base}/v3/push-cost-floor/messages:send"),
+            Platform::Fcm => format!("{base}/v1/projects/push-cost-floor/messages:send"),
+            Platform::Apns => format!("{base}/3/device/{}", token_for(Platform::Apns, 0)),
+            Platform::Wns => format!("{base}/w/?token=push-cost-floor"),
+        }
+    }
+
+    /// The arrival stamps (µs) of the `count` requests `platform`'s emulator logged after its
+    /// first `since`.
+    async fn arrivals(&self, platform: Platform, since: usize, count: usize) -> Vec<u64> {
+        let mut log = Vec::new();
+        while log.len() < count {
+            let more = self.log(platform, since + log.len(), Duration::from_secs(5)).await;
+            assert!(!more.is_empty(), "{platform}: the floor's requests were not all logged");
+            log.extend(more);
+        }
+        log.iter().take(count).map(|r| r["received_at_us"].as_u64().unwrap_or(0)).collect()
     }
 
     /// `platform`'s emulator's log after its first `since` entries, waiting up to `wait` for one.
@@ -624,6 +648,22 @@ impl Emulators {
         let log: Vec<Value> = self.http.get(url).send().await.unwrap().json().await.unwrap();
         log.len()
     }
+}
+
+/// A client of the emulators, trusting their CA (`ca_file`), keeping its connections warm.
+fn emulator_client(ca_file: &Path) -> reqwest::Client {
+    let ca = std::fs::read(ca_file).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_idle_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+}
+
+/// The body of a floor request: the size of a ring push.
+fn floor_body() -> String {
+    json!({"callpush": "x".repeat(900)}).to_string()
 }
 
 /// A `callpush serve` process.
@@ -1166,7 +1206,7 @@ fn p50_p99(samples: &mut [u64]) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-/// Sequential rings of one device per platform, the floor, and their ratios.
+/// Sequential rings of one device per platform, the floor, the least server, and their ratios.
 async fn single_ring_latency(
     settings: &Settings,
     emulators: &Emulators,
@@ -1188,55 +1228,117 @@ async fn single_ring_latency(
     let (api_p50, api_p99) = api_request(server, rings).await;
     println!(
         "the API request alone (GET of an unknown path on the same connection, sent to answered): p50 {api_p50:.2} ms, \
-         p99 {api_p99:.2} ms; last column: the ring against the floor plus that request's p50"
+         p99 {api_p99:.2} ms"
+    );
+    let least_database = match db {
+        Database::Sqlite { dir } => {
+            let file = dir.join("least.db");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+            format!("sqlite://{}", file.display())
+        }
+        Database::Postgres { .. } => {
+            db.create("least").await;
+            db.url("least")
+        }
+    };
+    let least = LeastServer {
+        port: free_port(),
+        database: least_database,
+        ca_file: emulators.ca_file.clone(),
+        urls: Platform::ALL.iter().map(|p| (p.as_str().to_owned(), emulators.floor_url(*p))).collect(),
+    };
+    let least_base = format!("http://127.0.0.1:{}", least.port);
+    let least_process = least.start();
+    let least_http = reqwest::Client::new();
+    let started = Instant::now();
+    while !least_http.get(format!("{least_base}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "the least server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "the least server: reads the POST, commits one row as the server does, answers, sends one request on a \
+         warm connection (the floor and the request that asks for the ring, over the same path as a ring)"
     );
     println!(
-        "| platform | ring p50 | ring p99 | request p50 | request p99 | floor p50 | floor p99 | p50 / floor | p99 / floor \
-         | p50 / (floor + API request) |"
+        "| platform | ring p50 | ring p99 | least server p50 | least server p99 | p50 / least | p99 / least \
+         | floor p50 (commit + request) | floor p99 | p50 / floor | p99 / floor |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for platform in Platform::ALL {
         let callee = Layout::solo(platform);
-        // One ring first, so the connection is warm and the provider token cached.
-        let mut since = emulators.logged(platform).await;
-        let mut latencies = Vec::with_capacity(rings);
-        for k in 0..=rings {
-            let sent = unix_micros();
-            let call = server.ring(std::slice::from_ref(&callee)).await;
-            let arrived = loop {
-                let log = emulators.log(platform, since, Duration::from_secs(5)).await;
-                assert!(!log.is_empty(), "{platform}: no provider request for call {call} within 5 s");
-                since += log.len();
-                let found = log
-                    .iter()
-                    .find(|r| call_id_in(r["body"].as_str().unwrap_or("")).as_deref() == Some(&call));
-                if let Some(request) = found {
-                    break request["received_at_us"].as_u64().unwrap();
-                }
-            };
-            if k > 0 {
-                latencies.push(arrived.saturating_sub(sent));
-            }
-            tokio::time::sleep(RING_GAP).await;
-        }
-        let (p50, p99) = p50_p99(&mut latencies);
+        let callees = std::slice::from_ref(&callee);
+        let (p50, p99) =
+            time_rings(emulators, platform, rings, || async { Some(server.ring(callees).await) }).await;
+        let url = format!("{least_base}/ring/{}", platform.as_str());
+        let (least50, least99) = time_rings(emulators, platform, rings, || async {
+            let answer = least_http.post(&url).send().await.expect("POST to the least server");
+            assert_eq!(answer.status().as_u16(), 202, "the least server's ring");
+            None
+        })
+        .await;
         let (request_p50, request_p99) = request_floor(emulators, platform, rings).await;
         let (floor50, floor99) = (floor_commit.p50 + request_p50, floor_commit.p99 + request_p99);
         println!(
-            "| {} | {p50:.2} ms | {p99:.2} ms | {request_p50:.2} ms | {request_p99:.2} ms | {floor50:.2} ms | \
-             {floor99:.2} ms | {:.2} | {:.2} | {:.2} |",
+            "| {} | {p50:.2} ms | {p99:.2} ms | {least50:.2} ms | {least99:.2} ms | {:.2} | {:.2} | {floor50:.2} ms | \
+             {floor99:.2} ms | {:.2} | {:.2} |",
             platform.as_str(),
+            p50 / least50,
+            p99 / least99,
             p50 / floor50,
             p99 / floor99,
-            p50 / (floor50 + api_p50),
         );
+    }
+    drop(least_process);
+    if let Database::Postgres { .. } = db {
+        db.drop_database("least").await;
     }
 }
 
-/// The part of a ring the floor leaves out: the request that asks for it. A `GET` of a path the
-/// server does not serve, on the client's warm connection, `rings` times, from sending to the
-/// answer (a round trip: the ring is timed to its provider request instead, so this is the
-/// upper bound of that part): p50, p99 (ms).
+/// `rings` sequential rings by `ring` on `platform` after one that warms up, each timed from
+/// sending it to its provider request's arrival stamp: p50, p99 (ms). `ring` gives the call id
+/// its push carries, or `None` when the next request the emulator logs is its. The log is read
+/// only [`RING_GAP`] after the ring was answered, so reading it never competes with a push in
+/// flight, and the next ring waits as long again.
+async fn time_rings<F, R>(emulators: &Emulators, platform: Platform, rings: usize, ring: F) -> (f64, f64)
+where
+    F: Fn() -> R,
+    R: std::future::Future<Output = Option<String>>,
+{
+    let mut since = emulators.logged(platform).await;
+    let mut latencies = Vec::with_capacity(rings);
+    for k in 0..=rings {
+        let sent = unix_micros();
+        let call = ring().await;
+        tokio::time::sleep(RING_GAP).await;
+        let arrived = loop {
+            let log = emulators.log(platform, since, Duration::from_secs(5)).await;
+            assert!(!log.is_empty(), "{platform}: no provider request for ring {k} ({call:?}) within 5 s");
+            let found = log.iter().position(|r| match &call {
+                Some(call) => call_id_in(r["body"].as_str().unwrap_or("")).as_deref() == Some(call.as_str()),
+                None => true,
+            });
+            match found {
+                Some(i) => {
+                    since += i + 1;
+                    break log[i]["received_at_us"].as_u64().unwrap();
+                }
+                None => since += log.len(),
+            }
+        };
+        if k > 0 {
+            latencies.push(arrived.saturating_sub(sent));
+        }
+        tokio::time::sleep(RING_GAP).await;
+    }
+    p50_p99(&mut latencies)
+}
+
+/// The request that asks for a ring, which the floor leaves out: a `GET` of a path the server
+/// does not serve, on the client's warm connection, `rings` times, from sending to the answer
+/// (a round trip, so at most what that part of a ring costs): p50, p99 (ms).
 async fn api_request(server: &Server, rings: usize) -> (f64, f64) {
     let url = format!("{}/v1/push-cost-floor", server.base);
     let _ = server.http.get(&url).send().await; // warm
@@ -1255,16 +1357,9 @@ async fn api_request(server: &Server, rings: usize) -> (f64, f64) {
 /// FCM and APNs, HTTP/1.1 to the others, over TLS, a body the size of a ring push, refused for
 /// want of credentials), `rings` times, from sending to the arrival stamp: p50, p99 (ms).
 async fn request_floor(emulators: &Emulators, platform: Platform, rings: usize) -> (f64, f64) {
-    let base = &emulators.log_urls[platform.as_str()];
-    let url = match platform {
-        Platform::Harmony => format!("{base}/v3/push-cost-floor/messages:send"),
-        Platform::Fcm => format!("{base}/v1/projects/push-cost-floor/messages:send"),
-        Platform::Apns => format!("{base}/3/device/{}", token_for(Platform::Apns, 0)),
-        Platform::Wns => format!("{base}/w/?token=push-cost-floor"),
-    };
-    let body = json!({"callpush": "x".repeat(900)}).to_string();
+    let url = emulators.floor_url(platform);
     let send =
-        || emulators.http.post(&url).header("content-type", "application/json").body(body.clone()).send();
+        || emulators.http.post(&url).header("content-type", "application/json").body(floor_body()).send();
     let _ = send().await; // warm
     let since = emulators.logged(platform).await;
     let mut sent = Vec::with_capacity(rings);
@@ -1273,17 +1368,8 @@ async fn request_floor(emulators: &Emulators, platform: Platform, rings: usize) 
         let _ = send().await.map(|r| r.status());
         tokio::time::sleep(RING_GAP).await;
     }
-    let mut log = Vec::new();
-    while log.len() < rings {
-        let more = emulators.log(platform, since + log.len(), Duration::from_secs(5)).await;
-        assert!(!more.is_empty(), "{platform}: the floor's requests were not all logged");
-        log.extend(more);
-    }
-    let mut one_way: Vec<u64> = log
-        .iter()
-        .zip(&sent)
-        .map(|(r, sent)| r["received_at_us"].as_u64().unwrap_or(0).saturating_sub(*sent))
-        .collect();
+    let arrived = emulators.arrivals(platform, since, rings).await;
+    let mut one_way: Vec<u64> = arrived.iter().zip(&sent).map(|(a, s)| a.saturating_sub(*s)).collect();
     p50_p99(&mut one_way)
 }
 
@@ -1295,28 +1381,69 @@ struct CommitFloor {
     note: String,
 }
 
-/// One commit of a one-row write, `rings` times, on the same storage as the server: SQLite in the
-/// server's directory with the server's pragmas (WAL, `synchronous = FULL`: one fsync per
-/// commit; a `NORMAL` run, no fsync at commit, is printed beside it), or PostgreSQL (fsync as the
-/// server's database has it) with an autocommit insert. One statement each, as one round trip.
+/// The table the floor's commits write, shaped like a delivery.
+const FLOOR_TABLE: &str = "CREATE TABLE IF NOT EXISTS floor (delivery_id TEXT PRIMARY KEY, call_id TEXT, \
+                           installation_id TEXT, user_id TEXT, platform TEXT, token TEXT, kind TEXT, status TEXT, \
+                           attempts BIGINT, next_attempt_at BIGINT, created_at BIGINT, updated_at BIGINT)";
+
+/// The row the floor's `k`th commit writes (`{k}` replaced).
+const FLOOR_ROW: &str =
+    "('d-{k}', 'call-{k}', 'inst-{k}', 'user', 'fcm', 'token-{k}', 'ring', 'delivered', 1, 0, 0, 0)";
+
+/// One commit of the floor's `k`th row, as one statement: SQLite `BEGIN IMMEDIATE` to `COMMIT`
+/// (as the server stores a ring), PostgreSQL an autocommit insert.
+fn floor_commit(sqlite: bool, k: u64) -> String {
+    let row = FLOOR_ROW.replace("{k}", &k.to_string());
+    if sqlite {
+        format!("BEGIN IMMEDIATE; INSERT INTO floor VALUES {row}; COMMIT")
+    } else {
+        format!("INSERT INTO floor VALUES {row}")
+    }
+}
+
+/// A one-connection pool on the SQLite file `file` with the server's pragmas (server/src/store/
+/// mod.rs, `Store::connect`), `synchronous` as given.
+async fn sqlite_pool(file: &Path, synchronous: &'static str) -> AnyPool {
+    AnyPoolOptions::new()
+        .max_connections(1)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    synchronous,
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA wal_autocheckpoint = 0",
+                    "PRAGMA cache_size = -1024",
+                ] {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&format!("sqlite://{}?mode=rwc", file.display()))
+        .await
+        .unwrap()
+}
+
+/// One commit of a one-row write, `rings` times, [`RING_GAP`] apart as the rings are, on the same
+/// storage as the server: SQLite in the server's directory with the server's pragmas (WAL,
+/// `synchronous = FULL`: one fsync per commit; a `NORMAL` run, no fsync at commit, is printed
+/// beside it), or PostgreSQL (fsync as the server's database has it) with an autocommit insert.
+/// One statement each, as one round trip.
 async fn commit_floor(db: &Database, dir: &Path, rings: usize) -> CommitFloor {
-    async fn time_commits(pool: &AnyPool, statement: &str, rings: usize) -> (f64, f64) {
+    async fn time_commits(pool: &AnyPool, sqlite: bool, rings: usize) -> (f64, f64) {
         let mut samples = Vec::with_capacity(rings);
         for k in 0..=rings {
-            let statement = statement.replace("{k}", &k.to_string());
+            let statement = floor_commit(sqlite, k as u64);
             let started = Instant::now();
             sqlx::raw_sql(&statement).execute(pool).await.expect("the floor's commit");
             if k > 0 {
                 samples.push(started.elapsed().as_micros() as u64);
             }
+            tokio::time::sleep(RING_GAP).await;
         }
         p50_p99(&mut samples)
     }
-    const ROW: &str =
-        "('d-{k}', 'call-{k}', 'inst-{k}', 'user', 'fcm', 'token-{k}', 'ring', 'delivered', 1, 0, 0, 0)";
-    const TABLE: &str = "CREATE TABLE IF NOT EXISTS floor (delivery_id TEXT PRIMARY KEY, call_id TEXT, installation_id TEXT, \
-                         user_id TEXT, platform TEXT, token TEXT, kind TEXT, status TEXT, attempts BIGINT, \
-                         next_attempt_at BIGINT, created_at BIGINT, updated_at BIGINT)";
     match db {
         Database::Sqlite { .. } => {
             let mut results = Vec::new();
@@ -1325,29 +1452,9 @@ async fn commit_floor(db: &Database, dir: &Path, rings: usize) -> CommitFloor {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
                 }
-                // The server's pragmas (server/src/store/mod.rs, `Store::connect`).
-                let pool = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                synchronous,
-                                "PRAGMA busy_timeout = 10000",
-                                "PRAGMA wal_autocheckpoint = 0",
-                                "PRAGMA cache_size = -1024",
-                            ] {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&format!("sqlite://{}?mode=rwc", file.display()))
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(TABLE).execute(&pool).await.unwrap();
-                let insert = format!("BEGIN IMMEDIATE; INSERT INTO floor VALUES {ROW}; COMMIT");
-                results.push(time_commits(&pool, &insert, rings).await);
+                let pool = sqlite_pool(&file, synchronous).await;
+                sqlx::raw_sql(FLOOR_TABLE).execute(&pool).await.unwrap();
+                results.push(time_commits(&pool, true, rings).await);
                 pool.close().await;
             }
             CommitFloor {
@@ -1363,9 +1470,9 @@ async fn commit_floor(db: &Database, dir: &Path, rings: usize) -> CommitFloor {
         Database::Postgres { pool: admin, .. } => {
             db.create("floor").await;
             let pool = AnyPoolOptions::new().max_connections(1).connect(&db.url("floor")).await.unwrap();
-            sqlx::raw_sql(TABLE).execute(&pool).await.unwrap();
+            sqlx::raw_sql(FLOOR_TABLE).execute(&pool).await.unwrap();
             let fsync: (String,) = sqlx::query_as("SHOW fsync").fetch_one(admin).await.unwrap();
-            let (p50, p99) = time_commits(&pool, &format!("INSERT INTO floor VALUES {ROW}"), rings).await;
+            let (p50, p99) = time_commits(&pool, false, rings).await;
             pool.close().await;
             db.drop_database("floor").await;
             CommitFloor {
@@ -1379,8 +1486,104 @@ async fn commit_floor(db: &Database, dir: &Path, rings: usize) -> CommitFloor {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The least server: what no ring can do without
+
+/// Set in the environment of a child of this bench that is to run as the least server: its
+/// [`LeastServer`] settings, as JSON.
+const LEAST_SERVER: &str = "CALLPUSH_BENCH_LEAST_SERVER";
+
+/// The least a server must do between a ring's `POST` and its provider request: read the request,
+/// commit one row as the server commits (the floor's commit), answer, and send one request on a
+/// warm connection (the floor's request) — nothing else. Rung over the same path as the server,
+/// with the same client, emulator, body size and gaps, it is the floor of the whole interval a
+/// ring is timed over, the request that asks for the ring included.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LeastServer {
+    port: u16,
+    /// `sqlite://<file>` (opened with the server's pragmas) or a PostgreSQL URL.
+    database: String,
+    /// The emulators' CA, PEM.
+    ca_file: PathBuf,
+    /// Where a push to each platform goes, by platform name.
+    urls: BTreeMap<String, String>,
+}
+
+/// What the least server's handler shares.
+struct LeastState {
+    pool: AnyPool,
+    sqlite: bool,
+    http: reqwest::Client,
+    urls: BTreeMap<String, String>,
+    rings: std::sync::atomic::AtomicU64,
+}
+
+impl LeastServer {
+    /// Starts this bench's executable as the least server.
+    fn start(&self) -> Process {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .env(LEAST_SERVER, serde_json::to_string(self).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the least server");
+        Process(child)
+    }
+
+    /// Runs as the least server until killed, on a runtime like the server's.
+    fn serve(self) {
+        sqlx::any::install_default_drivers();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let sqlite = self.database.starts_with("sqlite://");
+            let pool = match self.database.strip_prefix("sqlite://") {
+                Some(file) => sqlite_pool(Path::new(file), "PRAGMA synchronous = FULL").await,
+                None => AnyPoolOptions::new().max_connections(1).connect(&self.database).await.unwrap(),
+            };
+            sqlx::raw_sql(FLOOR_TABLE).execute(&pool).await.unwrap();
+            let state = std::sync::Arc::new(LeastState {
+                pool,
+                sqlite,
+                http: emulator_client(&self.ca_file),
+                urls: self.urls,
+                rings: Default::default(),
+            });
+            let app = axum::Router::new()
+                .route("/ring/{platform}", axum::routing::post(least_ring))
+                .route("/healthz", axum::routing::get(|| async { "ok" }))
+                .with_state(state);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    }
+}
+
+/// The least server's ring: commit, hand the send to a task, answer.
+async fn least_ring(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<LeastState>>,
+    axum::extract::Path(platform): axum::extract::Path<String>,
+) -> axum::http::StatusCode {
+    let k = state.rings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    sqlx::raw_sql(&floor_commit(state.sqlite, k))
+        .execute(&state.pool)
+        .await
+        .expect("the least server's commit");
+    let send = state
+        .http
+        .post(&state.urls[&platform])
+        .header("content-type", "application/json")
+        .body(floor_body())
+        .send();
+    tokio::spawn(async move {
+        let _ = send.await;
+    });
+    axum::http::StatusCode::ACCEPTED
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn main() {
+    if let Ok(least) = std::env::var(LEAST_SERVER) {
+        let least: LeastServer = serde_json::from_str(&least).expect("the least server's settings");
+        return least.serve();
+    }
     // Re-reading a kept dump: `CALLPUSH_BENCH_READ=<callgrind.out.N>:<pushes>` prints its table.
     if let Ok(read) = std::env::var("CALLPUSH_BENCH_READ") {
         let (file, pushes) = read.rsplit_once(':').expect("CALLPUSH_BENCH_READ=<file>:<pushes>");

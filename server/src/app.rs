@@ -134,6 +134,9 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
     let lease_ms = i64::from(config.ring.claim_lease_ms);
     tracing::info!(%instance, lease_ms, "claiming work as this instance");
     let (claimed, handed_over) = crate::dispatch::hand_over();
+    // Pushes signed this second: the orchestrator signs a new call's first ones into it while the
+    // call is stored, the workers sign the rest and find those.
+    let signed = Arc::new(crate::call_push::SignedPushes::default());
     let rings = Arc::new(Rings::new(
         store.clone(),
         keyring.clone(),
@@ -146,6 +149,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
         config.ring.default_ring_seconds,
         config.ring.max_ring_seconds,
         config.webhook.is_some(),
+        signed.clone(),
     ));
     let verifier = Arc::new(crate::verification::Verifier::new(
         senders.clone(),
@@ -168,6 +172,7 @@ pub async fn start(config: &Config, senders: Senders) -> Result<Running, StartEr
             concurrency: config.ring.concurrency,
             claim_batch: config.ring.claim_batch,
         },
+        signed,
     ));
     let grace = Duration::from_secs(u64::from(config.ring.drain_seconds));
     let workers = tokio::spawn(dispatcher.clone().run(handed_over, grace));

@@ -20,7 +20,7 @@ use callpush_proto::wire::{
     SealRandomness, CRV_X25519,
 };
 
-use crate::domain::CallRecord;
+use crate::domain::{CallRecord, Delivery, DeliveryStatus, PushKind};
 use crate::sync::unpoisoned;
 
 /// The claims of a push of `call` to `user`, issued by `server_id` at `now_s` (unix seconds).
@@ -211,18 +211,60 @@ impl SignedPushes {
         signer: &Arc<CallSigner>,
         to: &DeviceKey,
     ) -> Result<ProviderPayload, WireError> {
-        let p = platform.index();
         let id = PushId { call, user, evt, reason, now_s, signer };
-        let jws = match self.cached(&id, |entry| entry.for_sealing[p].clone()) {
-            Some(jws) => jws,
-            None => {
-                let claims = invite(server_id, call, user, jti, evt, reason, now_s);
-                let jws = sign_for_sealing(platform, &claims, signer)?;
-                self.remember(&id, |entry| entry.for_sealing[p] = Some(jws.clone()));
-                jws
-            }
-        };
+        let jws = self.for_sealing(platform, server_id, &id, jti)?;
         Ok(seal_for(platform, &jws, to, &fresh_randomness()))
+    }
+
+    /// The padded JWS of `id` signed for sealing to `platform`'s devices: the one signed this
+    /// second if there is one, else one signed now with `jti`.
+    fn for_sealing(
+        &self,
+        platform: Platform,
+        server_id: &str,
+        id: &PushId<'_>,
+        jti: &str,
+    ) -> Result<String, WireError> {
+        let p = platform.index();
+        if let Some(jws) = self.cached(id, |entry| entry.for_sealing[p].clone()) {
+            return Ok(jws);
+        }
+        let claims = invite(server_id, id.call, id.user, jti, id.evt, id.reason, id.now_s);
+        let jws = sign_for_sealing(platform, &claims, id.signer)?;
+        self.remember(id, |entry| entry.for_sealing[p] = Some(jws.clone()));
+        Ok(jws)
+    }
+
+    /// Signs at `now_s` what the workers will send first of `deliveries` of `call` (those
+    /// stored claimed, which they send at once), as [`SignedPushes::payload`] and
+    /// [`SignedPushes::sealed_payload`] would: the orchestrator does it while the call's commit
+    /// is under way, so the workers find the pushes signed. A push that cannot be signed is left
+    /// to the worker, which reports why.
+    pub fn sign_ahead(
+        &self,
+        server_id: &str,
+        call: &CallRecord,
+        deliveries: &[Delivery],
+        now_s: i64,
+        signer: &Arc<CallSigner>,
+    ) {
+        for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Sending) {
+            let evt = match d.kind {
+                PushKind::Ring => PushEvent::Ring,
+                PushKind::Cancel => PushEvent::Cancel,
+                PushKind::Missed => continue,
+            };
+            let (user, jti, reason) = (d.user_id.as_str(), d.delivery_id.as_str(), d.reason);
+            let _ = match d.device_key {
+                None => {
+                    self.payload(d.platform, server_id, call, user, jti, evt, reason, now_s, signer).map(drop)
+                }
+                Some(_) => {
+                    let id = PushId { call, user, evt, reason, now_s, signer };
+                    self.for_sealing(d.platform, server_id, &id, jti).map(drop)
+                }
+            };
+        }
     }
 }
 
@@ -396,5 +438,54 @@ mod tests {
         let rotated =
             signed.payload(Platform::Fcm, "srv", &call, "bob", "d-7", ring, None, 1_001, &other).unwrap();
         assert_ne!(jws_of(&rotated), later);
+    }
+
+    #[test]
+    fn pushes_signed_ahead_are_the_ones_the_workers_send() {
+        use callpush_proto::wire::{open_sealed, DeviceSecret};
+        let signer = Arc::new(CallSigner::from_seed(&[7; 32]));
+        let signed = SignedPushes::default();
+        let (call, ring) = (call(), PushEvent::Ring);
+        let carol_secret = DeviceSecret::from_bytes([3; 32]);
+        let carol_key = carol_secret.public().jwk().x;
+        let delivery = |id: &str, user: &str, platform, status, device_key: Option<&str>| Delivery {
+            delivery_id: id.into(),
+            user_id: user.into(),
+            status,
+            device_key: device_key.map(str::to_owned),
+            ..Delivery::example(platform)
+        };
+        let deliveries = [
+            delivery("d-bob", "bob", Platform::Fcm, DeliveryStatus::Sending, None),
+            delivery("d-carol", "carol", Platform::Apns, DeliveryStatus::Sending, Some(&carol_key)),
+            delivery("d-dave", "dave", Platform::Fcm, DeliveryStatus::Pending, None),
+        ];
+        signed.sign_ahead("srv", &call, &deliveries, 1_000, &signer);
+        let jti = |jws: &str| Jws::decode(jws).unwrap().claims().unwrap().jti;
+        let v1 = |user, id| {
+            jws_of(
+                &signed.payload(Platform::Fcm, "srv", &call, user, id, ring, None, 1_000, &signer).unwrap(),
+            )
+        };
+        // Signed ahead: the worker, asking with another id, gets the JWS signed with the first's.
+        assert_eq!(jti(&v1("bob", "d-bob-2")), "d-bob");
+        // Not claimed, so not signed ahead: signed when asked.
+        assert_eq!(jti(&v1("dave", "d-dave")), "d-dave");
+        let sealed = signed
+            .sealed_payload(
+                Platform::Apns,
+                "srv",
+                &call,
+                "carol",
+                "d-carol-2",
+                ring,
+                None,
+                1_000,
+                &signer,
+                &device_key(&carol_key).unwrap(),
+            )
+            .unwrap();
+        let opened = open_sealed(&jws_of(&sealed), std::slice::from_ref(&carol_secret)).unwrap();
+        assert_eq!(jti(&opened), "d-carol");
     }
 }

@@ -18,7 +18,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://file.db` or `postgres://user:password@host/db`.
     pub database_url: String,
-    /// Most database connections this instance opens.
+    /// Most database connections this instance opens (two at least: one is kept for storing new
+    /// calls).
     pub database_connections: u32,
     /// Where generated development credentials are kept (`callpush serve --dev`).
     pub data_dir: PathBuf,

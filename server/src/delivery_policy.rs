@@ -213,28 +213,7 @@ mod tests {
     const NOW: i64 = 1_000_000;
 
     fn delivery(platform: Platform, kind: PushKind, attempts: i64) -> Delivery {
-        Delivery {
-            delivery_id: "d1".into(),
-            call_id: "c1".into(),
-            installation_id: "i1".into(),
-            user_id: "bob".into(),
-            platform,
-            token: "t".into(),
-            apns_environment: None,
-            registered_at: 0,
-            device_key: None,
-            kind,
-            reason: None,
-            status: DeliveryStatus::Sending,
-            attempts,
-            next_attempt_at: NOW,
-            claimed_until: None,
-            claimed_by: None,
-            outcome: None,
-            detail: None,
-            created_at: 0,
-            updated_at: 0,
-        }
+        Delivery { kind, attempts, next_attempt_at: NOW, ..Delivery::example(platform) }
     }
 
     fn call(state: CallPhase, expires_at: i64, ended_at: Option<i64>) -> CallRecord {

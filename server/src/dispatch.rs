@@ -155,8 +155,9 @@ pub struct Dispatcher {
     instance: String,
     lease: LeaseClock,
     draining: watch::Sender<bool>,
-    /// Ring and cancel pushes signed this second, shared by each callee's devices.
-    signed: SignedPushes,
+    /// Ring and cancel pushes signed this second, shared by each callee's devices (and signed
+    /// ahead by the orchestrator for new calls).
+    signed: Arc<SignedPushes>,
     /// The wire v2 device keys of recent deliveries, decoded.
     device_keys: DeviceKeys,
 }
@@ -186,6 +187,7 @@ impl Dispatcher {
         gate: Arc<RingGate>,
         wake: Arc<Notify>,
         settings: WorkerSettings,
+        signed: Arc<SignedPushes>,
     ) -> Self {
         let concurrency = settings.concurrency.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Dispatcher {
@@ -204,7 +206,7 @@ impl Dispatcher {
                 Backend::Sqlite => LeaseClock::unbounded(settings.lease_ms),
             },
             draining: watch::channel(false).0,
-            signed: SignedPushes::default(),
+            signed,
             device_keys: DeviceKeys::default(),
             store,
         }

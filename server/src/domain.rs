@@ -280,6 +280,34 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A ring of call `c1` to `bob`'s installation `i1` on `platform`, claimed, on its first
+    /// attempt, all times 0: for tests to adjust.
+    #[cfg(test)]
+    pub fn example(platform: Platform) -> Delivery {
+        Delivery {
+            delivery_id: "d1".into(),
+            call_id: "c1".into(),
+            installation_id: "i1".into(),
+            user_id: "bob".into(),
+            platform,
+            token: "t".into(),
+            apns_environment: None,
+            registered_at: 0,
+            device_key: None,
+            kind: PushKind::Ring,
+            reason: None,
+            status: DeliveryStatus::Sending,
+            attempts: 1,
+            next_attempt_at: 0,
+            claimed_until: None,
+            claimed_by: None,
+            outcome: None,
+            detail: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
     /// Whether this delivery goes to its installation's APNs alert token rather than the token
     /// it rang: an APNs missed-call alert does, as APNs refuses alerts for a VoIP token
     /// (`DeviceTokenNotForTopic`).

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::auth::check_user_id;
-use crate::call_push::invite;
+use crate::call_push::{invite, SignedPushes};
 use crate::dispatch::HandOver;
 use crate::domain::{
     new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NotificationsSource,
@@ -121,6 +121,18 @@ impl Claimer {
         }
         deliveries
     }
+
+    /// Of `deliveries` from [`Claimer::claim_first`], the claimed ones the workers sign: the
+    /// first of each callee on each provider and wire (the rest reuse its signature).
+    fn sent_first(&self, deliveries: &[Delivery]) -> Vec<Delivery> {
+        let mut seen = BTreeSet::new();
+        deliveries
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Sending)
+            .filter(|d| seen.insert((d.user_id.as_str(), d.platform.index(), d.device_key.is_some())))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Stores new calls with group commit: calls arriving while a commit is under way are stored
@@ -168,14 +180,24 @@ impl CallCreator {
         CallCreator { queue }
     }
 
-    /// Stores `rows`; whether the call was created, and the rows back.
-    async fn create(&self, rows: NewCallRows) -> Result<(bool, NewCallRows), StoreError> {
+    /// Queues `rows` to be stored; [`Storing::done`] says whether the call was created.
+    fn submit(&self, rows: NewCallRows) -> Result<Storing, StoreError> {
         let (reply, created) = tokio::sync::oneshot::channel();
         self.queue
             .send((rows, reply))
             .map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
+        Ok(Storing(created))
+    }
+}
+
+/// A call queued to be stored.
+struct Storing(tokio::sync::oneshot::Receiver<(Result<bool, StoreError>, NewCallRows)>);
+
+impl Storing {
+    /// Whether the call was created, and its rows back.
+    async fn done(self) -> Result<(bool, NewCallRows), StoreError> {
         let (created, rows) =
-            created.await.map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
+            self.0.await.map_err(|_| StoreError::Unavailable("the server is shutting down".into()))?;
         Ok((created?, rows))
     }
 }
@@ -214,6 +236,8 @@ pub struct Rings {
     default_ring_seconds: u32,
     max_ring_seconds: u32,
     webhooks: bool,
+    /// The workers' signed pushes, which a new call's first are signed into while it is stored.
+    signed: Arc<SignedPushes>,
     /// [`Rings::sealed_room`] by provider and signing key.
     sealed_rooms: std::sync::Mutex<std::collections::HashMap<(usize, String), usize>>,
 }
@@ -237,6 +261,7 @@ impl Rings {
         default_ring_seconds: u32,
         max_ring_seconds: u32,
         webhooks: bool,
+        signed: Arc<SignedPushes>,
     ) -> Self {
         let creator = CallCreator::start(store.clone());
         Rings {
@@ -253,6 +278,7 @@ impl Rings {
             default_ring_seconds,
             max_ring_seconds,
             webhooks,
+            signed,
             sealed_rooms: Default::default(),
         }
     }
@@ -295,14 +321,25 @@ impl Rings {
                 Some((d.delivery_id.clone(), "notifications_off", notifications_off(inst)?))
             })
             .collect();
+        // What the workers send first, signed below while the call is committed.
+        let (ahead_call, ahead) = (call.clone(), self.claimer.sent_first(&deliveries));
         let rows = NewCallRows { call, callees, deliveries, webhook, notes };
         let storing = std::time::Instant::now();
-        let (created, NewCallRows { call, deliveries, .. }) = self.creator.create(rows).await?;
+        let stored = self.creator.submit(rows)?;
+        // The group commit starts when this task yields: sign meanwhile, on this thread, while
+        // the database's thread writes and syncs.
+        tokio::task::yield_now().await;
+        self.signed.sign_ahead(&self.server_id, &ahead_call, &ahead, now / 1000, &self.keyring.signer());
+        let (created, NewCallRows { call, deliveries, .. }) = stored.done().await?;
         if !created {
             return Err(RingError::Exists);
         }
         self.gate.stored(&call_id, storing).await;
         self.metrics.rings.inc();
+        self.hand_over(&deliveries, &call);
+        // The workers just woken run on this thread before it comes back here: the first pushes
+        // go on the wire before the log line and the answer are written.
+        tokio::task::yield_now().await;
         tracing::info!(
             call_id = %call.call_id,
             caller = %call.caller_id,
@@ -311,7 +348,6 @@ impl Rings {
             ring_seconds,
             "call created: ringing"
         );
-        self.hand_over(&deliveries, &call);
         Ok((call, deliveries))
     }
 

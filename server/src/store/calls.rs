@@ -320,7 +320,7 @@ impl Store {
         sql += " COMMIT;";
         let lone = rows.lone();
         let script = rows.bind(sqlx::query(&sql).persistent(lone));
-        let mut tx = self.write_script().await?;
+        let mut tx = self.write_script(&self.ring_pool).await?;
         match script.execute(&mut *tx).await {
             Ok(_) => {
                 tx.committed();
@@ -384,7 +384,7 @@ impl Store {
         let lone = rows.lone();
         let statement = rows.bind(sqlx::query(&sql).persistent(lone));
         let now = crate::time::now_ms();
-        let created = match statement.fetch_all(&self.pool).await {
+        let created = match statement.fetch_all(&self.ring_pool).await {
             Ok(created) => {
                 self.write_health.succeeded(now);
                 created

@@ -445,7 +445,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Every unexpired installation of `users`.
+    /// Every unexpired installation of `users`: the read before a new call is stored.
     pub async fn live_installations(
         &self,
         users: &[String],
@@ -457,8 +457,13 @@ impl Store {
              WHERE user_id = $1 AND expires_at > $2 \
              AND verify_nonce IS NULL ORDER BY installation_id"
         );
+        // New calls' own connection when it is free: the commit that follows finds it awake.
+        let mut conn = match self.ring_pool.try_acquire() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
         for user in users {
-            let rows = sqlx::query(&sql).bind(user).bind(now).fetch_all(&self.pool).await?;
+            let rows = sqlx::query(&sql).bind(user).bind(now).fetch_all(&mut *conn).await?;
             for row in rows {
                 out.push(installation(&row)?);
             }

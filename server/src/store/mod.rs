@@ -69,6 +69,9 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// One connection for new calls: their group commits, and the read before each when it is
+    /// free (see [`Store::connect`]).
+    ring_pool: AnyPool,
     backend: Backend,
     /// SQLite allows one writer at a time; writers queue here instead of spinning in SQLite's
     /// busy handler, which sleeps and backs off and so wastes most of the lock's time.
@@ -355,7 +358,8 @@ fn restrict_sqlite_files(url: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file if needed) and brings the schema up to date.
+    /// Connects (creating a SQLite file if needed) and brings the schema up to date, with at
+    /// most `max_connections` connections (two at least), one of them kept for new calls.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -374,8 +378,7 @@ impl Store {
         if backend == Backend::Sqlite {
             restrict_sqlite_files(&url)?;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+        let options = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(10))
             // A SQLite connection is a file handle in this process: nothing can break it while
             // it idles, and a ping before every use would cost a round trip to SQLite's thread.
@@ -400,11 +403,22 @@ impl Store {
                     }
                     Ok(())
                 })
-            })
-            .connect(&url)
-            .await?;
+            });
+        let pool =
+            options.clone().max_connections(max_connections.saturating_sub(1).max(1)).connect(&url).await?;
+        // New calls get a connection of their own, kept open: a pool hands out the connection
+        // idle longest, whose thread (SQLite) or backend process (PostgreSQL) must first be
+        // woken from a long sleep; a ring read and then committed through this one wakes it
+        // once, and on SQLite its page cache holds what the last commit of a call touched.
+        let ring_pool = options.max_connections(1).min_connections(1).connect(&url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool, backend, sqlite_writer: Default::default(), write_health: Default::default() })
+        Ok(Store {
+            pool,
+            ring_pool,
+            backend,
+            sqlite_writer: Default::default(),
+            write_health: Default::default(),
+        })
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -435,11 +449,10 @@ impl Store {
         Ok(tx)
     }
 
-    /// A connection for a script that begins and commits its own transaction (SQLite); as a
-    /// [`WriteTx`], so that one left unfinished is closed rather than pooled.
-    async fn write_script(&self) -> Result<WriteTx, sqlx::Error> {
-        let conn =
-            self.pool.acquire().await.inspect_err(|_| self.write_health.failed(crate::time::now_ms()))?;
+    /// A connection of `pool` for a script that begins and commits its own transaction
+    /// (SQLite); as a [`WriteTx`], so that one left unfinished is closed rather than pooled.
+    async fn write_script(&self, pool: &AnyPool) -> Result<WriteTx, sqlx::Error> {
+        let conn = pool.acquire().await.inspect_err(|_| self.write_health.failed(crate::time::now_ms()))?;
         Ok(WriteTx { conn, finished: false, health: self.write_health.clone() })
     }
 
