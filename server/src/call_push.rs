@@ -71,6 +71,10 @@ struct Signed {
 /// provider it fits (wire v1), and the padded JWS signed for sealing to each provider's devices
 /// (wire v2).
 struct SignedPush {
+    /// When its call was created: a request that reuses a stored call's id (refused when its
+    /// commit finds the id taken) signs its own claims ahead, which must never stand in for the
+    /// stored call's.
+    call_created_at: i64,
     user: String,
     evt: PushEvent,
     reason: Option<CancelReason>,
@@ -81,8 +85,12 @@ struct SignedPush {
 }
 
 impl SignedPush {
-    fn is(&self, user: &str, evt: PushEvent, reason: Option<CancelReason>, signer: &Arc<CallSigner>) -> bool {
-        self.evt == evt && self.reason == reason && self.user == user && Arc::ptr_eq(&self.signer, signer)
+    fn is(&self, id: &PushId<'_>) -> bool {
+        self.call_created_at == id.call.created_at
+            && self.evt == id.evt
+            && self.reason == id.reason
+            && self.user == id.user
+            && Arc::ptr_eq(&self.signer, id.signer)
     }
 }
 
@@ -116,11 +124,7 @@ impl SignedPushes {
         if id.now_s != signed.second {
             return None;
         }
-        signed
-            .by_call
-            .get(&id.call.call_id)
-            .and_then(|list| list.iter().find(|s| s.is(id.user, id.evt, id.reason, id.signer)))
-            .and_then(read)
+        signed.by_call.get(&id.call.call_id).and_then(|list| list.iter().find(|s| s.is(id))).and_then(read)
     }
 
     /// Lets `write` fill in the entry of `id`, made if there is none yet and the call's list
@@ -131,10 +135,11 @@ impl SignedPushes {
             return;
         }
         let list = signed.by_call.entry(id.call.call_id.clone()).or_default();
-        if let Some(entry) = list.iter_mut().find(|s| s.is(id.user, id.evt, id.reason, id.signer)) {
+        if let Some(entry) = list.iter_mut().find(|s| s.is(id)) {
             write(entry);
         } else if list.len() < MAX_PER_CALL {
             let mut entry = SignedPush {
+                call_created_at: id.call.created_at,
                 user: id.user.to_owned(),
                 evt: id.evt,
                 reason: id.reason,
@@ -487,5 +492,17 @@ mod tests {
             .unwrap();
         let opened = open_sealed(&jws_of(&sealed), std::slice::from_ref(&carol_secret)).unwrap();
         assert_eq!(jti(&opened), "d-carol");
+        // A request reusing the call's id, refused once its commit finds the id taken, signed its
+        // own claims ahead: the stored call's pushes never carry them.
+        let mut retry = call.clone();
+        retry.created_at += 900;
+        retry.expires_at += 900;
+        retry.caller_name = Some("Mallory".into());
+        let signed = SignedPushes::default();
+        signed.sign_ahead("srv", &retry, &deliveries[..1], 1_000, &signer);
+        let stored =
+            signed.payload(Platform::Fcm, "srv", &call, "bob", "d-bob-3", ring, None, 1_000, &signer);
+        let stored = Jws::decode(&jws_of(&stored.unwrap())).unwrap().claims().unwrap();
+        assert_eq!((stored.jti.as_str(), stored.exp), ("d-bob-3", call.expires_at / 1000));
     }
 }
