@@ -262,6 +262,10 @@ EOF
   if [[ $(id -u) == 0 ]]; then
     as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
     chmod 0711 "$tmp" "$etc"
+    # A copy the server's user can reach wherever the checkout lives (a clone may sit in a
+    # 0700 directory).
+    install -m 0755 "$bin" "$tmp/callpush"
+    bin=$tmp/callpush
     chown -R 65534:65534 "$state"
     chown -R 0:65534 "$etc/keys"
   fi
