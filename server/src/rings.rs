@@ -121,18 +121,18 @@ impl Claimer {
         }
         deliveries
     }
+}
 
-    /// Of `deliveries` from [`Claimer::claim_first`], the claimed ones the workers sign: the
-    /// first of each callee on each provider and wire (the rest reuse its signature).
-    fn sent_first(&self, deliveries: &[Delivery]) -> Vec<Delivery> {
-        let mut seen = BTreeSet::new();
-        deliveries
-            .iter()
-            .filter(|d| d.status == DeliveryStatus::Sending)
-            .filter(|d| seen.insert((d.user_id.as_str(), d.platform.index(), d.device_key.is_some())))
-            .cloned()
-            .collect()
-    }
+/// Of `deliveries` from [`Claimer::claim_first`], the claimed ones the workers sign: the first
+/// of each callee on each provider and wire (the rest reuse its signature).
+fn sent_first(deliveries: &[Delivery]) -> Vec<Delivery> {
+    let mut seen = BTreeSet::new();
+    deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Sending)
+        .filter(|d| seen.insert((d.user_id.as_str(), d.platform.index(), d.device_key.is_some())))
+        .cloned()
+        .collect()
 }
 
 /// Stores new calls with group commit: calls arriving while a commit is under way are stored
@@ -322,7 +322,7 @@ impl Rings {
             })
             .collect();
         // What the workers send first, signed below while the call is committed.
-        let (ahead_call, ahead) = (call.clone(), self.claimer.sent_first(&deliveries));
+        let (ahead_call, ahead) = (call.clone(), sent_first(&deliveries));
         let rows = NewCallRows { call, callees, deliveries, webhook, notes };
         let storing = std::time::Instant::now();
         let stored = self.creator.submit(rows)?;
@@ -919,5 +919,26 @@ mod tests {
         assert_eq!(followup(Platform::Harmony, answered), None);
         assert_eq!(followup(Platform::Apns, missed), Some((PushKind::Missed, None)));
         assert_eq!(followup(Platform::Harmony, missed), Some((PushKind::Missed, None)));
+    }
+
+    #[test]
+    fn the_pushes_signed_ahead_are_the_first_claimed_of_each_callee_provider_and_wire() {
+        let delivery = |id: &str, user: &str, platform: Platform, v2: bool, claimed: bool| Delivery {
+            delivery_id: id.into(),
+            user_id: user.into(),
+            device_key: v2.then(|| "key".into()),
+            status: if claimed { DeliveryStatus::Sending } else { DeliveryStatus::Pending },
+            ..Delivery::example(platform)
+        };
+        let deliveries = [
+            delivery("1", "bob", Platform::Fcm, false, true),
+            delivery("2", "bob", Platform::Fcm, false, true), // the same push as 1
+            delivery("3", "bob", Platform::Fcm, true, true),  // the other wire
+            delivery("4", "bob", Platform::Apns, false, true),
+            delivery("5", "carol", Platform::Fcm, false, true),
+            delivery("6", "dave", Platform::Wns, false, false), // not claimed: not sent first
+        ];
+        let ids: Vec<_> = sent_first(&deliveries).into_iter().map(|d| d.delivery_id).collect();
+        assert_eq!(ids, ["1", "3", "4", "5"]);
     }
 }
