@@ -67,13 +67,27 @@ struct Signed {
     by_call: HashMap<String, Vec<SignedPush>>,
 }
 
+impl Signed {
+    /// Whether the entries are those of `now_s`, moving on to it when it is later than the
+    /// second held.
+    fn holds(&mut self, now_s: i64) -> bool {
+        if now_s > self.second {
+            self.second = now_s;
+            if self.by_call.capacity() > 1024 {
+                self.by_call = HashMap::new();
+            } else {
+                self.by_call.clear();
+            }
+        }
+        now_s == self.second
+    }
+}
+
 /// One signed push: what makes its claims (besides the call), the JWS wrapped for each
 /// provider it fits (wire v1), and the padded JWS signed for sealing to each provider's devices
 /// (wire v2).
 struct SignedPush {
-    /// When its call was created: a request that reuses a stored call's id (refused when its
-    /// commit finds the id taken) signs its own claims ahead, which must never stand in for the
-    /// stored call's.
+    /// When its call was created: two calls given one id never share an entry.
     call_created_at: i64,
     user: String,
     evt: PushEvent,
@@ -85,14 +99,43 @@ struct SignedPush {
 }
 
 impl SignedPush {
+    /// An entry for `id` with nothing signed yet.
+    fn new(id: &PushId<'_>) -> Self {
+        SignedPush {
+            call_created_at: id.call.created_at,
+            user: id.user.to_owned(),
+            evt: id.evt,
+            reason: id.reason,
+            signer: id.signer.clone(),
+            jws: None,
+            wrapped: [None, None, None, None],
+            for_sealing: [None, None, None, None],
+        }
+    }
+
+    /// Fills in from `other` (the same push) what this entry lacks.
+    fn merge(&mut self, other: SignedPush) {
+        self.jws = self.jws.take().or(other.jws);
+        for (mine, theirs) in self.wrapped.iter_mut().zip(other.wrapped) {
+            *mine = mine.take().or(theirs);
+        }
+        for (mine, theirs) in self.for_sealing.iter_mut().zip(other.for_sealing) {
+            *mine = mine.take().or(theirs);
+        }
+    }
+
+    /// What tells this push from the call's others.
+    fn key(&self) -> PushKey<'_> {
+        (self.call_created_at, self.user.as_str(), self.evt, self.reason, Arc::as_ptr(&self.signer))
+    }
+
     fn is(&self, id: &PushId<'_>) -> bool {
-        self.call_created_at == id.call.created_at
-            && self.evt == id.evt
-            && self.reason == id.reason
-            && self.user == id.user
-            && Arc::ptr_eq(&self.signer, id.signer)
+        self.key() == (id.call.created_at, id.user, id.evt, id.reason, Arc::as_ptr(id.signer))
     }
 }
+
+/// A push's call creation time, callee, event, reason and key.
+type PushKey<'a> = (i64, &'a str, PushEvent, Option<CancelReason>, *const CallSigner);
 
 /// Entries a call's list holds at most: a call rings at most 32 callees, each with a ring and
 /// perhaps a cancel in the same second.
@@ -113,15 +156,7 @@ impl SignedPushes {
     /// second when it is later than the one held.
     fn cached<T>(&self, id: &PushId<'_>, read: impl FnOnce(&SignedPush) -> Option<T>) -> Option<T> {
         let mut signed = unpoisoned(self.signed.lock());
-        if id.now_s > signed.second {
-            signed.second = id.now_s;
-            if signed.by_call.capacity() > 1024 {
-                signed.by_call = HashMap::new();
-            } else {
-                signed.by_call.clear();
-            }
-        }
-        if id.now_s != signed.second {
+        if !signed.holds(id.now_s) {
             return None;
         }
         signed.by_call.get(&id.call.call_id).and_then(|list| list.iter().find(|s| s.is(id))).and_then(read)
@@ -138,16 +173,7 @@ impl SignedPushes {
         if let Some(entry) = list.iter_mut().find(|s| s.is(id)) {
             write(entry);
         } else if list.len() < MAX_PER_CALL {
-            let mut entry = SignedPush {
-                call_created_at: id.call.created_at,
-                user: id.user.to_owned(),
-                evt: id.evt,
-                reason: id.reason,
-                signer: id.signer.clone(),
-                jws: None,
-                wrapped: [None, None, None, None],
-                for_sealing: [None, None, None, None],
-            };
+            let mut entry = SignedPush::new(id);
             write(&mut entry);
             list.push(entry);
         }
@@ -240,36 +266,78 @@ impl SignedPushes {
         Ok(jws)
     }
 
-    /// Signs at `now_s` what the workers will send first of `deliveries` of `call` (those
-    /// stored claimed, which they send at once), as [`SignedPushes::payload`] and
-    /// [`SignedPushes::sealed_payload`] would: the orchestrator does it while the call's commit
-    /// is under way, so the workers find the pushes signed. A push that cannot be signed is left
-    /// to the worker, which reports why.
-    pub fn sign_ahead(
-        &self,
+    /// Puts the pushes signed ahead where the workers look, once their call is stored; nothing
+    /// when the second they were signed in has passed.
+    pub fn publish(&self, ahead: SignedAhead) {
+        let mut signed = unpoisoned(self.signed.lock());
+        if ahead.entries.is_empty() || !signed.holds(ahead.now_s) {
+            return;
+        }
+        let list = signed.by_call.entry(ahead.call_id).or_default();
+        for entry in ahead.entries {
+            if let Some(known) = list.iter_mut().find(|s| s.key() == entry.key()) {
+                known.merge(entry);
+            } else if list.len() < MAX_PER_CALL {
+                list.push(entry);
+            }
+        }
+    }
+}
+
+/// The pushes of one call its workers will send first, signed by the orchestrator while the
+/// call's commit is under way. They stay out of [`SignedPushes`] until the call is stored
+/// ([`SignedPushes::publish`]): a request refused because its call id is taken, or whose commit
+/// failed, never leaves its claims where another call's devices could be sent them.
+pub struct SignedAhead {
+    call_id: String,
+    now_s: i64,
+    entries: Vec<SignedPush>,
+}
+
+impl SignedAhead {
+    /// Signs at `now_s` the claimed ring and cancel pushes of `deliveries` of `call`, as
+    /// [`SignedPushes::payload`] and [`SignedPushes::sealed_payload`] would. A push that cannot
+    /// be signed is left to the worker, which reports why.
+    pub fn sign(
         server_id: &str,
         call: &CallRecord,
         deliveries: &[Delivery],
         now_s: i64,
         signer: &Arc<CallSigner>,
-    ) {
+    ) -> Self {
+        let mut entries: Vec<SignedPush> = Vec::new();
         for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Sending) {
             let evt = match d.kind {
                 PushKind::Ring => PushEvent::Ring,
                 PushKind::Cancel => PushEvent::Cancel,
                 PushKind::Missed => continue,
             };
-            let (user, jti, reason) = (d.user_id.as_str(), d.delivery_id.as_str(), d.reason);
-            let _ = match d.device_key {
+            let (user, reason, p) = (d.user_id.as_str(), d.reason, d.platform.index());
+            let id = PushId { call, user, evt, reason, now_s, signer };
+            let at = match entries.iter().position(|s| s.is(&id)) {
+                Some(at) => at,
                 None => {
-                    self.payload(d.platform, server_id, call, user, jti, evt, reason, now_s, signer).map(drop)
-                }
-                Some(_) => {
-                    let id = PushId { call, user, evt, reason, now_s, signer };
-                    self.for_sealing(d.platform, server_id, &id, jti).map(drop)
+                    entries.push(SignedPush::new(&id));
+                    entries.len() - 1
                 }
             };
+            let entry = &mut entries[at];
+            let claims = || invite(server_id, call, user, &d.delivery_id, evt, reason, now_s);
+            match d.device_key {
+                None if entry.wrapped[p].is_none() => {
+                    let jws = entry.jws.get_or_insert_with(|| sign(&claims(), signer)).clone();
+                    let payload = wrap(d.platform, jws);
+                    if payload.size() <= d.platform.payload_limit() {
+                        entry.wrapped[p] = Some(payload);
+                    }
+                }
+                Some(_) if entry.for_sealing[p].is_none() => {
+                    entry.for_sealing[p] = sign_for_sealing(d.platform, &claims(), signer).ok();
+                }
+                _ => {}
+            }
         }
+        SignedAhead { call_id: call.call_id.clone(), now_s, entries }
     }
 }
 
@@ -465,13 +533,14 @@ mod tests {
             delivery("d-carol", "carol", Platform::Apns, DeliveryStatus::Sending, Some(&carol_key)),
             delivery("d-dave", "dave", Platform::Fcm, DeliveryStatus::Pending, None),
         ];
-        signed.sign_ahead("srv", &call, &deliveries, 1_000, &signer);
+        signed.publish(SignedAhead::sign("srv", &call, &deliveries, 1_000, &signer));
         let jti = |jws: &str| Jws::decode(jws).unwrap().claims().unwrap().jti;
-        let v1 = |user, id| {
+        let v1_at = |user, id, now_s| {
             jws_of(
-                &signed.payload(Platform::Fcm, "srv", &call, user, id, ring, None, 1_000, &signer).unwrap(),
+                &signed.payload(Platform::Fcm, "srv", &call, user, id, ring, None, now_s, &signer).unwrap(),
             )
         };
+        let v1 = |user, id| v1_at(user, id, 1_000);
         // Signed ahead: the worker, asking with another id, gets the JWS signed with the first's.
         assert_eq!(jti(&v1("bob", "d-bob-2")), "d-bob");
         // Not claimed, so not signed ahead: signed when asked.
@@ -492,17 +561,36 @@ mod tests {
             .unwrap();
         let opened = open_sealed(&jws_of(&sealed), std::slice::from_ref(&carol_secret)).unwrap();
         assert_eq!(jti(&opened), "d-carol");
-        // A request reusing the call's id, refused once its commit finds the id taken, signed its
-        // own claims ahead: the stored call's pushes never carry them.
-        let mut retry = call.clone();
-        retry.created_at += 900;
-        retry.expires_at += 900;
-        retry.caller_name = Some("Mallory".into());
+        // Published after the second they were signed in: dropped, the second's own kept.
+        let _ = signed.payload(Platform::Fcm, "srv", &call, "erin", "d-erin", ring, None, 1_001, &signer);
+        signed.publish(SignedAhead::sign("srv", &call, &deliveries[..1], 1_000, &signer));
+        assert_eq!(jti(&v1_at("erin", "d-erin-2", 1_001)), "d-erin");
+    }
+
+    #[test]
+    fn pushes_signed_ahead_for_a_call_that_was_not_stored_never_stand_in() {
+        let signer = Arc::new(CallSigner::from_seed(&[7; 32]));
         let signed = SignedPushes::default();
-        signed.sign_ahead("srv", &retry, &deliveries[..1], 1_000, &signer);
-        let stored =
-            signed.payload(Platform::Fcm, "srv", &call, "bob", "d-bob-3", ring, None, 1_000, &signer);
-        let stored = Jws::decode(&jws_of(&stored.unwrap())).unwrap().claims().unwrap();
-        assert_eq!((stored.jti.as_str(), stored.exp), ("d-bob-3", call.expires_at / 1000));
+        let stored = call();
+        let bob = Delivery { delivery_id: "d-bob".into(), ..Delivery::example(Platform::Fcm) };
+        // A second request with the stored call's id, in the same millisecond, with other
+        // claims: refused when its commit finds the id taken, so never published.
+        let mut refused = stored.clone();
+        refused.caller_name = Some("Mallory".into());
+        let _ = SignedAhead::sign("srv", &refused, std::slice::from_ref(&bob), 1_000, &signer);
+        signed.publish(SignedAhead::sign("srv", &stored, std::slice::from_ref(&bob), 1_000, &signer));
+        let push = signed.payload(
+            Platform::Fcm,
+            "srv",
+            &stored,
+            "bob",
+            "d-2",
+            PushEvent::Ring,
+            None,
+            1_000,
+            &signer,
+        );
+        let claims = Jws::decode(&jws_of(&push.unwrap())).unwrap().claims().unwrap();
+        assert_eq!((claims.jti.as_str(), claims.from.name.as_deref()), ("d-bob", Some("Alice")));
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::auth::check_user_id;
-use crate::call_push::{invite, SignedPushes};
+use crate::call_push::{invite, SignedAhead, SignedPushes};
 use crate::dispatch::HandOver;
 use crate::domain::{
     new_id, CallEnd, CallPhase, CallRecord, Delivery, DeliveryStatus, Installation, NotificationsSource,
@@ -329,11 +329,13 @@ impl Rings {
         // The group commit starts when this task yields: sign meanwhile, on this thread, while
         // the database's thread writes and syncs.
         tokio::task::yield_now().await;
-        self.signed.sign_ahead(&self.server_id, &ahead_call, &ahead, now / 1000, &self.keyring.signer());
+        let ahead =
+            SignedAhead::sign(&self.server_id, &ahead_call, &ahead, now / 1000, &self.keyring.signer());
         let (created, NewCallRows { call, deliveries, .. }) = stored.done().await?;
         if !created {
             return Err(RingError::Exists);
         }
+        self.signed.publish(ahead);
         self.gate.stored(&call_id, storing).await;
         self.metrics.rings.inc();
         self.hand_over(&deliveries, &call);
