@@ -507,6 +507,11 @@ impl Config {
                 "ring.claim_lease_ms must be 300 to 60000 and ring.drain_seconds at most 300".into(),
             ));
         }
+        if self.database_connections < 2 {
+            return Err(ConfigError(
+                "database_connections must be at least 2: one is kept for storing new calls".into(),
+            ));
+        }
         if self.registrar.max_installations_per_user == 0 {
             return Err(ConfigError("registrar.max_installations_per_user must be positive".into()));
         }
@@ -686,6 +691,11 @@ mod tests {
             jail.set_env("CALLPUSH_HTTP__MAX_WAITS_PER_USER", "0");
             assert!(Config::load(None).is_err());
             jail.set_env("CALLPUSH_HTTP__MAX_WAITS_PER_USER", "8");
+            jail.set_env("CALLPUSH_DATABASE_CONNECTIONS", "1");
+            let refused = Config::load(None).unwrap_err().to_string();
+            assert!(refused.contains("database_connections must be at least 2"), "{refused}");
+            jail.set_env("CALLPUSH_DATABASE_CONNECTIONS", "2");
+            assert_eq!(Config::load(None).unwrap().database_connections, 2);
             jail.set_env("CALLPUSH_AUTH__HS256_SECRET", "short");
             assert!(Config::load(None).is_err());
             Ok(())

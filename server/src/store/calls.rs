@@ -663,6 +663,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_ring_survives_its_kept_connection_being_closed() {
+        for (_dir, store) in stores().await {
+            let users = ["bob".to_string()];
+            store.live_installations(&users, 1_000).await.unwrap();
+            if store.backend != Backend::Postgres {
+                continue;
+            }
+            // What a database restart or an idle timeout does: every session but this one ends,
+            // the connection kept for rings among them.
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(&mut *store.pool.acquire().await.unwrap())
+            .await
+            .unwrap();
+            store.live_installations(&users, 1_000).await.unwrap();
+            assert_eq!(store.create_calls(&[call("k", 1, false)]).await.unwrap(), [true]);
+        }
+    }
+
+    #[tokio::test]
     async fn one_round_trip_stores_what_the_statement_by_statement_path_stores() {
         for (_dir, store) in stores().await {
             // Two calls of 2 devices fit one script; 40 devices do not.

@@ -451,24 +451,20 @@ impl Store {
         users: &[String],
         now: i64,
     ) -> Result<Vec<Installation>, StoreError> {
-        let mut out = Vec::new();
-        let sql = format!(
-            "SELECT {INSTALLATION_COLUMNS}, {NOTIFICATION_COLUMNS} FROM installations \
-             WHERE user_id = $1 AND expires_at > $2 \
-             AND verify_nonce IS NULL ORDER BY installation_id"
-        );
         // New calls' own connection when it is free: the commit that follows finds it awake.
-        let mut conn = match self.ring_pool.try_acquire() {
-            Some(conn) => conn,
-            None => self.pool.acquire().await?,
-        };
-        for user in users {
-            let rows = sqlx::query(&sql).bind(user).bind(now).fetch_all(&mut *conn).await?;
-            for row in rows {
-                out.push(installation(&row)?);
+        if let Some(mut conn) = self.ring_pool.try_acquire() {
+            match live_installations_on(&mut conn, users, now).await {
+                Ok(found) => return Ok(found),
+                // Unlike `acquire`, `try_acquire` does not test the connection first, and one
+                // kept for rings may have been closed since (a database restart, an idle
+                // timeout of the database or a proxy): read again on a tested one.
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading on the ring connection failed; reading on the pool");
+                    conn.close_on_drop();
+                }
             }
         }
-        Ok(out)
+        live_installations_on(&mut *self.pool.acquire().await?, users, now).await
     }
 
     /// Deletes every installation of `user_id`, expired or not, verified or not; returns how
@@ -581,4 +577,23 @@ impl Store {
         .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// [`Store::live_installations`] on `conn`.
+async fn live_installations_on(
+    conn: &mut sqlx::AnyConnection,
+    users: &[String],
+    now: i64,
+) -> Result<Vec<Installation>, StoreError> {
+    let sql = format!(
+        "SELECT {INSTALLATION_COLUMNS}, {NOTIFICATION_COLUMNS} FROM installations \
+         WHERE user_id = $1 AND expires_at > $2 AND verify_nonce IS NULL ORDER BY installation_id"
+    );
+    let mut out = Vec::new();
+    for user in users {
+        for row in sqlx::query(&sql).bind(user).bind(now).fetch_all(&mut *conn).await? {
+            out.push(installation(&row)?);
+        }
+    }
+    Ok(out)
 }
