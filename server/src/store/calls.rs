@@ -190,6 +190,7 @@ impl Store {
     /// transaction, before any push is sent: many calls per commit when many arrive at once.
     /// Returns, per call, whether it was created (`false`: the call id is taken).
     pub async fn create_calls(&self, calls: &[NewCallRows]) -> Result<Vec<bool>, StoreError> {
+        let _storing = StoringCalls::start(&self.storing_calls);
         let _writer = self.writer().await;
         if fits_one_script(calls) {
             match self.backend {

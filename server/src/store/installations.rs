@@ -451,8 +451,13 @@ impl Store {
         users: &[String],
         now: i64,
     ) -> Result<Vec<Installation>, StoreError> {
-        // New calls' own connection when it is free: the commit that follows finds it awake.
-        if let Some(mut conn) = self.ring_pool.try_acquire() {
+        // New calls' connection when no call is being stored and it is free: the commit that
+        // follows finds it awake. Under load the read would only hold up the next commit.
+        let ring_connection = match self.storing_calls.load(Ordering::Relaxed) {
+            0 => self.ring_pool.try_acquire(),
+            _ => None,
+        };
+        if let Some(mut conn) = ring_connection {
             match live_installations_on(&mut conn, users, now).await {
                 Ok(found) => return Ok(found),
                 // Unlike `acquire`, `try_acquire` does not test the connection first, and one

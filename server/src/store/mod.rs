@@ -7,7 +7,7 @@
 //! which both SQLite and PostgreSQL bind positionally.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +78,25 @@ pub struct Store {
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// How the latest write transactions ended, for the health checks.
     write_health: Arc<WriteHealth>,
+    /// Stores of new calls under way (committing or waiting to): while there is one, the read
+    /// before a new call leaves their connection to them.
+    storing_calls: Arc<AtomicUsize>,
+}
+
+/// Counts a store of new calls in [`Store::storing_calls`] while it lasts.
+struct StoringCalls<'a>(&'a AtomicUsize);
+
+impl<'a> StoringCalls<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        StoringCalls(count)
+    }
+}
+
+impl Drop for StoringCalls<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// When a write transaction last committed and last failed (to begin or to commit), unix ms;
@@ -418,6 +437,7 @@ impl Store {
             backend,
             sqlite_writer: Default::default(),
             write_health: Default::default(),
+            storing_calls: Default::default(),
         })
     }
 
