@@ -376,6 +376,9 @@ fn restrict_sqlite_files(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// How long the connection kept for new calls may idle and still be used untested.
+const RING_CONNECTION_TESTED_AFTER: Duration = Duration::from_secs(1);
+
 impl Store {
     /// Connects (creating a SQLite file if needed) and brings the schema up to date, with at
     /// most `max_connections` connections (two at least), one of them kept for new calls.
@@ -429,7 +432,22 @@ impl Store {
         // idle longest, whose thread (SQLite) or backend process (PostgreSQL) must first be
         // woken from a long sleep; a ring read and then committed through this one wakes it
         // once, and on SQLite its page cache holds what the last commit of a call touched.
-        let ring_pool = options.max_connections(1).min_connections(1).connect(&url).await?;
+        let ring_pool = options
+            .max_connections(1)
+            .min_connections(1)
+            // The read before a call has just used it (a PostgreSQL round trip saved on every
+            // lone ring); a connection idle for a second is tested as the pool's are.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, connection| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && connection.idle_for >= RING_CONNECTION_TESTED_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect(&url)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Store {
             pool,
