@@ -269,12 +269,14 @@ impl SignedPushes {
     /// Puts the pushes signed ahead where the workers look, once their call is stored; nothing
     /// when the second they were signed in has passed.
     pub fn publish(&self, ahead: SignedAhead) {
+        let ahead = unpoisoned(ahead.signed.signed.into_inner());
+        let Some((call_id, entries)) = ahead.by_call.into_iter().next() else { return };
         let mut signed = unpoisoned(self.signed.lock());
-        if ahead.entries.is_empty() || !signed.holds(ahead.now_s) {
+        if !signed.holds(ahead.second) {
             return;
         }
-        let list = signed.by_call.entry(ahead.call_id).or_default();
-        for entry in ahead.entries {
+        let list = signed.by_call.entry(call_id).or_default();
+        for entry in entries {
             if let Some(known) = list.iter_mut().find(|s| s.key() == entry.key()) {
                 known.merge(entry);
             } else if list.len() < MAX_PER_CALL {
@@ -285,19 +287,18 @@ impl SignedPushes {
 }
 
 /// The pushes of one call its workers will send first, signed by the orchestrator while the
-/// call's commit is under way. They stay out of [`SignedPushes`] until the call is stored
-/// ([`SignedPushes::publish`]): a request refused because its call id is taken, or whose commit
-/// failed, never leaves its claims where another call's devices could be sent them.
+/// call's commit is under way, into a cache of their own. They stay out of the shared
+/// [`SignedPushes`] until the call is stored ([`SignedPushes::publish`]): a request refused
+/// because its call id is taken, or whose commit failed, never leaves its claims where another
+/// call's devices could be sent them.
 pub struct SignedAhead {
-    call_id: String,
-    now_s: i64,
-    entries: Vec<SignedPush>,
+    signed: SignedPushes,
 }
 
 impl SignedAhead {
-    /// Signs at `now_s` the claimed ring and cancel pushes of `deliveries` of `call`, as
-    /// [`SignedPushes::payload`] and [`SignedPushes::sealed_payload`] would. A push that cannot
-    /// be signed is left to the worker, which reports why.
+    /// Signs at `now_s` the claimed ring and cancel pushes of `deliveries` of `call`, exactly
+    /// as [`SignedPushes::payload`] and [`SignedPushes::sealed_payload`] do for the workers. A
+    /// push that cannot be signed is left to the worker, which reports why.
     pub fn sign(
         server_id: &str,
         call: &CallRecord,
@@ -305,39 +306,25 @@ impl SignedAhead {
         now_s: i64,
         signer: &Arc<CallSigner>,
     ) -> Self {
-        let mut entries: Vec<SignedPush> = Vec::new();
+        let signed = SignedPushes::default();
         for d in deliveries.iter().filter(|d| d.status == DeliveryStatus::Sending) {
             let evt = match d.kind {
                 PushKind::Ring => PushEvent::Ring,
                 PushKind::Cancel => PushEvent::Cancel,
                 PushKind::Missed => continue,
             };
-            let (user, reason, p) = (d.user_id.as_str(), d.reason, d.platform.index());
-            let id = PushId { call, user, evt, reason, now_s, signer };
-            let at = match entries.iter().position(|s| s.is(&id)) {
-                Some(at) => at,
-                None => {
-                    entries.push(SignedPush::new(&id));
-                    entries.len() - 1
+            let (user, jti, reason) = (d.user_id.as_str(), d.delivery_id.as_str(), d.reason);
+            let _ = match d.device_key {
+                None => signed
+                    .payload(d.platform, server_id, call, user, jti, evt, reason, now_s, signer)
+                    .map(drop),
+                Some(_) => {
+                    let id = PushId { call, user, evt, reason, now_s, signer };
+                    signed.for_sealing(d.platform, server_id, &id, jti).map(drop)
                 }
             };
-            let entry = &mut entries[at];
-            let claims = || invite(server_id, call, user, &d.delivery_id, evt, reason, now_s);
-            match d.device_key {
-                None if entry.wrapped[p].is_none() => {
-                    let jws = entry.jws.get_or_insert_with(|| sign(&claims(), signer)).clone();
-                    let payload = wrap(d.platform, jws);
-                    if payload.size() <= d.platform.payload_limit() {
-                        entry.wrapped[p] = Some(payload);
-                    }
-                }
-                Some(_) if entry.for_sealing[p].is_none() => {
-                    entry.for_sealing[p] = sign_for_sealing(d.platform, &claims(), signer).ok();
-                }
-                _ => {}
-            }
         }
-        SignedAhead { call_id: call.call_id.clone(), now_s, entries }
+        SignedAhead { signed }
     }
 }
 
